@@ -1,0 +1,1 @@
+"""The booking, payment and review HTTP API attached to the hub."""

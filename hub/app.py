@@ -1,0 +1,112 @@
+"""The application factory: aiohttp app, Socket.IO server, database, outbox relay."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import socketio
+from aiohttp import web
+
+from hub import http
+from hub.auth import build_verifier
+from hub.bus import Bus
+from hub.keys import BUS, DATABASE, METRICS, RELAY, SETTINGS, SIO, VERIFIER
+from hub.metrics import Metrics
+from hub.namespaces.customer import CustomerNamespace
+from hub.namespaces.support import SupportNamespace
+from hub.namespaces.worker import WorkerNamespace
+from hub.outbox import Relay
+from hub.settings import Settings
+from hub.storage.db import open_database
+from hub.storage.migrate import migrate
+
+log = logging.getLogger(__name__)
+
+NAMESPACES = {"/customer": CustomerNamespace, "/worker": WorkerNamespace, "/support": SupportNamespace}
+SHUTDOWN_EVENT = "server:shutdown"
+
+
+def build_app(settings: Settings, *, bus: Bus | None = None) -> web.Application:
+    """Build the hub. ``bus`` lets the caller register outbox subscribers before start-up."""
+    app = web.Application(middlewares=[http.error_middleware], client_max_size=settings.max_payload_bytes)
+    app[SETTINGS] = settings
+    app[METRICS] = metrics = Metrics()
+    app[VERIFIER] = verifier = build_verifier(settings)
+    app[BUS] = bus or Bus()
+    app[SIO] = sio = _socketio_server(settings)
+    sio.attach(app)
+    for path, namespace in NAMESPACES.items():
+        sio.register_namespace(namespace(path, verifier, metrics))
+    http.add_routes(app)
+    app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_relay)
+    app.on_shutdown.append(_disconnect_sockets)
+    return app
+
+
+def _socketio_server(settings: Settings) -> socketio.AsyncServer:
+    origins: Any = None  # same origin only, unless HUB_CORS_ORIGINS says otherwise
+    if settings.cors_origins == ("*",):
+        origins = "*"
+    elif settings.cors_origins:
+        origins = list(settings.cors_origins)
+    manager = None
+    if settings.redis_url:
+        # Fan-out between hub nodes: every emit is published on Redis and delivered by the node
+        # that holds the socket.
+        manager = socketio.AsyncRedisManager(settings.redis_url, channel="hub-socketio")
+    return socketio.AsyncServer(
+        async_mode="aiohttp",
+        client_manager=manager,
+        cors_allowed_origins=origins,
+        serializer="msgpack" if settings.serializer == "msgpack" else "default",
+        max_http_buffer_size=settings.max_payload_bytes,
+        logger=False,
+        engineio_logger=False,
+    )
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    database = await open_database(settings)
+    try:
+        async with database.pool.acquire() as conn:
+            await migrate(conn)
+    except BaseException:
+        await database.close()
+        raise
+    app[DATABASE] = database
+    log.info("database ready (%s)", "embedded" if database.embedded else "external")
+    yield
+    await database.close(wait_seconds=min(2.0, settings.shutdown_timeout_seconds))
+
+
+async def _relay(app: web.Application) -> AsyncIterator[None]:
+    database = app[DATABASE]
+    relay = Relay(database.pool, database.dsn, app[BUS], app[SETTINGS].outbox, app[METRICS])
+    app[RELAY] = relay
+    relay.start()
+    yield
+    await relay.stop()
+
+
+async def _disconnect_sockets(app: web.Application) -> None:
+    """Tell every local socket why it is being dropped, then close the transports.
+
+    Closing the Engine.IO transport (instead of a Socket.IO disconnect) makes standard clients
+    reconnect on their own, so a rolling restart moves them to another node.
+    """
+    sio = app[SIO]
+    notice = {"reason": "shutting_down", "message": "the hub is restarting; reconnect shortly"}
+    try:
+        async with asyncio.timeout(2.0):
+            for path in NAMESPACES:
+                await sio.emit(SHUTDOWN_EVENT, notice, namespace=path, ignore_queue=True)
+            if sio.eio.sockets:  # asyncio.wait() inside refuses an empty set
+                await sio.eio.disconnect()
+    except TimeoutError:
+        log.warning("some sockets did not close within 2s")
+    await sio.shutdown()

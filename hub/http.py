@@ -1,0 +1,155 @@
+"""HTTP plumbing shared by every route: the JSON error envelope, Bearer auth, health and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from hub import acks
+from hub.auth import Principal, Role, TokenError
+from hub.keys import DATABASE, METRICS, VERIFIER
+from hub.metrics import CONTENT_TYPE
+from hub.storage import migrate
+from hub.storage import outbox as outbox_store
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+READINESS_TIMEOUT_SECONDS = 2.0
+
+
+class ApiError(Exception):
+    """An HTTP error with the envelope's code; raised by views, rendered by the middleware."""
+
+    def __init__(
+        self, status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+        self.headers = headers
+
+
+def error_response(
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> web.Response:
+    body = {"error": acks.refused(code, message, details)["error"]}
+    return web.json_response(body, status=status, headers=headers)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error leaves as ``{"error": {"code", "message", "details"?}}``, never as HTML."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+    except acks.ClientError as exc:
+        return error_response(422, exc.code, exc.message, exc.details)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        allow = exc.headers.get("Allow")
+        code = exc.reason.lower().replace(" ", "_")
+        return error_response(exc.status, code, exc.reason, headers={"Allow": allow} if allow else None)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "the server failed to handle this request")
+
+
+def authenticate(request: web.Request, *allowed: Role) -> Principal:
+    """The caller's principal from ``Authorization: Bearer``; 401 if absent or invalid, 403 if
+    its role is not among ``allowed`` (any role when none are given)."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized("token_missing", "send Authorization: Bearer <JWT>")
+    try:
+        principal = request.app[VERIFIER].verify(token)
+    except TokenError as exc:
+        raise _unauthorized(exc.code, exc.message) from None
+    if allowed and principal.role not in allowed:
+        raise ApiError(403, "role_forbidden", f"role {principal.role.value!r} may not use this route")
+    return principal
+
+
+def _unauthorized(code: str, message: str) -> ApiError:
+    # RFC 6750 §3: tell the client which scheme is expected and why the token was refused.
+    header = f'Bearer error="invalid_token", error_description="{code}"'
+    return ApiError(401, code, message, headers={"WWW-Authenticate": header})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness: the process answers. Deliberately checks nothing else."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: the database answers and every migration is applied."""
+    try:
+        async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
+            async with request.app[DATABASE].pool.acquire() as conn:
+                missing = await migrate.pending(conn)
+    except Exception as exc:
+        return web.json_response({"status": "unavailable", "reason": f"database: {exc!r}"}, status=503)
+    if missing:
+        return web.json_response(
+            {"status": "unavailable", "reason": f"migrations not applied: {', '.join(missing)}"}, status=503
+        )
+    return web.json_response({"status": "ready"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    registry = request.app[METRICS]
+    try:
+        async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
+            stats = await outbox_store.stats(request.app[DATABASE].pool)
+        registry.outbox_pending.set(stats["pending"])
+        registry.outbox_lag.set(stats["lag_seconds"])
+    except Exception as exc:  # metrics must render even when the database is down
+        log.warning("outbox stats unavailable for /metrics: %r", exc)
+    return web.Response(body=registry.render(), headers={"Content-Type": CONTENT_TYPE})
+
+
+async def me(request: web.Request) -> web.Response:
+    principal = authenticate(request)
+    return web.json_response(
+        {"user_id": principal.user_id, "role": principal.role.value, "expires_at": principal.expires_at}
+    )
+
+
+async def outbox_status(request: web.Request) -> web.Response:
+    """Operators' view of the outbox: backlog, lag and the most recent dead letters."""
+    authenticate(request, Role.ADMIN)
+    pool = request.app[DATABASE].pool
+    stats = await outbox_store.stats(pool)
+    dead = await outbox_store.dead_letters(pool)
+    return web.json_response(
+        {
+            **stats,
+            "dead_letters": [
+                {
+                    **row,
+                    "event_id": str(row["event_id"]),
+                    "created_at": row["created_at"].isoformat(),
+                    "dead_at": row["dead_at"].isoformat(),
+                }
+                for row in dead
+            ],
+        }
+    )
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/api/v1/me", me)
+    app.router.add_get("/api/v1/admin/outbox", outbox_status)

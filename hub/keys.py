@@ -1,0 +1,21 @@
+"""Typed keys for what the aiohttp application holds."""
+
+from __future__ import annotations
+
+import socketio
+from aiohttp import web
+
+from hub.auth import TokenVerifier
+from hub.bus import Bus
+from hub.metrics import Metrics
+from hub.outbox import Relay
+from hub.settings import Settings
+from hub.storage.db import Database
+
+SETTINGS = web.AppKey("settings", Settings)
+METRICS = web.AppKey("metrics", Metrics)
+VERIFIER = web.AppKey("verifier", TokenVerifier)
+BUS = web.AppKey("bus", Bus)
+DATABASE = web.AppKey("database", Database)
+RELAY = web.AppKey("relay", Relay)
+SIO = web.AppKey("sio", socketio.AsyncServer)

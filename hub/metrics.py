@@ -1,0 +1,40 @@
+"""Prometheus metrics, one registry per app so several hubs can live in one process (tests)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.sockets = Gauge("hub_sockets", "Connected sockets", ["namespace"], registry=r)
+        self.socket_events = Counter(
+            "hub_socket_events",
+            "Client events by outcome: ok, refused (error ack) or failed (internal error)",
+            ["namespace", "event", "outcome"],
+            registry=r,
+        )
+        self.connections_refused = Counter(
+            "hub_connections_refused", "Refused Socket.IO connections", ["namespace", "code"], registry=r
+        )
+        self.outbox_delivered = Counter(
+            "hub_outbox_delivered_events", "Outbox events delivered to all their subscribers", registry=r
+        )
+        self.outbox_failures = Counter(
+            "hub_outbox_delivery_failures", "Failed subscriber deliveries", ["subscriber"], registry=r
+        )
+        self.outbox_dead = Counter(
+            "hub_outbox_dead_events", "Events given up after the maximum attempts", registry=r
+        )
+        self.outbox_pending = Gauge(
+            "hub_outbox_pending_events", "Events not yet delivered (read at scrape time)", registry=r
+        )
+        self.outbox_lag = Gauge(
+            "hub_outbox_lag_seconds", "Age of the oldest undelivered event (read at scrape time)", registry=r
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,1 @@
+"""Socket.IO namespaces: thin adapters that authenticate, validate and call domain modules."""

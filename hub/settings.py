@@ -1,0 +1,234 @@
+"""Configuration: one frozen dataclass read from ``HUB_*`` environment variables.
+
+Every variable is parsed here and nowhere else, so a bad value is reported once, at start-up,
+naming the variable (``ConfigError``) instead of surfacing later as a confusing runtime failure.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, cast
+
+Serializer = Literal["json", "msgpack"]
+LogFormat = Literal["text", "json"]
+
+# Algorithms a public key may verify; HMAC ones are only for a shared secret.
+ASYMMETRIC_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
+# RFC 7518 §3.2: an HMAC key must be at least as long as the hash output (32 bytes for HS256).
+MIN_SECRET_BYTES = 32
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class ConfigError(ValueError):
+    """A ``HUB_*`` variable is missing, malformed or inconsistent with another one."""
+
+    def __init__(self, variable: str, reason: str) -> None:
+        super().__init__(f"{variable}: {reason}")
+        self.variable = variable
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class JwtSettings:
+    secret: str | None
+    public_key: str | None
+    private_key: str | None
+    algorithms: tuple[str, ...]
+    issuer: str | None
+    audience: str | None
+    leeway_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxSettings:
+    sweep_seconds: float
+    batch_size: int
+    lease_seconds: float
+    max_attempts: int
+    backoff_base_seconds: float
+    backoff_cap_seconds: float
+    retention_hours: float
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str
+    port: int
+    database_url: str | None
+    redis_url: str | None
+    data_dir: Path
+    jwt: JwtSettings
+    serializer: Serializer
+    cors_origins: tuple[str, ...]
+    log_level: str
+    log_format: LogFormat
+    max_payload_bytes: int
+    db_pool_min: int
+    db_pool_max: int
+    shutdown_timeout_seconds: float
+    outbox: OutboxSettings
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read every ``HUB_*`` variable; raise ``ConfigError`` on the first bad one."""
+        r = _Reader(os.environ if env is None else env)
+        pool_min = r.integer("HUB_DB_POOL_MIN", 1, minimum=0)
+        pool_max = r.integer("HUB_DB_POOL_MAX", 10, minimum=1)
+        if pool_min > pool_max:
+            raise ConfigError("HUB_DB_POOL_MIN", f"{pool_min} is above HUB_DB_POOL_MAX ({pool_max})")
+        return cls(
+            host=r.text("HUB_HOST") or "0.0.0.0",
+            port=r.integer("HUB_PORT", 8080, minimum=0, maximum=65535),
+            database_url=r.url("HUB_DATABASE_URL", ("postgres", "postgresql")),
+            redis_url=r.url("HUB_REDIS_URL", ("redis", "rediss", "unix")),
+            data_dir=Path(r.text("HUB_DATA_DIR") or "./var"),
+            jwt=_read_jwt(r),
+            serializer=cast(Serializer, r.choice("HUB_SERIALIZER", ("json", "msgpack"), "json")),
+            cors_origins=r.csv("HUB_CORS_ORIGINS"),
+            log_level=r.choice("HUB_LOG_LEVEL", LOG_LEVELS, "INFO", upper=True),
+            log_format=cast(LogFormat, r.choice("HUB_LOG_FORMAT", ("text", "json"), "text")),
+            max_payload_bytes=r.integer("HUB_MAX_PAYLOAD_BYTES", 100_000, minimum=1024),
+            db_pool_min=pool_min,
+            db_pool_max=pool_max,
+            shutdown_timeout_seconds=r.real("HUB_SHUTDOWN_TIMEOUT", 3.0, minimum=0.0),
+            outbox=OutboxSettings(
+                sweep_seconds=r.real("HUB_OUTBOX_SWEEP_SECONDS", 2.0, minimum=0.05),
+                batch_size=r.integer("HUB_OUTBOX_BATCH", 100, minimum=1),
+                lease_seconds=r.real("HUB_OUTBOX_LEASE_SECONDS", 30.0, minimum=1.0),
+                max_attempts=r.integer("HUB_OUTBOX_MAX_ATTEMPTS", 25, minimum=1),
+                backoff_base_seconds=r.real("HUB_OUTBOX_BACKOFF_BASE", 0.5, minimum=0.0),
+                backoff_cap_seconds=r.real("HUB_OUTBOX_BACKOFF_CAP", 300.0, minimum=0.0),
+                retention_hours=r.real("HUB_OUTBOX_RETENTION_HOURS", 72.0, minimum=0.0),
+            ),
+        )
+
+
+def _read_jwt(r: _Reader) -> JwtSettings:
+    secret = r.text("HUB_JWT_SECRET")
+    public_key = r.pem("HUB_JWT_PUBLIC_KEY")
+    private_key = r.pem("HUB_JWT_PRIVATE_KEY")
+    if secret and public_key:
+        raise ConfigError("HUB_JWT_SECRET", "set either HUB_JWT_SECRET or HUB_JWT_PUBLIC_KEY, not both")
+    if secret is not None and len(secret.encode()) < MIN_SECRET_BYTES:
+        raise ConfigError("HUB_JWT_SECRET", f"must be at least {MIN_SECRET_BYTES} bytes long")
+    algorithms = r.csv("HUB_JWT_ALGORITHMS")
+    if public_key:
+        algorithms = algorithms or (_default_algorithm(public_key),)
+        wrong = [a for a in algorithms if a not in ASYMMETRIC_ALGORITHMS]
+        allowed = ASYMMETRIC_ALGORITHMS
+    else:
+        algorithms = algorithms or ("HS256",)
+        wrong = [a for a in algorithms if a not in HMAC_ALGORITHMS]
+        allowed = HMAC_ALGORITHMS
+    if wrong:
+        kind = "a public key" if public_key else "a shared secret"
+        raise ConfigError(
+            "HUB_JWT_ALGORITHMS",
+            f"{', '.join(wrong)} cannot be used with {kind}; choose from {', '.join(sorted(allowed))}",
+        )
+    return JwtSettings(
+        secret=secret,
+        public_key=public_key,
+        private_key=private_key,
+        algorithms=algorithms,
+        issuer=r.text("HUB_JWT_ISSUER"),
+        audience=r.text("HUB_JWT_AUDIENCE"),
+        leeway_seconds=r.integer("HUB_JWT_LEEWAY_SECONDS", 30, minimum=0, maximum=300),
+    )
+
+
+def _default_algorithm(public_key_pem: str) -> str:
+    """The algorithm a key of this type is normally used with (RSA → RS256, P-256 → ES256, …)."""
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    try:
+        key = load_pem_public_key(public_key_pem.encode())
+    except ValueError as exc:
+        raise ConfigError("HUB_JWT_PUBLIC_KEY", f"not a PEM public key ({exc})") from None
+    if isinstance(key, rsa.RSAPublicKey):
+        return "RS256"
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return {"secp384r1": "ES384", "secp521r1": "ES512"}.get(key.curve.name, "ES256")
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return "EdDSA"
+    raise ConfigError("HUB_JWT_PUBLIC_KEY", f"unsupported key type {type(key).__name__}")
+
+
+class _Reader:
+    """Typed accessors over the environment; each failure names its variable."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def text(self, name: str) -> str | None:
+        value = self.env.get(name, "").strip()
+        return value or None
+
+    def csv(self, name: str) -> tuple[str, ...]:
+        return tuple(part.strip() for part in (self.text(name) or "").split(",") if part.strip())
+
+    def choice(self, name: str, options: tuple[str, ...], default: str, *, upper: bool = False) -> str:
+        value = self.text(name) or default
+        value = value.upper() if upper else value.lower()
+        if value not in options:
+            raise ConfigError(name, f"{value!r} is not one of {', '.join(options)}")
+        return value
+
+    def integer(
+        self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None
+    ) -> int:
+        return int(self._number(name, int, default, minimum, maximum))
+
+    def real(self, name: str, default: float, *, minimum: float | None = None) -> float:
+        return self._number(name, float, default, minimum, None)
+
+    def _number(
+        self,
+        name: str,
+        kind: Callable[[str], float],
+        default: float,
+        minimum: float | None,
+        maximum: float | None,
+    ) -> float:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise ConfigError(name, f"{raw!r} is not a valid {getattr(kind, '__name__', 'number')}") from None
+        if minimum is not None and value < minimum:
+            raise ConfigError(name, f"must be at least {minimum}, got {raw}")
+        if maximum is not None and value > maximum:
+            raise ConfigError(name, f"must be at most {maximum}, got {raw}")
+        return value
+
+    def url(self, name: str, schemes: tuple[str, ...]) -> str | None:
+        value = self.text(name)
+        if value is None:
+            return None
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if scheme not in schemes:
+            raise ConfigError(name, f"expected a URL starting with {' or '.join(s + '://' for s in schemes)}")
+        return value
+
+    def pem(self, name: str) -> str | None:
+        """A PEM key given inline or as a path to a file holding it."""
+        value = self.text(name)
+        if value is None or value.startswith("-----BEGIN"):
+            return value
+        path = Path(value).expanduser()
+        try:
+            content = path.read_text()
+        except OSError as exc:
+            raise ConfigError(name, f"neither a PEM key nor a readable file ({exc.strerror})") from None
+        if "-----BEGIN" not in content:
+            raise ConfigError(name, f"{path} does not contain a PEM key")
+        return content
