@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -44,6 +45,7 @@ def build_app(settings: Settings, *, bus: Bus | None = None) -> web.Application:
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_relay)
     app.on_shutdown.append(_disconnect_sockets)
+    app.on_cleanup.append(_close_redis_manager)
     return app
 
 
@@ -57,7 +59,7 @@ def _socketio_server(settings: Settings) -> socketio.AsyncServer:
     if settings.redis_url:
         # Fan-out between hub nodes: every emit is published on Redis and delivered by the node
         # that holds the socket.
-        manager = socketio.AsyncRedisManager(settings.redis_url, channel="hub-socketio")
+        manager = socketio.AsyncRedisManager(settings.redis_url, channel=settings.redis_channel)
     return socketio.AsyncServer(
         async_mode="aiohttp",
         client_manager=manager,
@@ -110,3 +112,18 @@ async def _disconnect_sockets(app: web.Application) -> None:
     except TimeoutError:
         log.warning("some sockets did not close within 2s")
     await sio.shutdown()
+
+
+async def _close_redis_manager(app: web.Application) -> None:
+    """Stop the Redis listener and close its connections; python-socketio has no close() for it."""
+    manager = app[SIO].manager
+    if not isinstance(manager, socketio.AsyncRedisManager):
+        return
+    listener = getattr(manager, "thread", None)
+    if isinstance(listener, asyncio.Task):
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
+    for connection in (manager.pubsub, manager.redis):
+        if connection is not None:
+            await connection.aclose()

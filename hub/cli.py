@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+import asyncpg
 from aiohttp import web
 
 from hub import logs
@@ -34,6 +35,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (EmbeddedDatabaseUnavailable, MigrationError) as exc:
         print(f"hub: {exc}", file=sys.stderr)
         return 1
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        # Start-up could not reach or use the database: one line, not a traceback.
+        print(f"hub: database unavailable: {exc!r}", file=sys.stderr)
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the hub (HTTP API and Socket.IO)")
     serve.add_argument("--host", help="interface to listen on (default: HUB_HOST or 0.0.0.0)")
-    serve.add_argument("--port", type=int, help="port to listen on (default: HUB_PORT or 8080)")
+    serve.add_argument("--port", type=_port, help="port to listen on (default: HUB_PORT or 8080)")
     serve.set_defaults(run=_serve)
 
     migrate_cmd = commands.add_parser("migrate", help="apply pending database migrations and exit")
@@ -100,3 +105,10 @@ def _token(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError("--ttl", "must be a positive number of seconds")
     print(issue_token(settings, role=Role(args.role), sub=args.sub, ttl_seconds=args.ttl))
     return 0
+
+
+def _port(value: str) -> int:
+    port = int(value)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port number (0-65535)")
+    return port

@@ -81,8 +81,10 @@ def authenticate(request: web.Request, *allowed: Role) -> Principal:
 
 
 def _unauthorized(code: str, message: str) -> ApiError:
-    # RFC 6750 §3: tell the client which scheme is expected and why the token was refused.
-    header = f'Bearer error="invalid_token", error_description="{code}"'
+    # RFC 6750 §3: name the scheme; say why only when a token was sent and refused.
+    header = (
+        "Bearer" if code == "token_missing" else f'Bearer error="invalid_token", error_description="{code}"'
+    )
     return ApiError(401, code, message, headers={"WWW-Authenticate": header})
 
 

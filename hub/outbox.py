@@ -26,7 +26,10 @@ from hub.storage import outbox as store
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY_SECONDS = 600.0  # deleting old delivered rows is housekeeping, not latency-critical
-HANDLER_TIMEOUT_SECONDS = 10.0  # a subscriber that hangs longer is treated as failed and retried
+# A subscriber that hangs longer is treated as failed and retried. Bounded by a quarter of the
+# lease too, so a slow event rarely outlives its claim (delivery stays at least once regardless).
+HANDLER_TIMEOUT_SECONDS = 10.0
+STOP_GRACE_SECONDS = 2.0  # how long stop() lets the event in hand finish before cancelling
 
 
 def backoff(attempt: int, base: float, cap: float) -> float:
@@ -53,16 +56,28 @@ class Relay:
         self._listener: asyncpg.Connection | None = None
         self._task: asyncio.Task[None] | None = None
         self._last_prune = 0.0
+        self._stopping = False
+        self._handler_timeout = min(HANDLER_TIMEOUT_SECONDS, settings.lease_seconds / 4)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        """Finish the event in hand, hand back the rest of the batch, then stop.
+
+        Cancelling mid-query could leave rows claimed by a statement whose answer never arrived,
+        hidden for a whole lease; so cancel only if the graceful stop overruns.
+        """
+        self._stopping = True
+        self._wake.set()
+        task, self._task = self._task, None
+        if task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(task), STOP_GRACE_SECONDS)
+            except TimeoutError:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self._close_listener()
 
     def wake(self) -> None:
@@ -70,11 +85,11 @@ class Relay:
 
     async def _run(self) -> None:
         failures = 0
-        while True:
+        while not self._stopping:
             try:
                 await self._ensure_listener()
                 self._wake.clear()
-                while await self.drain_once() == self._settings.batch_size:
+                while await self.drain_once() == self._settings.batch_size and not self._stopping:
                     pass
                 await self._maybe_prune()
                 wait = self._settings.sweep_seconds
@@ -100,14 +115,19 @@ class Relay:
         retried = [e.id for e in events if e.attempts > 1]
         already = await store.delivered_subscribers(self._pool, retried)
         delivered: list[int] = []
-        for index, event in enumerate(events):
-            if time.monotonic() - claimed_at > self._settings.lease_seconds / 2:
-                # Past half the lease another relay may soon claim these; hand them back now.
-                await store.release(self._pool, [e.seq for e in events[index:]])
-                break
-            if await self._deliver(event, already.get(event.id, set())):
-                delivered.append(event.seq)
-        await store.mark_delivered(self._pool, delivered)
+        handled = 0
+        try:
+            for event in events:
+                if self._stopping or time.monotonic() - claimed_at > self._settings.lease_seconds / 2:
+                    break  # stopping, or another relay may claim these soon: hand them back below
+                if await self._deliver(event, already.get(event.id, set())):
+                    delivered.append(event.seq)
+                handled += 1
+        finally:
+            # Also on cancellation (shutdown): record what was done and release the rest at once
+            # instead of leaving it hidden behind the lease.
+            await store.mark_delivered(self._pool, delivered)
+            await store.release(self._pool, [e.seq for e in events[handled:]])
         if self._metrics is not None:
             self._metrics.outbox_delivered.inc(len(delivered))
         return len(events)
@@ -119,7 +139,7 @@ class Relay:
             if sub.name in skip:
                 continue
             try:
-                await asyncio.wait_for(sub.handler(event), HANDLER_TIMEOUT_SECONDS)
+                await asyncio.wait_for(sub.handler(event), self._handler_timeout)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -165,7 +185,6 @@ class Relay:
             return
         try:
             conn = await asyncpg.connect(self._dsn, timeout=5)
-            await conn.add_listener(store.NOTIFY_CHANNEL, self._on_notify)
         except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
             # The sweep still delivers, only later; try LISTEN again on the next round.
             log.warning(
@@ -174,8 +193,14 @@ class Relay:
                 self._settings.sweep_seconds,
             )
             return
+        self._listener = conn  # owned from here on, so stop() closes it even if we are cancelled
+        try:
+            await conn.add_listener(store.NOTIFY_CHANNEL, self._on_notify)
+        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            log.warning("outbox LISTEN failed (%r); relying on the sweep", exc)
+            await self._close_listener()
+            return
         conn.add_termination_listener(self._on_listener_lost)
-        self._listener = conn
 
     def _on_notify(self, *_: Any) -> None:
         self._wake.set()

@@ -19,9 +19,9 @@ LogFormat = Literal["text", "json"]
 ASYMMETRIC_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
-HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
-# RFC 7518 §3.2: an HMAC key must be at least as long as the hash output (32 bytes for HS256).
-MIN_SECRET_BYTES = 32
+# RFC 7518 §3.2: an HMAC key must be at least as long as the hash output.
+HMAC_KEY_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
+HMAC_ALGORITHMS = frozenset(HMAC_KEY_BYTES)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -62,6 +62,7 @@ class Settings:
     port: int
     database_url: str | None
     redis_url: str | None
+    redis_channel: str
     data_dir: Path
     jwt: JwtSettings
     serializer: Serializer
@@ -78,6 +79,7 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read every ``HUB_*`` variable; raise ``ConfigError`` on the first bad one."""
         r = _Reader(os.environ if env is None else env)
+        outbox = _read_outbox(r)
         pool_min = r.integer("HUB_DB_POOL_MIN", 1, minimum=0)
         pool_max = r.integer("HUB_DB_POOL_MAX", 10, minimum=1)
         if pool_min > pool_max:
@@ -87,6 +89,7 @@ class Settings:
             port=r.integer("HUB_PORT", 8080, minimum=0, maximum=65535),
             database_url=r.url("HUB_DATABASE_URL", ("postgres", "postgresql")),
             redis_url=r.url("HUB_REDIS_URL", ("redis", "rediss", "unix")),
+            redis_channel=r.text("HUB_REDIS_CHANNEL") or "hub-socketio",
             data_dir=Path(r.text("HUB_DATA_DIR") or "./var"),
             jwt=_read_jwt(r),
             serializer=cast(Serializer, r.choice("HUB_SERIALIZER", ("json", "msgpack"), "json")),
@@ -97,16 +100,23 @@ class Settings:
             db_pool_min=pool_min,
             db_pool_max=pool_max,
             shutdown_timeout_seconds=r.real("HUB_SHUTDOWN_TIMEOUT", 3.0, minimum=0.0),
-            outbox=OutboxSettings(
-                sweep_seconds=r.real("HUB_OUTBOX_SWEEP_SECONDS", 2.0, minimum=0.05),
-                batch_size=r.integer("HUB_OUTBOX_BATCH", 100, minimum=1),
-                lease_seconds=r.real("HUB_OUTBOX_LEASE_SECONDS", 30.0, minimum=1.0),
-                max_attempts=r.integer("HUB_OUTBOX_MAX_ATTEMPTS", 25, minimum=1),
-                backoff_base_seconds=r.real("HUB_OUTBOX_BACKOFF_BASE", 0.5, minimum=0.0),
-                backoff_cap_seconds=r.real("HUB_OUTBOX_BACKOFF_CAP", 300.0, minimum=0.0),
-                retention_hours=r.real("HUB_OUTBOX_RETENTION_HOURS", 72.0, minimum=0.0),
-            ),
+            outbox=outbox,
         )
+
+
+def _read_outbox(r: _Reader) -> OutboxSettings:
+    settings = OutboxSettings(
+        sweep_seconds=r.real("HUB_OUTBOX_SWEEP_SECONDS", 2.0, minimum=0.05),
+        batch_size=r.integer("HUB_OUTBOX_BATCH", 100, minimum=1),
+        lease_seconds=r.real("HUB_OUTBOX_LEASE_SECONDS", 30.0, minimum=5.0),
+        max_attempts=r.integer("HUB_OUTBOX_MAX_ATTEMPTS", 25, minimum=1),
+        backoff_base_seconds=r.real("HUB_OUTBOX_BACKOFF_BASE", 0.5, minimum=0.01),
+        backoff_cap_seconds=r.real("HUB_OUTBOX_BACKOFF_CAP", 300.0, minimum=0.01),
+        retention_hours=r.real("HUB_OUTBOX_RETENTION_HOURS", 72.0, minimum=0.0),
+    )
+    if settings.backoff_cap_seconds < settings.backoff_base_seconds:
+        raise ConfigError("HUB_OUTBOX_BACKOFF_CAP", "must not be below HUB_OUTBOX_BACKOFF_BASE")
+    return settings
 
 
 def _read_jwt(r: _Reader) -> JwtSettings:
@@ -115,8 +125,6 @@ def _read_jwt(r: _Reader) -> JwtSettings:
     private_key = r.pem("HUB_JWT_PRIVATE_KEY")
     if secret and public_key:
         raise ConfigError("HUB_JWT_SECRET", "set either HUB_JWT_SECRET or HUB_JWT_PUBLIC_KEY, not both")
-    if secret is not None and len(secret.encode()) < MIN_SECRET_BYTES:
-        raise ConfigError("HUB_JWT_SECRET", f"must be at least {MIN_SECRET_BYTES} bytes long")
     algorithms = r.csv("HUB_JWT_ALGORITHMS")
     if public_key:
         algorithms = algorithms or (_default_algorithm(public_key),)
@@ -132,6 +140,12 @@ def _read_jwt(r: _Reader) -> JwtSettings:
             "HUB_JWT_ALGORITHMS",
             f"{', '.join(wrong)} cannot be used with {kind}; choose from {', '.join(sorted(allowed))}",
         )
+    if secret is not None:
+        needed = max(HMAC_KEY_BYTES[a] for a in algorithms)
+        if len(secret.encode()) < needed:
+            raise ConfigError(
+                "HUB_JWT_SECRET", f"must be at least {needed} bytes long for {', '.join(algorithms)}"
+            )
     return JwtSettings(
         secret=secret,
         public_key=public_key,

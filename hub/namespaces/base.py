@@ -31,7 +31,9 @@ class ConnectionRefused(socketio.exceptions.ConnectionRefusedError):  # type: ig
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
-        self.error_args = {"code": code, "message": message}
+        # Python clients receive this dict as connect_error data; the JavaScript client exposes
+        # only ``message`` and ``data`` of it (as err.message and err.data), hence the copy.
+        self.error_args = {"code": code, "message": message, "data": {"code": code, "message": message}}
 
 
 def event(name: str) -> Callable[[F], F]:
@@ -100,11 +102,15 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         raise ConnectionRefused(code, message)
 
     async def trigger_event(self, event_name: str, *args: Any) -> Any:
-        if event_name == "connect":
-            return await self.on_connect(*args)
-        if event_name == "disconnect":
-            return await self.on_disconnect(*args)
         sid = args[0]
+        # python-socketio routes a client *event* named "connect"/"disconnect" here too; only the
+        # server's own calls come while the socket is still pending (not yet / no longer
+        # connected), so a hostile client cannot fake a disconnect or a second connect.
+        if event_name in ("connect", "disconnect") and not self.server.manager.is_connected(
+            sid, self.namespace
+        ):
+            handler = self.on_connect if event_name == "connect" else self.on_disconnect
+            return await handler(*args)
         payload = args[1] if len(args) > 1 else None
         method = self._events.get(event_name)
         if method is None:

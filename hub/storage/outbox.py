@@ -144,6 +144,8 @@ async def prune_delivered(conn: Executor, older_than_hours: float) -> int:
 
 async def release(conn: Executor, seqs: Sequence[int]) -> None:
     """Hand claimed events back undelivered (without counting the attempt)."""
+    if not seqs:
+        return
     await conn.execute(
         """UPDATE events SET next_attempt_at = now(), attempts = GREATEST(attempts - 1, 0)
             WHERE id = ANY($1::bigint[])""",

@@ -1,0 +1,194 @@
+"""The hub as a user runs it: ``python -m hub`` in its own process, on both database paths."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psutil
+import pytest
+import socketio
+
+from tests.conftest import ROOT, WAIT, cli, free_port, wait_until
+
+SIGTERM_DEADLINE = 10.0  # the promise operators rely on for rolling restarts
+
+
+class HubProcess:
+    def __init__(self, env: dict[str, str], port: int, log_path: Path) -> None:
+        self.port = port
+        self.log_path = log_path
+        self._log = log_path.open("w")
+        self.url = f"http://127.0.0.1:{port}"
+        self.env = {"PATH": os.environ.get("PATH", ""), **env}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hub", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=self.env,
+            cwd=ROOT,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    async def get(self, path: str) -> tuple[int, Any]:
+        async with aiohttp.ClientSession() as session, session.get(self.url + path) as response:
+            return response.status, await response.json()
+
+    async def ready(self, within: float = 60) -> None:
+        async def answered() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"hub exited early:\n{self.output()}")
+            try:
+                return (await self.get("/readyz"))[0] == 200
+            except aiohttp.ClientError:
+                return False
+
+        await wait_until(answered, within=within, interval=0.2)
+
+    def token(self, role: str, sub: str) -> str:
+        result = cli("token", "--role", role, "--sub", sub, env=self.env)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    def output(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self._log.close()
+
+
+@pytest.fixture
+def processes() -> Iterator[list[HubProcess]]:
+    started: list[HubProcess] = []
+    yield started
+    for process in started:
+        process.stop()
+
+
+async def check_sigterm_is_graceful(hub: HubProcess) -> None:
+    """A connected client is told why and dropped; the process exits 0 within the deadline."""
+    client = socketio.AsyncClient(reconnection=False)
+    notice: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    gone: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    client.on("server:shutdown", lambda data: notice.done() or notice.set_result(data), namespace="/worker")
+    client.on(
+        "disconnect", lambda reason=None: gone.done() or gone.set_result(str(reason)), namespace="/worker"
+    )
+    await client.connect(
+        hub.url,
+        namespaces=["/worker"],
+        auth={"token": hub.token("worker", "w-1")},
+        transports=["websocket"],
+        wait_timeout=WAIT,
+    )
+    ack = await client.call("ping", namespace="/worker", timeout=WAIT)
+    assert ack["ok"] is True
+
+    hub.proc.send_signal(signal.SIGTERM)
+    assert (await asyncio.wait_for(notice, WAIT))["reason"] == "shutting_down"
+    await asyncio.wait_for(gone, WAIT)
+    code = await asyncio.to_thread(hub.proc.wait, SIGTERM_DEADLINE)
+    assert code == 0, hub.output()
+    await client.disconnect()
+
+
+async def test_external_database_serve_and_sigterm(
+    processes: list[HubProcess], hub_env: dict[str, str], tmp_path: Path
+) -> None:
+    hub = HubProcess(hub_env, free_port(), tmp_path / "hub.log")
+    processes.append(hub)
+    await hub.ready()
+    assert await hub.get("/healthz") == (200, {"status": "ok"})
+    await check_sigterm_is_graceful(hub)
+
+
+async def test_embedded_database_from_nothing(processes: list[HubProcess], tmp_path: Path) -> None:
+    """No HUB_DATABASE_URL, no secret: what a newcomer's `make run` does."""
+    data_dir = tmp_path / "var"
+    hub = HubProcess({"HUB_DATA_DIR": str(data_dir)}, free_port(), tmp_path / "hub.log")
+    processes.append(hub)
+    await hub.ready(within=120)
+    assert (data_dir / "postgres" / "PG_VERSION").exists()
+    assert (data_dir / "jwt-dev-secret").exists()
+    await check_sigterm_is_graceful(hub)
+    assert "generated a development secret" in hub.output()
+    # The embedded PostgreSQL was stopped with the hub.
+    leftovers = [
+        p
+        for p in psutil.process_iter(["name", "cmdline"])
+        if p.info["name"] == "postgres" and str(data_dir) in " ".join(p.info["cmdline"] or [])
+    ]
+    assert leftovers == []
+
+
+def test_migrate_command(hub_env: dict[str, str]) -> None:
+    first = cli("migrate", env=hub_env)
+    assert first.returncode == 0, first.stderr
+    assert "applied 1 migration(s): 0001" in first.stderr
+    again = cli("migrate", env=hub_env)
+    assert again.returncode == 0, again.stderr
+    assert "applied 0 migration(s)" in again.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"HUB_SERIALIZER": "xml"}, "HUB_SERIALIZER"),
+        ({"HUB_PORT": "not-a-port"}, "HUB_PORT"),
+        ({"HUB_JWT_SECRET": "too-short"}, "HUB_JWT_SECRET"),
+        ({"HUB_DATABASE_URL": "mysql://localhost/hub"}, "HUB_DATABASE_URL"),
+    ],
+)
+@pytest.mark.parametrize("command", ["serve", "migrate", "token"])
+def test_bad_configuration_exits_2_with_one_clear_line(
+    tmp_path: Path, env: dict[str, str], variable: str, command: str
+) -> None:
+    args = [command] + (["--role", "customer", "--sub", "c"] if command == "token" else [])
+    result = cli(*args, env={"HUB_DATA_DIR": str(tmp_path), **env}, timeout=30)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert variable in lines[0]
+    assert lines[0].startswith("hub: configuration error: ")
+
+
+@pytest.mark.parametrize("command", [[], ["serve"], ["migrate"], ["token"]])
+def test_help(command: list[str], tmp_path: Path) -> None:
+    result = cli(*command, "--help", env={"HUB_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 0
+    assert "usage: python -m hub" in result.stdout
+
+
+def test_token_command_validates_its_arguments(tmp_path: Path) -> None:
+    env = {"HUB_DATA_DIR": str(tmp_path)}
+    assert cli("token", "--role", "root", "--sub", "x", env=env).returncode == 2
+    assert cli("token", "--role", "customer", env=env).returncode == 2
+    result = cli("token", "--role", "customer", "--sub", "x", "--ttl", "0", env=env)
+    assert result.returncode == 2
+    assert "--ttl" in result.stderr
+
+
+def test_sigterm_during_startup_still_exits(hub_env: dict[str, str], tmp_path: Path) -> None:
+    hub = HubProcess(hub_env, free_port(), tmp_path / "hub.log")
+    try:
+        deadline = time.monotonic() + WAIT
+        while "hub listening" not in hub.output():  # the database is still being opened
+            assert time.monotonic() < deadline, hub.output()
+            time.sleep(0.01)
+        hub.proc.send_signal(signal.SIGTERM)
+        hub.proc.wait(SIGTERM_DEADLINE)
+    finally:
+        hub.stop()
