@@ -73,7 +73,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
     app = build_app(settings)
-    log.info("hub listening on http://%s:%d", host, port)
+    log.info("hub starting on http://%s:%d", host, port)
     web.run_app(
         app,
         host=host,

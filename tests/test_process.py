@@ -185,7 +185,7 @@ def test_sigterm_during_startup_still_exits(hub_env: dict[str, str], tmp_path: P
     hub = HubProcess(hub_env, free_port(), tmp_path / "hub.log")
     try:
         deadline = time.monotonic() + WAIT
-        while "hub listening" not in hub.output():  # the database is still being opened
+        while "hub starting" not in hub.output():  # the database is still being opened
             assert time.monotonic() < deadline, hub.output()
             time.sleep(0.01)
         hub.proc.send_signal(signal.SIGTERM)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, NoReturn, TypeVar
 
 import socketio
 
@@ -97,7 +97,7 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def disconnected(self, sid: str, user: Principal, reason: str | None) -> None:
         """Hook for subclasses, after the socket left."""
 
-    def _refuse(self, code: str, message: str) -> Any:
+    def _refuse(self, code: str, message: str) -> NoReturn:
         self.metrics.connections_refused.labels(self.namespace, code).inc()
         raise ConnectionRefused(code, message)
 
