@@ -78,7 +78,7 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read every ``HUB_*`` variable; raise ``ConfigError`` on the first bad one."""
-        r = _Reader(os.environ if env is None else env)
+        r = EnvReader(os.environ if env is None else env)
         outbox = _read_outbox(r)
         pool_min = r.integer("HUB_DB_POOL_MIN", 1, minimum=0)
         pool_max = r.integer("HUB_DB_POOL_MAX", 10, minimum=1)
@@ -104,7 +104,7 @@ class Settings:
         )
 
 
-def _read_outbox(r: _Reader) -> OutboxSettings:
+def _read_outbox(r: EnvReader) -> OutboxSettings:
     settings = OutboxSettings(
         sweep_seconds=r.real("HUB_OUTBOX_SWEEP_SECONDS", 2.0, minimum=0.05),
         batch_size=r.integer("HUB_OUTBOX_BATCH", 100, minimum=1),
@@ -119,7 +119,7 @@ def _read_outbox(r: _Reader) -> OutboxSettings:
     return settings
 
 
-def _read_jwt(r: _Reader) -> JwtSettings:
+def _read_jwt(r: EnvReader) -> JwtSettings:
     secret = r.text("HUB_JWT_SECRET")
     public_key = r.pem("HUB_JWT_PUBLIC_KEY")
     private_key = r.pem("HUB_JWT_PRIVATE_KEY")
@@ -175,7 +175,7 @@ def _default_algorithm(public_key_pem: str) -> str:
     raise ConfigError("HUB_JWT_PUBLIC_KEY", f"unsupported key type {type(key).__name__}")
 
 
-class _Reader:
+class EnvReader:
     """Typed accessors over the environment; each failure names its variable."""
 
     def __init__(self, env: Mapping[str, str]) -> None:
