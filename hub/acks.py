@@ -1,17 +1,21 @@
-"""The acknowledgement envelope every client→server event is answered with.
+"""The acknowledgement envelope every client→server event is answered with, and client errors.
 
 ``{"ok": true, "data": ...}`` or ``{"ok": false, "error": {"code", "message", "details"?}}``.
+The same errors become HTTP responses (status per class) through ``hub.http``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
+
+import pydantic
 
 
 class ClientError(Exception):
     """Something the client did wrong; becomes an error ack (or an HTTP 4xx) and changes nothing."""
 
     code = "bad_request"
+    http_status = 400
 
     def __init__(self, message: str, *, code: str | None = None, details: Any = None) -> None:
         super().__init__(message)
@@ -21,8 +25,31 @@ class ClientError(Exception):
         self.details = details
 
 
-class InvalidPayload(ClientError):
+class InvalidPayload(ClientError, ValueError):
     code = "invalid_payload"
+    http_status = 422
+
+
+class NotFound(ClientError, LookupError):
+    code = "not_found"
+    http_status = 404
+
+
+class Forbidden(ClientError, PermissionError):
+    code = "forbidden"
+    http_status = 403
+
+
+class Conflict(ClientError):
+    """The request is valid but the current state does not allow it (HTTP 409)."""
+
+    code = "conflict"
+    http_status = 409
+
+
+class RateLimited(ClientError):
+    code = "rate_limited"
+    http_status = 429
 
 
 def ok(data: Any = None) -> dict[str, Any]:
@@ -38,3 +65,26 @@ def refused(code: str, message: str, details: Any = None) -> dict[str, Any]:
 
 def from_error(exc: ClientError) -> dict[str, Any]:
     return refused(exc.code, exc.message, exc.details)
+
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+
+def parse(model: type[M], payload: Any) -> M:
+    """Validate a client payload; ``InvalidPayload`` lists each bad field as {field, problem}."""
+    if payload is None:
+        payload = {}
+    try:
+        return model.model_validate(payload)
+    except pydantic.ValidationError as exc:
+        details = [
+            {"field": ".".join(str(p) for p in err["loc"]) or "(payload)", "problem": err["msg"]}
+            for err in exc.errors(include_url=False, include_input=False)
+        ]
+        raise InvalidPayload("the payload is not valid", details=details) from None
+
+
+class Payload(pydantic.BaseModel):
+    """Base of every client payload: unknown fields are refused (use Strict* types against coercion)."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)

@@ -1,4 +1,4 @@
-"""The application factory: aiohttp app, Socket.IO server, database, outbox relay."""
+"""The application factory: aiohttp app, Socket.IO server, database, background workers."""
 
 from __future__ import annotations
 
@@ -11,15 +11,24 @@ from typing import Any
 import socketio
 from aiohttp import web
 
-from hub import http
+from hub import desk, http
 from hub.auth import build_verifier
 from hub.bus import Bus
-from hub.keys import BUS, DATABASE, METRICS, RELAY, SETTINGS, SIO, VERIFIER
+from hub.chat import api as chat_api
+from hub.chat.service import ChatService
+from hub.context import HubContext
+from hub.keys import BUS, CONTEXT, DATABASE, METRICS, RELAY, SETTINGS, SIO, VERIFIER
 from hub.metrics import Metrics
 from hub.namespaces.customer import CustomerNamespace
 from hub.namespaces.support import SupportNamespace
 from hub.namespaces.worker import WorkerNamespace
 from hub.outbox import Relay
+from hub.presence import create_tracker
+from hub.push import api as push_api
+from hub.push.inbox import NOTIFICATION_CREATED
+from hub.push.notifier import Notifier
+from hub.push.sender import sender_context
+from hub.realtime import Realtime
 from hub.settings import Settings
 from hub.storage.db import open_database
 from hub.storage.migrate import migrate
@@ -28,6 +37,8 @@ log = logging.getLogger(__name__)
 
 NAMESPACES = {"/customer": CustomerNamespace, "/worker": WorkerNamespace, "/support": SupportNamespace}
 SHUTDOWN_EVENT = "server:shutdown"
+ASSIGNMENT_SWEEP_SECONDS = 10.0  # safety net for queue changes another node did not act on
+NOTIFIER_SUBSCRIBER = "push.notifier"  # stable: the outbox records deliveries under this name
 
 
 def build_app(settings: Settings, *, bus: Bus | None = None) -> web.Application:
@@ -36,14 +47,28 @@ def build_app(settings: Settings, *, bus: Bus | None = None) -> web.Application:
     app[SETTINGS] = settings
     app[METRICS] = metrics = Metrics()
     app[VERIFIER] = verifier = build_verifier(settings)
-    app[BUS] = bus or Bus()
+    app[BUS] = bus = bus or Bus()
     app[SIO] = sio = _socketio_server(settings)
     sio.attach(app)
+    hub = HubContext(
+        settings=settings,
+        metrics=metrics,
+        verifier=verifier,
+        sio=sio,
+        realtime=Realtime(sio),
+        presence=create_tracker(settings.presence, settings.redis_url),
+    )
+    app[CONTEXT] = hub
     for path, namespace in NAMESPACES.items():
-        sio.register_namespace(namespace(path, verifier, metrics))
+        sio.register_namespace(namespace(path, hub))
     http.add_routes(app)
+    chat_api.add_routes(app)
+    push_api.add_routes(app, settings.push)
     app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_presence)
     app.cleanup_ctx.append(_relay)
+    app.cleanup_ctx.append(sender_context)
+    app.cleanup_ctx.append(_assignment_sweep)
     app.on_shutdown.append(_disconnect_sockets)
     app.on_cleanup.append(_close_redis_manager)
     return app
@@ -81,25 +106,68 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         await database.close()
         raise
     app[DATABASE] = database
+    hub = app[CONTEXT]
+    hub.database = database
+    hub.chat_service = ChatService(database.pool)
     log.info("database ready (%s)", "embedded" if database.embedded else "external")
     yield
     await database.close(wait_seconds=min(2.0, settings.shutdown_timeout_seconds))
 
 
+async def _presence(app: web.Application) -> AsyncIterator[None]:
+    hub = app[CONTEXT]
+
+    async def changed(change: Any) -> None:
+        await desk.on_presence_change(hub, change)
+
+    hub.presence.on_change(changed)
+    await hub.presence.start()
+    yield
+    await hub.presence.stop()
+
+
 async def _relay(app: web.Application) -> AsyncIterator[None]:
-    database = app[DATABASE]
-    relay = Relay(database.pool, database.dsn, app[BUS], app[SETTINGS].outbox, app[METRICS])
+    database, hub = app[DATABASE], app[CONTEXT]
+    bus = app[BUS]
+    bus.subscribe(
+        NOTIFIER_SUBSCRIBER,
+        Notifier(database.pool, hub.realtime.to_user, hub.presence.reachable),
+        topics=[NOTIFICATION_CREATED],
+    )
+    relay = Relay(database.pool, database.dsn, bus, app[SETTINGS].outbox, app[METRICS])
     app[RELAY] = relay
     relay.start()
     yield
     await relay.stop()
+    bus.unsubscribe(NOTIFIER_SUBSCRIBER)
+
+
+async def _assignment_sweep(app: web.Application) -> AsyncIterator[None]:
+    hub = app[CONTEXT]
+
+    async def sweep() -> None:
+        while True:
+            await asyncio.sleep(ASSIGNMENT_SWEEP_SECONDS)
+            try:
+                await desk.run_assignment(hub)
+            except Exception:
+                log.exception("support assignment sweep failed; retrying in %.0fs", ASSIGNMENT_SWEEP_SECONDS)
+
+    task = asyncio.create_task(sweep(), name="assignment-sweep")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    for pending in list(hub.tasks):
+        pending.cancel()
+    await asyncio.gather(*hub.tasks, return_exceptions=True)
 
 
 async def _disconnect_sockets(app: web.Application) -> None:
     """Tell every local socket why it is being dropped, then close the transports.
 
-    Closing the Engine.IO transport (instead of a Socket.IO disconnect) makes standard clients
-    reconnect on their own, so a rolling restart moves them to another node.
+    Closing the Engine.IO transport (instead of a Socket.IO disconnect) makes socket.io-client
+    reconnect on its own, so a rolling restart moves browsers and apps to another node.
     """
     sio = app[SIO]
     notice = {"reason": "shutting_down", "message": "the hub is restarting; reconnect shortly"}

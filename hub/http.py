@@ -51,7 +51,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except ApiError as exc:
         return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
     except acks.ClientError as exc:
-        return error_response(422, exc.code, exc.message, exc.details)
+        return error_response(exc.http_status, exc.code, exc.message, exc.details)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -7,6 +7,7 @@ from aiohttp import web
 
 from hub.auth import TokenVerifier
 from hub.bus import Bus
+from hub.context import HubContext
 from hub.metrics import Metrics
 from hub.outbox import Relay
 from hub.settings import Settings
@@ -19,3 +20,4 @@ BUS = web.AppKey("bus", Bus)
 DATABASE = web.AppKey("database", Database)
 RELAY = web.AppKey("relay", Relay)
 SIO = web.AppKey("sio", socketio.AsyncServer)
+CONTEXT = web.AppKey("context", HubContext)

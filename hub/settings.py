@@ -10,7 +10,11 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, cast
+from typing import TYPE_CHECKING, Literal, cast
+
+if TYPE_CHECKING:
+    from hub.presence.config import PresenceConfig
+    from hub.push.config import PushConfig
 
 Serializer = Literal["json", "msgpack"]
 LogFormat = Literal["text", "json"]
@@ -57,6 +61,13 @@ class OutboxSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ChatSettings:
+    agent_capacity: int  # conversations an agent is given automatically at once
+    booking_read_only_seconds: float  # after a booking completes, its conversation becomes read-only
+    upload_max_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     host: str
     port: int
@@ -74,11 +85,18 @@ class Settings:
     db_pool_max: int
     shutdown_timeout_seconds: float
     outbox: OutboxSettings
+    chat: ChatSettings
+    presence: PresenceConfig
+    push: PushConfig
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read every ``HUB_*`` variable; raise ``ConfigError`` on the first bad one."""
-        r = EnvReader(os.environ if env is None else env)
+        from hub.presence.config import PresenceConfig
+        from hub.push.config import PushConfig
+
+        env = os.environ if env is None else env
+        r = EnvReader(env)
         outbox = _read_outbox(r)
         pool_min = r.integer("HUB_DB_POOL_MIN", 1, minimum=0)
         pool_max = r.integer("HUB_DB_POOL_MAX", 10, minimum=1)
@@ -101,6 +119,14 @@ class Settings:
             db_pool_max=pool_max,
             shutdown_timeout_seconds=r.real("HUB_SHUTDOWN_TIMEOUT", 3.0, minimum=0.0),
             outbox=outbox,
+            chat=ChatSettings(
+                agent_capacity=r.integer("HUB_CHAT_AGENT_CAPACITY", 5, minimum=1, maximum=1000),
+                booking_read_only_seconds=r.real("HUB_CHAT_BOOKING_READ_ONLY_HOURS", 72.0, minimum=0.0)
+                * 3600,
+                upload_max_bytes=r.integer("HUB_UPLOAD_MAX_BYTES", 10 * 1024 * 1024, minimum=1024),
+            ),
+            presence=PresenceConfig.from_env(env),
+            push=PushConfig.from_env(env),
         )
 
 

@@ -32,6 +32,8 @@ from hub.auth import Role, issue_token
 from hub.bus import Bus
 from hub.settings import Settings
 
+pytest_plugins = ["tests.processes"]
+
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 ADMIN_DSN = os.environ.get("HUB_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("HUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -127,6 +129,9 @@ def hub_env(database_url: str, tmp_path: Path) -> dict[str, str]:
         "HUB_OUTBOX_BACKOFF_BASE": "0.05",
         "HUB_OUTBOX_BACKOFF_CAP": "0.2",
         "HUB_LOG_LEVEL": "INFO",
+        "HUB_PRESENCE_GRACE_SECONDS": "0.5",
+        "HUB_PRESENCE_TTL_SECONDS": "2",
+        "HUB_PRESENCE_SWEEP_SECONDS": "0.2",
     }
 
 

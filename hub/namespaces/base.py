@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, NoReturn, TypeVar
 
 import socketio
 
 from hub import acks
-from hub.auth import Principal, Role, TokenError, TokenVerifier
-from hub.metrics import Metrics
+from hub.auth import Principal, Role, TokenError
+from hub.context import HubContext
+from hub.ratelimit import ABUSE, LIMITS, TokenBucket
+from hub.realtime import user_room
 
 log = logging.getLogger(__name__)
 
 EventHandler = Callable[[Any, Principal, str, Any], Awaitable[Any]]
 F = TypeVar("F", bound=EventHandler)
 UNKNOWN_EVENT_LABEL = "<unknown>"  # keeps metric label cardinality bounded against junk names
+ABUSE_EVENT = "server:abuse"
 
 
 class ConnectionRefused(socketio.exceptions.ConnectionRefusedError):  # type: ignore[misc]
@@ -36,69 +40,79 @@ class ConnectionRefused(socketio.exceptions.ConnectionRefusedError):  # type: ig
         self.error_args = {"code": code, "message": message, "data": {"code": code, "message": message}}
 
 
-def event(name: str) -> Callable[[F], F]:
-    """Mark a method ``async (self, user, sid, payload) -> data`` as the handler of ``name``."""
+def event(name: str, limit: str = "default") -> Callable[[F], F]:
+    """Mark a method ``async (self, user, sid, payload) -> data`` as the handler of ``name``,
+    rate-limited per socket by the bucket ``limit`` (see ``hub.ratelimit.LIMITS``)."""
 
     def mark(func: F) -> F:
-        func._hub_event = name  # type: ignore[attr-defined]
+        func._hub_event = (name, limit)  # type: ignore[attr-defined]
         return func
 
     return mark
 
 
-def user_room(user_id: str) -> str:
-    return f"user:{user_id}"
+@dataclass(slots=True)
+class SocketState:
+    """Per-socket state, local to the node that holds the socket."""
+
+    user: Principal
+    buckets: dict[str, TokenBucket] = field(default_factory=dict)
+    strikes: TokenBucket = field(default_factory=lambda: TokenBucket(ABUSE))
 
 
 class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     allowed_roles: ClassVar[frozenset[Role]]
-    _events: ClassVar[dict[str, str]]  # event name → method name
+    _events: ClassVar[dict[str, tuple[str, str]]]  # event name → (method name, rate limit bucket)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._events = {}
         for klass in reversed(cls.__mro__):
             for attr, value in vars(klass).items():
-                name = getattr(value, "_hub_event", None)
-                if name is not None:
-                    cls._events[name] = attr
+                marked = getattr(value, "_hub_event", None)
+                if marked is not None:
+                    cls._events[marked[0]] = (attr, marked[1])
 
-    def __init__(self, namespace: str, verifier: TokenVerifier, metrics: Metrics) -> None:
+    def __init__(self, namespace: str, hub: HubContext) -> None:
         super().__init__(namespace)
-        self.verifier = verifier
-        self.metrics = metrics
-        # Local to this node: a socket lives on exactly one node, so its principal does too.
-        self.principals: dict[str, Principal] = {}
-        self._sockets_gauge = metrics.sockets.labels(namespace)
+        self.hub = hub
+        self.sockets: dict[str, SocketState] = {}
+        self._sockets_gauge = hub.metrics.sockets.labels(namespace)
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
         try:
-            principal = self.verifier.verify(token)
+            user = self.hub.verifier.verify(token)
         except TokenError as exc:
             self._refuse(exc.code, exc.message)
-        if principal.role not in self.allowed_roles:
-            self._refuse("role_forbidden", f"role {principal.role.value!r} may not use {self.namespace}")
-        self.principals[sid] = principal
+        if user.role not in self.allowed_roles:
+            self._refuse("role_forbidden", f"role {user.role.value!r} may not use {self.namespace}")
+        self.sockets[sid] = SocketState(user)
         self._sockets_gauge.inc()
-        await self.enter_room(sid, user_room(principal.user_id))
-        await self.connected(sid, principal, auth)
+        await self.enter_room(sid, user_room(user.user_id))
+        try:
+            await self.hub.presence.connect(user.user_id, user.role.value, sid)
+        except Exception:
+            # Chat and notifications still work without presence (e.g. Redis briefly down);
+            # the person shows offline until they reconnect.
+            log.exception("presence connect failed for %s", user.user_id)
+        await self.connected(sid, user, auth)
 
     async def on_disconnect(self, sid: str, reason: str | None = None) -> None:
-        principal = self.principals.pop(sid, None)
-        if principal is None:
+        state = self.sockets.pop(sid, None)
+        if state is None:
             return
         self._sockets_gauge.dec()
-        await self.disconnected(sid, principal, reason)
+        try:
+            await self.hub.presence.disconnect(state.user.user_id, sid)
+        except Exception:
+            log.exception("presence disconnect failed for %s", state.user.user_id)
 
     async def connected(self, sid: str, user: Principal, auth: dict[str, Any]) -> None:
-        """Hook for subclasses, after the socket joined its user room."""
-
-    async def disconnected(self, sid: str, user: Principal, reason: str | None) -> None:
-        """Hook for subclasses, after the socket left."""
+        """Hook for subclasses, after the socket joined its user room and presence."""
 
     def _refuse(self, code: str, message: str) -> NoReturn:
-        self.metrics.connections_refused.labels(self.namespace, code).inc()
+        self.hub.metrics.connections_refused.labels(self.namespace, code).inc()
         raise ConnectionRefused(code, message)
 
     async def trigger_event(self, event_name: str, *args: Any) -> Any:
@@ -112,27 +126,52 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             handler = self.on_connect if event_name == "connect" else self.on_disconnect
             return await handler(*args)
         payload = args[1] if len(args) > 1 else None
-        method = self._events.get(event_name)
-        if method is None:
-            self._count(UNKNOWN_EVENT_LABEL, "refused")
-            return acks.refused("unknown_event", f"{self.namespace} has no event {str(event_name)[:64]!r}")
-        principal = self.principals.get(sid)
-        if principal is None:  # pragma: no cover - python-socketio only routes connected sids
+        state = self.sockets.get(sid)
+        if state is None:  # pragma: no cover - python-socketio only routes connected sids
             return acks.refused("not_connected", "connect to the namespace first")
+        route = self._events.get(event_name)
+        if route is None:
+            self._count(UNKNOWN_EVENT_LABEL, "refused")
+            await self._strike(sid, state)
+            return acks.refused("unknown_event", f"{self.namespace} has no event {str(event_name)[:64]!r}")
+        method, limit = route
+        wait = self._bucket(state, limit).take()
+        if wait:
+            self._count(event_name, "refused")
+            await self._strike(sid, state)
+            return acks.refused(
+                "rate_limited", "too many events; slow down", {"retry_after_ms": int(wait * 1000) + 1}
+            )
         try:
-            data = await getattr(self, method)(principal, sid, payload)
+            data = await getattr(self, method)(state.user, sid, payload)
         except acks.ClientError as exc:
             self._count(event_name, "refused")
             return acks.from_error(exc)
         except Exception:
             self._count(event_name, "failed")
-            log.exception("handler for %s %s failed (user %s)", self.namespace, event_name, principal.user_id)
+            log.exception(
+                "handler for %s %s failed (user %s)", self.namespace, event_name, state.user.user_id
+            )
             return acks.refused("internal_error", "the hub could not handle this event; try again")
         self._count(event_name, "ok")
         return acks.ok(data)
 
+    @staticmethod
+    def _bucket(state: SocketState, limit: str) -> TokenBucket:
+        bucket = state.buckets.get(limit)
+        if bucket is None:
+            bucket = state.buckets[limit] = TokenBucket(LIMITS[limit])
+        return bucket
+
+    async def _strike(self, sid: str, state: SocketState) -> None:
+        """Refusals are free up to a point; sustained abuse costs the socket its connection."""
+        if state.strikes.take():
+            log.warning("disconnecting %s (%s) for sustained abuse", state.user.user_id, self.namespace)
+            await self.emit(ABUSE_EVENT, {"reason": "too_many_refused_events"}, to=sid)
+            await self.disconnect(sid)
+
     def _count(self, event_name: str, outcome: str) -> None:
-        self.metrics.socket_events.labels(self.namespace, event_name, outcome).inc()
+        self.hub.metrics.socket_events.labels(self.namespace, event_name, outcome).inc()
 
     @event("ping")
     async def ping(self, user: Principal, sid: str, payload: Any) -> dict[str, str]:

@@ -2,11 +2,39 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from hub.auth import Role
-from hub.namespaces.base import AuthenticatedNamespace
+from hub import acks, desk
+from hub.auth import Principal, Role
+from hub.chat import support
+from hub.namespaces import payloads as p
+from hub.namespaces.base import event
+from hub.namespaces.common import HubNamespace
+from hub.presence import Status
+from hub.storage import chat as chat_store
 
 
-class CustomerNamespace(AuthenticatedNamespace):
+class CustomerNamespace(HubNamespace):
     allowed_roles: ClassVar[frozenset[Role]] = frozenset({Role.CUSTOMER})
+
+    @event("support:open")
+    async def support_open(self, user: Principal, sid: str, payload: Any) -> dict[str, Any]:
+        """The customer's support conversation (created if needed), assigned at once if an agent
+        has room, otherwise waiting with its queue position."""
+        opened = await support.open_support(self.hub.pool, user)
+        conversation, position = opened.conversation, opened.position
+        if position is not None:
+            await desk.run_assignment(self.hub)
+            conversation = await chat_store.get_conversation(self.hub.pool, conversation.id) or conversation
+            position = await chat_store.queue_position(self.hub.pool, conversation.id)
+        return {"conversation": conversation.to_dict(), "created": opened.created, "position": position}
+
+    @event("support:availability")
+    async def support_availability(self, user: Principal, sid: str, payload: Any) -> dict[str, Any]:
+        online = await self.hub.presence.count("support", Status.ONLINE)
+        return {"available": online > 0, "online_agents": online}
+
+    @event("conversation:csat")
+    async def conversation_csat(self, user: Principal, sid: str, payload: Any) -> None:
+        rating = acks.parse(p.Csat, payload)
+        await support.rate(self.hub.pool, user, rating.conversation_id, rating.score, rating.comment)

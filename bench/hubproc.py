@@ -1,0 +1,296 @@
+"""What the benchmark starts and must clean up: hub processes, a database, Redis keys; plus the
+/proc readings (RSS, CPU time) taken from the outside so that measuring costs the hub nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+import asyncpg
+import redis.asyncio as aioredis
+
+ROOT = Path(__file__).resolve().parent.parent
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+READY_TIMEOUT = 60.0  # migrations on an empty database take well under a second; this is slack
+STOP_TIMEOUT = 10.0
+_PR_SET_PDEATHSIG = 1
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _die_with_parent() -> None:
+    """preexec_fn: if the benchmark itself is SIGKILLed, its children get SIGTERM instead of
+    lingering (a finally block cannot run after SIGKILL)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+async def spawn(
+    args: list[str],
+    env: dict[str, str],
+    stderr: IO[bytes],
+    *,
+    stdin: int | None = None,
+    stdout: IO[bytes] | int | None = None,
+) -> asyncio.subprocess.Process:
+    """A child in its own session, so the terminal's Ctrl-C reaches only the benchmark, which
+    then stops its children in order (workers first, hubs last) instead of all dying at once."""
+    return await asyncio.create_subprocess_exec(
+        *args,
+        cwd=ROOT,
+        env=env,
+        stdin=stdin if stdin is not None else asyncio.subprocess.DEVNULL,
+        stdout=stdout if stdout is not None else stderr,
+        stderr=stderr,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,
+        limit=256 * 1024 * 1024,  # a worker's reply line carries every latency sample of a step
+    )
+
+
+async def terminate(process: asyncio.subprocess.Process, timeout: float = STOP_TIMEOUT) -> int | None:
+    """SIGTERM, then SIGKILL if it does not exit in time. Returns the exit code."""
+    if process.returncode is not None:
+        return process.returncode
+    with contextlib.suppress(ProcessLookupError):
+        process.terminate()
+    try:
+        return await asyncio.wait_for(process.wait(), timeout)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        return await asyncio.wait_for(process.wait(), timeout)
+
+
+# /proc readings ------------------------------------------------------------------------------
+
+
+def rss_kib(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of one process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()  # the command name may contain spaces
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def pids_named(name: str) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (entry / "comm").read_text().strip() == name:
+                    pids.append(int(entry.name))
+    return pids
+
+
+def machine_jiffies() -> tuple[int, int]:
+    """(busy, total) jiffies over all cores since boot, from the first line of /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+@dataclass
+class CpuSample:
+    """CPU counters of the processes that matter, taken at one instant."""
+
+    at: float
+    per_pid: dict[int, float]
+    groups: dict[str, float]  # summed over all processes of that name (postgres backends)
+    machine: tuple[int, int]
+
+
+def sample_cpu(pids: list[int], groups: tuple[str, ...] = ("postgres", "redis-server")) -> CpuSample:
+    loop_time = asyncio.get_running_loop().time()
+    per_pid = {pid: cpu_seconds(pid) or 0.0 for pid in pids}
+    summed = {name: sum(cpu_seconds(pid) or 0.0 for pid in pids_named(name)) for name in groups}
+    return CpuSample(loop_time, per_pid, summed, machine_jiffies())
+
+
+@dataclass
+class CpuUsage:
+    """Percent of one core, per process and per group; machine busy as percent of all cores."""
+
+    per_pid: dict[int, float]
+    groups: dict[str, float]
+    machine_busy: float
+
+
+def cpu_between(first: CpuSample, last: CpuSample) -> CpuUsage:
+    wall = max(last.at - first.at, 1e-9)
+    per_pid = {pid: 100 * (last.per_pid[pid] - first.per_pid[pid]) / wall for pid in first.per_pid}
+    # A postgres backend that exited in between takes its CPU time with it; the group total is a
+    # lower bound, which is fine for "how busy was the database".
+    groups = {name: max(0.0, 100 * (last.groups[name] - first.groups[name]) / wall) for name in first.groups}
+    busy = last.machine[0] - first.machine[0]
+    total = max(last.machine[1] - first.machine[1], 1)
+    return CpuUsage(per_pid, groups, 100 * busy / total)
+
+
+# Hub processes ---------------------------------------------------------------------------------
+
+
+@dataclass
+class HubNode:
+    name: str
+    port: int
+    process: asyncio.subprocess.Process
+    log_path: Path
+    rss: dict[str, int | None] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def log_problems(self) -> list[str]:
+        """WARNING and worse lines the hub logged (the hub runs at HUB_LOG_LEVEL=WARNING)."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return []
+        return [line for line in text.splitlines() if line.strip()]
+
+
+async def start_hub(
+    name: str, env: dict[str, str], log_dir: Path, lift_chat_limit: bool = False
+) -> HubNode:
+    port = free_port()
+    log_path = log_dir / f"hub-{name}.log"
+    if lift_chat_limit:
+        command = [sys.executable, str(Path(__file__).with_name("hub_nolimit.py"))]
+    else:
+        command = [sys.executable, "-m", "hub"]
+    command += ["serve", "--host", "127.0.0.1", "--port", str(port)]
+    with log_path.open("wb") as log:
+        process = await spawn(command, env, log)
+    node = HubNode(name, port, process, log_path)
+    await wait_ready(node)
+    return node
+
+
+async def wait_ready(node: HubNode) -> None:
+    """Poll /readyz (database reachable, migrations applied) until 200, the process dies, or time
+    runs out."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + READY_TIMEOUT
+    timeout = aiohttp.ClientTimeout(total=2.0)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        while loop.time() < deadline:
+            if node.process.returncode is not None:
+                raise RuntimeError(f"hub {node.name} exited with {node.process.returncode}:\n{node.log_tail()}")
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                async with session.get(node.url + "/readyz") as response:
+                    if response.status == 200:
+                        return
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"hub {node.name} not ready within {READY_TIMEOUT:.0f}s:\n{node.log_tail()}")
+
+
+async def scrape_metric_lines(node: HubNode, prefix: str) -> list[str]:
+    """Lines of /metrics starting with ``prefix`` (cross-checks the client-side counts)."""
+    timeout = aiohttp.ClientTimeout(total=5.0)
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.get(node.url + "/metrics") as response,
+        ):
+            text = await response.text()
+    except (aiohttp.ClientError, TimeoutError):
+        return []
+    return [line for line in text.splitlines() if line.startswith(prefix)]
+
+
+# Database and Redis ----------------------------------------------------------------------------
+
+
+def with_database(dsn: str, name: str) -> str:
+    return urlunsplit(urlsplit(dsn)._replace(path=f"/{name}"))
+
+
+async def create_database(admin_dsn: str) -> str:
+    name = f"hub_bench_{uuid.uuid4().hex[:12]}"
+    conn = await asyncio.wait_for(asyncpg.connect(admin_dsn), 10)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return with_database(admin_dsn, name)
+
+
+async def drop_database(admin_dsn: str, dsn: str) -> None:
+    name = urlsplit(dsn).path.lstrip("/")
+    conn = await asyncio.wait_for(asyncpg.connect(admin_dsn), 10)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', timeout=30)
+    finally:
+        await conn.close()
+
+
+async def database_counts(dsn: str) -> dict[str, int]:
+    """Rows the run left behind: confirms every acked message was stored exactly once."""
+    conn = await asyncio.wait_for(asyncpg.connect(dsn), 10)
+    try:
+        texts = await conn.fetchval("SELECT count(*) FROM messages WHERE kind = 'text'")
+        conversations = await conn.fetchval("SELECT count(*) FROM conversations WHERE status = 'assigned'")
+    finally:
+        await conn.close()
+    return {"text_messages": int(texts), "assigned_conversations": int(conversations)}
+
+
+async def delete_redis_keys(url: str, prefix: str) -> int:
+    client = aioredis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    deleted = 0
+    try:
+        async for key in client.scan_iter(match=prefix + "*", count=500):
+            deleted += int(await client.delete(key))
+    finally:
+        await client.aclose()
+    return deleted
+
+
+async def redis_reachable(url: str) -> bool:
+    client = aioredis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        return bool(await client.ping())
+    except (aioredis.RedisError, OSError):
+        return False
+    finally:
+        await client.aclose()

@@ -1,0 +1,178 @@
+"""Chat use cases: who may do what, in which transaction. Callers emit the results."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from hub.acks import Conflict, Forbidden, InvalidPayload, NotFound
+from hub.auth import Principal
+from hub.chat.models import AGENT_ROLES, MAX_BODY_CHARS, Conversation, Member, Message
+from hub.storage import chat as store
+from hub.storage import uploads as upload_store
+
+MEMBERS_CACHE_SECONDS = 5.0  # typing indicators may reach a just-transferred agent for this long
+MEMBERS_CACHE_SIZE = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    message: Message
+    members: list[Member]
+    duplicate: bool  # a retry of an earlier send: nothing was written, nothing to emit
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    conversation_id: uuid.UUID
+    user_id: str
+    role: str
+    delivered_seq: int
+    read_seq: int
+    members: list[Member]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "conversation_id": str(self.conversation_id),
+            "user_id": self.user_id,
+            "role": self.role,
+            "delivered_seq": self.delivered_seq,
+            "read_seq": self.read_seq,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationChange:
+    """A support conversation moved (assigned, transferred, resolved, reopened)."""
+
+    conversation: Conversation
+    members: list[Member]
+    system_message: Message | None
+    previous_agent_id: str | None = None
+
+
+class ChatService:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self._members: dict[uuid.UUID, tuple[float, Conversation, list[Member]]] = {}
+
+    # Reading -----------------------------------------------------------------------------------
+
+    async def conversation_for(self, user: Principal, conversation_id: uuid.UUID) -> Conversation:
+        """The conversation if ``user`` may see it; ``NotFound`` otherwise (existence is not leaked)."""
+        conversation = await store.get_conversation(self.pool, conversation_id)
+        if conversation is None or not conversation.visible_to(user.user_id, user.role):
+            raise NotFound("no such conversation", code="conversation_not_found")
+        return conversation
+
+    async def history(
+        self, user: Principal, conversation_id: uuid.UUID, before_seq: int | None, limit: int
+    ) -> list[Message]:
+        await self.conversation_for(user, conversation_id)
+        return await store.history(self.pool, conversation_id, before_seq, limit, user.role in AGENT_ROLES)
+
+    async def conversations(self, user: Principal, limit: int = 100) -> list[dict[str, Any]]:
+        rows = await store.list_for_member(self.pool, user.user_id, user.role in AGENT_ROLES, limit)
+        return [
+            {**conv.to_dict(), "last_read_seq": read, "last_delivered_seq": delivered, "unread": unread}
+            for conv, read, delivered, unread in rows
+        ]
+
+    async def recipients(self, user: Principal, conversation_id: uuid.UUID) -> list[Member]:
+        """Active members, for ephemeral signals (typing); cached briefly to keep them query-free."""
+        now = time.monotonic()
+        cached = self._members.get(conversation_id)
+        if cached is None or cached[0] < now:
+            conversation = await store.get_conversation(self.pool, conversation_id)
+            if conversation is None:
+                raise NotFound("no such conversation", code="conversation_not_found")
+            members = await store.active_members(self.pool, conversation_id)
+            if len(self._members) >= MEMBERS_CACHE_SIZE:
+                self._members.clear()
+            cached = (now + MEMBERS_CACHE_SECONDS, conversation, members)
+            self._members[conversation_id] = cached
+        _, conversation, members = cached
+        if not conversation.visible_to(user.user_id, user.role):
+            raise NotFound("no such conversation", code="conversation_not_found")
+        return members
+
+    def forget(self, conversation_id: uuid.UUID) -> None:
+        self._members.pop(conversation_id, None)
+
+    # Writing -----------------------------------------------------------------------------------
+
+    async def send(
+        self,
+        user: Principal,
+        conversation_id: uuid.UUID,
+        client_id: str,
+        body: str,
+        upload_ids: Sequence[uuid.UUID] = (),
+        private: bool = False,
+    ) -> Sent:
+        """Persist a message (idempotent on ``client_id``) and return it with its recipients."""
+        is_agent = user.role in AGENT_ROLES
+        if private and not is_agent:
+            raise Forbidden("only support agents can write private notes", code="private_not_allowed")
+        if not body.strip() and not upload_ids:
+            raise InvalidPayload("a message needs a body or an attachment", code="empty_message")
+        if len(body) > MAX_BODY_CHARS:
+            raise InvalidPayload(f"the body is longer than {MAX_BODY_CHARS} characters", code="body_too_long")
+        attachments = await self._attachments(user, upload_ids) if upload_ids else []
+        try:
+            stored = await store.insert_message(
+                self.pool,
+                message_id=uuid.uuid4(),
+                conversation_id=conversation_id,
+                sender_id=user.user_id,
+                sender_role=user.role,
+                client_id=client_id,
+                kind="text",
+                body=body,
+                attachments=attachments,
+                private=private,
+            )
+        except asyncpg.UniqueViolationError:
+            stored = None  # a concurrent retry of the same client_id won the race
+        if stored is None:
+            original = await store.find_by_client_id(self.pool, conversation_id, user.user_id, client_id)
+            if original is not None:
+                return Sent(original, [], duplicate=True)
+            raise await self._why_not_writable(user, conversation_id)
+        message, members = stored
+        return Sent(message, members, duplicate=False)
+
+    async def _why_not_writable(self, user: Principal, conversation_id: uuid.UUID) -> Exception:
+        conversation = await self.conversation_for(user, conversation_id)
+        if conversation.status == "resolved":
+            return Conflict("the conversation is resolved", code="conversation_resolved")
+        if conversation.read_only_after is not None:
+            return Conflict("the booking's conversation is closed", code="conversation_closed")
+        return Forbidden("you are not a participant of this conversation", code="not_a_participant")
+
+    async def _attachments(self, user: Principal, upload_ids: Sequence[uuid.UUID]) -> list[dict[str, Any]]:
+        found = await upload_store.describe(self.pool, list(upload_ids), user.user_id)
+        missing = [str(u) for u in upload_ids if u not in found]
+        if missing:
+            raise InvalidPayload(
+                "unknown attachment", code="invalid_attachment", details={"upload_ids": missing}
+            )
+        return [found[u] for u in upload_ids]
+
+    async def receipt(
+        self, user: Principal, conversation_id: uuid.UUID, seq: int, *, read: bool
+    ) -> Receipt | None:
+        """Record delivered (and read) up to ``seq``; None for a non-member agent just looking."""
+        conversation = await self.conversation_for(user, conversation_id)
+        marks = await store.record_receipt(
+            self.pool, conversation.id, user.user_id, seq, seq if read else None
+        )
+        if marks is None:
+            return None
+        members = await self.recipients(user, conversation_id)
+        return Receipt(conversation_id, user.user_id, user.role, marks[0], marks[1], members)

@@ -1,0 +1,65 @@
+"""What the namespaces and background jobs of one hub process share.
+
+Built with the app; the database-backed parts are filled in at start-up, once the pool exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import socketio
+
+from hub.auth import TokenVerifier
+from hub.chat.service import ChatService
+from hub.metrics import Metrics
+from hub.presence import PresenceTracker
+from hub.realtime import Realtime
+from hub.settings import Settings
+from hub.storage.db import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class HubContext:
+    settings: Settings
+    metrics: Metrics
+    verifier: TokenVerifier
+    sio: socketio.AsyncServer
+    realtime: Realtime
+    presence: PresenceTracker
+    database: Database | None = None
+    chat_service: ChatService | None = None
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    # One support assignment pass at a time on this node; the database lock spans nodes.
+    assignment_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self.database is None:
+            raise RuntimeError("the database is not open yet")
+        return self.database.pool
+
+    @property
+    def chat(self) -> ChatService:
+        if self.chat_service is None:
+            raise RuntimeError("the database is not open yet")
+        return self.chat_service
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run a fire-and-forget coroutine, keeping a reference until it finishes; its failure
+        is logged, since nobody awaits it."""
+        task = asyncio.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        task.add_done_callback(_finished)
+
+
+def _finished(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task failed", exc_info=task.exception())

@@ -1,0 +1,98 @@
+"""Glue between chat/presence domain results and the sockets: what to emit, to whom, when.
+
+Kept out of the namespaces so the same reactions run whether a change came from a socket event,
+a presence transition on another node, or a periodic sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from hub.chat import support
+from hub.chat.models import Member, Message
+from hub.chat.service import ConversationChange
+from hub.context import HubContext
+from hub.presence import PresenceChange, Status
+from hub.push.queue import PushMessage, queue_push
+
+log = logging.getLogger(__name__)
+
+
+async def emit_message(
+    hub: HubContext, message: Message, members: list[Member], skip_sid: str | None = None
+) -> None:
+    await hub.realtime.to_members(
+        members, "chat:message", message.to_dict(), agents_only=message.private, skip_sid=skip_sid
+    )
+
+
+async def push_to_unreachable(hub: HubContext, message: Message, members: list[Member]) -> None:
+    """Queue an offline push of a chat message for each recipient without a foreground socket."""
+    targets = [m for m in members if m.user_id != message.sender_id and (m.is_agent or not message.private)]
+    offline = [m for m in targets if not await hub.presence.reachable(m.user_id)]
+    if not offline:
+        return
+    async with hub.pool.acquire() as conn, conn.transaction():
+        for member in offline:
+            await queue_push(
+                conn,
+                PushMessage(
+                    notification_id=message.id,
+                    user_id=member.user_id,
+                    kind="chat.message",
+                    title="New message",
+                    body=message.body[:200] or "(attachment)",
+                    data={"conversation_id": str(message.conversation_id), "seq": message.seq},
+                    collapse_key=str(message.conversation_id),
+                ),
+            )
+
+
+async def publish_change(hub: HubContext, change: ConversationChange, event: str) -> None:
+    conversation = change.conversation.to_dict()
+    await hub.realtime.to_members(change.members, event, conversation)
+    if change.previous_agent_id is not None:
+        await hub.realtime.to_user(
+            change.previous_agent_id, "support", "conversation:transferred", conversation
+        )
+    if change.system_message is not None:
+        await emit_message(hub, change.system_message, change.members)
+
+
+async def run_assignment(hub: HubContext) -> None:
+    """Assign waiting conversations to online agents and tell everyone concerned."""
+    async with hub.assignment_lock:
+        agents = [s.user_id for s in await hub.presence.snapshot("support") if s.status == Status.ONLINE]
+        changes = await support.assign_waiting(hub.pool, agents, hub.settings.chat.agent_capacity)
+        for change in changes:
+            await publish_change(hub, change, "conversation:assigned")
+        await broadcast_queue(hub)
+
+
+async def broadcast_queue(hub: HubContext) -> None:
+    """Each waiting customer learns their position; agents learn the queue length."""
+    queue = await support.queue_positions(hub.pool)
+    for conversation, position in queue:
+        await hub.realtime.to_user(
+            conversation.customer_id,
+            "customer",
+            "support:queue",
+            {"conversation_id": str(conversation.id), "position": position},
+        )
+    await hub.realtime.to_agents("support:queue_changed", {"queued": len(queue)})
+
+
+async def on_presence_change(hub: HubContext, change: PresenceChange) -> None:
+    """Tracker callback: the support board sees workers and agents; an agent coming online may
+    take waiting conversations."""
+    state = change.state
+    if state.role == "customer":
+        return  # customers' presence is nobody's business on the console
+    await hub.realtime.to_agents("presence:changed", _presence_event(state.to_dict()))
+    if state.role == "support" and state.status == Status.ONLINE and hub.database is not None:
+        await run_assignment(hub)
+
+
+def _presence_event(state: dict[str, Any]) -> dict[str, Any]:
+    return {k: state[k] for k in ("user_id", "role", "status", "since", "last_seen", "booking_id")}

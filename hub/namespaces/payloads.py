@@ -1,0 +1,86 @@
+"""Client payloads, validated before any handler logic runs (``hub.acks.parse``)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from pydantic import Field, StrictBool, StrictInt, StrictStr, model_validator
+
+from hub.acks import Payload
+
+Seq = Annotated[StrictInt, Field(ge=0, le=2**62)]
+ConversationId = uuid.UUID
+
+
+class ConversationRef(Payload):
+    conversation_id: ConversationId
+
+
+class AttachmentRef(Payload):
+    upload_id: uuid.UUID
+
+
+class ChatSend(Payload):
+    conversation_id: ConversationId
+    client_id: Annotated[StrictStr, Field(min_length=1, max_length=64)]
+    # The 4,000-character limit is checked by the chat service, which names it precisely.
+    body: Annotated[StrictStr, Field(max_length=100_000)] = ""
+    attachments: Annotated[list[AttachmentRef], Field(max_length=10)] = []
+    private: StrictBool = False
+
+
+class ChatTyping(Payload):
+    conversation_id: ConversationId
+    typing: StrictBool
+
+
+class ChatMark(Payload):
+    conversation_id: ConversationId
+    seq: Seq
+
+
+class ChatHistory(Payload):
+    conversation_id: ConversationId
+    before_seq: Annotated[StrictInt, Field(ge=1)] | None = None
+    limit: Annotated[StrictInt, Field(ge=1, le=100)] = 50
+
+
+class Sync(Payload):
+    notifications_since: Seq | None = None
+    conversations: Annotated[dict[ConversationId, Seq], Field(max_length=1000)] | None = None
+
+
+class NotificationsList(Payload):
+    before_seq: Annotated[StrictInt, Field(ge=1)] | None = None
+    limit: Annotated[StrictInt, Field(ge=1, le=100)] = 50
+
+
+class NotificationsRead(Payload):
+    seq: Annotated[StrictInt, Field(ge=1)] | None = None
+    all: StrictBool = False
+
+    @model_validator(mode="after")
+    def one_of(self) -> NotificationsRead:
+        if (self.seq is None) == (not self.all):
+            raise ValueError("give either seq or all: true")
+        return self
+
+
+class PresenceSet(Payload):
+    status: StrictStr
+
+
+class AppState(Payload):
+    state: Literal["foreground", "background"]
+
+
+class Csat(Payload):
+    conversation_id: ConversationId
+    score: Annotated[StrictInt, Field(ge=1, le=5)]
+    comment: Annotated[StrictStr, Field(max_length=1000)] | None = None
+
+
+class Transfer(Payload):
+    conversation_id: ConversationId
+    agent_id: Annotated[StrictStr, Field(min_length=1, max_length=128)]

@@ -1,0 +1,546 @@
+"""Presence shared by every hub node through one Redis (5 or newer, not Redis Cluster).
+
+Keys, all under ``PresenceConfig.key_prefix`` (P):
+
+- ``P user:<user_id>``: hash ``role``, ``chosen``, ``status``, ``since``, ``last_seen``,
+  ``booking`` (while busy) and ``grace_until`` (while in the grace period). Kept for good, so a
+  chosen ``on_leave`` or ``away`` survives disconnects and restarts.
+- ``P sockets:<user_id>``: hash socket member -> ``"1"`` if the app is in the background, else ``"0"``.
+- ``P expiry``: sorted set of socket members scored by when they expire (ms, Redis clock).
+- ``P grace``: sorted set of user ids scored by when their grace period ends.
+- ``P status:<role>:<status>``: set of user ids, so ``count`` is an ``SCARD``.
+
+A socket member is the JSON array ``[node_id, socket_id, user_id]``: socket ids need only be unique
+on their node, and the sweeper can find the person of an expired socket without another lookup.
+
+Every change runs in one Lua script, with Redis's own clock, so it is atomic across nodes: the
+script that moves a person's effective status is the only one that returns that change, and only
+its node calls back. Each node refreshes its sockets' expiry every TTL/3 and re-registers any that
+went missing (Redis lost its data, or this node stalled for longer than the TTL and was swept).
+Every node sweeps: expired sockets are dropped (their grace period runs from the expiry), and
+people whose grace has ended turn offline. So a killed node's people turn offline on another node
+within TTL + grace + one sweep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import secrets
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError, ResponseError
+
+from hub.presence.base import (
+    InvalidStatus,
+    PresenceChange,
+    PresenceState,
+    PresenceTracker,
+    Status,
+    check_choice,
+    check_role,
+    roles_of,
+)
+from hub.presence.config import PresenceConfig
+
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+BATCH = 500  # sockets or people per script call or pipeline, so no single call blocks Redis long
+REDIS_TIMEOUT_SECONDS = 5.0  # a hung Redis must not hang connect handlers forever
+NOT_A_WORKER = "PRESENCE_NOT_A_WORKER"
+
+# Shared by every script. ARGV[1] is the key prefix; keys are built here because the sweeper only
+# learns which people it touches from the data.
+_LUA_PRELUDE = """
+local P = ARGV[1]
+local EXPIRY = P .. 'expiry'
+local GRACE = P .. 'grace'
+local CHOOSABLE = {
+  customer = {}, worker = {online = true, on_leave = true},
+  support = {online = true, away = true}, admin = {online = true, away = true},
+}
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function user_key(uid) return P .. 'user:' .. uid end
+local function sockets_key(uid) return P .. 'sockets:' .. uid end
+local function status_key(role, status) return P .. 'status:' .. role .. ':' .. status end
+
+-- Create the person, or move them to a new role (dropping what that role cannot have).
+local function ensure(uid, role, now)
+  local u = user_key(uid)
+  local old = redis.call('HGET', u, 'role')
+  if not old then
+    redis.call('HSET', u, 'role', role, 'chosen', 'online', 'status', 'offline', 'since', now)
+    redis.call('SADD', status_key(role, 'offline'), uid)
+  elseif old ~= role then
+    local f = redis.call('HMGET', u, 'status', 'chosen')
+    redis.call('SMOVE', status_key(old, f[1]), status_key(role, f[1]), uid)
+    redis.call('HSET', u, 'role', role)
+    if not CHOOSABLE[role][f[2]] then redis.call('HSET', u, 'chosen', 'online') end
+    if role ~= 'worker' then redis.call('HDEL', u, 'booking') end
+  end
+end
+
+-- Bring the effective status up to date; return the previous one if it moved, else nil.
+local function settle(uid, now)
+  local u = user_key(uid)
+  local f = redis.call('HMGET', u, 'role', 'chosen', 'booking', 'status', 'grace_until')
+  local role, chosen, booking, status, grace = f[1], f[2], f[3], f[4], f[5]
+  if not role then return nil end
+  local effective
+  if redis.call('HLEN', sockets_key(uid)) == 0 and (not grace or tonumber(grace) <= now) then
+    effective = 'offline'
+    if grace then
+      redis.call('HDEL', u, 'grace_until')
+      redis.call('ZREM', GRACE, uid)
+    end
+  elseif booking then
+    effective = 'busy'
+  else
+    effective = chosen
+  end
+  if effective == status then return nil end
+  redis.call('HSET', u, 'status', effective, 'since', now)
+  redis.call('SMOVE', status_key(role, status), status_key(role, effective), uid)
+  return status
+end
+
+-- {user_id, role, status, previous or nil, since, last_seen or nil, booking or nil}
+local function record(uid, previous)
+  local f = redis.call('HMGET', user_key(uid), 'role', 'status', 'since', 'last_seen', 'booking')
+  return {uid, f[1], f[2], previous or false, f[3], f[4], f[5]}
+end
+
+-- Drop one socket; if it was the person's last, note last_seen and start the grace period.
+local function leave(uid, member, seen, grace_until, now)
+  redis.call('ZREM', EXPIRY, member)
+  local s = sockets_key(uid)
+  if redis.call('HDEL', s, member) == 0 or redis.call('HLEN', s) > 0 then return nil end
+  if redis.call('EXISTS', user_key(uid)) == 0 then return nil end
+  redis.call('HSET', user_key(uid), 'last_seen', seen, 'grace_until', grace_until)
+  redis.call('ZADD', GRACE, grace_until, uid)
+  return settle(uid, now)  -- offline at once when the grace period is already over
+end
+"""
+
+# ARGV: prefix, user_id, role, member, ttl_ms, background ("0" or "1")
+_CONNECT = """
+local uid, member = ARGV[2], ARGV[4]
+local now = now_ms()
+ensure(uid, ARGV[3], now)
+redis.call('HSET', sockets_key(uid), member, ARGV[6])
+redis.call('ZADD', EXPIRY, now + tonumber(ARGV[5]), member)
+redis.call('HDEL', user_key(uid), 'grace_until')
+redis.call('ZREM', GRACE, uid)
+local previous = settle(uid, now)
+if previous then return {record(uid, previous)} end
+return {}
+"""
+
+# ARGV: prefix, grace_ms, then user_id, member pairs
+_DISCONNECT = """
+local now = now_ms()
+local grace_until = now + tonumber(ARGV[2])
+local out = {}
+for i = 3, #ARGV, 2 do
+  local previous = leave(ARGV[i], ARGV[i + 1], now, grace_until, now)
+  if previous then out[#out + 1] = record(ARGV[i], previous) end
+end
+return out
+"""
+
+# ARGV: prefix, grace_ms, ttl_ms, limit. Returns {more (0 or 1), records}.
+_SWEEP = """
+local grace, ttl, limit = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local now = now_ms()
+local out = {}
+local expired = redis.call('ZRANGEBYSCORE', EXPIRY, '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit)
+for i = 1, #expired, 2 do
+  local member, expiry = expired[i], tonumber(expired[i + 1])
+  local ok, socket = pcall(cjson.decode, member)
+  if ok and type(socket) == 'table' and type(socket[3]) == 'string' then
+    -- Its node last vouched for it one TTL before the expiry; the grace period runs from the
+    -- expiry, not from this sweep, which bounds how long a dead node's people linger.
+    local uid = socket[3]
+    local previous = leave(uid, member, math.min(now, expiry - ttl), expiry + grace, now)
+    if previous then out[#out + 1] = record(uid, previous) end
+  else
+    redis.call('ZREM', EXPIRY, member)
+  end
+end
+local due = redis.call('ZRANGEBYSCORE', GRACE, '-inf', now, 'LIMIT', 0, limit)
+for _, uid in ipairs(due) do
+  redis.call('ZREM', GRACE, uid)
+  local previous = settle(uid, now)
+  if previous then out[#out + 1] = record(uid, previous) end
+end
+local more = 0
+if #expired >= 2 * limit or #due >= limit then more = 1 end
+return {more, out}
+"""
+
+# ARGV: prefix, ttl_ms, members. Returns the members Redis no longer has.
+_HEARTBEAT = """
+local expiry = now_ms() + tonumber(ARGV[2])
+local missing = {}
+for i = 3, #ARGV do
+  if redis.call('ZSCORE', EXPIRY, ARGV[i]) then
+    redis.call('ZADD', EXPIRY, expiry, ARGV[i])
+  else
+    missing[#missing + 1] = ARGV[i]
+  end
+end
+return missing
+"""
+
+# ARGV: prefix, user_id, role, status
+_SET_STATUS = """
+local uid = ARGV[2]
+local now = now_ms()
+ensure(uid, ARGV[3], now)
+redis.call('HSET', user_key(uid), 'chosen', ARGV[4])
+return {record(uid, settle(uid, now))}
+"""
+
+# ARGV: prefix, worker_id, booking_id ("" to clear)
+_SET_BUSY = """
+local uid, booking = ARGV[2], ARGV[3]
+local now = now_ms()
+local role = redis.call('HGET', user_key(uid), 'role')
+if booking == '' then
+  if not role then return {} end
+  redis.call('HDEL', user_key(uid), 'booking')
+else
+  if role and role ~= 'worker' then return redis.error_reply('PRESENCE_NOT_A_WORKER ' .. role) end
+  ensure(uid, 'worker', now)
+  redis.call('HSET', user_key(uid), 'booking', booking)
+end
+local previous = settle(uid, now)
+if previous then return {record(uid, previous)} end
+return {}
+"""
+
+# ARGV: prefix, user_id, member, background ("0" or "1")
+_SET_BACKGROUND = """
+if redis.call('HEXISTS', sockets_key(ARGV[2]), ARGV[3]) == 1 then
+  redis.call('HSET', sockets_key(ARGV[2]), ARGV[3], ARGV[4])
+end
+return 0
+"""
+
+# ARGV: prefix, user_id. A socket counts only until it expires, even before a sweep drops it.
+_REACHABLE = """
+local now = now_ms()
+local sockets = redis.call('HGETALL', sockets_key(ARGV[2]))
+for i = 1, #sockets, 2 do
+  if sockets[i + 1] == '0' then
+    local expiry = redis.call('ZSCORE', EXPIRY, sockets[i])
+    if expiry and tonumber(expiry) > now then return 1 end
+  end
+end
+return 0
+"""
+
+_USER_FIELDS = ("role", "status", "since", "last_seen", "booking")
+
+
+@dataclass(frozen=True, slots=True)
+class _Socket:
+    user_id: str
+    role: str
+    background: bool
+
+
+class RedisPresenceTracker(PresenceTracker):
+    def __init__(self, config: PresenceConfig, redis_url: str) -> None:
+        super().__init__()
+        self.node_id = secrets.token_hex(8)
+        self._config = config
+        self._prefix = config.key_prefix
+        self._grace_ms = round(config.grace_seconds * 1000)
+        self._ttl_ms = round(config.ttl_seconds * 1000)
+        # A named connection shows which node holds it in CLIENT LIST.
+        self._redis = Redis.from_url(
+            redis_url,
+            decode_responses=True,
+            client_name=f"hub-presence-{self.node_id}",
+            socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+            socket_timeout=None,
+        )
+        self._scripts = _Scripts(self._redis)
+        self._sockets: dict[str, _Socket] = {}  # member -> socket held by this node
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopped = False
+
+    async def start(self) -> None:
+        self._check_open()
+        if self._tasks:
+            return
+        heartbeat = self._config.ttl_seconds / 3
+        sweep = self._config.sweep_seconds
+        self._tasks = [
+            asyncio.create_task(
+                # Retry well within the TTL, or this node's sockets expire while Redis blips.
+                self._repeat("heartbeat", self._heartbeat, lambda: heartbeat, heartbeat / 2),
+                name=f"presence-heartbeat-{self.node_id}",
+            ),
+            asyncio.create_task(
+                # Jitter spreads the nodes' sweeps instead of having them all collide each second.
+                self._repeat("sweep", self._sweep, lambda: sweep * random.uniform(0.5, 1.0), 5.0),
+                name=f"presence-sweep-{self.node_id}",
+            ),
+        ]
+
+    async def stop(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._stopped:
+            return
+        self._stopped = True
+        sockets, self._sockets = self._sockets, {}
+        try:
+            changes: list[PresenceChange] = []
+            for chunk in _chunks(list(sockets.items()), BATCH):
+                pairs = [value for member, s in chunk for value in (s.user_id, member)]
+                raw = await self._scripts.disconnect(args=[self._prefix, self._grace_ms, *pairs])
+                changes.extend(_changes(raw))
+            await self._notify(changes)  # only with no grace period: otherwise another node's sweep
+        except (RedisError, OSError) as exc:
+            log.warning(
+                "could not remove the %d sockets of node %s from Redis (%r); they expire within %gs",
+                len(sockets),
+                self.node_id,
+                exc,
+                self._config.ttl_seconds,
+            )
+        finally:
+            await self._redis.aclose()
+
+    async def connect(self, user_id: str, role: str, socket_id: str) -> None:
+        self._check_open()
+        role = check_role(role)
+        member = self._member(user_id, socket_id)
+        # Known locally first, so a heartbeat running meanwhile keeps it (or re-registers it).
+        self._sockets[member] = socket = _Socket(user_id, role, background=False)
+        try:
+            raw = await self._run_connect(member, socket)
+        except BaseException:
+            # Not tracked, as documented; if Redis did apply it, the unrefreshed entry expires.
+            if self._sockets.get(member) is socket:
+                del self._sockets[member]
+            raise
+        await self._notify(_changes(raw))
+
+    async def disconnect(self, user_id: str, socket_id: str) -> None:
+        if self._stopped:
+            return
+        member = self._member(user_id, socket_id)
+        # Forgotten here before Redis is asked: if Redis fails, the heartbeat no longer refreshes
+        # the socket and it expires there instead of lingering as a ghost.
+        self._sockets.pop(member, None)
+        raw = await self._scripts.disconnect(args=[self._prefix, self._grace_ms, user_id, member])
+        await self._notify(_changes(raw))
+
+    async def set_status(self, user_id: str, role: str, status: Status) -> PresenceState:
+        self._check_open()
+        role = check_role(role)
+        chosen = check_choice(role, status)
+        raw = await self._scripts.set_status(args=[self._prefix, user_id, role, chosen.value])
+        state, previous = _record(raw[0])
+        if previous is not None:
+            await self._notify([PresenceChange(state, previous)])
+        return state
+
+    async def set_busy(self, worker_id: str, booking_id: str) -> None:
+        self._check_open()
+        if not booking_id:
+            raise ValueError("booking_id must not be empty")
+        try:
+            raw = await self._scripts.set_busy(args=[self._prefix, worker_id, booking_id])
+        except ResponseError as exc:
+            if NOT_A_WORKER not in str(exc):
+                raise
+            role = str(exc).split(NOT_A_WORKER, 1)[1].strip()
+            raise InvalidStatus(f"{worker_id} is a {role}, only workers can be busy") from None
+        await self._notify(_changes(raw))
+
+    async def clear_busy(self, worker_id: str) -> None:
+        self._check_open()
+        raw = await self._scripts.set_busy(args=[self._prefix, worker_id, ""])
+        await self._notify(_changes(raw))
+
+    async def set_background(self, user_id: str, socket_id: str, background: bool) -> None:
+        if self._stopped:
+            return
+        member = self._member(user_id, socket_id)
+        socket = self._sockets.get(member)
+        if socket is not None:
+            # Kept locally too, so a re-registration by the heartbeat restores it.
+            self._sockets[member] = replace(socket, background=background)
+        flag = "1" if background else "0"
+        await self._scripts.set_background(args=[self._prefix, user_id, member, flag])
+
+    async def get(self, user_id: str) -> PresenceState | None:
+        self._check_open()
+        values = await self._redis.hmget(self._user_key(user_id), list(_USER_FIELDS))
+        return None if values[0] is None else _state(user_id, values)
+
+    async def snapshot(self, role: str) -> list[PresenceState]:
+        self._check_open()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for r in roles_of(role):
+                for status in Status:
+                    pipe.smembers(self._status_key(r, status))
+            members: list[set[str]] = await pipe.execute()
+        user_ids = sorted(set().union(*members))
+        states: list[PresenceState] = []
+        for chunk in _chunks(user_ids, BATCH):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for user_id in chunk:
+                    pipe.hmget(self._user_key(user_id), list(_USER_FIELDS))
+                rows: list[list[str | None]] = await pipe.execute()
+            # A person deleted meanwhile has no role any more: leave them out.
+            states.extend(_state(uid, row) for uid, row in zip(chunk, rows, strict=True) if row[0])
+        return states
+
+    async def count(self, role: str, status: Status) -> int:
+        self._check_open()
+        wanted = Status(status)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for r in roles_of(role):
+                pipe.scard(self._status_key(r, wanted))
+            counts: list[int] = await pipe.execute()
+        return sum(counts)
+
+    async def reachable(self, user_id: str) -> bool:
+        self._check_open()
+        return bool(await self._scripts.reachable(args=[self._prefix, user_id]))
+
+    async def _heartbeat(self) -> None:
+        """Push back the expiry of this node's sockets; re-register any Redis lost."""
+        missing: list[str] = []
+        for chunk in _chunks(list(self._sockets), BATCH):
+            missing.extend(await self._scripts.heartbeat(args=[self._prefix, self._ttl_ms, *chunk]))
+        missing = [m for m in missing if m in self._sockets]  # not disconnected meanwhile
+        if not missing:
+            return
+        log.warning(
+            "re-registering %d sockets of node %s that Redis no longer had (Redis lost data, or "
+            "this node was swept after stalling longer than the %gs TTL)",
+            len(missing),
+            self.node_id,
+            self._config.ttl_seconds,
+        )
+        for member in missing:
+            socket = self._sockets.get(member)
+            if socket is not None:
+                await self._notify(_changes(await self._run_connect(member, socket)))
+
+    async def _sweep(self) -> None:
+        """Drop expired sockets and end grace periods, for every node; call back for what moved."""
+        more = True
+        while more:
+            flag, raw = await self._scripts.sweep(args=[self._prefix, self._grace_ms, self._ttl_ms, BATCH])
+            more = bool(flag)
+            await self._notify(_changes(raw))
+
+    async def _repeat(
+        self, what: str, work: Callable[[], Awaitable[None]], pause: Callable[[], float], cap: float
+    ) -> None:
+        failures = 0
+        while True:
+            try:
+                await work()
+                failures = 0
+                delay = pause()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failures += 1
+                delay = min(cap, 0.05 * 2**failures)
+                if isinstance(exc, RedisError | OSError):
+                    log.warning("presence %s failed (%r); retrying in %.2fs", what, exc, delay)
+                else:
+                    log.exception("presence %s failed; retrying in %.2fs", what, delay)
+            await asyncio.sleep(delay)
+
+    async def _run_connect(self, member: str, socket: _Socket) -> Any:
+        flag = "1" if socket.background else "0"
+        return await self._scripts.connect(
+            args=[self._prefix, socket.user_id, socket.role, member, self._ttl_ms, flag]
+        )
+
+    def _check_open(self) -> None:
+        if self._stopped:
+            raise RuntimeError("the presence tracker is stopped")
+
+    def _member(self, user_id: str, socket_id: str) -> str:
+        return json.dumps([self.node_id, socket_id, user_id], ensure_ascii=False, separators=(",", ":"))
+
+    def _user_key(self, user_id: str) -> str:
+        return f"{self._prefix}user:{user_id}"
+
+    def _status_key(self, role: str, status: Status) -> str:
+        return f"{self._prefix}status:{role}:{status.value}"
+
+
+class _Scripts:
+    def __init__(self, redis: Redis) -> None:
+        def script(body: str) -> AsyncScript:
+            return redis.register_script(_LUA_PRELUDE + body)
+
+        self.connect = script(_CONNECT)
+        self.disconnect = script(_DISCONNECT)
+        self.sweep = script(_SWEEP)
+        self.heartbeat = script(_HEARTBEAT)
+        self.set_status = script(_SET_STATUS)
+        self.set_busy = script(_SET_BUSY)
+        self.set_background = script(_SET_BACKGROUND)
+        self.reachable = script(_REACHABLE)
+
+
+def _chunks(items: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _state(user_id: str, row: Sequence[Any]) -> PresenceState:
+    """A person from their ``role, status, since, last_seen, booking`` fields."""
+    role, status, since, last_seen, booking = row
+    current = Status(status)
+    return PresenceState(
+        user_id=user_id,
+        role=str(role),
+        status=current,
+        since=datetime.fromtimestamp(int(since) / 1000, UTC),
+        last_seen=None if last_seen is None else datetime.fromtimestamp(int(last_seen) / 1000, UTC),
+        booking_id=booking if current is Status.BUSY else None,
+    )
+
+
+def _record(raw: list[Any]) -> tuple[PresenceState, Status | None]:
+    user_id, role, status, previous, since, last_seen, booking = raw
+    state = _state(user_id, (role, status, since, last_seen, booking))
+    return state, None if previous is None else Status(previous)
+
+
+def _changes(raw: list[Any]) -> list[PresenceChange]:
+    changes: list[PresenceChange] = []
+    for item in raw:
+        state, previous = _record(item)
+        if previous is not None:
+            changes.append(PresenceChange(state, previous))
+    return changes

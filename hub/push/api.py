@@ -1,0 +1,173 @@
+"""HTTP routes for devices and notification preferences. Any role; each user sees only their own.
+
+| Route | Body | Response |
+|---|---|---|
+| ``POST /api/v1/devices`` | ``{platform, token, app_id?, locale?}`` | 201 new device, 200 already yours |
+| ``GET /api/v1/devices`` | | ``{"devices": [...]}`` |
+| ``DELETE /api/v1/devices/{id}`` | | 204; 404 when not yours or unknown |
+| ``GET /api/v1/notification-preferences`` | | ``{"kinds": {...}, "quiet_hours": {...} or null}`` |
+| ``PUT /api/v1/notification-preferences`` | same shape; kinds merge, ``quiet_hours: null`` clears | as GET |
+
+Invalid bodies get 422 ``invalid_payload`` with ``details``: ``[{"loc": [...], "message"}]``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import time
+from typing import Annotated, TypeVar
+
+from aiohttp import web
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from hub.acks import InvalidPayload
+from hub.http import ApiError, authenticate
+from hub.keys import DATABASE, SETTINGS
+from hub.push import devices, preferences
+from hub.push.config import PUSH_CONFIG, PushConfig
+from hub.push.devices import Platform
+from hub.push.preferences import KIND, MAX_KINDS_PER_USER, QuietHours
+
+_HH_MM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+class DeviceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    platform: Platform
+    token: str = Field(min_length=1, max_length=devices.MAX_TOKEN_LENGTH)
+    app_id: str | None = Field(default=None, min_length=1, max_length=155)
+    locale: str | None = Field(default=None, min_length=1, max_length=35)
+
+
+class ChannelsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    in_app: StrictBool | None = None
+    push: StrictBool | None = None
+
+
+class QuietHoursIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    start: str = Field(pattern=_HH_MM)
+    end: str = Field(pattern=_HH_MM)
+    time_zone: str = Field(min_length=1, max_length=64)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        preferences.zone(value)  # ValueError becomes a validation error on this field
+        return value
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> QuietHoursIn:
+        if self.start == self.end:
+            raise ValueError("start and end must differ")
+        return self
+
+    def to_domain(self) -> QuietHours:
+        return QuietHours(time.fromisoformat(self.start), time.fromisoformat(self.end), self.time_zone)
+
+
+class PreferencesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kinds: dict[Annotated[str, Field(pattern=KIND.pattern)], ChannelsIn] = Field(
+        default_factory=dict, max_length=MAX_KINDS_PER_USER
+    )
+    quiet_hours: QuietHoursIn | None = None
+
+
+def parse(model: type[Model], raw: bytes) -> Model:
+    """Validate a JSON body; 422 ``invalid_payload`` with one entry per bad field otherwise."""
+    try:
+        return model.model_validate_json(raw if raw.strip() else b"{}")
+    except ValidationError as exc:
+        details = [{"loc": list(e["loc"]), "message": e["msg"]} for e in exc.errors(include_url=False)]
+        raise InvalidPayload("the request body is not valid", details=details) from None
+
+
+async def register_device(request: web.Request) -> web.Response:
+    principal = authenticate(request)
+    body = parse(DeviceIn, await request.read())
+    token = devices.check_registration(
+        request.app[PUSH_CONFIG], body.platform, body.token, body.app_id, body.locale
+    )
+    async with request.app[DATABASE].pool.acquire() as conn:
+        device, created = await devices.register(
+            conn, principal.user_id, body.platform, token, app_id=body.app_id, locale=body.locale
+        )
+    return web.json_response(device.to_json(), status=201 if created else 200)
+
+
+async def list_devices(request: web.Request) -> web.Response:
+    principal = authenticate(request)
+    found = await devices.list_for_user(request.app[DATABASE].pool, principal.user_id)
+    return web.json_response({"devices": [d.to_json() for d in found]})
+
+
+async def delete_device(request: web.Request) -> web.Response:
+    principal = authenticate(request)
+    try:
+        device_id = uuid.UUID(request.match_info["device_id"])
+    except ValueError:
+        device_id = None
+    # Someone else's device is "not found" too: do not confirm that an id exists.
+    if device_id is None or not await devices.remove(
+        request.app[DATABASE].pool, principal.user_id, device_id
+    ):
+        raise ApiError(404, "not_found", "no such device")
+    return web.Response(status=204)
+
+
+async def get_preferences(request: web.Request) -> web.Response:
+    principal = authenticate(request)
+    stored = await preferences.load(request.app[DATABASE].pool, principal.user_id)
+    return web.json_response(stored.to_json())
+
+
+async def put_preferences(request: web.Request) -> web.Response:
+    principal = authenticate(request)
+    body = parse(PreferencesIn, await request.read())
+    kinds = {kind: change.model_dump(exclude_none=True) for kind, change in body.kinds.items()}
+    quiet = body.quiet_hours.to_domain() if body.quiet_hours is not None else None
+    async with request.app[DATABASE].pool.acquire() as conn:
+        try:
+            stored = await preferences.update(
+                conn,
+                principal.user_id,
+                kinds,
+                set_quiet_hours="quiet_hours" in body.model_fields_set,
+                quiet_hours=quiet,
+            )
+        except ValueError as exc:  # too many kinds for this user
+            raise InvalidPayload(str(exc), details=[{"loc": ["kinds"], "message": str(exc)}]) from None
+    return web.json_response(stored.to_json())
+
+
+def add_routes(app: web.Application, config: PushConfig | None = None) -> None:
+    """Register the push routes and make the configuration available as ``app[PUSH_CONFIG]``.
+
+    The configuration is ``config``, else one the app holds already, else the hub settings'
+    ``push`` part, else read from the environment (``ConfigError`` at start-up when bad).
+    """
+    if config is None and PUSH_CONFIG not in app:
+        config = getattr(app.get(SETTINGS), "push", None) or PushConfig.from_env()
+    if config is not None:
+        app[PUSH_CONFIG] = config
+    app.router.add_post("/api/v1/devices", register_device)
+    app.router.add_get("/api/v1/devices", list_devices)
+    app.router.add_delete("/api/v1/devices/{device_id}", delete_device)
+    app.router.add_get("/api/v1/notification-preferences", get_preferences)
+    app.router.add_put("/api/v1/notification-preferences", put_preferences)

@@ -1,0 +1,164 @@
+"""Devices that receive push notifications: an FCM or APNs token, or a webhook URL, per user."""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+
+from hub.acks import InvalidPayload
+from hub.push.config import BUNDLE_ID, PushConfig
+from hub.storage import push as store
+from hub.storage.db import Conn, Executor
+
+# A user rarely has more than a few phones; tokens that rotate leave stale rows behind until a
+# provider reports them unregistered. Beyond this, the least recently seen ones are dropped.
+MAX_DEVICES_PER_USER = 20
+MAX_TOKEN_LENGTH = 4096
+_FCM_TOKEN = re.compile(r"^[A-Za-z0-9_:.\-]+$")
+# Apple says not to rely on the length of a device token, only that it is hex.
+_APNS_TOKEN = re.compile(r"^(?:[0-9a-fA-F]{2}){16,100}$")
+_LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8}){0,4}$")
+_LOCAL_HOSTS = frozenset({"localhost"})
+
+
+class Platform(enum.StrEnum):
+    FCM = "fcm"
+    APNS = "apns"
+    WEBHOOK = "webhook"
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    id: uuid.UUID
+    user_id: str
+    platform: Platform
+    token: str
+    app_id: str | None = None
+    locale: str | None = None
+    created_at: datetime | None = None
+    last_seen_at: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "platform": self.platform.value,
+            "token": self.token,
+            "app_id": self.app_id,
+            "locale": self.locale,
+            "created_at": None if self.created_at is None else self.created_at.isoformat(),
+            "last_seen_at": None if self.last_seen_at is None else self.last_seen_at.isoformat(),
+        }
+
+
+def _device(row: asyncpg.Record) -> Device:
+    return Device(
+        id=row["id"],
+        user_id=row["user_id"],
+        platform=Platform(row["platform"]),
+        token=row["token"],
+        app_id=row["app_id"],
+        locale=row["locale"],
+        created_at=row["created_at"],
+        last_seen_at=row["last_seen_at"],
+    )
+
+
+def check_registration(
+    config: PushConfig, platform: Platform, token: str, app_id: str | None, locale: str | None
+) -> str:
+    """Validate a registration against the platform's token format; return the token to store.
+
+    Raises ``InvalidPayload`` (HTTP 422) naming the field, including for a platform this hub has
+    no credentials for: such a device could never receive anything.
+    """
+    if not config.configured(platform.value):
+        raise _invalid("platform", f"{platform.value} push is not configured on this hub")
+    token = token.strip()
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        raise _invalid("token", f"must be 1 to {MAX_TOKEN_LENGTH} characters")
+    if platform is Platform.FCM and not _FCM_TOKEN.match(token):
+        raise _invalid("token", "not an FCM registration token")
+    if platform is Platform.APNS:
+        if not _APNS_TOKEN.match(token):
+            raise _invalid("token", "an APNs device token is a hexadecimal string")
+        token = token.lower()  # the same token in either case must be one device
+        if app_id is None and (config.apns is None or config.apns.topic is None):
+            raise _invalid("app_id", "required: this hub has no default APNs topic (HUB_APNS_TOPIC)")
+    if platform is Platform.WEBHOOK:
+        check_webhook_url(token)
+    if app_id is not None and not BUNDLE_ID.match(app_id):
+        raise _invalid("app_id", "letters, digits, dots and dashes (a bundle id), at most 155")
+    if locale is not None and not _LOCALE.match(locale):
+        raise _invalid("locale", "a language tag such as 'en', 'zh-Hans-CN' or 'pt_BR'")
+    return token
+
+
+def check_webhook_url(url: str) -> None:
+    """A webhook must be https; plain http is allowed for a receiver on this machine only."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        raise _invalid("token", "not a valid URL") from None
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise _invalid("token", "a webhook token is the https:// URL to call")
+    if parts.username is not None or parts.password is not None:
+        raise _invalid("token", "credentials in the URL are not allowed")
+    if parts.scheme == "http" and not _is_local(parts.hostname):
+        raise _invalid("token", "use https:// (http:// is accepted for localhost only)")
+
+
+def _is_local(host: str) -> bool:
+    if host.lower() in _LOCAL_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _invalid(field: str, message: str) -> InvalidPayload:
+    return InvalidPayload(f"{field}: {message}", details=[{"loc": [field], "message": message}])
+
+
+async def register(
+    conn: Conn,
+    user_id: str,
+    platform: Platform,
+    token: str,
+    *,
+    app_id: str | None = None,
+    locale: str | None = None,
+) -> tuple[Device, bool]:
+    """Register a (validated) token for ``user_id``; return the device and whether it is new.
+
+    Registering a token again refreshes it (same id). A token another user registered moves to
+    this user, as a new device: the phone changed hands, or someone logged in as another user.
+    """
+    async with conn.transaction():
+        for _ in range(3):
+            await store.take_over_token(conn, platform.value, token, user_id)
+            new_id = uuid.uuid4()
+            row = await store.upsert_device(conn, new_id, user_id, platform.value, token, app_id, locale)
+            if row is not None:
+                await store.evict_stale_devices(conn, user_id, MAX_DEVICES_PER_USER)
+                return _device(row), row["id"] == new_id
+            # Another user registered the token between our DELETE and INSERT: take it again.
+    raise RuntimeError(f"could not register a {platform.value} token: it keeps changing hands")
+
+
+async def list_for_user(conn: Executor, user_id: str) -> list[Device]:
+    return [_device(row) for row in await store.list_devices(conn, user_id)]
+
+
+async def remove(conn: Executor, user_id: str, device_id: uuid.UUID) -> bool:
+    """Delete one of the user's devices; False when it does not exist or is someone else's."""
+    return await store.delete_device(conn, device_id, user_id)

@@ -1,0 +1,49 @@
+"""Delivers stored notifications: live to the person's sockets, and as an offline push when they
+have no foreground socket. Runs as an outbox subscriber, so it is retried until it succeeds and
+must be idempotent: a repeated live emit carries the same seq (clients drop what they have), and
+``queue_push`` ignores a notification it already queued for a device."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+
+from hub.events import StoredEvent
+from hub.push.preferences import channels_for
+from hub.push.queue import PushMessage, queue_push
+
+Reachable = Callable[[str], Awaitable[bool]]
+EmitToUser = Callable[[str, str, str, object], Awaitable[None]]
+
+LIVE_EVENT = "notification"
+
+
+class Notifier:
+    def __init__(self, pool: asyncpg.Pool, emit_to_user: EmitToUser, reachable: Reachable) -> None:
+        self._pool = pool
+        self._emit = emit_to_user
+        self._reachable = reachable
+
+    async def __call__(self, event: StoredEvent) -> None:
+        notification = dict(event.payload)
+        user_id, role, kind = notification["user_id"], notification["role"], notification["kind"]
+        channels = await channels_for(self._pool, user_id, kind)
+        if channels.in_app:
+            await self._emit(user_id, role, LIVE_EVENT, notification)
+        if channels.push and not await self._reachable(user_id):
+            async with self._pool.acquire() as conn, conn.transaction():
+                await queue_push(
+                    conn,
+                    PushMessage(
+                        notification_id=uuid.UUID(notification["id"]),
+                        user_id=user_id,
+                        kind=kind,
+                        title=notification["title"],
+                        body=notification["body"],
+                        data={**notification["data"], "seq": notification["seq"]},
+                        urgent=notification["urgent"],
+                        sound=notification["data"].get("sound"),
+                    ),
+                )

@@ -1,0 +1,303 @@
+"""The push sender: claims queued deliveries and sends them through the providers, at least once.
+
+Built like the outbox relay (hub/outbox.py): woken by LISTEN/NOTIFY from the ``push_deliveries``
+insert trigger, with a periodic sweep for a lost listener and for retries coming due. Rows are
+claimed with ``FOR UPDATE SKIP LOCKED`` plus a lease, so every hub node can run a sender against
+one database and each delivery is attempted by one sender at a time.
+
+Outcomes: sent; a transient failure (network error, 429, 5xx) is retried with capped exponential
+backoff and jitter, never sooner than the provider's ``Retry-After``, until
+``HUB_PUSH_MAX_ATTEMPTS``, then failed; an unregistered token deletes the device and drops the
+delivery; any other refusal fails it at once. A delivery for a platform this hub has no
+credentials for fails at once too, rather than being retried forever.
+
+A node that stops between a provider accepting a push and the outcome being recorded sends that
+push again after the lease: phones may, rarely, show a notification twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from hub.keys import DATABASE
+from hub.outbox import backoff
+from hub.push.config import PUSH_CONFIG, PushConfig
+from hub.push.devices import Device, Platform
+from hub.push.providers import Outcome, Provider, SendResult, build_providers
+from hub.push.queue import PushMessage
+from hub.storage import push as store
+
+log = logging.getLogger(__name__)
+
+CONCURRENCY = 32  # sends in flight per sender; APNs multiplexes them on one HTTP/2 connection
+SEND_TIMEOUT_SECONDS = 30.0  # one send, token fetch included; also bounded by a quarter of the lease
+STOP_GRACE_SECONDS = 5.0  # how long stop() lets sends in flight finish before cancelling them
+PRUNE_EVERY_SECONDS = 600.0
+RETENTION_HOURS = 7 * 24.0  # finished deliveries are kept this long for support questions
+
+
+class PushSender:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        dsn: str,
+        config: PushConfig,
+        providers: Mapping[Platform, Provider] | None = None,
+    ) -> None:
+        """``providers`` defaults to those ``config`` configures; the sender closes them on stop."""
+        self._pool = pool
+        self._dsn = dsn
+        self._config = config
+        self._providers: dict[Platform, Provider] = (
+            build_providers(config) if providers is None else dict(providers)
+        )
+        self._slots = asyncio.Semaphore(CONCURRENCY)
+        self._send_timeout = min(SEND_TIMEOUT_SECONDS, config.lease_seconds / 4)
+        self._wake = asyncio.Event()
+        self._listener: asyncpg.Connection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._last_prune = 0.0
+        self._stopping = False
+        self._closed = False
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="push-sender")
+
+    async def stop(self) -> None:
+        """Let the sends in flight finish, hand back the rest of the batch, close the clients.
+
+        As for the relay, cancelling mid-query could leave rows claimed by a statement whose
+        answer never arrived, so cancel only when the graceful stop overruns.
+        """
+        self._stopping = True
+        self._wake.set()
+        task, self._task = self._task, None
+        try:
+            if task is not None:
+                try:
+                    await asyncio.wait_for(asyncio.shield(task), STOP_GRACE_SECONDS)
+                except TimeoutError:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            await self._close_listener()
+        finally:
+            if not self._closed:
+                self._closed = True
+                for provider in self._providers.values():
+                    await provider.aclose()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    @property
+    def listening(self) -> bool:
+        return self._listener is not None
+
+    async def _run(self) -> None:
+        failures = 0
+        while not self._stopping:
+            try:
+                await self._ensure_listener()
+                self._wake.clear()
+                while await self.drain_once() == self._config.batch_size and not self._stopping:
+                    pass
+                await self._maybe_prune()
+                wait = self._config.sweep_seconds
+                due = await store.next_due_in(self._pool)
+                if due is not None:
+                    wait = min(wait, max(due, 0.01))
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                wait = min(30.0, 0.5 * 2**failures)
+                log.exception("push sender failed; retrying in %.1fs", wait)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
+
+    async def drain_once(self) -> int:
+        """Claim one batch and send it; return how many deliveries were claimed."""
+        claimed_at = time.monotonic()
+        rows = await store.claim(self._pool, self._config.batch_size, self._config.lease_seconds)
+        if not rows:
+            return 0
+        unsettled = {row["id"] for row in rows}
+        try:
+            async with asyncio.TaskGroup() as group:
+                for row in rows:
+                    group.create_task(self._deliver(row, unsettled, claimed_at))
+        finally:
+            # Also on cancellation: what was not attempted goes back at once, instead of staying
+            # hidden behind the lease.
+            await store.release(self._pool, sorted(unsettled))
+        return len(rows)
+
+    async def _deliver(self, row: asyncpg.Record, unsettled: set[int], claimed_at: float) -> None:
+        async with self._slots:
+            if self._stopping or time.monotonic() - claimed_at > self._config.lease_seconds / 2:
+                return  # stopping, or another sender may claim it soon: handed back by drain_once
+            # From here the row is ours to settle; if recording fails, its lease hides it for a while
+            # and it is retried then (at least once).
+            unsettled.discard(row["id"])
+            try:
+                await self._settle(row)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception(
+                    "push delivery %d: could not record the outcome; retried after the lease", row["id"]
+                )
+
+    async def _settle(self, row: asyncpg.Record) -> None:
+        delivery_id: int = row["id"]
+        if row["device_id"] is None or row["platform"] is None:
+            await store.finish(self._pool, delivery_id, "dropped", "the device was removed")
+            return
+        if row["created_at"] + timedelta(seconds=self._config.ttl_seconds) < datetime.now(UTC):
+            await store.finish(self._pool, delivery_id, "failed", "expired before it could be sent")
+            return
+        platform = Platform(row["platform"])
+        provider = self._providers.get(platform)
+        if provider is None:
+            error = f"{platform.value} push is not configured on this hub"
+            log.warning("push delivery %d failed: %s", delivery_id, error)
+            await store.finish(self._pool, delivery_id, "failed", error)
+            return
+        device, message = _device(row), _message(row)
+        try:
+            async with asyncio.timeout(self._send_timeout):
+                result = await provider.send(device, message)
+        except TimeoutError:
+            result = SendResult(
+                Outcome.RETRY, f"{platform.value}: no answer within {self._send_timeout:.0f}s"
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a provider bug must not stop the others
+            log.exception("push delivery %d: %s provider raised", delivery_id, platform.value)
+            result = SendResult(Outcome.RETRY, f"{platform.value}: {exc!r}")
+        await self._record(row, device, result)
+
+    async def _record(self, row: asyncpg.Record, device: Device, result: SendResult) -> None:
+        delivery_id: int = row["id"]
+        attempts: int = row["attempts"]
+        if result.outcome is Outcome.SENT:
+            await store.finish(self._pool, delivery_id, "sent", provider_id=result.provider_id)
+            log.debug("push delivery %d sent to %s device %s", delivery_id, device.platform, device.id)
+        elif result.outcome is Outcome.UNREGISTERED:
+            async with self._pool.acquire() as conn, conn.transaction():
+                await store.finish(conn, delivery_id, "dropped", result.error)
+                await store.delete_device(conn, device.id)
+            log.info("push delivery %d: %s; deleted device %s", delivery_id, result.error, device.id)
+        elif result.outcome is Outcome.RETRY and attempts < self._config.max_attempts:
+            delay = backoff(attempts, self._config.backoff_base_seconds, self._config.backoff_cap_seconds)
+            delay = max(delay, result.retry_after or 0.0)
+            await store.schedule_retry(self._pool, delivery_id, result.error or "retry", delay)
+            log.info(
+                "push delivery %d: %s (attempt %d); retrying in %.1fs",
+                delivery_id,
+                result.error,
+                attempts,
+                delay,
+            )
+        else:
+            error = result.error or "failed"
+            if result.outcome is Outcome.RETRY:
+                error = f"gave up after {attempts} attempts: {error}"
+            await store.finish(self._pool, delivery_id, "failed", error)
+            log.warning("push delivery %d failed: %s", delivery_id, error)
+
+    async def _maybe_prune(self) -> None:
+        now = time.monotonic()
+        if now - self._last_prune < PRUNE_EVERY_SECONDS:
+            return
+        self._last_prune = now
+        removed = await store.prune_finished(self._pool, RETENTION_HOURS)
+        if removed:
+            log.info("pruned %d finished push deliveries", removed)
+
+    async def _ensure_listener(self) -> None:
+        if self._listener is not None and not self._listener.is_closed():
+            return
+        try:
+            conn = await asyncpg.connect(self._dsn, timeout=5)
+        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            log.warning(
+                "push LISTEN unavailable (%r); relying on the %.1fs sweep", exc, self._config.sweep_seconds
+            )
+            return
+        self._listener = conn  # owned from here on, so stop() closes it even if we are cancelled
+        try:
+            await conn.add_listener(store.NOTIFY_CHANNEL, self._on_notify)
+        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            log.warning("push LISTEN failed (%r); relying on the sweep", exc)
+            await self._close_listener()
+            return
+        conn.add_termination_listener(self._on_listener_lost)
+
+    def _on_notify(self, *_: Any) -> None:
+        self._wake.set()
+
+    def _on_listener_lost(self, _conn: Any) -> None:
+        self._listener = None
+        self._wake.set()
+
+    async def _close_listener(self) -> None:
+        conn, self._listener = self._listener, None
+        if conn is not None and not conn.is_closed():
+            try:
+                await asyncio.wait_for(conn.close(), 2)
+            except (TimeoutError, OSError, asyncpg.PostgresError):
+                conn.terminate()
+
+
+def _device(row: asyncpg.Record) -> Device:
+    return Device(
+        id=row["device_id"],
+        user_id=row["user_id"],
+        platform=Platform(row["platform"]),
+        token=row["token"],
+        app_id=row["app_id"],
+        locale=row["locale"],
+    )
+
+
+def _message(row: asyncpg.Record) -> PushMessage:
+    return PushMessage(
+        notification_id=row["notification_id"],
+        user_id=row["user_id"],
+        kind=row["kind"],
+        title=row["title"],
+        body=row["body"],
+        data=row["data"] or {},
+        urgent=row["urgent"],
+        sound=row["sound"],
+        collapse_key=row["collapse_key"],
+    )
+
+
+PUSH_SENDER = web.AppKey("push_sender", PushSender)
+
+
+async def sender_context(app: web.Application) -> AsyncIterator[None]:
+    """aiohttp cleanup context running a ``PushSender``; append it after the database's.
+
+    Uses ``app[PUSH_CONFIG]`` (set by ``hub.push.api.add_routes``) and ``app[DATABASE]``.
+    """
+    database = app[DATABASE]
+    sender = PushSender(database.pool, database.dsn, app[PUSH_CONFIG])
+    app[PUSH_SENDER] = sender
+    sender.start()
+    yield
+    await sender.stop()

@@ -1,0 +1,41 @@
+"""Token buckets for per-socket rate limits (chat, typing, everything else)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    rate: float  # tokens added per second
+    burst: float  # bucket size
+
+
+class TokenBucket:
+    __slots__ = ("_limit", "_tokens", "_updated")
+
+    def __init__(self, limit: Limit) -> None:
+        self._limit = limit
+        self._tokens = limit.burst
+        self._updated = time.monotonic()
+
+    def take(self) -> float:
+        """Spend one token: 0.0 if allowed, else the seconds until one is available."""
+        now = time.monotonic()
+        self._tokens = min(self._limit.burst, self._tokens + (now - self._updated) * self._limit.rate)
+        self._updated = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return 0.0
+        return (1.0 - self._tokens) / self._limit.rate
+
+
+# Defaults sized for people typing on phones; a script hammering the hub hits them at once.
+LIMITS = {
+    "chat": Limit(rate=5.0, burst=20.0),
+    "typing": Limit(rate=3.0, burst=10.0),
+    "default": Limit(rate=20.0, burst=60.0),
+}
+# Refused events a socket may accumulate (refilled at 1/s) before it is disconnected as abusive.
+ABUSE = Limit(rate=1.0, burst=50.0)

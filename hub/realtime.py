@@ -1,0 +1,57 @@
+"""Where server→client events leave: to a person (all their devices), to conversation members,
+to the support console. With Redis configured each emit also reaches sockets on other nodes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import socketio
+
+from hub.chat.models import Member
+
+NAMESPACE_FOR_ROLE = {
+    "customer": "/customer",
+    "worker": "/worker",
+    "support": "/support",
+    "admin": "/support",
+}
+AGENTS_ROOM = "agents"  # every /support socket: queue changes, presence board
+
+
+def user_room(user_id: str) -> str:
+    return f"user:{user_id}"
+
+
+class Realtime:
+    def __init__(self, sio: socketio.AsyncServer) -> None:
+        self.sio = sio
+
+    async def to_user(
+        self, user_id: str, role: str, event: str, data: Any, skip_sid: str | None = None
+    ) -> None:
+        await self.sio.emit(
+            event, data, room=user_room(user_id), namespace=NAMESPACE_FOR_ROLE[role], skip_sid=skip_sid
+        )
+
+    async def to_members(
+        self,
+        members: Iterable[Member],
+        event: str,
+        data: Any,
+        *,
+        agents_only: bool = False,
+        skip_user: str | None = None,
+        skip_sid: str | None = None,
+    ) -> None:
+        """One emit per member room: python-socketio encodes each packet once for all its sockets.
+
+        ``skip_sid`` spares the socket that caused the event (it has the ack); the sender's other
+        devices still get it."""
+        for member in members:
+            if member.user_id == skip_user or (agents_only and not member.is_agent):
+                continue
+            await self.to_user(member.user_id, member.role, event, data, skip_sid)
+
+    async def to_agents(self, event: str, data: Any) -> None:
+        await self.sio.emit(event, data, room=AGENTS_ROOM, namespace="/support")

@@ -1,0 +1,446 @@
+"""SQL for conversations, members and messages."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from hub.chat.models import Conversation, Member, Message
+from hub.storage.db import Conn, Executor
+
+# Serialises support assignment across hub nodes; a transaction-scoped advisory lock is released
+# by commit or rollback, so a crashed node never leaves it held.
+ASSIGNMENT_LOCK_KEY = 0x68756222
+
+_CONVERSATION_COLUMNS = """id, kind, customer_id, booking_id, worker_id, status, assigned_agent_id, queued_at,
+    read_only_after, last_seq, last_message_at, csat_score, created_at"""
+_MESSAGE_COLUMNS = """id, conversation_id, seq, sender_id, sender_role, client_id, kind, body, attachments,
+    private, created_at"""
+
+
+def conversation_from(row: asyncpg.Record) -> Conversation:
+    return Conversation(
+        id=row["id"],
+        kind=row["kind"],
+        customer_id=row["customer_id"],
+        booking_id=row["booking_id"],
+        worker_id=row["worker_id"],
+        status=row["status"],
+        assigned_agent_id=row["assigned_agent_id"],
+        queued_at=row["queued_at"],
+        read_only_after=row["read_only_after"],
+        last_seq=row["last_seq"],
+        last_message_at=row["last_message_at"],
+        csat_score=row["csat_score"],
+        created_at=row["created_at"],
+    )
+
+
+def message_from(row: asyncpg.Record) -> Message:
+    return Message(
+        id=row["id"],
+        conversation_id=row["conversation_id"],
+        seq=row["seq"],
+        sender_id=row["sender_id"],
+        sender_role=row["sender_role"],
+        client_id=row["client_id"],
+        kind=row["kind"],
+        body=row["body"],
+        attachments=row["attachments"],
+        private=row["private"],
+        created_at=row["created_at"],
+    )
+
+
+def _members_from(encoded: Sequence[str]) -> list[Member]:
+    # "role:user_id"; roles never contain a colon, user ids may.
+    return [Member(user_id=e.split(":", 1)[1], role=e.split(":", 1)[0]) for e in encoded]
+
+
+async def get_conversation(conn: Executor, conversation_id: uuid.UUID) -> Conversation | None:
+    row = await conn.fetchrow(
+        f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE id = $1", conversation_id
+    )
+    return None if row is None else conversation_from(row)
+
+
+async def lock_conversation(conn: Conn, conversation_id: uuid.UUID) -> Conversation | None:
+    row = await conn.fetchrow(
+        f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE id = $1 FOR UPDATE", conversation_id
+    )
+    return None if row is None else conversation_from(row)
+
+
+async def active_members(conn: Executor, conversation_id: uuid.UUID) -> list[Member]:
+    rows = await conn.fetch(
+        "SELECT user_id, role FROM conversation_members WHERE conversation_id = $1 AND active",
+        conversation_id,
+    )
+    return [Member(r["user_id"], r["role"]) for r in rows]
+
+
+async def insert_message(
+    conn: Executor,
+    *,
+    message_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    sender_id: str | None,
+    sender_role: str,
+    client_id: str | None,
+    kind: str,
+    body: str,
+    attachments: list[dict[str, Any]],
+    private: bool,
+    system: bool = False,
+) -> tuple[Message, list[Member]] | None:
+    """Allocate the next seq and store the message in one statement (atomic on its own).
+
+    Returns None when the sender may not write there (not a member, resolved, read-only).
+    Raises ``asyncpg.UniqueViolationError`` when ``client_id`` was used before by this sender.
+    """
+    row = await conn.fetchrow(
+        f"""
+        WITH conv AS (
+            UPDATE conversations c
+               SET last_seq = c.last_seq + 1, last_message_at = now()
+             WHERE c.id = $1
+               AND ($10 OR (
+                       c.status <> 'resolved'
+                   AND (c.read_only_after IS NULL OR now() < c.read_only_after)
+                   AND (EXISTS (SELECT 1 FROM conversation_members m
+                                 WHERE m.conversation_id = c.id AND m.user_id = $3 AND m.active)
+                        OR $4 = 'admin'
+                        OR ($4 = 'support' AND (c.kind = 'booking' OR c.assigned_agent_id = $3 OR $9)))))
+         RETURNING c.id, c.last_seq
+        ), msg AS (
+            INSERT INTO messages ({_MESSAGE_COLUMNS})
+            SELECT $2, conv.id, conv.last_seq, $3, $4, $5, $6, $7, $8, $9, now() FROM conv
+         RETURNING {_MESSAGE_COLUMNS}
+        ), me AS (
+            INSERT INTO conversation_members AS m
+                   (conversation_id, user_id, role, last_read_seq, last_delivered_seq)
+            SELECT msg.conversation_id, msg.sender_id, msg.sender_role, msg.seq, msg.seq
+              FROM msg WHERE msg.sender_id IS NOT NULL
+            ON CONFLICT (conversation_id, user_id) DO UPDATE
+               SET last_read_seq = GREATEST(m.last_read_seq, excluded.last_read_seq),
+                   last_delivered_seq = GREATEST(m.last_delivered_seq, excluded.last_delivered_seq),
+                   active = true
+        )
+        SELECT msg.*,
+               ARRAY(SELECT role || ':' || user_id FROM conversation_members
+                      WHERE conversation_id = $1 AND active) AS members
+          FROM msg
+        """,
+        conversation_id,
+        message_id,
+        sender_id,
+        sender_role,
+        client_id,
+        kind,
+        body,
+        attachments,
+        private,
+        system,
+    )
+    if row is None:
+        return None
+    members = _members_from(row["members"])
+    if sender_id is not None and all(m.user_id != sender_id for m in members):
+        members.append(Member(sender_id, sender_role))  # joined in this very statement
+    return message_from(row), members
+
+
+async def find_by_client_id(
+    conn: Executor, conversation_id: uuid.UUID, sender_id: str, client_id: str
+) -> Message | None:
+    row = await conn.fetchrow(
+        f"""SELECT {_MESSAGE_COLUMNS} FROM messages
+             WHERE conversation_id = $1 AND sender_id = $2 AND client_id = $3""",
+        conversation_id,
+        sender_id,
+        client_id,
+    )
+    return None if row is None else message_from(row)
+
+
+async def history(
+    conn: Executor, conversation_id: uuid.UUID, before_seq: int | None, limit: int, include_private: bool
+) -> list[Message]:
+    """Up to ``limit`` messages before ``before_seq`` (newest page when None), oldest first."""
+    rows = await conn.fetch(
+        f"""SELECT * FROM (
+                SELECT {_MESSAGE_COLUMNS} FROM messages
+                 WHERE conversation_id = $1 AND ($2::bigint IS NULL OR seq < $2) AND (NOT private OR $4)
+                 ORDER BY seq DESC LIMIT $3) page
+            ORDER BY seq""",
+        conversation_id,
+        before_seq,
+        limit,
+        include_private,
+    )
+    return [message_from(r) for r in rows]
+
+
+async def messages_after(
+    conn: Executor, conversation_id: uuid.UUID, after_seq: int, limit: int, include_private: bool
+) -> list[Message]:
+    rows = await conn.fetch(
+        f"""SELECT {_MESSAGE_COLUMNS} FROM messages
+             WHERE conversation_id = $1 AND seq > $2 AND (NOT private OR $4)
+             ORDER BY seq LIMIT $3""",
+        conversation_id,
+        after_seq,
+        limit,
+        include_private,
+    )
+    return [message_from(r) for r in rows]
+
+
+async def record_receipt(
+    conn: Executor, conversation_id: uuid.UUID, user_id: str, delivered_seq: int, read_seq: int | None
+) -> tuple[int, int] | None:
+    """Move the member's delivered/read marks forward (never back, never past the last seq).
+
+    Returns (delivered_seq, read_seq) after the update, or None if the user is not a member.
+    """
+    row = await conn.fetchrow(
+        """UPDATE conversation_members m
+              SET last_delivered_seq = GREATEST(m.last_delivered_seq, LEAST($3, c.last_seq),
+                                                LEAST(COALESCE($4, 0), c.last_seq)),
+                  last_read_seq = GREATEST(m.last_read_seq, LEAST(COALESCE($4, 0), c.last_seq))
+             FROM conversations c
+            WHERE m.conversation_id = $1 AND m.user_id = $2 AND c.id = m.conversation_id
+        RETURNING m.last_delivered_seq, m.last_read_seq""",
+        conversation_id,
+        user_id,
+        delivered_seq,
+        read_seq,
+    )
+    return None if row is None else (row["last_delivered_seq"], row["last_read_seq"])
+
+
+async def list_for_member(
+    conn: Executor, user_id: str, include_private: bool, limit: int
+) -> list[tuple[Conversation, int, int, int]]:
+    """The user's conversations, most recent first, with (last_read_seq, last_delivered_seq, unread).
+
+    Unread counts only other people's text messages: system lines are not worth a badge."""
+    rows = await conn.fetch(
+        f"""SELECT {", ".join("c." + c.strip() for c in _CONVERSATION_COLUMNS.split(","))},
+                   m.last_read_seq, m.last_delivered_seq,
+                   (SELECT count(*) FROM messages x
+                     WHERE x.conversation_id = c.id AND x.seq > m.last_read_seq AND x.kind = 'text'
+                       AND x.sender_id <> $1 AND (NOT x.private OR $2)) AS unread
+              FROM conversation_members m JOIN conversations c ON c.id = m.conversation_id
+             WHERE m.user_id = $1 AND m.active
+             ORDER BY c.last_message_at DESC NULLS LAST, c.created_at DESC
+             LIMIT $3""",
+        user_id,
+        include_private,
+        limit,
+    )
+    return [(conversation_from(r), r["last_read_seq"], r["last_delivered_seq"], r["unread"]) for r in rows]
+
+
+async def member_marks(conn: Executor, user_id: str) -> dict[uuid.UUID, int]:
+    """conversation id → last_read_seq for every active membership (what to replay on sync)."""
+    rows = await conn.fetch(
+        "SELECT conversation_id, last_read_seq FROM conversation_members WHERE user_id = $1 AND active",
+        user_id,
+    )
+    return {r["conversation_id"]: r["last_read_seq"] for r in rows}
+
+
+async def add_member(conn: Executor, conversation_id: uuid.UUID, user_id: str, role: str) -> None:
+    await conn.execute(
+        """INSERT INTO conversation_members (conversation_id, user_id, role) VALUES ($1, $2, $3)
+           ON CONFLICT (conversation_id, user_id) DO UPDATE SET active = true, role = excluded.role""",
+        conversation_id,
+        user_id,
+        role,
+    )
+
+
+async def deactivate_member(conn: Executor, conversation_id: uuid.UUID, user_id: str) -> None:
+    await conn.execute(
+        "UPDATE conversation_members SET active = false WHERE conversation_id = $1 AND user_id = $2",
+        conversation_id,
+        user_id,
+    )
+
+
+# Support conversations ------------------------------------------------------------------------
+
+
+async def open_support(conn: Conn, customer_id: str) -> tuple[Conversation, bool]:
+    """The customer's unresolved support conversation, creating a queued one if there is none."""
+    row = await conn.fetchrow(
+        f"""INSERT INTO conversations (id, kind, customer_id, status, queued_at)
+            VALUES ($1, 'support', $2, 'queued', now())
+            ON CONFLICT (customer_id) WHERE kind = 'support' AND status <> 'resolved' DO NOTHING
+            RETURNING {_CONVERSATION_COLUMNS}""",
+        uuid.uuid4(),
+        customer_id,
+    )
+    if row is not None:
+        await add_member(conn, row["id"], customer_id, "customer")
+        return conversation_from(row), True
+    row = await conn.fetchrow(
+        f"""SELECT {_CONVERSATION_COLUMNS} FROM conversations
+             WHERE customer_id = $1 AND kind = 'support' AND status <> 'resolved'""",
+        customer_id,
+    )
+    assert row is not None  # the conflicting row exists and is never deleted
+    return conversation_from(row), False
+
+
+async def next_assignment(
+    conn: Conn, online_agents: Sequence[str], default_capacity: int
+) -> tuple[Conversation, str] | None:
+    """Inside a transaction: the longest-waiting queued conversation and the agent to take it.
+
+    Agents below capacity are ranked by current load, then by how long ago they were last
+    assigned (round robin among equals). Holds the assignment lock until the transaction ends.
+    """
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", ASSIGNMENT_LOCK_KEY)
+    conv = await conn.fetchrow(
+        f"""SELECT {_CONVERSATION_COLUMNS} FROM conversations
+             WHERE status = 'queued' ORDER BY queued_at, id LIMIT 1 FOR UPDATE"""
+    )
+    if conv is None or not online_agents:
+        return None
+    agent = await conn.fetchval(
+        """SELECT a.agent_id
+             FROM unnest($1::text[]) AS a(agent_id)
+             LEFT JOIN support_agents s ON s.agent_id = a.agent_id
+            CROSS JOIN LATERAL (SELECT count(*) AS load FROM conversations x
+                                 WHERE x.assigned_agent_id = a.agent_id AND x.status = 'assigned') l
+            WHERE l.load < COALESCE(s.capacity, $2)
+            ORDER BY l.load, s.last_assigned_at NULLS FIRST, a.agent_id
+            LIMIT 1""",
+        list(online_agents),
+        default_capacity,
+    )
+    return None if agent is None else (conversation_from(conv), agent)
+
+
+async def assign(conn: Conn, conversation_id: uuid.UUID, agent_id: str, agent_role: str) -> Conversation:
+    row = await conn.fetchrow(
+        f"""UPDATE conversations SET status = 'assigned', assigned_agent_id = $2, assigned_at = now(),
+                   resolved_at = NULL
+             WHERE id = $1 RETURNING {_CONVERSATION_COLUMNS}""",
+        conversation_id,
+        agent_id,
+    )
+    assert row is not None
+    await add_member(conn, conversation_id, agent_id, agent_role)
+    await conn.execute(
+        """INSERT INTO support_agents (agent_id, last_assigned_at) VALUES ($1, now())
+           ON CONFLICT (agent_id) DO UPDATE SET last_assigned_at = now()""",
+        agent_id,
+    )
+    return conversation_from(row)
+
+
+async def set_status(
+    conn: Conn, conversation_id: uuid.UUID, status: str, *, clear_agent: bool = False
+) -> Conversation:
+    row = await conn.fetchrow(
+        f"""UPDATE conversations
+               SET status = $2,
+                   resolved_at = CASE WHEN $2 = 'resolved' THEN now() ELSE NULL END,
+                   queued_at = CASE WHEN $2 = 'queued' THEN now() ELSE queued_at END,
+                   assigned_agent_id = CASE WHEN $3 THEN NULL ELSE assigned_agent_id END
+             WHERE id = $1 RETURNING {_CONVERSATION_COLUMNS}""",
+        conversation_id,
+        status,
+        clear_agent,
+    )
+    assert row is not None
+    return conversation_from(row)
+
+
+async def queued(conn: Executor, limit: int = 500) -> list[Conversation]:
+    rows = await conn.fetch(
+        f"""SELECT {_CONVERSATION_COLUMNS} FROM conversations
+             WHERE status = 'queued' ORDER BY queued_at, id LIMIT $1""",
+        limit,
+    )
+    return [conversation_from(r) for r in rows]
+
+
+async def queue_position(conn: Executor, conversation_id: uuid.UUID) -> int | None:
+    """1 for the next conversation to be assigned; None if it is not queued."""
+    value = await conn.fetchval(
+        """SELECT count(*) FROM conversations q, conversations me
+            WHERE me.id = $1 AND me.status = 'queued' AND q.status = 'queued'
+              AND (q.queued_at, q.id) <= (me.queued_at, me.id)""",
+        conversation_id,
+    )
+    return int(value) if value else None
+
+
+async def rate(
+    conn: Executor, conversation_id: uuid.UUID, customer_id: str, score: int, comment: str | None
+) -> bool:
+    status = await conn.execute(
+        """UPDATE conversations SET csat_score = $3, csat_comment = $4, csat_at = now()
+            WHERE id = $1 AND customer_id = $2 AND kind = 'support' AND status = 'resolved'
+              AND csat_score IS NULL""",
+        conversation_id,
+        customer_id,
+        score,
+        comment,
+    )
+    return status.endswith(" 1")
+
+
+async def set_agent_capacity(conn: Executor, agent_id: str, capacity: int | None) -> None:
+    await conn.execute(
+        """INSERT INTO support_agents (agent_id, capacity) VALUES ($1, $2)
+           ON CONFLICT (agent_id) DO UPDATE SET capacity = excluded.capacity""",
+        agent_id,
+        capacity,
+    )
+
+
+# Booking conversations ------------------------------------------------------------------------
+
+
+async def ensure_booking_conversation(
+    conn: Conn, booking_id: str, customer_id: str, worker_id: str | None
+) -> Conversation:
+    row = await conn.fetchrow(
+        f"""INSERT INTO conversations (id, kind, customer_id, booking_id, worker_id, status)
+            VALUES ($1, 'booking', $2, $3, $4, 'open')
+            ON CONFLICT (booking_id) DO UPDATE SET worker_id = excluded.worker_id
+            RETURNING {_CONVERSATION_COLUMNS}""",
+        uuid.uuid4(),
+        customer_id,
+        booking_id,
+        worker_id,
+    )
+    assert row is not None
+    conversation = conversation_from(row)
+    await add_member(conn, conversation.id, customer_id, "customer")
+    await conn.execute(
+        """UPDATE conversation_members SET active = false
+            WHERE conversation_id = $1 AND role = 'worker' AND user_id IS DISTINCT FROM $2""",
+        conversation.id,
+        worker_id,
+    )
+    if worker_id is not None:
+        await add_member(conn, conversation.id, worker_id, "worker")
+    return conversation
+
+
+async def close_booking_conversation(conn: Executor, booking_id: str, read_only_after_seconds: float) -> None:
+    await conn.execute(
+        """UPDATE conversations SET read_only_after = now() + make_interval(secs => $2)
+            WHERE booking_id = $1""",
+        booking_id,
+        read_only_after_seconds,
+    )

@@ -1,0 +1,118 @@
+"""SQL for the in-app notification inbox."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import asyncpg
+
+from hub.storage.db import Conn, Executor
+
+_COLUMNS = "user_id, seq, id, role, kind, title, body, data, urgent, created_at, read_at"
+
+
+def as_dict(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "seq": row["seq"],
+        "user_id": row["user_id"],
+        "role": row["role"],
+        "kind": row["kind"],
+        "title": row["title"],
+        "body": row["body"],
+        "data": row["data"],
+        "urgent": row["urgent"],
+        "created_at": row["created_at"].isoformat(),
+        "read_at": None if row["read_at"] is None else row["read_at"].isoformat(),
+    }
+
+
+async def insert(
+    conn: Conn,
+    *,
+    user_id: str,
+    role: str,
+    kind: str,
+    title: str,
+    body: str,
+    data: dict[str, Any],
+    urgent: bool,
+) -> dict[str, Any]:
+    """Store a notification with the user's next seq (the counter row serialises one user's inserts)."""
+    json.dumps(data)  # fail here, in the caller's code path, if the data cannot be stored
+    row = await conn.fetchrow(
+        f"""WITH counter AS (
+                INSERT INTO notification_counters AS c (user_id, last_seq) VALUES ($1, 1)
+                ON CONFLICT (user_id) DO UPDATE SET last_seq = c.last_seq + 1
+                RETURNING last_seq)
+            INSERT INTO notifications (user_id, seq, id, role, kind, title, body, data, urgent)
+            SELECT $1, counter.last_seq, $2, $3, $4, $5, $6, $7, $8 FROM counter
+            RETURNING {_COLUMNS}""",
+        user_id,
+        uuid.uuid4(),
+        role,
+        kind,
+        title,
+        body,
+        data,
+        urgent,
+    )
+    assert row is not None
+    return as_dict(row)
+
+
+async def page(conn: Executor, user_id: str, before_seq: int | None, limit: int) -> list[dict[str, Any]]:
+    """Newest first, before ``before_seq`` when given."""
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM notifications
+             WHERE user_id = $1 AND ($2::bigint IS NULL OR seq < $2)
+             ORDER BY seq DESC LIMIT $3""",
+        user_id,
+        before_seq,
+        limit,
+    )
+    return [as_dict(r) for r in rows]
+
+
+async def after(conn: Executor, user_id: str, after_seq: int, limit: int) -> list[dict[str, Any]]:
+    """Oldest first, after ``after_seq``: what a reconnecting client missed."""
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM notifications WHERE user_id = $1 AND seq > $2
+             ORDER BY seq LIMIT $3""",
+        user_id,
+        after_seq,
+        limit,
+    )
+    return [as_dict(r) for r in rows]
+
+
+async def unread_count(conn: Executor, user_id: str) -> int:
+    value = await conn.fetchval(
+        "SELECT count(*) FROM notifications WHERE user_id = $1 AND read_at IS NULL", user_id
+    )
+    return int(value)
+
+
+async def mark_read(conn: Executor, user_id: str, seq: int | None) -> int:
+    """Mark one notification (``seq``) or all of them read; return the unread count after."""
+    value = await conn.fetchval(
+        """WITH done AS (
+               UPDATE notifications SET read_at = now()
+                WHERE user_id = $1 AND read_at IS NULL AND ($2::bigint IS NULL OR seq = $2)
+            RETURNING 1)
+           SELECT count(*) - (SELECT count(*) FROM done)
+             FROM notifications WHERE user_id = $1 AND read_at IS NULL""",
+        user_id,
+        seq,
+    )
+    return int(value)
+
+
+async def exists(conn: Executor, user_id: str, seq: int) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM notifications WHERE user_id = $1 AND seq = $2)", user_id, seq
+        )
+    )

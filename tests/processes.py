@@ -1,0 +1,71 @@
+"""Hubs in their own processes, started as a user starts them: ``python -m hub serve``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.conftest import ROOT, cli, wait_until
+
+
+class HubProcess:
+    def __init__(self, env: dict[str, str], port: int, log_path: Path) -> None:
+        self.port = port
+        self.log_path = log_path
+        self._log = log_path.open("w")
+        self.url = f"http://127.0.0.1:{port}"
+        self.env = {"PATH": os.environ.get("PATH", ""), **env}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hub", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=self.env,
+            cwd=ROOT,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    async def get(self, path: str) -> tuple[int, Any]:
+        async with aiohttp.ClientSession() as session, session.get(self.url + path) as response:
+            return response.status, await response.json()
+
+    async def ready(self, within: float = 60) -> None:
+        async def answered() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"hub exited early:\n{self.output()}")
+            try:
+                return (await self.get("/readyz"))[0] == 200
+            except aiohttp.ClientError:
+                return False
+
+        await wait_until(answered, within=within, interval=0.2)
+
+    def token(self, role: str, sub: str) -> str:
+        result = cli("token", "--role", role, "--sub", sub, env=self.env)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    def output(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self._log.close()
+
+
+@pytest.fixture
+def processes() -> Iterator[list[HubProcess]]:
+    """Hub processes a test starts; killed at teardown whatever happened."""
+    started: list[HubProcess] = []
+    yield started
+    for process in started:
+        process.stop()

@@ -1,0 +1,234 @@
+"""Notifications inbox, missed-message recovery, booking conversations and uploads."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import aiohttp
+
+from hub.keys import CONTEXT
+from hub.push.inbox import NewNotification, notify
+from hub.storage import chat as chat_store
+from tests.clients import Peer
+from tests.conftest import RunningHub
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+async def send_notification(
+    hub: RunningHub, user_id: str, role: str, title: str, **kw: Any
+) -> dict[str, Any]:
+    async with hub.app[CONTEXT].pool.acquire() as conn, conn.transaction():
+        return await notify(
+            conn, NewNotification(user_id, role, kw.pop("kind", "booking.updated"), title, "", **kw)
+        )
+
+
+async def test_notification_live_list_and_read(hub: RunningHub) -> None:
+    worker = await Peer("/worker").connect(hub.url, hub.token("worker", "w-1"))
+    try:
+        first = await send_notification(
+            hub, "w-1", "worker", "New job nearby", kind="offer", data={"offer": 1}
+        )
+        live = await worker.next("notification")
+        assert live["seq"] == first["seq"] == 1
+        assert (live["title"], live["urgent"], live["data"]) == ("New job nearby", True, {"offer": 1})
+        for i in range(3):
+            await send_notification(hub, "w-1", "worker", f"update {i}")
+        seqs = [(await worker.next("notification"))["seq"] for _ in range(3)]
+        assert seqs == [2, 3, 4]
+
+        page = await worker.ok("notifications:list", {"limit": 2})
+        assert [n["seq"] for n in page["items"]] == [4, 3]
+        assert page["unread"] == 4
+        older = await worker.ok("notifications:list", {"before_seq": 3})
+        assert [n["seq"] for n in older["items"]] == [2, 1]
+
+        assert (await worker.ok("notifications:read", {"seq": 2}))["unread"] == 3
+        assert await worker.error("notifications:read", {"seq": 99}) == "notification_not_found"
+        assert (await worker.ok("notifications:read", {"all": True}))["unread"] == 0
+
+        status, body = await hub.http("GET", "/api/v1/notifications?limit=3", hub.token("worker", "w-1"))
+        assert status == 200
+        assert [n["seq"] for n in body["items"]] == [4, 3, 2]
+        assert body["unread"] == 0
+        status, body = await hub.http("GET", "/api/v1/notifications?limit=0", hub.token("worker", "w-1"))
+        assert status == 422
+        status, body = await hub.http("GET", "/api/v1/notifications", hub.token("worker", "w-2"))
+        assert body["items"] == []  # nobody sees another person's inbox
+    finally:
+        await worker.close()
+
+
+async def test_notification_rolled_back_is_never_shown(hub: RunningHub) -> None:
+    worker = await Peer("/worker").connect(hub.url, hub.token("worker", "w-1"))
+    try:
+        pool = hub.app[CONTEXT].pool
+        async with pool.acquire() as conn:
+            tx = conn.transaction()
+            await tx.start()
+            await notify(conn, NewNotification("w-1", "worker", "offer", "phantom", ""))
+            await tx.rollback()
+        await send_notification(hub, "w-1", "worker", "real")
+        live = await worker.next("notification")
+        assert (live["title"], live["seq"]) == ("real", 1)
+    finally:
+        await worker.close()
+
+
+async def test_sync_replays_what_was_missed_in_order(hub: RunningHub) -> None:
+    agent = await Peer("/support").connect(hub.url, hub.token("support", "a-1"))
+    customer = await Peer("/customer").connect(hub.url, hub.token("customer", "c-1"))
+    try:
+        conv = (await customer.ok("support:open"))["conversation"]["id"]
+        seen = await customer.ok("chat:send", {"conversation_id": conv, "client_id": "1", "body": "before"})
+        await send_notification(hub, "c-1", "customer", "seen")
+        await customer.next("notification")
+        await customer.close()  # the phone goes away
+
+        for i in range(3):
+            await agent.ok(
+                "chat:send", {"conversation_id": conv, "client_id": f"away{i}", "body": f"missed {i}"}
+            )
+        await agent.ok(
+            "chat:send", {"conversation_id": conv, "client_id": "n", "body": "note", "private": True}
+        )
+        await send_notification(hub, "c-1", "customer", "missed")
+
+        back = Peer("/customer")
+        await back.connect(
+            hub.url,
+            hub.token("customer", "c-1"),
+            sync={"notifications_since": 1, "conversations": {conv: seen["seq"]}},
+        )
+        customer = back
+        replay = await back.next("sync")
+        assert replay["ok"] is True
+        data = replay["data"]
+        assert [n["title"] for n in data["notifications"]["items"]] == ["missed"]
+        messages = data["conversations"][conv]["messages"]
+        assert [m["body"] for m in messages] == ["missed 0", "missed 1", "missed 2"]  # no private note
+        assert [m["seq"] for m in messages] == sorted({m["seq"] for m in messages})
+        assert data["conversations"][conv]["more"] is False
+
+        # The same over the sync event; nothing new means nothing replayed.
+        last = messages[-1]["seq"]
+        again = await back.ok("sync", {"notifications_since": 2, "conversations": {conv: last + 1}})
+        assert again["notifications"]["items"] == []
+        assert conv not in again["conversations"]
+    finally:
+        await agent.close()
+        await customer.close()
+
+
+async def test_sync_pages_a_long_absence(hub: RunningHub) -> None:
+    pool = hub.app[CONTEXT].pool
+    async with pool.acquire() as conn, conn.transaction():
+        for i in range(250):
+            await notify(conn, NewNotification("c-5", "customer", "promotion", f"#{i}", ""))
+    customer = await Peer("/customer").connect(hub.url, hub.token("customer", "c-5"))
+    try:
+        first = await customer.ok("sync", {"notifications_since": 0})
+        items = first["notifications"]["items"]
+        assert first["notifications"]["more"] is True
+        second = await customer.ok("sync", {"notifications_since": items[-1]["seq"]})
+        assert second["notifications"]["more"] is False
+        assert [n["seq"] for n in items + second["notifications"]["items"]] == list(range(1, 251))
+    finally:
+        await customer.close()
+
+
+async def test_booking_conversation_worker_customer_and_support(hub: RunningHub) -> None:
+    pool = hub.app[CONTEXT].pool
+    async with pool.acquire() as conn, conn.transaction():
+        conv = str((await chat_store.ensure_booking_conversation(conn, "b-1", "c-1", "w-1")).id)
+    customer = await Peer("/customer").connect(hub.url, hub.token("customer", "c-1"))
+    worker = await Peer("/worker").connect(hub.url, hub.token("worker", "w-1"))
+    other = await Peer("/worker").connect(hub.url, hub.token("worker", "w-2"))
+    agent = await Peer("/support").connect(hub.url, hub.token("support", "a-1"))
+    try:
+        await worker.ok("chat:send", {"conversation_id": conv, "client_id": "eta", "body": "ETA 10 min"})
+        assert (await customer.next("chat:message"))["body"] == "ETA 10 min"
+        assert await other.error("chat:history", {"conversation_id": conv}) == "conversation_not_found"
+        listed = await worker.ok("conversations:list")
+        assert [c["id"] for c in listed["conversations"]] == [conv]
+
+        await agent.ok("chat:join", {"conversation_id": conv})
+        await customer.ok(
+            "chat:send", {"conversation_id": conv, "client_id": "door", "body": "Gate code 1234"}
+        )
+        assert (await agent.next("chat:message"))["body"] == "Gate code 1234"
+        assert (await worker.next("chat:message"))["body"] == "Gate code 1234"
+
+        await chat_store.close_booking_conversation(pool, "b-1", 0)
+        code = await worker.error("chat:send", {"conversation_id": conv, "client_id": "late", "body": "bye"})
+        assert code == "conversation_closed"
+        history = await customer.ok("chat:history", {"conversation_id": conv})
+        assert len(history["messages"]) == 2  # still readable
+    finally:
+        for peer in (customer, worker, other, agent):
+            await peer.close()
+
+
+async def upload(hub: RunningHub, token: str, body: bytes, content_type: str) -> tuple[int, Any]:
+    return await hub.http("POST", "/api/v1/uploads", token, data=body, headers={"Content-Type": content_type})
+
+
+async def test_uploads_and_attachments(start_hub: Any) -> None:
+    hub = await start_hub(HUB_UPLOAD_MAX_BYTES="2048")
+    token = hub.token("customer", "c-1")
+    status, stored = await upload(hub, token, PNG, "image/png")
+    assert status == 201
+    assert (stored["content_type"], stored["size"]) == ("image/png", len(PNG))
+    assert (await upload(hub, token, b"<script>alert(1)</script>", "image/png"))[1]["error"]["code"] == (
+        "upload_type_mismatch"
+    )
+    assert (await upload(hub, token, b"#!/bin/sh", "text/x-shellscript"))[1]["error"]["code"] == (
+        "upload_type_not_allowed"
+    )
+    assert (await upload(hub, token, PNG + b"\x00" * 4096, "image/png"))[0] == 422
+    form = aiohttp.FormData()
+    form.add_field("file", PNG, filename="kitchen.png", content_type="image/png")
+    status, multipart = await hub.http("POST", "/api/v1/uploads", token, data=form)
+    assert (status, multipart["filename"]) == (201, "kitchen.png")
+
+    agent = await Peer("/support").connect(hub.url, hub.token("support", "a-1"))
+    customer = await Peer("/customer").connect(hub.url, token)
+    try:
+        conv = (await customer.ok("support:open"))["conversation"]["id"]
+        ack = await customer.ok(
+            "chat:send",
+            {
+                "conversation_id": conv,
+                "client_id": "pic",
+                "attachments": [{"upload_id": stored["upload_id"]}],
+            },
+        )
+        got = await agent.next_where("chat:message", lambda m: m["id"] == ack["id"])
+        assert got["attachments"][0]["url"] == stored["url"]
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(
+                hub.url + stored["url"], headers={"Authorization": f"Bearer {hub.token('support', 'a-1')}"}
+            ) as response,
+        ):
+            assert response.status == 200
+            assert await response.read() == PNG
+            assert response.headers["X-Content-Type-Options"] == "nosniff"
+        # Someone else's upload cannot be attached.
+        _, foreign = await upload(hub, hub.token("customer", "c-2"), PNG, "image/png")
+        code = await customer.error(
+            "chat:send",
+            {
+                "conversation_id": conv,
+                "client_id": "x",
+                "attachments": [{"upload_id": foreign["upload_id"]}],
+            },
+        )
+        assert code == "invalid_attachment"
+        missing = await hub.http("GET", f"/api/v1/uploads/{uuid.uuid4()}", token)
+        assert missing[0] == 404
+    finally:
+        await agent.close()
+        await customer.close()
