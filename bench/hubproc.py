@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 
 ROOT = Path(__file__).resolve().parent.parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+CORES = os.cpu_count() or 1
 READY_TIMEOUT = 60.0  # migrations on an empty database take well under a second; this is slack
 STOP_TIMEOUT = 10.0
 _PR_SET_PDEATHSIG = 1
@@ -64,18 +65,18 @@ async def spawn(
     )
 
 
-async def terminate(process: asyncio.subprocess.Process, timeout: float = STOP_TIMEOUT) -> int | None:
-    """SIGTERM, then SIGKILL if it does not exit in time. Returns the exit code."""
+async def terminate(process: asyncio.subprocess.Process, within: float = STOP_TIMEOUT) -> int | None:
+    """SIGTERM, then SIGKILL if it does not exit ``within`` seconds. Returns the exit code."""
     if process.returncode is not None:
         return process.returncode
     with contextlib.suppress(ProcessLookupError):
         process.terminate()
     try:
-        return await asyncio.wait_for(process.wait(), timeout)
+        return await asyncio.wait_for(process.wait(), within)
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):
             process.kill()
-        return await asyncio.wait_for(process.wait(), timeout)
+        return await asyncio.wait_for(process.wait(), within)
 
 
 # /proc readings ------------------------------------------------------------------------------
@@ -101,13 +102,18 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def pids_named(name: str) -> list[int]:
+def pids_of(comm: str, needle: str | None = None) -> list[int]:
+    """Processes named ``comm`` whose command line contains ``needle`` (for PostgreSQL, the
+    database name in a backend's title, so that other databases' load is not counted as ours)."""
     pids = []
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                if (entry / "comm").read_text().strip() == name:
-                    pids.append(int(entry.name))
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if (entry / "comm").read_text().strip() != comm:
+                continue
+            if needle is None or needle.encode() in (entry / "cmdline").read_bytes():
+                pids.append(int(entry.name))
     return pids
 
 
@@ -124,14 +130,20 @@ class CpuSample:
 
     at: float
     per_pid: dict[int, float]
-    groups: dict[str, float]  # summed over all processes of that name (postgres backends)
+    groups: dict[str, float]  # summed over every process of the group (PostgreSQL backends)
     machine: tuple[int, int]
 
 
-def sample_cpu(pids: list[int], groups: tuple[str, ...] = ("postgres", "redis-server")) -> CpuSample:
+Groups = dict[str, tuple[str, str | None]]  # label -> (comm, needle), see pids_of
+
+
+def sample_cpu(pids: list[int], groups: Groups) -> CpuSample:
     loop_time = asyncio.get_running_loop().time()
     per_pid = {pid: cpu_seconds(pid) or 0.0 for pid in pids}
-    summed = {name: sum(cpu_seconds(pid) or 0.0 for pid in pids_named(name)) for name in groups}
+    summed = {
+        label: sum(cpu_seconds(pid) or 0.0 for pid in pids_of(comm, needle))
+        for label, (comm, needle) in groups.items()
+    }
     return CpuSample(loop_time, per_pid, summed, machine_jiffies())
 
 
@@ -143,16 +155,30 @@ class CpuUsage:
     groups: dict[str, float]
     machine_busy: float
 
+    @property
+    def untracked(self) -> float:
+        """Percent of one core used by nothing measured here: other programs on the machine."""
+        tracked = sum(self.per_pid.values()) + sum(self.groups.values())
+        return max(0.0, self.machine_busy * CORES - tracked)
+
 
 def cpu_between(first: CpuSample, last: CpuSample) -> CpuUsage:
     wall = max(last.at - first.at, 1e-9)
     per_pid = {pid: 100 * (last.per_pid[pid] - first.per_pid[pid]) / wall for pid in first.per_pid}
-    # A postgres backend that exited in between takes its CPU time with it; the group total is a
+    # A backend that exited in between takes its CPU time with it; the group total is then a
     # lower bound, which is fine for "how busy was the database".
     groups = {name: max(0.0, 100 * (last.groups[name] - first.groups[name]) / wall) for name in first.groups}
     busy = last.machine[0] - first.machine[0]
     total = max(last.machine[1] - first.machine[1], 1)
     return CpuUsage(per_pid, groups, 100 * busy / total)
+
+
+async def machine_busy(seconds: float) -> float:
+    """Percent of all cores busy over the next ``seconds``."""
+    first = machine_jiffies()
+    await asyncio.sleep(seconds)
+    last = machine_jiffies()
+    return 100 * (last[0] - first[0]) / max(last[1] - first[1], 1)
 
 
 # Hub processes ---------------------------------------------------------------------------------
@@ -189,9 +215,7 @@ class HubNode:
         return [line for line in text.splitlines() if line.strip()]
 
 
-async def start_hub(
-    name: str, env: dict[str, str], log_dir: Path, lift_chat_limit: bool = False
-) -> HubNode:
+async def start_hub(name: str, env: dict[str, str], log_dir: Path, lift_chat_limit: bool = False) -> HubNode:
     port = free_port()
     log_path = log_dir / f"hub-{name}.log"
     if lift_chat_limit:
@@ -215,7 +239,9 @@ async def wait_ready(node: HubNode) -> None:
     async with aiohttp.ClientSession(timeout=timeout) as session:
         while loop.time() < deadline:
             if node.process.returncode is not None:
-                raise RuntimeError(f"hub {node.name} exited with {node.process.returncode}:\n{node.log_tail()}")
+                raise RuntimeError(
+                    f"hub {node.name} exited with {node.process.returncode}:\n{node.log_tail()}"
+                )
             with contextlib.suppress(aiohttp.ClientError, TimeoutError):
                 async with session.get(node.url + "/readyz") as response:
                     if response.status == 200:

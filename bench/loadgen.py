@@ -13,6 +13,7 @@ import asyncio
 import collections
 import contextlib
 import json
+import math
 import signal
 import sys
 import time
@@ -25,7 +26,6 @@ import socketio
 
 CUSTOMER_NS = "/customer"
 AGENT_NS = "/support"
-DRAIN_POLL = 0.05
 CLOSE_TIMEOUT = 30.0
 _T = TypeVar("_T")
 
@@ -69,6 +69,13 @@ class RunState:
     stray: int = 0  # chat:message with a client_id this run never sent (late from an earlier run)
     misrouted: int = 0  # reached a socket that was not the intended receiver
     duplicates: int = 0
+    done_sending: bool = False
+    settled: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def check_settled(self) -> None:
+        """Called after each ack or delivery: wakes the drain once nothing is outstanding."""
+        if self.done_sending and self.pending_acks <= 0 and self.pending_deliveries <= 0:
+            self.settled.set()
 
 
 class Worker:
@@ -121,7 +128,11 @@ class Worker:
         self.by_agent = {}
         for conversation in self.conversations:
             self.by_agent.setdefault(conversation.agent.sub, []).append(conversation)
-        return {"outcome": dict(outcome), "local": len(self.conversations), "seconds": time.perf_counter() - started}
+        return {
+            "outcome": dict(outcome),
+            "local": len(self.conversations),
+            "seconds": time.perf_counter() - started,
+        }
 
     async def _open(self, peer: Peer) -> tuple[Peer, Any]:
         reply = await peer.client.call("support:open", None, namespace=CUSTOMER_NS, timeout=self.timeout)
@@ -187,7 +198,9 @@ class Worker:
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
             await self._send(state, k, due, measure_from <= due < measure_until)
         await self._drain(state, measure_until + command["drain"])
-        return self._report(state, duration, self._disconnects() - disconnects_before)
+        report = self._report(state, duration, self._disconnects() - disconnects_before)
+        report["max_e2e_per_s"] = _per_second_max(state, measure_from, duration)
+        return report
 
     def _pick(self, k: int) -> tuple[Conversation, bool]:
         """Alternate directions; customers take turns, and so do agents (each through their own
@@ -207,7 +220,9 @@ class Worker:
     async def _send(self, state: RunState, k: int, due: float, measured: bool) -> None:
         conversation, to_agent = self._pick(k)
         sender, receiver = (
-            (conversation.customer, conversation.agent) if to_agent else (conversation.agent, conversation.customer)
+            (conversation.customer, conversation.agent)
+            if to_agent
+            else (conversation.agent, conversation.customer)
         )
         client_id = f"w{self.index}-{self.counter}"
         self.counter += 1
@@ -233,6 +248,7 @@ class Worker:
                 record.error = _error_code(reply)
                 if record.received is None:
                     state.pending_deliveries -= 1  # refused: nothing will be delivered
+            state.check_settled()
 
         return on_ack
 
@@ -253,6 +269,7 @@ class Worker:
             else:
                 record.received = now
                 state.pending_deliveries -= 1
+                state.check_settled()
 
         return on_message
 
@@ -268,8 +285,10 @@ class Worker:
 
     async def _drain(self, state: RunState, until: float) -> None:
         """Wait for outstanding acks and deliveries, up to ``until`` (perf_counter)."""
-        while (state.pending_acks > 0 or state.pending_deliveries > 0) and time.perf_counter() < until:
-            await asyncio.sleep(DRAIN_POLL)
+        state.done_sending = True
+        state.check_settled()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(state.settled.wait(), max(0.0, until - time.perf_counter()))
 
     def _report(self, state: RunState, duration: float, disconnects: int = 0) -> dict[str, Any]:
         measured = [r for r in state.sent.values() if r.measured]
@@ -303,6 +322,17 @@ class Worker:
             async with asyncio.timeout(CLOSE_TIMEOUT):
                 await self._bounded(p.client.disconnect() for p in peers)
         return {"closed": len(peers)}
+
+
+def _per_second_max(state: RunState, measure_from: float, duration: float) -> list[float]:
+    """Worst end-to-end latency of the messages sent in each second of the measured window: a
+    stall of the hub (GC, a blocking call, a periodic job) shows up as a spike at its second."""
+    worst = [0.0] * math.ceil(duration)
+    for r in state.sent.values():
+        if r.measured and r.received is not None:
+            second = min(len(worst) - 1, int(r.emitted - measure_from))
+            worst[second] = max(worst[second], _ms(r.received, r.emitted))
+    return worst
 
 
 def _ms(later: float | None, earlier: float) -> float:

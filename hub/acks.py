@@ -71,17 +71,27 @@ M = TypeVar("M", bound=pydantic.BaseModel)
 
 
 def parse(model: type[M], payload: Any) -> M:
-    """Validate a client payload; ``InvalidPayload`` lists each bad field as {field, problem}."""
-    if payload is None:
-        payload = {}
+    """Validate a client payload; ``InvalidPayload`` lists each bad field as {loc, message}."""
     try:
-        return model.model_validate(payload)
+        return model.model_validate({} if payload is None else payload)
     except pydantic.ValidationError as exc:
-        details = [
-            {"field": ".".join(str(p) for p in err["loc"]) or "(payload)", "problem": err["msg"]}
-            for err in exc.errors(include_url=False, include_input=False)
-        ]
-        raise InvalidPayload("the payload is not valid", details=details) from None
+        raise InvalidPayload("the payload is not valid", details=field_errors(exc)) from None
+
+
+def parse_json(model: type[M], raw: bytes) -> M:
+    """Validate a JSON request body (an empty body counts as ``{}``), like ``parse``."""
+    try:
+        return model.model_validate_json(raw if raw.strip() else b"{}")
+    except pydantic.ValidationError as exc:
+        raise InvalidPayload("the request body is not valid", details=field_errors(exc)) from None
+
+
+def field_errors(exc: pydantic.ValidationError) -> list[dict[str, Any]]:
+    """One ``{"loc": [path...], "message"}`` per bad field, the shape every error detail uses."""
+    return [
+        {"loc": list(e["loc"]), "message": e["msg"]}
+        for e in exc.errors(include_url=False, include_input=False)
+    ]
 
 
 class Payload(pydantic.BaseModel):

@@ -28,6 +28,7 @@ from tests.test_push_config import ACCOUNT, EC_PEM
 
 APNS_TOKEN = "0f" * 32
 WEBHOOK_SECRET = "w" * 40
+WEBHOOK_HOSTS = "hooks.example.com,localhost,127.0.0.1,::1"
 
 StartApi = Callable[..., Awaitable[RunningHub]]
 
@@ -194,10 +195,12 @@ async def test_a_body_that_is_not_json_is_refused(api: RunningHub) -> None:
         ("https://user:secret@hooks.example.com/push", False),
         ("https:///no-host", False),
         ("https://hooks.example.com:99999/", False),
+        ("https://internal.corp/push", False),  # not an allowed host
+        ("https://evilhooks.example.com/push", False),
     ],
 )
 async def test_webhook_urls(start_api: StartApi, url: str, accepted: bool) -> None:
-    api = await start_api(HUB_WEBHOOK_SECRET=WEBHOOK_SECRET)
+    api = await start_api(HUB_WEBHOOK_SECRET=WEBHOOK_SECRET, HUB_WEBHOOK_ALLOWED_HOSTS=WEBHOOK_HOSTS)
     status, body = await api.http(
         "POST", "/api/v1/devices", api.token("support", "s-1"), json={"platform": "webhook", "token": url}
     )

@@ -46,6 +46,7 @@ def test_full_configuration(tmp_path: Path) -> None:
             "HUB_APNS_TOPIC": "com.example.worker",
             "HUB_APNS_ENDPOINT": "https://api.sandbox.push.apple.com/",
             "HUB_WEBHOOK_SECRET": "s" * 32,
+            "HUB_WEBHOOK_ALLOWED_HOSTS": "hooks.example.com",
             "HUB_PUSH_MAX_ATTEMPTS": "3",
             "HUB_PUSH_BACKOFF_BASE": "0.5",
             "HUB_PUSH_BACKOFF_CAP": "60",

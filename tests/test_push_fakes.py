@@ -466,6 +466,7 @@ class Fakes:
             "HUB_APNS_TOPIC": FakeApns.TOPIC,
             "HUB_APNS_ENDPOINT": self.apns.url,
             "HUB_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "HUB_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
         }
 
     def config(self, **env: str) -> PushConfig:

@@ -495,7 +495,11 @@ async def test_the_sender_runs_with_the_application(
     app = web.Application()
     app[DATABASE] = Database(pool=pool, dsn=database_url)
     app[PUSH_CONFIG] = PushConfig.from_env(
-        {"HUB_WEBHOOK_SECRET": WEBHOOK_SECRET, "HUB_PUSH_SWEEP_SECONDS": "0.2"}
+        {
+            "HUB_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "HUB_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
+            "HUB_PUSH_SWEEP_SECONDS": "0.2",
+        }
     )
     app.cleanup_ctx.append(sender_context)
     server = TestServer(app, host="127.0.0.1")

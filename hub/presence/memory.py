@@ -50,17 +50,22 @@ class MemoryPresenceTracker(PresenceTracker):
         self._graces: list[tuple[float, str]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # Ends the loop even if a callback loses our cancellation (asyncio.wait_for on Python
+        # 3.11, CPython gh-86296).
+        self._stopping = False
 
     async def start(self) -> None:
         if self._task is None or self._task.done():
+            self._stopping = False
             self._task = asyncio.create_task(self._expire_graces(), name="presence-grace")
 
     async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await asyncio.gather(task, return_exceptions=True)
 
     async def connect(self, user_id: str, role: str, socket_id: str) -> None:
         person = self._person(user_id, check_role(role))
@@ -174,7 +179,7 @@ class MemoryPresenceTracker(PresenceTracker):
         """Turn people offline as their grace periods end, sleeping until the next one is due."""
         loop = asyncio.get_running_loop()
         failures = 0
-        while True:
+        while not self._stopping:
             self._wake.clear()  # before the work: a disconnect during a callback wakes us again
             try:
                 await self._notify(self._due_changes(loop.time()))
@@ -186,8 +191,10 @@ class MemoryPresenceTracker(PresenceTracker):
                 failures += 1
                 timeout = min(5.0, 0.05 * 2**failures)
                 log.exception("presence grace expiry failed; retrying in %.2fs", timeout)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can lose a cancellation.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
 
     def _due_changes(self, now: float) -> list[PresenceChange]:
         changes: list[PresenceChange] = []

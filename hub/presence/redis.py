@@ -25,11 +25,12 @@ within TTL + grace + one sweep.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
 import secrets
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -37,6 +38,7 @@ from typing import Any, TypeVar
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from hub.presence.base import (
     InvalidStatus,
@@ -54,7 +56,7 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 BATCH = 500  # sockets or people per script call or pipeline, so no single call blocks Redis long
-REDIS_TIMEOUT_SECONDS = 5.0  # a hung Redis must not hang connect handlers forever
+REDIS_TIMEOUT_SECONDS = 5.0  # a Redis that stopped answering must not hang connect handlers
 NOT_A_WORKER = "PRESENCE_NOT_A_WORKER"
 
 # Shared by every script. ARGV[1] is the key prefix; keys are built here because the sweeper only
@@ -260,6 +262,7 @@ class _Socket:
     user_id: str
     role: str
     background: bool
+    registered: bool  # False while its connect is on the way to Redis: the heartbeat skips it
 
 
 class RedisPresenceTracker(PresenceTracker):
@@ -270,17 +273,20 @@ class RedisPresenceTracker(PresenceTracker):
         self._prefix = config.key_prefix
         self._grace_ms = round(config.grace_seconds * 1000)
         self._ttl_ms = round(config.ttl_seconds * 1000)
-        # A named connection shows which node holds it in CLIENT LIST.
         self._redis = Redis.from_url(
             redis_url,
             decode_responses=True,
-            client_name=f"hub-presence-{self.node_id}",
+            client_name=f"hub-presence-{self.node_id}",  # CLIENT LIST shows which node holds it
             socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+            # With a socket timeout redis-py wraps each write in asyncio.wait_for, which on Python
+            # 3.11 can swallow a cancellation (CPython gh-86296) and leave stop() hanging; calls
+            # are bounded by _deadline() instead.
             socket_timeout=None,
         )
         self._scripts = _Scripts(self._redis)
         self._sockets: dict[str, _Socket] = {}  # member -> socket held by this node
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False  # ends the loops even if a cancellation is lost (see above)
         self._stopped = False
 
     async def start(self) -> None:
@@ -296,13 +302,14 @@ class RedisPresenceTracker(PresenceTracker):
                 name=f"presence-heartbeat-{self.node_id}",
             ),
             asyncio.create_task(
-                # Jitter spreads the nodes' sweeps instead of having them all collide each second.
+                # Jitter spreads the nodes' sweeps instead of having them all collide each round.
                 self._repeat("sweep", self._sweep, lambda: sweep * random.uniform(0.5, 1.0), 5.0),
                 name=f"presence-sweep-{self.node_id}",
             ),
         ]
 
     async def stop(self) -> None:
+        self._stopping = True
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
@@ -315,9 +322,8 @@ class RedisPresenceTracker(PresenceTracker):
             changes: list[PresenceChange] = []
             for chunk in _chunks(list(sockets.items()), BATCH):
                 pairs = [value for member, s in chunk for value in (s.user_id, member)]
-                raw = await self._scripts.disconnect(args=[self._prefix, self._grace_ms, *pairs])
-                changes.extend(_changes(raw))
-            await self._notify(changes)  # only with no grace period: otherwise another node's sweep
+                changes.extend(_changes(await self._eval(self._scripts.disconnect, self._grace_ms, *pairs)))
+            await self._notify(changes)  # only without a grace period; else another node's sweep
         except (RedisError, OSError) as exc:
             log.warning(
                 "could not remove the %d sockets of node %s from Redis (%r); they expire within %gs",
@@ -333,15 +339,17 @@ class RedisPresenceTracker(PresenceTracker):
         self._check_open()
         role = check_role(role)
         member = self._member(user_id, socket_id)
-        # Known locally first, so a heartbeat running meanwhile keeps it (or re-registers it).
-        self._sockets[member] = socket = _Socket(user_id, role, background=False)
+        # Known here first, so a disconnect arriving meanwhile finds it.
+        self._sockets[member] = socket = _Socket(user_id, role, background=False, registered=False)
         try:
-            raw = await self._run_connect(member, socket)
+            raw = await self._register(member, socket)
         except BaseException:
             # Not tracked, as documented; if Redis did apply it, the unrefreshed entry expires.
             if self._sockets.get(member) is socket:
                 del self._sockets[member]
             raise
+        if self._sockets.get(member) is socket:
+            self._sockets[member] = replace(socket, registered=True)
         await self._notify(_changes(raw))
 
     async def disconnect(self, user_id: str, socket_id: str) -> None:
@@ -351,14 +359,15 @@ class RedisPresenceTracker(PresenceTracker):
         # Forgotten here before Redis is asked: if Redis fails, the heartbeat no longer refreshes
         # the socket and it expires there instead of lingering as a ghost.
         self._sockets.pop(member, None)
-        raw = await self._scripts.disconnect(args=[self._prefix, self._grace_ms, user_id, member])
-        await self._notify(_changes(raw))
+        await self._notify(
+            _changes(await self._eval(self._scripts.disconnect, self._grace_ms, user_id, member))
+        )
 
     async def set_status(self, user_id: str, role: str, status: Status) -> PresenceState:
         self._check_open()
         role = check_role(role)
         chosen = check_choice(role, status)
-        raw = await self._scripts.set_status(args=[self._prefix, user_id, role, chosen.value])
+        raw = await self._eval(self._scripts.set_status, user_id, role, chosen.value)
         state, previous = _record(raw[0])
         if previous is not None:
             await self._notify([PresenceChange(state, previous)])
@@ -369,7 +378,7 @@ class RedisPresenceTracker(PresenceTracker):
         if not booking_id:
             raise ValueError("booking_id must not be empty")
         try:
-            raw = await self._scripts.set_busy(args=[self._prefix, worker_id, booking_id])
+            raw = await self._eval(self._scripts.set_busy, worker_id, booking_id)
         except ResponseError as exc:
             if NOT_A_WORKER not in str(exc):
                 raise
@@ -379,8 +388,7 @@ class RedisPresenceTracker(PresenceTracker):
 
     async def clear_busy(self, worker_id: str) -> None:
         self._check_open()
-        raw = await self._scripts.set_busy(args=[self._prefix, worker_id, ""])
-        await self._notify(_changes(raw))
+        await self._notify(_changes(await self._eval(self._scripts.set_busy, worker_id, "")))
 
     async def set_background(self, user_id: str, socket_id: str, background: bool) -> None:
         if self._stopped:
@@ -388,58 +396,60 @@ class RedisPresenceTracker(PresenceTracker):
         member = self._member(user_id, socket_id)
         socket = self._sockets.get(member)
         if socket is not None:
-            # Kept locally too, so a re-registration by the heartbeat restores it.
+            # Kept here too, so a re-registration by the heartbeat restores it.
             self._sockets[member] = replace(socket, background=background)
-        flag = "1" if background else "0"
-        await self._scripts.set_background(args=[self._prefix, user_id, member, flag])
+        await self._eval(self._scripts.set_background, user_id, member, "1" if background else "0")
 
     async def get(self, user_id: str) -> PresenceState | None:
         self._check_open()
-        values = await self._redis.hmget(self._user_key(user_id), list(_USER_FIELDS))
+        async with _deadline():
+            values = await self._redis.hmget(self._user_key(user_id), list(_USER_FIELDS))
         return None if values[0] is None else _state(user_id, values)
 
     async def snapshot(self, role: str) -> list[PresenceState]:
         self._check_open()
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for r in roles_of(role):
+        roles = roles_of(role)
+        async with _deadline(), self._redis.pipeline(transaction=False) as pipe:
+            for r in roles:
                 for status in Status:
                     pipe.smembers(self._status_key(r, status))
             members: list[set[str]] = await pipe.execute()
         user_ids = sorted(set().union(*members))
         states: list[PresenceState] = []
         for chunk in _chunks(user_ids, BATCH):
-            async with self._redis.pipeline(transaction=False) as pipe:
+            async with _deadline(), self._redis.pipeline(transaction=False) as pipe:
                 for user_id in chunk:
                     pipe.hmget(self._user_key(user_id), list(_USER_FIELDS))
                 rows: list[list[str | None]] = await pipe.execute()
-            # A person deleted meanwhile has no role any more: leave them out.
+            # Someone deleted meanwhile has no role any more: leave them out.
             states.extend(_state(uid, row) for uid, row in zip(chunk, rows, strict=True) if row[0])
         return states
 
     async def count(self, role: str, status: Status) -> int:
         self._check_open()
-        wanted = Status(status)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for r in roles_of(role):
+        roles, wanted = roles_of(role), Status(status)
+        async with _deadline(), self._redis.pipeline(transaction=False) as pipe:
+            for r in roles:
                 pipe.scard(self._status_key(r, wanted))
             counts: list[int] = await pipe.execute()
         return sum(counts)
 
     async def reachable(self, user_id: str) -> bool:
         self._check_open()
-        return bool(await self._scripts.reachable(args=[self._prefix, user_id]))
+        return bool(await self._eval(self._scripts.reachable, user_id))
 
     async def _heartbeat(self) -> None:
-        """Push back the expiry of this node's sockets; re-register any Redis lost."""
+        """Push back the expiry of this node's sockets; re-register any that Redis lost."""
+        members = [m for m, s in self._sockets.items() if s.registered]
         missing: list[str] = []
-        for chunk in _chunks(list(self._sockets), BATCH):
-            missing.extend(await self._scripts.heartbeat(args=[self._prefix, self._ttl_ms, *chunk]))
+        for chunk in _chunks(members, BATCH):
+            missing.extend(await self._eval(self._scripts.heartbeat, self._ttl_ms, *chunk))
         missing = [m for m in missing if m in self._sockets]  # not disconnected meanwhile
         if not missing:
             return
         log.warning(
             "re-registering %d sockets of node %s that Redis no longer had (Redis lost data, or "
-            "this node was swept after stalling longer than the %gs TTL)",
+            "this node stalled for longer than the %gs TTL and was swept)",
             len(missing),
             self.node_id,
             self._config.ttl_seconds,
@@ -447,13 +457,13 @@ class RedisPresenceTracker(PresenceTracker):
         for member in missing:
             socket = self._sockets.get(member)
             if socket is not None:
-                await self._notify(_changes(await self._run_connect(member, socket)))
+                await self._notify(_changes(await self._register(member, socket)))
 
     async def _sweep(self) -> None:
         """Drop expired sockets and end grace periods, for every node; call back for what moved."""
         more = True
-        while more:
-            flag, raw = await self._scripts.sweep(args=[self._prefix, self._grace_ms, self._ttl_ms, BATCH])
+        while more and not self._stopping:
+            flag, raw = await self._eval(self._scripts.sweep, self._grace_ms, self._ttl_ms, BATCH)
             more = bool(flag)
             await self._notify(_changes(raw))
 
@@ -461,7 +471,7 @@ class RedisPresenceTracker(PresenceTracker):
         self, what: str, work: Callable[[], Awaitable[None]], pause: Callable[[], float], cap: float
     ) -> None:
         failures = 0
-        while True:
+        while not self._stopping:
             try:
                 await work()
                 failures = 0
@@ -477,11 +487,15 @@ class RedisPresenceTracker(PresenceTracker):
                     log.exception("presence %s failed; retrying in %.2fs", what, delay)
             await asyncio.sleep(delay)
 
-    async def _run_connect(self, member: str, socket: _Socket) -> Any:
+    async def _register(self, member: str, socket: _Socket) -> Any:
         flag = "1" if socket.background else "0"
-        return await self._scripts.connect(
-            args=[self._prefix, socket.user_id, socket.role, member, self._ttl_ms, flag]
+        return await self._eval(
+            self._scripts.connect, socket.user_id, socket.role, member, self._ttl_ms, flag
         )
+
+    async def _eval(self, script: AsyncScript, *args: str | int) -> Any:
+        async with _deadline():
+            return await script(args=[self._prefix, *args])
 
     def _check_open(self) -> None:
         if self._stopped:
@@ -512,6 +526,16 @@ class _Scripts:
         self.reachable = script(_REACHABLE)
 
 
+@contextlib.asynccontextmanager
+async def _deadline() -> AsyncIterator[None]:
+    """Bound one Redis round trip; a timeout surfaces as ``redis.exceptions.TimeoutError``."""
+    try:
+        async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
+            yield
+    except TimeoutError:
+        raise RedisTimeoutError(f"no answer from Redis within {REDIS_TIMEOUT_SECONDS:g}s") from None
+
+
 def _chunks(items: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -531,13 +555,14 @@ def _state(user_id: str, row: Sequence[Any]) -> PresenceState:
     )
 
 
-def _record(raw: list[Any]) -> tuple[PresenceState, Status | None]:
+def _record(raw: Sequence[Any]) -> tuple[PresenceState, Status | None]:
+    """A script's ``[user_id, role, status, previous, since, last_seen, booking]``."""
     user_id, role, status, previous, since, last_seen, booking = raw
     state = _state(user_id, (role, status, since, last_seen, booking))
     return state, None if previous is None else Status(previous)
 
 
-def _changes(raw: list[Any]) -> list[PresenceChange]:
+def _changes(raw: Sequence[Any]) -> list[PresenceChange]:
     changes: list[PresenceChange] = []
     for item in raw:
         state, previous = _record(item)

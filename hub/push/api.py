@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import time
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 from aiohttp import web
 from pydantic import (
@@ -23,12 +23,11 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from hub.acks import InvalidPayload
+from hub.acks import InvalidPayload, parse_json
 from hub.http import ApiError, authenticate
 from hub.keys import DATABASE, SETTINGS
 from hub.push import devices, preferences
@@ -37,8 +36,6 @@ from hub.push.devices import Platform
 from hub.push.preferences import KIND, MAX_KINDS_PER_USER, QuietHours
 
 _HH_MM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
-
-Model = TypeVar("Model", bound=BaseModel)
 
 
 class DeviceIn(BaseModel):
@@ -89,18 +86,9 @@ class PreferencesIn(BaseModel):
     quiet_hours: QuietHoursIn | None = None
 
 
-def parse(model: type[Model], raw: bytes) -> Model:
-    """Validate a JSON body; 422 ``invalid_payload`` with one entry per bad field otherwise."""
-    try:
-        return model.model_validate_json(raw if raw.strip() else b"{}")
-    except ValidationError as exc:
-        details = [{"loc": list(e["loc"]), "message": e["msg"]} for e in exc.errors(include_url=False)]
-        raise InvalidPayload("the request body is not valid", details=details) from None
-
-
 async def register_device(request: web.Request) -> web.Response:
     principal = authenticate(request)
-    body = parse(DeviceIn, await request.read())
+    body = parse_json(DeviceIn, await request.read())
     token = devices.check_registration(
         request.app[PUSH_CONFIG], body.platform, body.token, body.app_id, body.locale
     )
@@ -139,7 +127,7 @@ async def get_preferences(request: web.Request) -> web.Response:
 
 async def put_preferences(request: web.Request) -> web.Response:
     principal = authenticate(request)
-    body = parse(PreferencesIn, await request.read())
+    body = parse_json(PreferencesIn, await request.read())
     kinds = {kind: change.model_dump(exclude_none=True) for kind, change in body.kinds.items()}
     quiet = body.quiet_hours.to_domain() if body.quiet_hours is not None else None
     async with request.app[DATABASE].pool.acquire() as conn:

@@ -51,6 +51,16 @@ class ApnsConfig:
 @dataclass(frozen=True, slots=True)
 class WebhookConfig:
     secret: str
+    # Hosts a webhook device may point at ("hooks.example.com", or ".example.com" for its
+    # subdomains). Without a list nobody could make the hub POST signed requests to an
+    # internal address just by registering it as their "device".
+    allowed_hosts: tuple[str, ...] = ()
+
+    def allows(self, host: str) -> bool:
+        host = host.lower().rstrip(".")
+        return any(
+            host == entry or (entry.startswith(".") and host.endswith(entry)) for entry in self.allowed_hosts
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +178,12 @@ def _read_webhook(r: EnvReader) -> WebhookConfig | None:
         return None
     if len(secret.encode()) < MIN_WEBHOOK_SECRET_BYTES:
         raise ConfigError("HUB_WEBHOOK_SECRET", f"must be at least {MIN_WEBHOOK_SECRET_BYTES} bytes long")
-    return WebhookConfig(secret=secret)
+    hosts = tuple(h.lower().rstrip(".") for h in r.csv("HUB_WEBHOOK_ALLOWED_HOSTS"))
+    if not hosts:
+        raise ConfigError(
+            "HUB_WEBHOOK_ALLOWED_HOSTS", "list the hosts webhooks may call (with HUB_WEBHOOK_SECRET)"
+        )
+    return WebhookConfig(secret=secret, allowed_hosts=hosts)
 
 
 def _endpoint(r: EnvReader, name: str) -> str | None:

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import asyncpg
 
 from hub.acks import InvalidPayload
-from hub.push.config import BUNDLE_ID, PushConfig
+from hub.push.config import BUNDLE_ID, PushConfig, WebhookConfig
 from hub.storage import push as store
 from hub.storage.db import Conn, Executor
 
@@ -92,8 +92,8 @@ def check_registration(
         token = token.lower()  # the same token in either case must be one device
         if app_id is None and (config.apns is None or config.apns.topic is None):
             raise _invalid("app_id", "required: this hub has no default APNs topic (HUB_APNS_TOPIC)")
-    if platform is Platform.WEBHOOK:
-        check_webhook_url(token)
+    if platform is Platform.WEBHOOK and config.webhook is not None:
+        check_webhook_url(token, config.webhook)
     if app_id is not None and not BUNDLE_ID.match(app_id):
         raise _invalid("app_id", "letters, digits, dots and dashes (a bundle id), at most 155")
     if locale is not None and not _LOCALE.match(locale):
@@ -101,8 +101,8 @@ def check_registration(
     return token
 
 
-def check_webhook_url(url: str) -> None:
-    """A webhook must be https; plain http is allowed for a receiver on this machine only."""
+def check_webhook_url(url: str, config: WebhookConfig) -> None:
+    """A webhook must be https to an allowed host; plain http only for a receiver on this machine."""
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a malformed port
@@ -114,6 +114,8 @@ def check_webhook_url(url: str) -> None:
         raise _invalid("token", "credentials in the URL are not allowed")
     if parts.scheme == "http" and not _is_local(parts.hostname):
         raise _invalid("token", "use https:// (http:// is accepted for localhost only)")
+    if not config.allows(parts.hostname):
+        raise _invalid("token", f"{parts.hostname} is not among HUB_WEBHOOK_ALLOWED_HOSTS")
 
 
 def _is_local(host: str) -> bool:
