@@ -508,51 +508,67 @@ def step_line(r: StepResult) -> str:
 
 
 def report(bench: Bench) -> str:
-    args = bench.args
-    lines = [
+    lines = header_lines(bench) + memory_lines(bench) + [""] + table_lines(bench) + [""]
+    lines += detail_lines(bench) + verdict_lines(bench)
+    return "\n".join(lines)
+
+
+def header_lines(bench: Bench) -> list[str]:
+    args, setup = bench.args, bench.setup
+    topology = "customers on A, agents on B, via Redis" if args.nodes == 2 else "single"
+    limit = "lifted (bench/hub_nolimit.py)" if args.lift_chat_limit else "stock (5/s per socket)"
+    return [
         f"# chat latency, {time.strftime('%Y-%m-%d %H:%M %Z')}",
-        f"nodes {args.nodes} ({'customers on A, agents on B, via Redis' if args.nodes == 2 else 'single'}), "
-        f"customers {args.customers}, agents {args.agents}, load-generator processes {args.workers}, "
-        f"warm-up {args.warmup:g} s, measured {args.duration:g} s per step, "
-        f"chat limit {'lifted' if args.lift_chat_limit else 'stock (5/s per socket)'}",
-        f"set-up: {json.dumps(bench.setup.get('conversations'))}, customers connected in "
-        f"{bench.setup.get('connect_customers_s')} s, agents + support:open in {bench.setup.get('open_s')} s",
+        f"nodes {args.nodes} ({topology}), customers {args.customers}, agents {args.agents}, "
+        f"load-generator processes {args.workers}, warm-up {args.warmup:g} s, "
+        f"measured {args.duration:g} s per step, chat limit {limit}",
+        f"machine busy before start: {setup.get('machine_busy_before_pct')} % of {hubproc.CORES} cores; "
+        f"hub CPU idle with all sockets: {setup.get('hub_idle_cpu_pct')} % of one core",
+        f"set-up: conversations {setup.get('conversations')}, customers connected in "
+        f"{setup.get('connect_customers_s')} s, agents + support:open in {setup.get('open_s')} s",
     ]
-    lines += memory_lines(bench)
-    lines.append("")
-    lines.append(
+
+
+def table_lines(bench: Bench) -> list[str]:
+    lines = [
         "rate/s  sent  deliv/s |  e2e p50     p90     p99     max |  ack p50     p90     p99     max "
         "| gen-lag p99 | errors | verdict"
-    )
+    ]
     for r in bench.steps:
         errors = {**r.errors, **{f"warmup {k}": v for k, v in r.warmup_errors.items()}, **r.problems}
         lines.append(
             f"{r.rate:6g} {r.sent:5d} {r.delivered_per_s:8.1f} | {r.e2e.row()} | {r.ack.row()} "
             f"| {r.lag.p99:8.1f} ms | {errors or 0} | {r.verdict}"
         )
-    lines.append("")
-    lines.append("CPU over each measured window (% of one core; machine = % of both cores):")
+    return lines
+
+
+def detail_lines(bench: Bench) -> list[str]:
+    lines = ["CPU over each measured window (% of one core; machine = % of all cores):"]
     lines += [f"  {r.rate:6g}/s: {r.cpu}" for r in bench.steps]
-    lines.append(
-        "e2e p99 by direction (ms): "
-        + ", ".join(
-            f"{r.rate:g}/s to-agent {r.e2e_to_agent.p99:.1f} to-customer {r.e2e_to_customer.p99:.1f}"
-            for r in bench.steps
-        )
-    )
-    passing = [r.rate for r in bench.steps if r.passed]
+    lines.append("e2e p99 by direction (ms):")
+    lines += [
+        f"  {r.rate:6g}/s: to agent {r.e2e_to_agent.p99:.1f}, to customer {r.e2e_to_customer.p99:.1f}"
+        for r in bench.steps
+    ]
+    lines.append("worst e2e of the messages sent in each measured second (ms), to spot stalls:")
+    lines += [f"  {r.rate:6g}/s: {' '.join(f'{v:.0f}' for v in r.max_e2e_per_s)}" for r in bench.steps]
+    return lines
+
+
+def verdict_lines(bench: Bench) -> list[str]:
+    lines = []
     if len(bench.steps) > 1:
-        lines.append(
-            f"highest rate within p99 <= {args.p99_limit_ms:g} ms and no errors: {max(passing):g} msg/s"
-            if passing
-            else "no step passed"
-        )
+        passing = [r.rate for r in bench.steps if r.passed]
+        limit = bench.args.p99_limit_ms
+        best = f"{max(passing):g} msg/s" if passing else "none"
+        lines.append(f"highest rate with p99 <= {limit:g} ms and no errors: {best}")
     lines += [f"note: {n}" for n in bench.notes]
     for node in bench.nodes:
         problems = bench.setup.get(f"hub {node.name} log") or []
         lines.append(f"hub {node.name} log (WARNING and above): {len(problems)} line(s)")
         lines += [f"  {p}" for p in problems[:5]]
-    return "\n".join(lines)
+    return lines
 
 
 def memory_lines(bench: Bench) -> list[str]:

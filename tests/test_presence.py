@@ -404,6 +404,16 @@ async def test_callback_errors_do_not_break_the_tracker(
     assert "subscriber bug" in caplog.text
 
 
+async def test_stop_right_after_start_does_not_hang(backend: Backend) -> None:
+    # On Python 3.11 a cancellation can get lost in asyncio.wait_for (CPython gh-86296), which
+    # redis-py uses around socket writes when it has a socket timeout; the sweeper then outlived
+    # stop(). Stopping at once, while the first sweep is in flight, is when it happened.
+    for i in range(30):
+        tracker = await backend.node()
+        await tracker.connect(f"w-{i}", "worker", "s1")
+        await asyncio.wait_for(tracker.stop(), 5)
+
+
 def test_state_to_dict() -> None:
     state = PresenceState("w-1", "worker", BUSY, datetime(2025, 1, 2, 3, 4, 5, 678_000, UTC), None, "b-1")
     assert state.to_dict() == {

@@ -111,9 +111,10 @@ def roles_of(role: str) -> tuple[str, ...]:
 class PresenceTracker(abc.ABC):
     """Who is connected and what they show. One instance per hub node.
 
-    Call ``start()`` before use and ``stop()`` at shutdown. Methods of the Redis backend may also
-    raise ``redis.exceptions.RedisError`` when Redis fails; after ``stop()`` they raise
-    ``RuntimeError``, except ``disconnect()`` and ``set_background()``, which do nothing then.
+    Call ``start()`` before use and ``stop()`` at shutdown. The Redis backend's methods may also
+    raise ``redis.exceptions.RedisError`` when Redis fails or does not answer within 5 seconds.
+    After its ``stop()`` they raise ``RuntimeError``, except ``disconnect()`` and
+    ``set_background()``, which then do nothing (a late disconnect handler is harmless).
     """
 
     def __init__(self) -> None:
