@@ -301,6 +301,20 @@ async def database_counts(dsn: str) -> dict[str, int]:
     return {"text_messages": int(texts), "assigned_conversations": int(conversations)}
 
 
+async def transactions(admin_dsn: str, dsn: str) -> int:
+    """Committed + rolled-back transactions of the run's database so far (pg_stat_database; the
+    server flushes these counters about once a second, so use it over long windows only)."""
+    conn = await asyncio.wait_for(asyncpg.connect(admin_dsn), 10)
+    try:
+        value = await conn.fetchval(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = $1",
+            urlsplit(dsn).path.lstrip("/"),
+        )
+    finally:
+        await conn.close()
+    return int(value or 0)
+
+
 async def delete_redis_keys(url: str, prefix: str) -> int:
     client = aioredis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
     deleted = 0

@@ -190,8 +190,9 @@ async def _close_redis_manager(app: web.Application) -> None:
     listener = getattr(manager, "thread", None)
     if isinstance(listener, asyncio.Task):
         listener.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await listener
+        # On Python 3.11 redis-py's socket timeout (asyncio.wait_for) can swallow the
+        # cancellation; do not wait for it forever, closing the connections ends it anyway.
+        await asyncio.wait([listener], timeout=2.0)
     for connection in (manager.pubsub, manager.redis):
         if connection is not None:
             await connection.aclose()

@@ -63,7 +63,12 @@ async def publish_change(hub: HubContext, change: ConversationChange, event: str
 async def run_assignment(hub: HubContext) -> None:
     """Assign waiting conversations to online agents and tell everyone concerned."""
     async with hub.assignment_lock:
-        agents = [s.user_id for s in await hub.presence.snapshot("support") if s.status == Status.ONLINE]
+        # Admins appear in the support snapshot but only pick conversations by hand.
+        agents = [
+            s.user_id
+            for s in await hub.presence.snapshot("support")
+            if s.role == "support" and s.status == Status.ONLINE
+        ]
         changes = await support.assign_waiting(hub.pool, agents, hub.settings.chat.agent_capacity)
         for change in changes:
             await publish_change(hub, change, "conversation:assigned")

@@ -40,13 +40,7 @@ TTL = 1.0
 SWEEP = 0.1
 CLOCK_SLACK = timedelta(milliseconds=20)  # Redis keeps milliseconds; two clocks on one host
 
-ONLINE, BUSY, ON_LEAVE, AWAY, OFFLINE = (
-    Status.ONLINE,
-    Status.BUSY,
-    Status.ON_LEAVE,
-    Status.AWAY,
-    Status.OFFLINE,
-)
+ONLINE, BUSY, ON_LEAVE, AWAY, OFFLINE = Status  # in declaration order
 
 
 class Recorder:
@@ -100,6 +94,7 @@ class Backend:
     async def crash(self, tracker: RedisPresenceTracker) -> None:
         """Kill a node as SIGKILL would: no more heartbeats or sweeps, its sockets left in Redis."""
         self.trackers.remove(tracker)
+        tracker._stopping = True  # ends its loops even if a cancellation got lost
         for task in tracker._tasks:
             task.cancel()
         await asyncio.gather(*tracker._tasks, return_exceptions=True)

@@ -28,7 +28,7 @@ class SupportNamespace(HubNamespace):
     async def _board(self) -> dict[str, Any]:
         presence = self.hub.presence
         workers = await presence.snapshot("worker")
-        agents = await presence.snapshot("support") + await presence.snapshot("admin")
+        agents = await presence.snapshot("support")  # admins included
         return {"workers": [s.to_dict() for s in workers], "agents": [s.to_dict() for s in agents]}
 
     @event("presence:snapshot")

@@ -281,7 +281,7 @@ class RedisPresenceTracker(PresenceTracker):
             # With a socket timeout redis-py wraps each write in asyncio.wait_for, which on Python
             # 3.11 can swallow a cancellation (CPython gh-86296) and leave stop() hanging; calls
             # are bounded by _deadline() instead.
-            socket_timeout=5,
+            socket_timeout=None,
         )
         self._scripts = _Scripts(self._redis)
         self._sockets: dict[str, _Socket] = {}  # member -> socket held by this node
@@ -471,7 +471,7 @@ class RedisPresenceTracker(PresenceTracker):
         self, what: str, work: Callable[[], Awaitable[None]], pause: Callable[[], float], cap: float
     ) -> None:
         failures = 0
-        while True:
+        while not self._stopping:
             try:
                 await work()
                 failures = 0
