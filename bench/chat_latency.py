@@ -85,7 +85,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.customers, args.agents, args.rate, args.duration, args.warmup = 100, 5, 40.0, 5.0, 2.0
-        args.drain, args.pause = min(args.drain, 5.0), min(args.pause, 2.0)
+        args.drain, args.pause, args.quiet_wait = (
+            min(args.drain, 5.0),
+            min(args.pause, 2.0),
+            min(args.quiet_wait, 10.0),
+        )
     check_args(parser, args)
     return args
 

@@ -13,9 +13,10 @@ import asyncpg
 import pytest
 
 from hub.bus import Bus
+from hub.claimloop import backoff
 from hub.events import Event, StoredEvent
 from hub.keys import DATABASE
-from hub.outbox import Relay, backoff
+from hub.outbox import Relay
 from hub.settings import Settings
 from hub.storage.db import create_pool
 from hub.storage.migrate import migrate

@@ -18,18 +18,16 @@ push again after the lease: phones may, rarely, show a notification twice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import asyncpg
 from aiohttp import web
 
+from hub.claimloop import ClaimLoop, backoff
 from hub.keys import DATABASE
-from hub.outbox import backoff
 from hub.push.config import PUSH_CONFIG, PushConfig
 from hub.push.devices import Device, Platform
 from hub.push.providers import Outcome, Provider, SendResult, build_providers
@@ -41,11 +39,14 @@ log = logging.getLogger(__name__)
 CONCURRENCY = 32  # sends in flight per sender; APNs multiplexes them on one HTTP/2 connection
 SEND_TIMEOUT_SECONDS = 30.0  # one send, token fetch included; also bounded by a quarter of the lease
 STOP_GRACE_SECONDS = 5.0  # how long stop() lets sends in flight finish before cancelling them
-PRUNE_EVERY_SECONDS = 600.0
 RETENTION_HOURS = 7 * 24.0  # finished deliveries are kept this long for support questions
 
 
-class PushSender:
+class PushSender(ClaimLoop):
+    name = "push-sender"
+    channel = store.NOTIFY_CHANNEL
+    stop_grace_seconds = STOP_GRACE_SECONDS
+
     def __init__(
         self,
         pool: asyncpg.Pool,
@@ -54,77 +55,28 @@ class PushSender:
         providers: Mapping[Platform, Provider] | None = None,
     ) -> None:
         """``providers`` defaults to those ``config`` configures; the sender closes them on stop."""
-        self._pool = pool
-        self._dsn = dsn
+        super().__init__(pool, dsn, batch_size=config.batch_size, sweep_seconds=config.sweep_seconds)
         self._config = config
         self._providers: dict[Platform, Provider] = (
             build_providers(config) if providers is None else dict(providers)
         )
         self._slots = asyncio.Semaphore(CONCURRENCY)
         self._send_timeout = min(SEND_TIMEOUT_SECONDS, config.lease_seconds / 4)
-        self._wake = asyncio.Event()
-        self._listener: asyncpg.Connection | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._last_prune = 0.0
-        self._stopping = False
         self._closed = False
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="push-sender")
+    async def next_due_in(self) -> float | None:
+        return await store.next_due_in(self._pool)
 
-    async def stop(self) -> None:
-        """Let the sends in flight finish, hand back the rest of the batch, close the clients.
+    async def prune(self) -> None:
+        removed = await store.prune_finished(self._pool, RETENTION_HOURS)
+        if removed:
+            log.info("pruned %d finished push deliveries", removed)
 
-        As for the relay, cancelling mid-query could leave rows claimed by a statement whose
-        answer never arrived, so cancel only when the graceful stop overruns.
-        """
-        self._stopping = True
-        self._wake.set()
-        task, self._task = self._task, None
-        try:
-            if task is not None:
-                try:
-                    await asyncio.wait_for(asyncio.shield(task), STOP_GRACE_SECONDS)
-                except TimeoutError:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-            await self._close_listener()
-        finally:
-            if not self._closed:
-                self._closed = True
-                for provider in self._providers.values():
-                    await provider.aclose()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    @property
-    def listening(self) -> bool:
-        return self._listener is not None
-
-    async def _run(self) -> None:
-        failures = 0
-        while not self._stopping:
-            try:
-                await self._ensure_listener()
-                self._wake.clear()
-                while await self.drain_once() == self._config.batch_size and not self._stopping:
-                    pass
-                await self._maybe_prune()
-                wait = self._config.sweep_seconds
-                due = await store.next_due_in(self._pool)
-                if due is not None:
-                    wait = min(wait, max(due, 0.01))
-                failures = 0
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                failures += 1
-                wait = min(30.0, 0.5 * 2**failures)
-                log.exception("push sender failed; retrying in %.1fs", wait)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+    async def closed(self) -> None:
+        if not self._closed:
+            self._closed = True
+            for provider in self._providers.values():
+                await provider.aclose()
 
     async def drain_once(self) -> int:
         """Claim one batch and send it; return how many deliveries were claimed."""
@@ -217,49 +169,6 @@ class PushSender:
                 error = f"gave up after {attempts} attempts: {error}"
             await store.finish(self._pool, delivery_id, "failed", error)
             log.warning("push delivery %d failed: %s", delivery_id, error)
-
-    async def _maybe_prune(self) -> None:
-        now = time.monotonic()
-        if now - self._last_prune < PRUNE_EVERY_SECONDS:
-            return
-        self._last_prune = now
-        removed = await store.prune_finished(self._pool, RETENTION_HOURS)
-        if removed:
-            log.info("pruned %d finished push deliveries", removed)
-
-    async def _ensure_listener(self) -> None:
-        if self._listener is not None and not self._listener.is_closed():
-            return
-        try:
-            conn = await asyncpg.connect(self._dsn, timeout=5)
-        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-            log.warning(
-                "push LISTEN unavailable (%r); relying on the %.1fs sweep", exc, self._config.sweep_seconds
-            )
-            return
-        self._listener = conn  # owned from here on, so stop() closes it even if we are cancelled
-        try:
-            await conn.add_listener(store.NOTIFY_CHANNEL, self._on_notify)
-        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-            log.warning("push LISTEN failed (%r); relying on the sweep", exc)
-            await self._close_listener()
-            return
-        conn.add_termination_listener(self._on_listener_lost)
-
-    def _on_notify(self, *_: Any) -> None:
-        self._wake.set()
-
-    def _on_listener_lost(self, _conn: Any) -> None:
-        self._listener = None
-        self._wake.set()
-
-    async def _close_listener(self) -> None:
-        conn, self._listener = self._listener, None
-        if conn is not None and not conn.is_closed():
-            try:
-                await asyncio.wait_for(conn.close(), 2)
-            except (TimeoutError, OSError, asyncpg.PostgresError):
-                conn.terminate()
 
 
 def _device(row: asyncpg.Record) -> Device:
