@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 # lease too, so a slow event rarely outlives its claim (delivery stays at least once regardless).
 HANDLER_TIMEOUT_SECONDS = 10.0
 
+
 class Relay(ClaimLoop):
     name = "outbox-relay"
     channel = store.NOTIFY_CHANNEL
