@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
 import secrets
@@ -40,6 +41,7 @@ STOCK_CHAT_RATE = 5.0  # hub.ratelimit.LIMITS["chat"]: messages/s per socket, bu
 WORKER_START_TIMEOUT = 30.0
 QUIET_PCT = 15.0  # percent of one core that other programs may use when a step starts
 QUIET_WINDOW = 2.0
+NOISY_PCT = 30.0  # untracked CPU (% of one core) in a measured window that makes a step re-run
 LOADGEN = Path(__file__).with_name("loadgen.py")
 
 
@@ -75,6 +77,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--redis-url", default=DEFAULT_REDIS)
     parser.add_argument("--json", type=Path, help="also write every result to this file")
     parser.add_argument("--keep-logs", action="store_true", help="keep the hub and worker logs")
+    parser.add_argument("--retries", type=int, default=2, help="re-runs of a step disturbed by others")
     parser.add_argument(
         "--quiet-wait",
         type=float,
@@ -398,13 +401,29 @@ class Bench:
             if index:
                 await asyncio.sleep(args.pause)  # rate-limit buckets refill, backlogs clear
             self._warn_rate_limit(rate)
+            result = await self.step_with_retries(rate)
+            self.steps.append(result)
+            if (args.saturate or args.steps) and not result.passed:
+                break
+
+    async def step_with_retries(self, rate: float) -> StepResult:
+        """Run one step; repeat it (up to --retries) when other programs took a noticeable share
+        of the CPU during its measured window, since their load is not the hub's."""
+        args = self.args
+        for attempt in range(args.retries + 1):
             await self._wait_quiet(rate)
             say(f"step {rate:g} msg/s: {args.warmup:g} s warm-up + {args.duration:g} s measured")
             result = await self.step(rate)
-            self.steps.append(result)
             say(step_line(result))
-            if (args.saturate or args.steps) and not result.passed:
-                break
+            noise = result.cpu["untracked"]
+            if noise <= NOISY_PCT or attempt == args.retries:
+                if noise > NOISY_PCT:
+                    self.notes.append(f"step {rate:g}: untracked CPU {noise:.0f} % of a core (kept)")
+                return result
+            self.notes.append(f"step {rate:g}: repeated, untracked CPU was {noise:.0f} % of a core")
+            say(f"repeating: {noise:.0f} % of a core went to programs outside the benchmark")
+            await asyncio.sleep(args.pause)
+        raise AssertionError("unreachable")
 
     async def _wait_quiet(self, rate: float) -> None:
         """The machine is shared (2 cores): another program's burst lands in our tail latencies.
@@ -538,6 +557,37 @@ class Bench:
 
 # Output ------------------------------------------------------------------------------------------
 
+LIBRARIES = ("python-socketio", "python-engineio", "aiohttp", "asyncpg", "redis", "simple-websocket")
+
+
+def environment() -> dict[str, Any]:
+    """What the numbers depend on besides the hub: the machine and the library versions. The hub
+    itself is identified by a digest of its sources, since a benchmark outlives many commits."""
+    from importlib import metadata
+
+    versions = {}
+    for name in LIBRARIES:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[name] = metadata.version(name)
+    digest = hashlib.sha256()
+    for path in sorted(p for p in (hubproc.ROOT / "hub").rglob("*") if p.suffix in (".py", ".sql")):
+        digest.update(path.relative_to(hubproc.ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    return {
+        "python": sys.version.split()[0],
+        "cores": hubproc.CORES,
+        "cpu": _cpu_model(),
+        "libraries": versions,
+        "hub_source_sha256": digest.hexdigest()[:16],
+    }
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "unknown"
+
 
 def say(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
@@ -560,8 +610,11 @@ def header_lines(bench: Bench) -> list[str]:
     args, setup = bench.args, bench.setup
     topology = "customers on A, agents on B, via Redis" if args.nodes == 2 else "single"
     limit = "lifted (bench/hub_nolimit.py)" if args.lift_chat_limit else "stock (5/s per socket)"
+    env = setup.get("environment", {})
     return [
         f"# chat latency, {time.strftime('%Y-%m-%d %H:%M %Z')}",
+        f"Python {env.get('python')}, {env.get('cores')} cores ({env.get('cpu')}), {env.get('libraries')}, "
+        f"hub sources sha256 {env.get('hub_source_sha256')}",
         f"nodes {args.nodes} ({topology}), customers {args.customers}, agents {args.agents}, "
         f"load-generator processes {args.workers}, warm-up {args.warmup:g} s, "
         f"measured {args.duration:g} s per step, chat limit {limit}",
@@ -636,7 +689,6 @@ def to_json(bench: Bench) -> dict[str, Any]:
     return {
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(bench.args).items()},
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "python": sys.version.split()[0],
         "setup": bench.setup,
         "rss_kib": {n.name: n.rss for n in bench.nodes},
         "steps": [asdict(s) for s in bench.steps],
@@ -654,6 +706,7 @@ async def main(args: argparse.Namespace) -> int:
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     log_root = Path(tempfile.mkdtemp(prefix="hub-bench-"))
     bench = Bench(args, log_root)
+    bench.setup["environment"] = environment()
     failed = False
     try:
         await bench.start()
