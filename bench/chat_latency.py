@@ -65,7 +65,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--p99-limit-ms", type=float, default=250.0, help="a step fails above this p99")
     parser.add_argument(
-        "--lift-chat-limit", action="store_true", help="start the hub via bench/hub_nolimit.py"
+        "--lift-chat-limit",
+        action="store_true",
+        help="raise the hub's chat:send rate limit (bench/hub_wrapped.py)",
+    )
+    parser.add_argument(
+        "--gc-log-ms",
+        type=float,
+        help="log hub garbage collections taking at least this long (bench/hub_wrapped.py)",
     )
     parser.add_argument("--agent-capacity", type=int, default=60, help="HUB_CHAT_AGENT_CAPACITY")
     parser.add_argument("--body-chars", type=int, default=64, help="length of each message body")
@@ -134,6 +141,7 @@ class StepResult:
     cpu: dict[str, float]  # percent of one core; "machine" is percent of all cores
     max_e2e_per_s: list[float]  # worst e2e of the messages sent in each measured second
     rss_after_kib: dict[str, int | None]
+    gc_pauses: dict[str, dict[str, float]]  # per hub node, with --gc-log-ms
     passed: bool
     verdict: str
 
@@ -170,6 +178,7 @@ def merge(replies: list[dict[str, Any]], rate: float, cpu: dict[str, float], lim
         cpu=cpu,
         max_e2e_per_s=[max(column) for column in zip(*(r["max_e2e_per_s"] for r in replies), strict=True)],
         rss_after_kib={},
+        gc_pauses={},
         passed=passed,
         verdict=verdict,
     )
@@ -193,6 +202,16 @@ def judge(
     if worst > limit_ms:
         return False, f"p99 {worst:.0f} ms > {limit_ms:.0f} ms"
     return True, "ok"
+
+
+def gc_summary(collections: list[tuple[int, float]]) -> dict[str, float]:
+    pauses = [ms for _, ms in collections]
+    return {
+        "count": len(pauses),
+        "full (gen 2)": sum(1 for generation, _ in collections if generation == 2),
+        "max_ms": max(pauses, default=0.0),
+        "total_ms": round(sum(pauses), 1),
+    }
 
 
 def _sum_counts(counts: Any) -> dict[str, int]:
@@ -276,11 +295,13 @@ class Bench:
             raise RuntimeError(f"--nodes 2 needs Redis, and {args.redis_url} does not answer")
         # Other programs on the machine skew every number; say how busy it was before we began.
         self.setup["machine_busy_before_pct"] = round(await hubproc.machine_busy(2.0), 1)
+        redis_url = args.redis_url if args.nodes == 2 else None
+        self.setup["environment"]["servers"] = await hubproc.server_versions(args.pg_admin, redis_url)
         self.dsn = await hubproc.create_database(args.pg_admin)
         self.env = self._hub_env()
         say(f"database {self.dsn.rsplit('/', 1)[-1]}; starting {args.nodes} hub node(s)")
         for name in ("A", "B")[: args.nodes]:
-            self.nodes.append(await hubproc.start_hub(name, self.env, self.log_dir, args.lift_chat_limit))
+            self.nodes.append(await hubproc.start_hub(name, self.env, self.log_dir))
         await asyncio.sleep(1.0)  # let start-up garbage settle before the baseline reading
         self._read_rss("idle")
         await self._start_workers()
@@ -297,6 +318,10 @@ class Bench:
             "HUB_CHAT_AGENT_CAPACITY": str(self.args.agent_capacity),
             "HUB_DATA_DIR": str(self.log_dir / "var"),
         }
+        if self.args.lift_chat_limit:
+            env["BENCH_LIFT_CHAT_LIMIT"] = "1"  # see bench/hub_wrapped.py
+        if self.args.gc_log_ms is not None:
+            env["BENCH_GC_LOG_MS"] = str(self.args.gc_log_ms)
         if self.args.nodes == 2:
             env |= {
                 "HUB_REDIS_URL": self.args.redis_url,
@@ -370,19 +395,27 @@ class Bench:
         started = time.perf_counter()
         outcomes: dict[str, int] = {}
         for worker in self.workers:
-            await worker.request({"cmd": "connect_agents"}, self._setup_timeout(worker.agents))
+            agents = await worker.request({"cmd": "connect_agents"}, self._setup_timeout(worker.agents))
             opened = await worker.request({"cmd": "open"}, self._setup_timeout(worker.customers))
+            self._add_time("connect_agents_s", agents["seconds"])
+            self._add_time("support_open_s", opened["seconds"])
             worker.local = opened["local"]
             outcomes = _sum_counts([outcomes, opened["outcome"]])
+            self.setup.setdefault("open_anomalies", []).extend(opened["anomalies"])
         self.setup["open_s"] = round(time.perf_counter() - started, 2)
         self.setup["conversations"] = outcomes
         say(f"agents connected, conversations opened in {self.setup['open_s']} s: {outcomes}")
         if outcomes.get("local", 0) != self.args.customers:
-            self.notes.append(f"not every conversation is measurable: {outcomes}")
+            self.notes.append(f"support:open outcomes: {outcomes}")
+            for anomaly in self.setup["open_anomalies"][:3]:
+                self.notes.append(f"support:open anomaly: {json.dumps(anomaly)}")
         if not any(w.local for w in self.workers):
             raise RuntimeError(f"no conversation was assigned inside one worker: {outcomes}")
         await asyncio.sleep(1.0)
         self._read_rss("connected")
+
+    def _add_time(self, key: str, seconds: float) -> None:
+        self.setup[key] = round(self.setup.get(key, 0.0) + seconds, 2)
 
     def _setup_timeout(self, sockets: int) -> float:
         """Each handshake or support:open has --timeout; this bounds a whole batch of them."""
@@ -455,29 +488,28 @@ class Bench:
 
     async def step(self, rate: float) -> StepResult:
         args = self.args
-        total_local = sum(w.local for w in self.workers)
         start_at = time.monotonic() + 1.0  # every worker starts its schedule at the same instant
-        budget = 1.0 + args.warmup + args.duration + args.drain + args.timeout
-        requests = [
-            w.request(
-                {
-                    "cmd": "run",
-                    "rate": rate * w.local / total_local,
-                    "start_at": start_at,
-                    "warmup": args.warmup,
-                    "duration": args.duration,
-                    "drain": args.drain,
-                },
-                budget,
-            )
-            for w in self.workers
-        ]
-        window = asyncio.create_task(self._cpu_window(start_at + args.warmup, args.duration))
-        replies = await asyncio.gather(*requests)
-        cpu = await window
-        result = merge(replies, rate, cpu, args.p99_limit_ms)
+        measured = (start_at + args.warmup, start_at + args.warmup + args.duration)
+        cpu_task = asyncio.create_task(self._cpu_window(measured[0], args.duration))
+        replies = await asyncio.gather(*(self._run_on(w, rate, start_at) for w in self.workers))
+        result = merge(replies, rate, await cpu_task, args.p99_limit_ms)
         result.rss_after_kib = {n.name: hubproc.rss_kib(n.pid) for n in self.nodes}
+        if args.gc_log_ms is not None:
+            result.gc_pauses = {n.name: gc_summary(n.collections(*measured)) for n in self.nodes}
         return result
+
+    async def _run_on(self, worker: WorkerProc, rate: float, start_at: float) -> dict[str, Any]:
+        """One worker's share of the step: its part of the rate, by the conversations it holds."""
+        args = self.args
+        command = {
+            "cmd": "run",
+            "rate": rate * worker.local / sum(w.local for w in self.workers),
+            "start_at": start_at,
+            "warmup": args.warmup,
+            "duration": args.duration,
+            "drain": args.drain,
+        }
+        return await worker.request(command, 1.0 + args.warmup + args.duration + args.drain + args.timeout)
 
     async def _cpu_window(self, begin_monotonic: float, duration: float) -> dict[str, float]:
         """CPU of each process over the measured part of a step, read from /proc."""
@@ -609,19 +641,20 @@ def report(bench: Bench) -> str:
 def header_lines(bench: Bench) -> list[str]:
     args, setup = bench.args, bench.setup
     topology = "customers on A, agents on B, via Redis" if args.nodes == 2 else "single"
-    limit = "lifted (bench/hub_nolimit.py)" if args.lift_chat_limit else "stock (5/s per socket)"
+    limit = "lifted (bench/hub_wrapped.py)" if args.lift_chat_limit else "stock (5/s per socket)"
     env = setup.get("environment", {})
     return [
         f"# chat latency, {time.strftime('%Y-%m-%d %H:%M %Z')}",
         f"Python {env.get('python')}, {env.get('cores')} cores ({env.get('cpu')}), {env.get('libraries')}, "
-        f"hub sources sha256 {env.get('hub_source_sha256')}",
+        f"servers {env.get('servers')}, hub sources sha256 {env.get('hub_source_sha256')}",
         f"nodes {args.nodes} ({topology}), customers {args.customers}, agents {args.agents}, "
         f"load-generator processes {args.workers}, warm-up {args.warmup:g} s, "
         f"measured {args.duration:g} s per step, chat limit {limit}",
         f"machine busy before start: {setup.get('machine_busy_before_pct')} % of {hubproc.CORES} cores",
         f"idle with all sockets connected (CPU % of one core): {setup.get('idle')}",
         f"set-up: conversations {setup.get('conversations')}, customers connected in "
-        f"{setup.get('connect_customers_s')} s, agents + support:open in {setup.get('open_s')} s",
+        f"{setup.get('connect_customers_s')} s, agents in {setup.get('connect_agents_s')} s, "
+        f"{args.customers} x support:open in {setup.get('support_open_s')} s",
     ]
 
 
@@ -647,6 +680,10 @@ def detail_lines(bench: Bench) -> list[str]:
         f"  {r.rate:6g}/s: to agent {r.e2e_to_agent.p99:.1f}, to customer {r.e2e_to_customer.p99:.1f}"
         for r in bench.steps
     ]
+    if bench.args.gc_log_ms is not None:
+        threshold = bench.args.gc_log_ms
+        lines.append(f"hub garbage collections of {threshold:g} ms or more in the measured window:")
+        lines += [f"  {r.rate:6g}/s: {r.gc_pauses}" for r in bench.steps]
     lines.append("worst e2e of the messages sent in each measured second (ms), to spot stalls:")
     lines += [f"  {r.rate:6g}/s: {' '.join(f'{v:.0f}' for v in r.max_e2e_per_s)}" for r in bench.steps]
     return lines
@@ -719,7 +756,7 @@ async def main(args: argparse.Namespace) -> int:
     finally:
         say("stopping workers and hubs, dropping the database")
         await asyncio.shield(bench.stop())
-        if args.keep_logs or failed:
+        if args.keep_logs or (failed and _has_files(log_root)):
             say(f"logs kept in {log_root}")
         else:
             _remove_tree(log_root)
@@ -729,6 +766,10 @@ async def main(args: argparse.Namespace) -> int:
     if args.json:
         args.json.write_text(json.dumps(to_json(bench), indent=1, default=str) + "\n")
     return 1 if failed or not bench.steps else 0
+
+
+def _has_files(path: Path) -> bool:
+    return any(path.iterdir())
 
 
 def _remove_tree(path: Path) -> None:

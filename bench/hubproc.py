@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 ROOT = Path(__file__).resolve().parent.parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 CORES = os.cpu_count() or 1
+GC_LINE = "bench-gc"  # what hub_wrapped.py prints for each slow garbage collection
 READY_TIMEOUT = 60.0  # migrations on an empty database take well under a second; this is slack
 STOP_TIMEOUT = 10.0
 _PR_SET_PDEATHSIG = 1
@@ -206,20 +207,33 @@ class HubNode:
         except OSError:
             return ""
 
-    def log_problems(self) -> list[str]:
-        """WARNING and worse lines the hub logged (the hub runs at HUB_LOG_LEVEL=WARNING)."""
+    def log_lines(self) -> list[str]:
         try:
-            text = self.log_path.read_text(errors="replace")
+            return self.log_path.read_text(errors="replace").splitlines()
         except OSError:
             return []
-        return [line for line in text.splitlines() if line.strip()]
+
+    def log_problems(self) -> list[str]:
+        """What the hub logged (at HUB_LOG_LEVEL=WARNING: warnings and errors), GC lines aside."""
+        return [line for line in self.log_lines() if line.strip() and not line.startswith(GC_LINE)]
+
+    def collections(self, begin: float, end: float) -> list[tuple[int, float]]:
+        """(generation, ms) of the logged garbage collections between two time.monotonic()s."""
+        found = []
+        for line in self.log_lines():
+            parts = line.split()
+            if len(parts) == 5 and parts[0] == GC_LINE and begin <= float(parts[1]) <= end:
+                found.append((int(parts[2]), float(parts[3])))
+        return found
 
 
-async def start_hub(name: str, env: dict[str, str], log_dir: Path, lift_chat_limit: bool = False) -> HubNode:
+async def start_hub(name: str, env: dict[str, str], log_dir: Path) -> HubNode:
+    """``python -m hub serve``, or bench/hub_wrapped.py when the environment asks for one of its
+    benchmark-only changes (BENCH_*)."""
     port = free_port()
     log_path = log_dir / f"hub-{name}.log"
-    if lift_chat_limit:
-        command = [sys.executable, str(Path(__file__).with_name("hub_nolimit.py"))]
+    if any(key.startswith("BENCH_") for key in env):
+        command = [sys.executable, str(Path(__file__).with_name("hub_wrapped.py"))]
     else:
         command = [sys.executable, "-m", "hub"]
     command += ["serve", "--host", "127.0.0.1", "--port", str(port)]
@@ -324,6 +338,21 @@ async def delete_redis_keys(url: str, prefix: str) -> int:
     finally:
         await client.aclose()
     return deleted
+
+
+async def server_versions(admin_dsn: str, redis_url: str | None) -> dict[str, str]:
+    conn = await asyncio.wait_for(asyncpg.connect(admin_dsn), 10)
+    try:
+        versions = {"postgresql": str(await conn.fetchval("SHOW server_version"))}
+    finally:
+        await conn.close()
+    if redis_url is not None:
+        client = aioredis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
+        try:
+            versions["redis"] = str((await client.info("server"))["redis_version"])
+        finally:
+            await client.aclose()
+    return versions
 
 
 async def redis_reachable(url: str) -> bool:

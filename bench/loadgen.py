@@ -36,6 +36,8 @@ class Peer:
     namespace: str
     client: socketio.AsyncClient
     disconnects: int = 0
+    assigned: dict[str, dict[str, Any]] = field(default_factory=dict)  # conversation:assigned by id
+    news: asyncio.Event = field(default_factory=asyncio.Event)  # set at each conversation:assigned
 
 
 @dataclass(slots=True)
@@ -123,33 +125,55 @@ class Worker:
         started = time.perf_counter()
         replies = await self._bounded(self._open(peer) for peer in self.customers.values())
         outcome: collections.Counter[str] = collections.Counter()
+        anomalies: list[dict[str, Any]] = []
         for peer, reply in replies:
-            outcome[self._adopt(peer, reply)] += 1
+            verdict = await self._adopt(peer, reply)
+            outcome[verdict] += 1
+            if verdict != "local":
+                anomalies.append({"customer": peer.sub, "verdict": verdict, "ack": reply})
         self.by_agent = {}
         for conversation in self.conversations:
             self.by_agent.setdefault(conversation.agent.sub, []).append(conversation)
+        seconds = time.perf_counter() - started
         return {
             "outcome": dict(outcome),
             "local": len(self.conversations),
-            "seconds": time.perf_counter() - started,
+            "seconds": seconds,
+            "anomalies": anomalies[:5],
         }
 
     async def _open(self, peer: Peer) -> tuple[Peer, Any]:
         reply = await peer.client.call("support:open", None, namespace=CUSTOMER_NS, timeout=self.timeout)
         return peer, reply
 
-    def _adopt(self, customer: Peer, reply: Any) -> str:
+    async def _adopt(self, customer: Peer, reply: Any) -> str:
         if not (isinstance(reply, dict) and reply.get("ok")):
             return f"error:{_error_code(reply)}"
         conversation = reply["data"]["conversation"]
+        verdict = "local"
         if conversation["status"] != "assigned":
-            return "queued"
+            # The ack said "queued": a real app would wait for conversation:assigned, so do that.
+            conversation = await self._assigned_later(customer, conversation["id"])
+            if conversation is None:
+                return "queued"
+            verdict = "local, assigned after a queued ack"
         agent = self.agents.get(conversation["assigned_agent_id"])
         if agent is None:
             # Assigned to another worker's agent: its latency could not be read on one clock.
             return "foreign"
         self.conversations.append(Conversation(conversation["id"], customer, agent))
-        return "local"
+        return verdict
+
+    async def _assigned_later(self, customer: Peer, conversation_id: str) -> dict[str, Any] | None:
+        deadline = time.perf_counter() + self.timeout
+        while conversation_id not in customer.assigned:
+            customer.news.clear()
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                return None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(customer.news.wait(), remaining)
+        return customer.assigned[conversation_id]
 
     async def _connect(self, url: str, namespace: str, sub: str, token: str) -> Peer:
         client = socketio.AsyncClient(
@@ -157,6 +181,7 @@ class Worker:
         )
         peer = Peer(sub, namespace, client)
         client.on("chat:message", self._receiver(peer), namespace=namespace)
+        client.on("conversation:assigned", self._on_assigned(peer), namespace=namespace)
         client.on("disconnect", self._on_disconnect(peer), namespace=namespace)
         await client.connect(
             url,
@@ -272,6 +297,15 @@ class Worker:
                 state.check_settled()
 
         return on_message
+
+    @staticmethod
+    def _on_assigned(peer: Peer) -> Callable[..., None]:
+        def on_assigned(data: Any = None) -> None:
+            if isinstance(data, dict) and isinstance(data.get("id"), str):
+                peer.assigned[data["id"]] = data
+                peer.news.set()
+
+        return on_assigned
 
     def _on_disconnect(self, peer: Peer) -> Callable[..., None]:
         def on_disconnect(reason: Any = None) -> None:

@@ -1,0 +1,57 @@
+"""``python bench/hub_wrapped.py serve ...``: ``python -m hub`` plus benchmark-only changes, each
+chosen by an environment variable that ``chat_latency.py`` sets. Without them it *is* the stock
+hub; the benchmark only starts the hub through this file when one of them is asked for.
+
+``BENCH_LIFT_CHAT_LIMIT=1`` (``--lift-chat-limit``): the hub limits ``chat:send`` to 5 messages/s
+per socket (burst 20, ``hub.ratelimit.LIMITS``), so 20 agents can send at most 100 messages/s
+in total and a 50/50 mix is refused above 200 messages/s whatever the hub's capacity. This raises
+that one bucket so the saturation search finds the hub's own limit. Same code otherwise.
+
+``BENCH_GC_LOG_MS=N`` (``--gc-log-ms``): print every garbage collection that takes N ms or more
+to stderr as ``bench-gc <monotonic> <generation> <ms> <collected>``, so stalls in the latency
+series can be matched with collections (``gc.callbacks`` costs two clock reads per collection).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+import time
+from typing import Any
+
+from hub import ratelimit
+from hub.cli import main
+
+GC_LINE = "bench-gc"
+
+
+def lift_chat_limit() -> None:
+    # The namespaces look the bucket up in this dict when a socket first sends, so replacing the
+    # entry before anything connects is enough.
+    ratelimit.LIMITS["chat"] = ratelimit.Limit(rate=1_000_000.0, burst=1_000_000.0)
+
+
+def log_collections(threshold_ms: float) -> None:
+    started = 0.0
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:
+        nonlocal started
+        if phase == "start":
+            started = time.perf_counter()
+            return
+        elapsed = (time.perf_counter() - started) * 1000
+        if elapsed >= threshold_ms:
+            # time.monotonic: the clock the benchmark's step windows are expressed in.
+            line = f"{GC_LINE} {time.monotonic():.3f} {info['generation']} {elapsed:.1f} {info['collected']}"
+            print(line, file=sys.stderr, flush=True)
+
+    gc.callbacks.append(on_gc)
+
+
+if __name__ == "__main__":
+    if os.environ.get("BENCH_LIFT_CHAT_LIMIT") == "1":
+        lift_chat_limit()
+    if os.environ.get("BENCH_GC_LOG_MS"):
+        log_collections(float(os.environ["BENCH_GC_LOG_MS"]))
+    sys.exit(main())
