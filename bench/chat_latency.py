@@ -36,7 +36,7 @@ from hub.settings import Settings
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
-SATURATION_STEPS = (200, 400, 600, 800, 1000, 1200, 1600, 2000, 2400, 3200)
+SATURATION_STEPS = (200, 300, 400, 500, 600, 800, 1000, 1200, 1600, 2000)
 STOCK_CHAT_RATE = 5.0  # hub.ratelimit.LIMITS["chat"]: messages/s per socket, burst 20
 WORKER_START_TIMEOUT = 30.0
 QUIET_PCT = 15.0  # percent of one core that other programs may use when a step starts
@@ -48,60 +48,71 @@ LOADGEN = Path(__file__).with_name("loadgen.py")
 # Command line ------------------------------------------------------------------------------------
 
 
+# --quick: small enough to finish in well under a minute, big enough to exercise every path.
+QUICK = {
+    "customers": 100,
+    "agents": 5,
+    "rate": 40.0,  # 4 msg/s per agent, inside the stock chat limit of 5/s
+    "duration": 5.0,
+    "warmup": 2.0,
+    "drain": 5.0,
+    "pause": 2.0,
+    "quiet_wait": 10.0,
+}
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--customers", type=int, default=1000)
-    parser.add_argument("--agents", type=int, default=20)
-    parser.add_argument("--rate", type=float, default=200.0, help="offered messages/s, both directions")
-    parser.add_argument("--duration", type=float, default=30.0, help="measured seconds per rate step")
-    parser.add_argument("--warmup", type=float, default=5.0, help="seconds sent but not measured")
-    parser.add_argument("--nodes", type=int, choices=(1, 2), default=1)
-    parser.add_argument("--workers", type=int, default=2, help="load-generator processes")
-    parser.add_argument("--saturate", action="store_true", help="step the rate up (see --steps)")
-    parser.add_argument(
-        "--steps", help=f"comma-separated rates (default {','.join(map(str, SATURATION_STEPS))})"
-    )
-    parser.add_argument("--p99-limit-ms", type=float, default=250.0, help="a step fails above this p99")
-    parser.add_argument(
-        "--lift-chat-limit",
-        action="store_true",
-        help="raise the hub's chat:send rate limit (bench/hub_wrapped.py)",
-    )
-    parser.add_argument(
-        "--gc-log-ms",
-        type=float,
-        help="log hub garbage collections taking at least this long (bench/hub_wrapped.py)",
-    )
-    parser.add_argument("--agent-capacity", type=int, default=60, help="HUB_CHAT_AGENT_CAPACITY")
-    parser.add_argument("--body-chars", type=int, default=64, help="length of each message body")
-    parser.add_argument("--drain", type=float, default=10.0, help="seconds to wait for late acks")
-    parser.add_argument("--pause", type=float, default=5.0, help="seconds between rate steps")
-    parser.add_argument("--timeout", type=float, default=20.0, help="limit of each single wait")
-    parser.add_argument("--concurrency", type=int, default=25, help="handshakes in flight per worker")
-    parser.add_argument("--pg-admin", default=DEFAULT_PG, help="server where the run's database is made")
-    parser.add_argument("--redis-url", default=DEFAULT_REDIS)
-    parser.add_argument("--json", type=Path, help="also write every result to this file")
-    parser.add_argument("--keep-logs", action="store_true", help="keep the hub and worker logs")
-    parser.add_argument("--retries", type=int, default=2, help="re-runs of a step disturbed by others")
-    parser.add_argument(
-        "--quiet-wait",
-        type=float,
-        default=60.0,
-        help="before each step, wait up to this long for other programs to leave the CPU",
-    )
-    parser.add_argument("--quick", action="store_true", help="100 customers, 5 agents, 40 msg/s, 5 s")
+    _load_args(parser)
+    _hub_args(parser)
+    _run_args(parser)
     args = parser.parse_args(argv)
     if args.quick:
-        args.customers, args.agents, args.rate, args.duration, args.warmup = 100, 5, 40.0, 5.0, 2.0
-        args.drain, args.pause, args.quiet_wait = (
-            min(args.drain, 5.0),
-            min(args.pause, 2.0),
-            min(args.quiet_wait, 10.0),
-        )
+        for name, value in QUICK.items():
+            setattr(args, name, value)
     check_args(parser, args)
     return args
+
+
+def _load_args(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--customers", type=int, default=1000)
+    add("--agents", type=int, default=20)
+    add("--rate", type=float, default=200.0, help="offered messages/s, both directions together")
+    add("--duration", type=float, default=30.0, help="measured seconds per rate step")
+    add("--warmup", type=float, default=5.0, help="seconds sent but not measured, before each step")
+    add("--saturate", action="store_true", help="step the rate up until a step fails (see --steps)")
+    add("--steps", help=f"comma-separated rates (default {','.join(map(str, SATURATION_STEPS))})")
+    add("--p99-limit-ms", type=float, default=250.0, help="a step fails when a p99 exceeds this")
+    add("--body-chars", type=int, default=64, help="length of each message body")
+    add("--workers", type=int, default=2, help="load-generator processes")
+    add("--concurrency", type=int, default=25, help="handshakes or support:open in flight per worker")
+    add("--quick", action="store_true", help="smoke run: 100 customers, 5 agents, 40 msg/s, 5 s")
+
+
+def _hub_args(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--nodes", type=int, choices=(1, 2), default=1, help="2: customers on node A, agents on B")
+    add("--agent-capacity", type=int, default=60, help="HUB_CHAT_AGENT_CAPACITY")
+    add("--pg-admin", default=DEFAULT_PG, help="server where the run's database is created")
+    add("--redis-url", default=DEFAULT_REDIS, help="Redis for --nodes 2")
+    wrapped = "(starts the hub through bench/hub_wrapped.py)"
+    add("--lift-chat-limit", action="store_true", help=f"raise the chat:send rate limit {wrapped}")
+    add("--gc-log-ms", type=float, help=f"log hub garbage collections this long or longer {wrapped}")
+    add("--gc-off", action="store_true", help=f"diagnostic: hub garbage collector off {wrapped}")
+
+
+def _run_args(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--drain", type=float, default=10.0, help="seconds to wait for late acks and deliveries")
+    add("--pause", type=float, default=5.0, help="seconds between rate steps")
+    add("--timeout", type=float, default=20.0, help="limit of each single wait")
+    add("--retries", type=int, default=2, help="re-runs of a step disturbed by other programs")
+    add("--quiet-wait", type=float, default=60.0, help="longest wait for other programs to go quiet")
+    add("--json", type=Path, help="also write the results to this file")
+    add("--keep-logs", action="store_true", help="keep the hub and worker logs")
 
 
 def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -156,7 +167,8 @@ def merge(replies: list[dict[str, Any]], rate: float, cpu: dict[str, float], lim
     delivered = len(to_agent) + len(to_customer)
     # Achieved throughput: what was delivered, over the time from the first measured emit to the
     # last delivery (so a backlog that drains late lowers it instead of hiding).
-    span = max(r["last_received"] for r in replies) - min(r["first_emit"] for r in replies if r["sent"])
+    first_emit = min((r["first_emit"] for r in replies if r["sent"]), default=0.0)
+    span = max(r["last_received"] for r in replies) - first_emit
     errors = _sum_counts(r["errors"] for r in replies)
     warmup_errors = _sum_counts(r["warmup_errors"] for r in replies)
     keys = ("no_ack", "not_delivered", "stray", "misrouted", "duplicates", "disconnects")
@@ -308,8 +320,9 @@ class Bench:
         await self._connect_and_open()
 
     def _hub_env(self) -> dict[str, str]:
-        # The caller's own HUB_* settings must not leak into a benchmark that claims fixed settings.
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+        # The caller's own HUB_* (and BENCH_*) settings must not leak into a benchmark that claims
+        # fixed settings.
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HUB_", "BENCH_"))}
         assert self.dsn is not None
         env |= {
             "HUB_DATABASE_URL": self.dsn,
@@ -322,6 +335,8 @@ class Bench:
             env["BENCH_LIFT_CHAT_LIMIT"] = "1"  # see bench/hub_wrapped.py
         if self.args.gc_log_ms is not None:
             env["BENCH_GC_LOG_MS"] = str(self.args.gc_log_ms)
+        if self.args.gc_off:
+            env["BENCH_GC_OFF"] = "1"
         if self.args.nodes == 2:
             env |= {
                 "HUB_REDIS_URL": self.args.redis_url,
@@ -342,31 +357,32 @@ class Bench:
         # the hub's least-loaded assignment keeps every conversation inside one worker.
         customers_per = [round(args.customers * a / args.agents) for a in agents_per]
         customers_per[-1] = args.customers - sum(customers_per[:-1])
-        customer_url, agent_url = self.nodes[0].url, self.nodes[-1].url
-        c_next = a_next = 0
-        for index, (n_customers, n_agents) in enumerate(zip(customers_per, agents_per, strict=True)):
-            config = {
-                "index": index,
-                "customer_url": customer_url,
-                "agent_url": agent_url,
-                "customers": self._tokens(
-                    Role.CUSTOMER, [f"bench-c-{i}" for i in range(c_next, c_next + n_customers)]
-                ),
-                "agents": self._tokens(
-                    Role.SUPPORT, [f"bench-a-{i}" for i in range(a_next, a_next + n_agents)]
-                ),
-                "timeout": args.timeout,
-                "concurrency": args.concurrency,
-                "body": ("benchmark message " * (1 + args.body_chars // 18))[: args.body_chars],
-            }
-            c_next, a_next = c_next + n_customers, a_next + n_agents
-            self.workers.append(await self._spawn_worker(index, config, n_customers, n_agents))
+        first_customer = first_agent = 0
+        for index, (customers, agents) in enumerate(zip(customers_per, agents_per, strict=True)):
+            config = self._worker_config(
+                index, _subs("bench-c", first_customer, customers), _subs("bench-a", first_agent, agents)
+            )
+            self.workers.append(await self._spawn_worker(index, config, customers, agents))
+            first_customer, first_agent = first_customer + customers, first_agent + agents
+
+    def _worker_config(self, index: int, customers: list[str], agents: list[str]) -> dict[str, Any]:
+        args = self.args
+        return {
+            "index": index,
+            "customer_url": self.nodes[0].url,
+            "agent_url": self.nodes[-1].url,  # node B with --nodes 2: every message crosses Redis
+            "customers": self._tokens(Role.CUSTOMER, customers),
+            "agents": self._tokens(Role.SUPPORT, agents),
+            "timeout": args.timeout,
+            "concurrency": args.concurrency,
+            "body": ("benchmark message " * (1 + args.body_chars // 18))[: args.body_chars],
+        }
 
     async def _spawn_worker(
         self, index: int, config: dict[str, Any], customers: int, agents: int
     ) -> WorkerProc:
         log_path = self.log_dir / f"worker-{index}.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HUB_", "BENCH_"))}
         with log_path.open("wb") as log:
             process = await hubproc.spawn(
                 [sys.executable, str(LOADGEN)],
@@ -515,21 +531,27 @@ class Bench:
         """CPU of each process over the measured part of a step, read from /proc."""
         await asyncio.sleep(max(0.0, begin_monotonic - time.monotonic()))
         pids = [n.pid for n in self.nodes] + [w.process.pid for w in self.workers]
-        groups = self._cpu_groups()
-        assert self.dsn is not None
-        xacts = await hubproc.transactions(self.args.pg_admin, self.dsn)
-        first = hubproc.sample_cpu(pids, groups)
-        await asyncio.sleep(duration)
-        usage = hubproc.cpu_between(first, hubproc.sample_cpu(pids, groups))
-        xacts = await hubproc.transactions(self.args.pg_admin, self.dsn) - xacts
+        usage, xacts_per_s = await self._usage_over(pids, duration)
         cpu = {f"hub {n.name}": usage.per_pid[n.pid] for n in self.nodes}
         cpu |= {f"loadgen {w.index}": usage.per_pid[w.process.pid] for w in self.workers}
         cpu |= usage.groups
         cpu["untracked"] = usage.untracked  # other programs, kernel softirq
         cpu["machine"] = usage.machine_busy
         # Not CPU, but read over the same window: how hard the hub works the database.
-        cpu["db transactions/s"] = xacts / duration
+        cpu["db transactions/s"] = xacts_per_s
         return {k: round(v, 1) for k, v in cpu.items()}
+
+    async def _usage_over(self, pids: list[int], seconds: float) -> tuple[hubproc.CpuUsage, float]:
+        """CPU of ``pids`` and of the run's database backends over the next ``seconds``, and the
+        database's transactions per second."""
+        assert self.dsn is not None
+        groups = self._cpu_groups()
+        xacts = await hubproc.transactions(self.args.pg_admin, self.dsn)
+        first = hubproc.sample_cpu(pids, groups)
+        await asyncio.sleep(seconds)
+        usage = hubproc.cpu_between(first, hubproc.sample_cpu(pids, groups))
+        xacts = await hubproc.transactions(self.args.pg_admin, self.dsn) - xacts
+        return usage, xacts / seconds
 
     def _cpu_groups(self) -> hubproc.Groups:
         assert self.dsn is not None
@@ -542,16 +564,9 @@ class Bench:
     async def idle_cpu(self, seconds: float) -> None:
         """The hubs' CPU and database traffic with every socket connected and no chat: the floor
         under every step."""
-        assert self.dsn is not None
-        pids = [n.pid for n in self.nodes]
-        groups = self._cpu_groups()
-        xacts = await hubproc.transactions(self.args.pg_admin, self.dsn)
-        first = hubproc.sample_cpu(pids, groups)
-        await asyncio.sleep(seconds)
-        usage = hubproc.cpu_between(first, hubproc.sample_cpu(pids, groups))
-        xacts = await hubproc.transactions(self.args.pg_admin, self.dsn) - xacts
+        usage, xacts_per_s = await self._usage_over([n.pid for n in self.nodes], seconds)
         idle = {f"hub {n.name}": usage.per_pid[n.pid] for n in self.nodes} | usage.groups
-        idle["db transactions/s"] = xacts / seconds
+        idle["db transactions/s"] = xacts_per_s
         self.setup["idle"] = {k: round(v, 1) for k, v in idle.items()}
         say(f"no traffic, all sockets connected (CPU % of one core): {self.setup['idle']}")
 
@@ -642,6 +657,8 @@ def header_lines(bench: Bench) -> list[str]:
     args, setup = bench.args, bench.setup
     topology = "customers on A, agents on B, via Redis" if args.nodes == 2 else "single"
     limit = "lifted (bench/hub_wrapped.py)" if args.lift_chat_limit else "stock (5/s per socket)"
+    if args.gc_off:
+        limit += "; hub garbage collector OFF (diagnostic)"
     env = setup.get("environment", {})
     return [
         f"# chat latency, {time.strftime('%Y-%m-%d %H:%M %Z')}",
@@ -696,6 +713,15 @@ def verdict_lines(bench: Bench) -> list[str]:
         limit = bench.args.p99_limit_ms
         best = f"{max(passing):g} msg/s" if passing else "none"
         lines.append(f"highest rate with p99 <= {limit:g} ms and no errors: {best}")
+    stored = bench.setup.get("database")
+    if stored:
+        # Every acked send must be stored exactly once (warm-ups included): a cross-check that the
+        # client-side counts and the hub agree.
+        lines.append(f"database after the run: {stored}")
+    for node in bench.nodes:
+        counted = [line.split("{", 1)[1] for line in bench.setup.get(f"metrics {node.name}", [])]
+        if counted:
+            lines.append(f"hub {node.name} hub_socket_events_total for chat:send: {counted}")
     lines += [f"note: {n}" for n in bench.notes]
     for node in bench.nodes:
         problems = bench.setup.get(f"hub {node.name} log") or []

@@ -10,6 +10,11 @@ that one bucket so the saturation search finds the hub's own limit. Same code ot
 ``BENCH_GC_LOG_MS=N`` (``--gc-log-ms``): print every garbage collection that takes N ms or more
 to stderr as ``bench-gc <monotonic> <generation> <ms> <collected>``, so stalls in the latency
 series can be matched with collections (``gc.callbacks`` costs two clock reads per collection).
+
+``BENCH_GC_OFF=1`` (``--gc-off``): a diagnostic, never a setting to measure the hub by: turn the
+cyclic garbage collector off once the hub has imported everything, to show how much of the
+latency tail the collector's pauses make. Reference counting still frees almost everything;
+what only the collector would free (reference cycles) accumulates and shows in the RSS.
 """
 
 from __future__ import annotations
@@ -54,4 +59,6 @@ if __name__ == "__main__":
         lift_chat_limit()
     if os.environ.get("BENCH_GC_LOG_MS"):
         log_collections(float(os.environ["BENCH_GC_LOG_MS"]))
+    if os.environ.get("BENCH_GC_OFF") == "1":
+        gc.disable()
     sys.exit(main())

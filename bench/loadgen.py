@@ -95,6 +95,7 @@ class Worker:
         self.agents: dict[str, Peer] = {}
         self.conversations: list[Conversation] = []
         self.by_agent: dict[str, list[Conversation]] = {}
+        self.agent_order: list[str] = []  # agents with at least one conversation, in turn
         self.state = RunState()
         self.closing = False
         self.counter = 0
@@ -134,6 +135,7 @@ class Worker:
         self.by_agent = {}
         for conversation in self.conversations:
             self.by_agent.setdefault(conversation.agent.sub, []).append(conversation)
+        self.agent_order = list(self.by_agent)
         seconds = time.perf_counter() - started
         return {
             "outcome": dict(outcome),
@@ -212,7 +214,7 @@ class Worker:
         duration: float = command["duration"]
         self.state = state = RunState()
         if rate <= 0 or not self.conversations:
-            return self._report(state, 0.0)
+            return self._report(state, 0.0, command["duration"])
         # The orchestrator's time.monotonic() instant, on this process's perf_counter.
         start = command["start_at"] - time.monotonic() + time.perf_counter()
         measure_from, measure_until = start + warmup, start + warmup + duration
@@ -223,9 +225,7 @@ class Worker:
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
             await self._send(state, k, due, measure_from <= due < measure_until)
         await self._drain(state, measure_until + command["drain"])
-        report = self._report(state, duration, self._disconnects() - disconnects_before)
-        report["max_e2e_per_s"] = _per_second_max(state, measure_from, duration)
-        return report
+        return self._report(state, measure_from, duration, self._disconnects() - disconnects_before)
 
     def _pick(self, k: int) -> tuple[Conversation, bool]:
         """Alternate directions; customers take turns, and so do agents (each through their own
@@ -234,8 +234,7 @@ class Worker:
             conversation = self.conversations[self._next_customer % len(self.conversations)]
             self._next_customer += 1
             return conversation, True
-        agents = list(self.by_agent)
-        agent = agents[self._next_agent % len(agents)]
+        agent = self.agent_order[self._next_agent % len(self.agent_order)]
         self._next_agent += 1
         mine = self.by_agent[agent]
         conversation = mine[self._next_of_agent[agent] % len(mine)]
@@ -324,7 +323,9 @@ class Worker:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(state.settled.wait(), max(0.0, until - time.perf_counter()))
 
-    def _report(self, state: RunState, duration: float, disconnects: int = 0) -> dict[str, Any]:
+    def _report(
+        self, state: RunState, measure_from: float, duration: float, disconnects: int = 0
+    ) -> dict[str, Any]:
         measured = [r for r in state.sent.values() if r.measured]
         warmup = [r for r in state.sent.values() if not r.measured]
         delivered = [r for r in measured if r.received is not None]
@@ -345,6 +346,7 @@ class Worker:
             "duplicates": state.duplicates,
             "disconnects": disconnects,
             "duration": duration,
+            "max_e2e_per_s": _per_second_max(state, measure_from, duration),
         }
 
     # Shutdown ----------------------------------------------------------------------------------

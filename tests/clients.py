@@ -27,6 +27,7 @@ SERVER_EVENTS = (
     "sync",
     "server:shutdown",
     "server:abuse",
+    "auth:expired",
 )
 
 

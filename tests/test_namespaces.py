@@ -11,7 +11,7 @@ import jwt
 import pytest
 
 from hub.keys import SIO
-from tests.conftest import JWT_SECRET, WAIT, RunningHub, cli
+from tests.conftest import JWT_SECRET, WAIT, RunningHub, cli, wait_until
 
 NAMESPACE_ROLES = [
     ("/customer", "customer"),
@@ -123,3 +123,28 @@ async def test_socket_metrics_follow_connections(hub: RunningHub) -> None:
     await client.disconnect()
     _, text = await hub.http("GET", "/metrics")
     assert 'hub_sockets{namespace="/customer"} 0.0' in text
+
+
+async def test_socket_ends_with_its_token_unless_refreshed(start_hub: Any) -> None:
+    from tests.clients import Peer
+
+    hub = await start_hub(HUB_JWT_LEEWAY_SECONDS="0")
+    short = await Peer("/customer").connect(hub.url, hub.token("customer", "c-1", ttl_seconds=1))
+    expired = await short.next("auth:expired")
+    assert expired["code"] == "token_expired"
+    await wait_until(lambda: not short.client.connected)
+
+    kept = await Peer("/customer").connect(hub.url, hub.token("customer", "c-2", ttl_seconds=1))
+    try:
+        fresh = hub.token("customer", "c-2", ttl_seconds=3600)
+        assert (await kept.ok("auth:refresh", {"token": fresh}))["expires_at"] > time.time() + 3000
+        assert await kept.error("auth:refresh", {"token": hub.token("customer", "c-3")}) == "token_mismatch"
+        assert await kept.error("auth:refresh", {"token": "junk"}) == "token_invalid"
+        assert await kept.error("auth:refresh", {}) == "token_missing"
+        namespace = hub.app[SIO].namespace_handlers["/customer"]
+        [state] = [s for s in namespace.sockets.values() if s.user.user_id == "c-2"]
+        assert state.expiry.when() > asyncio.get_running_loop().time() + 3000  # rescheduled
+        assert (await kept.call("ping"))["ok"] is True
+    finally:
+        await kept.close()
+        await short.close()

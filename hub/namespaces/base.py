@@ -8,7 +8,9 @@ inside them, so a malformed payload can never crash a handler or leave a client 
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +30,7 @@ EventHandler = Callable[[Any, Principal, str, Any], Awaitable[Any]]
 F = TypeVar("F", bound=EventHandler)
 UNKNOWN_EVENT_LABEL = "<unknown>"  # keeps metric label cardinality bounded against junk names
 ABUSE_EVENT = "server:abuse"
+EXPIRED_EVENT = "auth:expired"
 
 
 class ConnectionRefused(socketio.exceptions.ConnectionRefusedError):  # type: ignore[misc]
@@ -58,6 +61,7 @@ class SocketState:
     user: Principal
     buckets: dict[str, TokenBucket] = field(default_factory=dict)
     strikes: TokenBucket = field(default_factory=lambda: TokenBucket(ABUSE))
+    expiry: asyncio.TimerHandle | None = None  # ends the session when the token runs out
 
 
 class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
@@ -87,7 +91,8 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             self._refuse(exc.code, exc.message)
         if user.role not in self.allowed_roles:
             self._refuse("role_forbidden", f"role {user.role.value!r} may not use {self.namespace}")
-        self.sockets[sid] = SocketState(user)
+        state = self.sockets[sid] = SocketState(user)
+        self._schedule_expiry(sid, state)
         self._sockets_gauge.inc()
         await self.enter_room(sid, user_room(user.user_id))
         try:
@@ -102,6 +107,8 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         state = self.sockets.pop(sid, None)
         if state is None:
             return
+        if state.expiry is not None:
+            state.expiry.cancel()
         self._sockets_gauge.dec()
         try:
             await self.hub.presence.disconnect(state.user.user_id, sid)
@@ -110,6 +117,23 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def connected(self, sid: str, user: Principal, auth: dict[str, Any]) -> None:
         """Hook for subclasses, after the socket joined its user room and presence."""
+
+    def _schedule_expiry(self, sid: str, state: SocketState) -> None:
+        """A socket lives no longer than its token: a revoked user must not keep listening.
+        Clients extend it with ``auth:refresh`` before ``exp``."""
+        if state.expiry is not None:
+            state.expiry.cancel()
+        delay = state.user.expires_at + self.hub.settings.jwt.leeway_seconds - time.time()
+        loop = asyncio.get_running_loop()
+        state.expiry = loop.call_later(max(delay, 0.0), lambda: self.hub.spawn(self._expire(sid)))
+
+    async def _expire(self, sid: str) -> None:
+        if sid not in self.sockets:
+            return
+        await self.emit(
+            EXPIRED_EVENT, {"code": "token_expired", "message": "refresh the token and reconnect"}, to=sid
+        )
+        await self.disconnect(sid)
 
     def _refuse(self, code: str, message: str) -> NoReturn:
         self.hub.metrics.connections_refused.labels(self.namespace, code).inc()
@@ -172,6 +196,21 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     def _count(self, event_name: str, outcome: str) -> None:
         self.hub.metrics.socket_events.labels(self.namespace, event_name, outcome).inc()
+
+    @event("auth:refresh")
+    async def auth_refresh(self, user: Principal, sid: str, payload: Any) -> dict[str, int]:
+        """Swap in a fresh token for the same person and role, extending the session."""
+        token = payload.get("token") if isinstance(payload, dict) else None
+        try:
+            fresh = self.hub.verifier.verify(token)
+        except TokenError as exc:
+            raise acks.ClientError(exc.message, code=exc.code) from None
+        if (fresh.user_id, fresh.role) != (user.user_id, user.role):
+            raise acks.Forbidden("the new token is for someone else", code="token_mismatch")
+        state = self.sockets[sid]
+        state.user = fresh
+        self._schedule_expiry(sid, state)
+        return {"expires_at": fresh.expires_at}
 
     @event("ping")
     async def ping(self, user: Principal, sid: str, payload: Any) -> dict[str, str]:
