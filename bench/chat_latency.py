@@ -43,6 +43,7 @@ QUIET_PCT = 15.0  # percent of one core that other programs may use when a step 
 QUIET_WINDOW = 2.0
 NOISY_PCT = 30.0  # untracked CPU (% of one core) in a measured window that makes a step re-run
 LOADGEN = Path(__file__).with_name("loadgen.py")
+POSTGRES_SHARED = (": walwriter", ": checkpointer", ": background writer")
 
 
 # Command line ------------------------------------------------------------------------------------
@@ -535,7 +536,8 @@ class Bench:
         cpu = {f"hub {n.name}": usage.per_pid[n.pid] for n in self.nodes}
         cpu |= {f"loadgen {w.index}": usage.per_pid[w.process.pid] for w in self.workers}
         cpu |= usage.groups
-        cpu["untracked"] = usage.untracked  # other programs, kernel softirq
+        cpu["irq+softirq"] = usage.interrupts
+        cpu["untracked"] = usage.untracked  # other programs
         cpu["machine"] = usage.machine_busy
         # Not CPU, but read over the same window: how hard the hub works the database.
         cpu["db transactions/s"] = xacts_per_s
@@ -556,9 +558,15 @@ class Bench:
     def _cpu_groups(self) -> hubproc.Groups:
         assert self.dsn is not None
         # Only this run's database backends: other databases on the server are not our load.
-        groups: hubproc.Groups = {"postgres": ("postgres", self.dsn.rsplit("/", 1)[-1])}
+        groups: hubproc.Groups = {
+            "postgres": ("postgres", self.dsn.rsplit("/", 1)[-1]),
+            # The server's own processes write and flush the WAL our commits produce.
+            "postgres (wal, checkpoints)": ("postgres", POSTGRES_SHARED),
+        }
         if self.args.nodes == 2:
             groups["redis-server"] = ("redis-server", None)  # the whole server: shared, unavoidably
+        # Under load the kernel moves loopback TCP work into these threads: ours, not others'.
+        groups["ksoftirqd"] = ("ksoftirqd/", None)
         return groups
 
     async def idle_cpu(self, seconds: float) -> None:

@@ -103,26 +103,32 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def pids_of(comm: str, needle: str | None = None) -> list[int]:
-    """Processes named ``comm`` whose command line contains ``needle`` (for PostgreSQL, the
-    database name in a backend's title, so that other databases' load is not counted as ours)."""
+def pids_of(comm: str, needle: str | tuple[str, ...] | None = None) -> list[int]:
+    """Processes named ``comm`` (or starting with it, when it ends with "/", as in "ksoftirqd/")
+    whose command line contains ``needle`` (or one of them). For PostgreSQL, a backend's title
+    holds its database name, so other databases' load is not counted as ours."""
+    needles = [n.encode() for n in ((needle,) if isinstance(needle, str) else needle or ())]
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         with contextlib.suppress(OSError):
-            if (entry / "comm").read_text().strip() != comm:
+            name = (entry / "comm").read_text().strip()
+            if name != comm and not (comm.endswith("/") and name.startswith(comm)):
                 continue
-            if needle is None or needle.encode() in (entry / "cmdline").read_bytes():
+            title = (entry / "cmdline").read_bytes() if needles else b""
+            if not needles or any(n in title for n in needles):
                 pids.append(int(entry.name))
     return pids
 
 
-def machine_jiffies() -> tuple[int, int]:
-    """(busy, total) jiffies over all cores since boot, from the first line of /proc/stat."""
+def machine_jiffies() -> tuple[int, int, int]:
+    """(busy, total, interrupts) jiffies over all cores since boot, from /proc/stat. Interrupt
+    and softirq time (loopback TCP is mostly that) is charged to no process, so it is kept apart
+    from "other programs"."""
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     idle = values[3] + values[4]  # idle + iowait
-    return sum(values) - idle, sum(values)
+    return sum(values) - idle, sum(values), values[5] + values[6]
 
 
 @dataclass
@@ -131,21 +137,21 @@ class CpuSample:
 
     at: float
     per_pid: dict[int, float]
-    groups: dict[str, float]  # summed over every process of the group (PostgreSQL backends)
-    machine: tuple[int, int]
+    groups: dict[str, dict[int, float]]  # label -> CPU seconds of each process of the group
+    machine: tuple[int, int, int]
 
 
-Groups = dict[str, tuple[str, str | None]]  # label -> (comm, needle), see pids_of
+Groups = dict[str, tuple[str, str | tuple[str, ...] | None]]  # label -> (comm, needle), see pids_of
 
 
 def sample_cpu(pids: list[int], groups: Groups) -> CpuSample:
     loop_time = asyncio.get_running_loop().time()
     per_pid = {pid: cpu_seconds(pid) or 0.0 for pid in pids}
-    summed = {
-        label: sum(cpu_seconds(pid) or 0.0 for pid in pids_of(comm, needle))
+    members = {
+        label: {pid: cpu_seconds(pid) or 0.0 for pid in pids_of(comm, needle)}
         for label, (comm, needle) in groups.items()
     }
-    return CpuSample(loop_time, per_pid, summed, machine_jiffies())
+    return CpuSample(loop_time, per_pid, members, machine_jiffies())
 
 
 @dataclass
@@ -155,23 +161,30 @@ class CpuUsage:
     per_pid: dict[int, float]
     groups: dict[str, float]
     machine_busy: float
+    interrupts: float  # percent of one core spent in irq and softirq context
 
     @property
     def untracked(self) -> float:
         """Percent of one core used by nothing measured here: other programs on the machine."""
-        tracked = sum(self.per_pid.values()) + sum(self.groups.values())
+        tracked = sum(self.per_pid.values()) + sum(self.groups.values()) + self.interrupts
         return max(0.0, self.machine_busy * CORES - tracked)
 
 
 def cpu_between(first: CpuSample, last: CpuSample) -> CpuUsage:
     wall = max(last.at - first.at, 1e-9)
     per_pid = {pid: 100 * (last.per_pid[pid] - first.per_pid[pid]) / wall for pid in first.per_pid}
-    # A backend that exited in between takes its CPU time with it; the group total is then a
-    # lower bound, which is fine for "how busy was the database".
-    groups = {name: max(0.0, 100 * (last.groups[name] - first.groups[name]) / wall) for name in first.groups}
+    groups = {name: 100 * _group_seconds(first.groups[name], now) / wall for name, now in last.groups.items()}
     busy = last.machine[0] - first.machine[0]
     total = max(last.machine[1] - first.machine[1], 1)
-    return CpuUsage(per_pid, groups, 100 * busy / total)
+    interrupts = 100 * CORES * (last.machine[2] - first.machine[2]) / total
+    return CpuUsage(per_pid, groups, 100 * busy / total, interrupts)
+
+
+def _group_seconds(first: dict[int, float], last: dict[int, float]) -> float:
+    """CPU seconds a group of processes used between two samples. The asyncpg pool replaces
+    PostgreSQL backends now and then (idle lifetime): a backend that started in between counts
+    whole; one that exited in between took its time with it (a small undercount)."""
+    return sum(seconds - first.get(pid, 0.0) for pid, seconds in last.items())
 
 
 async def machine_busy(seconds: float) -> float:

@@ -352,6 +352,8 @@ class Worker:
     # Shutdown ----------------------------------------------------------------------------------
 
     async def close(self, _: dict[str, Any] | None = None) -> dict[str, Any]:
+        if self.closing:  # "stop", then the finally block of serve()
+            return {"closed": 0}
         self.closing = True
         peers = [*self.customers.values(), *self.agents.values()]
         with contextlib.suppress(TimeoutError):

@@ -24,14 +24,12 @@ from hub.storage.db import Conn
 class Opened:
     conversation: Conversation
     created: bool
-    position: int | None  # place in the queue (1 = next), None once assigned
 
 
 async def open_support(pool: asyncpg.Pool, customer: Principal) -> Opened:
     async with pool.acquire() as conn, conn.transaction():
         conversation, created = await store.open_support(conn, customer.user_id)
-    position = await store.queue_position(pool, conversation.id)
-    return Opened(conversation, created, position)
+    return Opened(conversation, created)
 
 
 async def assign_waiting(

@@ -22,11 +22,14 @@ class CustomerNamespace(HubNamespace):
         """The customer's support conversation (created if needed), assigned at once if an agent
         has room, otherwise waiting with its queue position."""
         opened = await support.open_support(self.hub.pool, user)
-        conversation, position = opened.conversation, opened.position
-        if position is not None:
+        conversation = opened.conversation
+        if conversation.status == "queued":
             await desk.run_assignment(self.hub)
+            # Read both after the pass: another node's pass may have assigned it meanwhile.
             conversation = await chat_store.get_conversation(self.hub.pool, conversation.id) or conversation
-            position = await chat_store.queue_position(self.hub.pool, conversation.id)
+        position = await chat_store.queue_position(self.hub.pool, conversation.id)
+        if conversation.status == "queued" and position is None:  # assigned between the two reads
+            conversation = await chat_store.get_conversation(self.hub.pool, conversation.id) or conversation
         return {"conversation": conversation.to_dict(), "created": opened.created, "position": position}
 
     @event("support:availability")

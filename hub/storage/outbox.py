@@ -104,10 +104,12 @@ async def mark_failed(conn: Executor, seq: int, error: str, retry_in: float | No
 async def next_due_in(conn: Executor) -> float | None:
     """Seconds until the earliest pending event is due (0 if overdue), None if nothing is pending."""
     value = await conn.fetchval(
-        """SELECT GREATEST(0, EXTRACT(EPOCH FROM min(next_attempt_at) - now()))::float8
+        # Not GREATEST(0, ...) in SQL: it skips NULLs, so an empty queue would read as "due now"
+        # and the worker would poll the database a hundred times a second.
+        """SELECT EXTRACT(EPOCH FROM min(next_attempt_at) - now())::float8
              FROM events WHERE delivered_at IS NULL AND dead_at IS NULL"""
     )
-    return None if value is None else float(value)
+    return None if value is None else max(0.0, float(value))
 
 
 async def stats(conn: Executor) -> dict[str, Any]:

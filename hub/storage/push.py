@@ -255,10 +255,12 @@ async def release(conn: Executor, delivery_ids: Sequence[int]) -> None:
 async def next_due_in(conn: Executor) -> float | None:
     """Seconds until the earliest queued delivery is due (0 if overdue); None if none is queued."""
     value = await conn.fetchval(
-        """SELECT GREATEST(0, EXTRACT(EPOCH FROM min(next_attempt_at) - now()))::float8
+        # Not GREATEST(0, ...) in SQL: it skips NULLs, so an empty queue would read as "due now"
+        # and the worker would poll the database a hundred times a second.
+        """SELECT EXTRACT(EPOCH FROM min(next_attempt_at) - now())::float8
              FROM push_deliveries WHERE status = 'queued'"""
     )
-    return None if value is None else float(value)
+    return None if value is None else max(0.0, float(value))
 
 
 async def prune_finished(conn: Executor, older_than_hours: float) -> int:
