@@ -31,6 +31,8 @@ from hub.app import build_app
 from hub.auth import Role, issue_token
 from hub.bus import Bus
 from hub.settings import Settings
+from hub.storage.db import create_pool
+from hub.storage.migrate import migrate
 
 pytest_plugins = ["tests.processes"]
 
@@ -110,6 +112,16 @@ async def database_url(pg_admin_dsn: str) -> AsyncIterator[str]:
     dsn = await create_database(pg_admin_dsn)
     yield dsn
     await drop_database(pg_admin_dsn, dsn)
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on this test's database, migrated."""
+    pool = await create_pool(database_url, 1, 5)
+    async with pool.acquire() as conn:
+        await migrate(conn)
+    yield pool
+    await pool.close()
 
 
 @pytest.fixture

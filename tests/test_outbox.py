@@ -6,7 +6,6 @@ import asyncio
 import collections
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -34,15 +33,6 @@ def outbox_settings(**overrides: Any) -> Any:
         }
     ).outbox
     return dataclasses.replace(base, **overrides)
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(database_url, 1, 5)
-    async with pool.acquire() as conn:
-        await migrate(conn)
-    yield pool
-    await pool.close()
 
 
 class Recorder:

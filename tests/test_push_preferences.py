@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
@@ -15,21 +14,10 @@ from hub.push import devices, preferences
 from hub.push.devices import Platform
 from hub.push.preferences import Channels, QuietHours, channels_for, in_quiet_hours
 from hub.push.queue import PushMessage, queue_push
-from hub.storage.db import create_pool
-from hub.storage.migrate import migrate
 from tests.conftest import WAIT
 
 SHANGHAI = "Asia/Shanghai"  # UTC+8, no DST
 NEW_YORK = "America/New_York"
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(database_url, 1, 5)
-    async with pool.acquire() as conn:
-        await migrate(conn)
-    yield pool
-    await pool.close()
 
 
 def at(hour: int, minute: int, zone: str) -> datetime:

@@ -27,7 +27,6 @@ from hub.push.providers.webhook import sign, verify
 from hub.push.queue import PushMessage, queue_push
 from hub.push.sender import PUSH_SENDER, PushSender, sender_context
 from hub.storage.db import Database, create_pool
-from hub.storage.migrate import migrate
 from tests.conftest import WAIT, wait_until
 from tests.test_push_fakes import (
     WEBHOOK_SECRET,
@@ -43,15 +42,6 @@ APNS_A, APNS_B, APNS_C = "a1" * 32, "b2" * 32, "c3" * 32
 CUSTOMER_APP = "com.example.hub.customer"
 
 StartSender = Callable[..., PushSender]
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(database_url, 1, 5)
-    async with pool.acquire() as conn:
-        await migrate(conn)
-    yield pool
-    await pool.close()
 
 
 @pytest.fixture
