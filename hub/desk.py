@@ -60,8 +60,11 @@ async def publish_change(hub: HubContext, change: ConversationChange, event: str
         await emit_message(hub, change.system_message, change.members)
 
 
-async def run_assignment(hub: HubContext) -> None:
-    """Assign waiting conversations to online agents and tell everyone concerned."""
+async def run_assignment(hub: HubContext, *, queue_changed: bool = False) -> None:
+    """Assign waiting conversations to online agents and tell everyone concerned.
+
+    Queue positions go out only when the queue moved (an assignment here, or ``queue_changed``
+    from the caller), so the periodic sweep does not re-send every waiting customer their place."""
     async with hub.assignment_lock:
         # Admins appear in the support snapshot but only pick conversations by hand.
         agents = [
@@ -72,7 +75,8 @@ async def run_assignment(hub: HubContext) -> None:
         changes = await support.assign_waiting(hub.pool, agents, hub.settings.chat.agent_capacity)
         for change in changes:
             await publish_change(hub, change, "conversation:assigned")
-        await broadcast_queue(hub)
+        if changes or queue_changed:
+            await broadcast_queue(hub)
 
 
 async def broadcast_queue(hub: HubContext) -> None:

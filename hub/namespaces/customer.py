@@ -24,7 +24,7 @@ class CustomerNamespace(HubNamespace):
         opened = await support.open_support(self.hub.pool, user)
         conversation = opened.conversation
         if conversation.status == "queued":
-            await desk.run_assignment(self.hub)
+            await desk.run_assignment(self.hub, queue_changed=opened.created)
             # Read both after the pass: another node's pass may have assigned it meanwhile.
             conversation = await chat_store.get_conversation(self.hub.pool, conversation.id) or conversation
         position = await chat_store.queue_position(self.hub.pool, conversation.id)

@@ -49,7 +49,7 @@ class SupportNamespace(HubNamespace):
     async def conversation_pick(self, user: Principal, sid: str, payload: Any) -> dict[str, Any]:
         ref = acks.parse(p.ConversationRef, payload)
         change = await support.pick(self.hub.pool, user, ref.conversation_id)
-        await self._changed(change, "conversation:assigned")
+        await self._changed(change, "conversation:assigned", queue_changed=True)
         return change.conversation.to_dict()
 
     @event("conversation:transfer")
@@ -85,8 +85,8 @@ class SupportNamespace(HubNamespace):
         self.hub.chat.forget(conversation.id)
         return conversation.to_dict()
 
-    async def _changed(self, change: Any, event_name: str) -> None:
+    async def _changed(self, change: Any, event_name: str, queue_changed: bool = False) -> None:
         self.hub.chat.forget(change.conversation.id)
         await desk.publish_change(self.hub, change, event_name)
         # A resolve or transfer frees capacity; a pick shortens the queue.
-        self.hub.spawn(desk.run_assignment(self.hub))
+        self.hub.spawn(desk.run_assignment(self.hub, queue_changed=queue_changed))
