@@ -12,6 +12,7 @@ from typing import Any
 import socketio
 from aiohttp import web
 
+from bookings import api as bookings_api
 from hub import desk, http
 from hub.auth import build_verifier
 from hub.bus import Bus
@@ -66,6 +67,7 @@ def build_app(settings: Settings, *, bus: Bus | None = None) -> web.Application:
     http.add_routes(app)
     chat_api.add_routes(app)
     push_api.add_routes(app, settings.push)
+    bookings_api.add_routes(app)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_presence)
     app.cleanup_ctx.append(_relay)

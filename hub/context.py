@@ -19,6 +19,7 @@ from hub.chat.service import ChatService
 from hub.metrics import Metrics
 from hub.presence import PresenceTracker
 from hub.realtime import Realtime
+from hub.scheduler import Timers
 from hub.settings import Settings
 from hub.storage.db import Database
 
@@ -36,6 +37,7 @@ class HubContext:
     database: Database | None = None
     chat_service: ChatService | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    timers: Timers = field(default_factory=Timers)
     # One support assignment pass at a time on this node; the database lock spans nodes.
     assignment_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Literal, cast
 
 if TYPE_CHECKING:
     from hub.presence.config import PresenceConfig
+    from bookings.config import BookingConfig, DispatchDefaults
     from hub.push.config import PushConfig
 
 Serializer = Literal["json", "msgpack"]
@@ -88,11 +89,14 @@ class Settings:
     chat: ChatSettings
     presence: PresenceConfig
     push: PushConfig
+    bookings: BookingConfig
+    dispatch: DispatchDefaults
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read every ``HUB_*`` variable; raise ``ConfigError`` on the first bad one."""
         from hub.presence.config import PresenceConfig
+        from bookings.config import BookingConfig, DispatchDefaults
         from hub.push.config import PushConfig
 
         env = os.environ if env is None else env
@@ -127,6 +131,8 @@ class Settings:
             ),
             presence=PresenceConfig.from_env(env),
             push=PushConfig.from_env(env),
+            bookings=BookingConfig.from_env(env),
+            dispatch=DispatchDefaults.from_env(env),
         )
 
 

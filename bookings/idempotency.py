@@ -1,0 +1,97 @@
+"""``Idempotency-Key`` on creates: the same key and body return the first response.
+
+The key row is inserted in the same transaction as the thing created. A concurrent request with
+the same key waits on that row's unique index until the first commits, then replays its response;
+if the first fails, its transaction (and the key) rolls back and the retry creates afresh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import pydantic
+from aiohttp import web
+
+from hub.acks import InvalidPayload
+from hub.storage.db import Conn, Executor
+
+HEADER = "Idempotency-Key"
+REPLAY_HEADER = "Idempotent-Replayed"
+MAX_KEY_LENGTH = 255
+KEEP_HOURS = 24  # how long a key is remembered
+
+Create = Callable[[Conn], Awaitable[pydantic.BaseModel]]
+
+
+async def create_once(
+    request: web.Request, pool: asyncpg.Pool, user_id: str, create: Create, status: int = 201
+) -> web.Response:
+    """Run ``create`` in a transaction, once per (user, Idempotency-Key); answer with its result."""
+    key = request.headers.get(HEADER)
+    if key is None:
+        async with pool.acquire() as conn, conn.transaction():
+            created = await create(conn)
+        return web.Response(body=created.model_dump_json(), status=status, content_type="application/json")
+    if not 0 < len(key) <= MAX_KEY_LENGTH:
+        raise InvalidPayload(
+            f"{HEADER} must be 1..{MAX_KEY_LENGTH} characters",
+            code="invalid_idempotency_key",
+            details=[{"loc": ["header", HEADER], "message": "length out of range"}],
+        )
+    operation = f"{request.method} {request.path}"
+    fingerprint = _fingerprint(operation, await request.read())
+    for _ in range(2):  # a second round only when the first holder of the key rolled back
+        async with pool.acquire() as conn:
+            async with conn.transaction():
+                claimed = await conn.fetchval(
+                    """INSERT INTO idempotency_keys (user_id, key, operation, request_hash, status_code, body)
+                       VALUES ($1, $2, $3, $4, 0, 'null') ON CONFLICT DO NOTHING RETURNING true""",
+                    user_id,
+                    key,
+                    operation,
+                    fingerprint,
+                )
+                if claimed:
+                    created = await create(conn)
+                    body = created.model_dump(mode="json")
+                    await conn.execute(
+                        "UPDATE idempotency_keys SET status_code = $3, body = $4 WHERE user_id = $1 AND key = $2",
+                        user_id,
+                        key,
+                        status,
+                        body,
+                    )
+                    return web.json_response(body, status=status)
+            first = await conn.fetchrow(
+                "SELECT request_hash, status_code, body FROM idempotency_keys WHERE user_id = $1 AND key = $2",
+                user_id,
+                key,
+            )
+        if first is not None:
+            if first["request_hash"] != fingerprint:
+                raise InvalidPayload(
+                    f"this {HEADER} was used with a different request",
+                    code="idempotency_key_reused",
+                    details=[{"loc": ["header", HEADER], "message": "reused with another body or route"}],
+                )
+            return web.json_response(first["body"], status=first["status_code"], headers={REPLAY_HEADER: "true"})
+    raise InvalidPayload("the request could not be completed; retry it", code="idempotency_retry")
+
+
+def _fingerprint(operation: str, raw: bytes) -> str:
+    """Equal for equal JSON, however its keys are ordered or spaced."""
+    try:
+        canonical: Any = json.dumps(json.loads(raw or b"{}"), sort_keys=True, separators=(",", ":"))
+    except ValueError:
+        canonical = raw.decode("utf-8", "replace")
+    return hashlib.sha256(f"{operation}\n{canonical}".encode()).hexdigest()
+
+
+async def prune(conn: Executor) -> None:
+    await conn.execute(
+        "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1)", KEEP_HOURS
+    )
