@@ -78,7 +78,9 @@ async def create_once(
                     code="idempotency_key_reused",
                     details=[{"loc": ["header", HEADER], "message": "reused with another body or route"}],
                 )
-            return web.json_response(first["body"], status=first["status_code"], headers={REPLAY_HEADER: "true"})
+            return web.json_response(
+                first["body"], status=first["status_code"], headers={REPLAY_HEADER: "true"}
+            )
     raise InvalidPayload("the request could not be completed; retry it", code="idempotency_retry")
 
 

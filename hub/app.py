@@ -13,6 +13,7 @@ import socketio
 from aiohttp import web
 
 from bookings import api as bookings_api
+from bookings.runtime import bookings_context
 from hub import desk, http
 from hub.auth import build_verifier
 from hub.bus import Bus
@@ -70,6 +71,7 @@ def build_app(settings: Settings, *, bus: Bus | None = None) -> web.Application:
     bookings_api.add_routes(app)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_presence)
+    app.cleanup_ctx.append(bookings_context)  # its outbox subscribers must exist before the relay
     app.cleanup_ctx.append(_relay)
     app.cleanup_ctx.append(sender_context)
     app.cleanup_ctx.append(_assignment_sweep)

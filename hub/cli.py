@@ -1,4 +1,4 @@
-"""``python -m hub``: serve, migrate, token."""
+"""``python -m hub``: serve, migrate, token, demo-seed."""
 
 from __future__ import annotations
 
@@ -57,6 +57,11 @@ def _parser() -> argparse.ArgumentParser:
     migrate_cmd = commands.add_parser("migrate", help="apply pending database migrations and exit")
     migrate_cmd.set_defaults(run=_migrate)
 
+    demo = commands.add_parser(
+        "demo-seed", help="apply migrations, then load the demo catalog, workers and customers (idempotent)"
+    )
+    demo.set_defaults(run=_demo_seed)
+
     token = commands.add_parser(
         "token", help="print a signed JWT for development and tests (stdout holds only the token)"
     )
@@ -97,6 +102,39 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 
     applied = asyncio.run(run())
     log.info("applied %d migration(s)%s", len(applied), f": {', '.join(applied)}" if applied else "")
+    return 0
+
+
+def _demo_seed(args: argparse.Namespace, settings: Settings) -> int:
+    from bookings.seed import SeedSummary, seed
+
+    async def run() -> SeedSummary:
+        database = await open_database(settings)
+        try:
+            async with database.pool.acquire() as conn:
+                await migrate(conn)
+                return await seed(conn)
+        finally:
+            await database.close()
+
+    summary = asyncio.run(run())
+    print(
+        f"demo data loaded: {summary.categories} categories, {summary.services} services, "
+        f"{summary.workers} workers ({summary.bookable_workers} bookable), "
+        f"{summary.certificates} certificates, {summary.reviews} reviews, "
+        f"{summary.customers} customers with {summary.addresses} addresses"
+    )
+    print(f"customers: {', '.join(summary.customer_ids)}")
+    print(f"workers: {summary.worker_ids[0]} .. {summary.worker_ids[-1]}")
+    print(f"support agent: {summary.support_id}    admin: {summary.admin_id}")
+    print("tokens:")
+    for role, sub in (
+        ("customer", summary.customer_ids[0]),
+        ("worker", summary.worker_ids[0]),
+        ("support", summary.support_id),
+        ("admin", summary.admin_id),
+    ):
+        print(f"  python -m hub token --role {role} --sub {sub}")
     return 0
 
 

@@ -9,7 +9,7 @@ import asyncio
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import socketio
@@ -22,6 +22,9 @@ from hub.realtime import Realtime
 from hub.scheduler import Timers
 from hub.settings import Settings
 from hub.storage.db import Database
+
+if TYPE_CHECKING:
+    from bookings.runtime import BookingsRuntime
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,7 @@ class HubContext:
     chat_service: ChatService | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     timers: Timers = field(default_factory=Timers)
+    bookings: BookingsRuntime | None = None
     # One support assignment pass at a time on this node; the database lock spans nodes.
     assignment_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 

@@ -1,18 +1,24 @@
-"""HTTP plumbing shared by every route: the JSON error envelope, Bearer auth, health and metrics."""
+"""HTTP plumbing shared by every route: the JSON error envelope, Bearer auth, health and metrics.
+
+``/healthz``, ``/readyz`` and ``/metrics`` are for load balancers and Prometheus and stay plain
+routes; every ``/api/v1`` route is an ``Operation`` documented in ``/api/v1/openapi.json``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
+import pydantic
 from aiohttp import web
 
 from hub import acks
 from hub.auth import Principal, Role, TokenError
 from hub.keys import DATABASE, METRICS, VERIFIER
 from hub.metrics import CONTENT_TYPE
+from hub.openapi import Operation, add_operations, reply, serve_document
 from hub.storage import migrate
 from hub.storage import outbox as outbox_store
 
@@ -20,6 +26,16 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 READINESS_TIMEOUT_SECONDS = 2.0
+ANY_ROLE: tuple[str, ...] = tuple(Role)
+# A timestamp as the hub writes it (``datetime.isoformat()``, RFC 3339 with an offset).
+Timestamp = Annotated[str, pydantic.Field(json_schema_extra={"format": "date-time"})]
+
+
+class Reply(pydantic.BaseModel):
+    """Base of response bodies: building one from a dict with a field it does not declare fails,
+    so the document cannot silently miss a field the route sends."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
 
 
 class ApiError(Exception):
@@ -120,11 +136,31 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=registry.render(), headers={"Content-Type": CONTENT_TYPE})
 
 
+class Me(Reply):
+    user_id: str
+    role: Role
+    expires_at: int = pydantic.Field(description="Expiry of the token (Unix seconds).")
+
+
 async def me(request: web.Request) -> web.Response:
     principal = authenticate(request)
-    return web.json_response(
-        {"user_id": principal.user_id, "role": principal.role.value, "expires_at": principal.expires_at}
-    )
+    return reply(Me(user_id=principal.user_id, role=principal.role, expires_at=principal.expires_at))
+
+
+class DeadLetter(Reply):
+    event_id: str = pydantic.Field(json_schema_extra={"format": "uuid"})
+    topic: str
+    attempts: int
+    created_at: Timestamp
+    dead_at: Timestamp
+    last_error: str | None
+
+
+class OutboxStatus(Reply):
+    pending: int = pydantic.Field(description="Events not yet delivered to every subscriber.")
+    dead: int = pydantic.Field(description="Events given up on after the maximum number of attempts.")
+    lag_seconds: float = pydantic.Field(description="Age of the oldest pending event; 0 when none.")
+    dead_letters: list[DeadLetter] = pydantic.Field(description="The most recent dead events, newest first.")
 
 
 async def outbox_status(request: web.Request) -> web.Response:
@@ -133,25 +169,68 @@ async def outbox_status(request: web.Request) -> web.Response:
     pool = request.app[DATABASE].pool
     stats = await outbox_store.stats(pool)
     dead = await outbox_store.dead_letters(pool)
-    return web.json_response(
-        {
+    return reply(
+        OutboxStatus(
             **stats,
-            "dead_letters": [
-                {
-                    **row,
-                    "event_id": str(row["event_id"]),
-                    "created_at": row["created_at"].isoformat(),
-                    "dead_at": row["dead_at"].isoformat(),
-                }
+            dead_letters=[
+                DeadLetter(
+                    **{
+                        **row,
+                        "event_id": str(row["event_id"]),
+                        "created_at": row["created_at"].isoformat(),
+                        "dead_at": row["dead_at"].isoformat(),
+                    }
+                )
                 for row in dead
             ],
-        }
+        )
     )
+
+
+class OpenApiDocument(pydantic.BaseModel):
+    """An OpenAPI 3.1 document (only its top level is described here)."""
+
+    model_config = pydantic.ConfigDict(extra="allow")
+
+    openapi: str
+    info: dict[str, Any]
+    paths: dict[str, Any]
+    components: dict[str, Any]
+
+
+OPERATIONS = [
+    Operation(
+        "GET",
+        "/api/v1/openapi.json",
+        serve_document,
+        summary="This document: every /api/v1 route, its parameters, bodies and responses",
+        tag="meta",
+        auth=False,
+        responses={200: OpenApiDocument},
+    ),
+    Operation(
+        "GET",
+        "/api/v1/me",
+        me,
+        summary="Who the Bearer token says the caller is",
+        tag="meta",
+        roles=ANY_ROLE,
+        responses={200: Me},
+    ),
+    Operation(
+        "GET",
+        "/api/v1/admin/outbox",
+        outbox_status,
+        summary="Outbox backlog, lag and the most recent dead letters",
+        tag="admin",
+        roles=(Role.ADMIN,),
+        responses={200: OutboxStatus},
+    ),
+]
 
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
-    app.router.add_get("/api/v1/me", me)
-    app.router.add_get("/api/v1/admin/outbox", outbox_status)
+    add_operations(app, OPERATIONS)

@@ -68,8 +68,8 @@ class Operation:
     # Content types of a raw (non-JSON) request body, e.g. uploads.
     raw_body: tuple[str, ...] = ()
     responses: Mapping[int, type[pydantic.BaseModel] | None] = field(default_factory=lambda: {200: None})
-    # Response content types other than JSON (e.g. a download), by status.
-    raw_responses: Mapping[int, str] = field(default_factory=dict)
+    # Response content types other than JSON (e.g. a download), by status: one or several.
+    raw_responses: Mapping[int, str | tuple[str, ...]] = field(default_factory=dict)
     errors: tuple[int, ...] = ()
     idempotent: bool = False  # accepts an Idempotency-Key header
     path_params: Mapping[str, dict[str, Any]] = field(default_factory=dict)
@@ -105,10 +105,14 @@ def read_query(request: web.Request, model: type[M]) -> M:
     try:
         return model.model_validate(query)
     except pydantic.ValidationError as exc:
-        raise acks.InvalidPayload("the query parameters are not valid", details=acks.field_errors(exc)) from None
+        raise acks.InvalidPayload(
+            "the query parameters are not valid", details=acks.field_errors(exc)
+        ) from None
 
 
-def reply(data: pydantic.BaseModel, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
+def reply(
+    data: pydantic.BaseModel, status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
     return web.Response(
         body=data.model_dump_json(), status=status, content_type="application/json", headers=headers
     )
@@ -149,8 +153,9 @@ def _openapi_path(path: str) -> str:
 
 
 def _operation(op: Operation, refs: Refs, components: dict[str, Any]) -> dict[str, Any]:
+    module = op.handler.__module__.rsplit(".", 1)[-1]
     out: dict[str, Any] = {
-        "operationId": f"{op.method.lower()}_{op.handler.__module__.rsplit('.', 1)[-1]}_{op.handler.__name__}",
+        "operationId": f"{op.method.lower()}_{module}_{op.handler.__name__}",
         "summary": op.summary,
         "tags": [op.tag],
         "parameters": _parameters(op, components),
@@ -159,6 +164,9 @@ def _operation(op: Operation, refs: Refs, components: dict[str, Any]) -> dict[st
     if op.description or op.roles:
         roles = f"Roles: {', '.join(op.roles)}." if op.roles else ""
         out["description"] = " ".join(part for part in (op.description, roles) if part)
+    if op.roles:
+        # Machine-readable for clients and tests (the property-based run calls with these roles).
+        out["x-roles"] = [str(role) for role in op.roles]
     if op.auth:
         out["security"] = [{"bearer": []}]
     if op.body is not None:
@@ -167,12 +175,16 @@ def _operation(op: Operation, refs: Refs, components: dict[str, Any]) -> dict[st
     elif op.raw_body:
         out["requestBody"] = {
             "required": True,
-            "content": {kind: {"schema": {"type": "string", "format": "binary"}} for kind in op.raw_body},
+            "content": {kind: {"schema": _raw_schema(kind)} for kind in op.raw_body},
         }
     for status, model in op.responses.items():
         response: dict[str, Any] = {"description": _STATUS_TEXT.get(status, "OK")}
         if status in op.raw_responses:
-            response["content"] = {op.raw_responses[status]: {"schema": {"type": "string", "format": "binary"}}}
+            kinds = op.raw_responses[status]
+            response["content"] = {
+                kind: {"schema": {"type": "string", "format": "binary"}}
+                for kind in ((kinds,) if isinstance(kinds, str) else kinds)
+            }
         elif model is not None:
             response["content"] = {"application/json": {"schema": refs[(model, "serialization")]}}
         out["responses"][str(status)] = response
@@ -188,6 +200,27 @@ def _operation(op: Operation, refs: Refs, components: dict[str, Any]) -> dict[st
     return out
 
 
+def _raw_schema(kind: str) -> dict[str, Any]:
+    binary = {"type": "string", "format": "binary"}
+    if kind == "multipart/form-data":  # one part, named "file"
+        return {"type": "object", "properties": {"file": binary}, "required": ["file"]}
+    return binary
+
+
+def _query_schema(prop: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter is present or absent, never null: drop ``None`` from optional fields."""
+    options = prop.get("anyOf")
+    if not isinstance(options, list) or {"type": "null"} not in options:
+        return prop
+    rest = [option for option in options if option != {"type": "null"}]
+    out = {
+        key: value
+        for key, value in prop.items()
+        if key != "anyOf" and not (key == "default" and value is None)
+    }
+    return {**rest[0], **out} if len(rest) == 1 else {**out, "anyOf": rest}
+
+
 def _parameters(op: Operation, components: dict[str, Any]) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = [
         {"name": name, "in": "path", "required": True, "schema": op.path_params.get(name, {"type": "string"})}
@@ -198,7 +231,12 @@ def _parameters(op: Operation, components: dict[str, Any]) -> list[dict[str, Any
         components.update(schema.get("$defs", {}))
         required = set(schema.get("required", []))
         for name, prop in schema.get("properties", {}).items():
-            param: dict[str, Any] = {"name": name, "in": "query", "required": name in required, "schema": prop}
+            param: dict[str, Any] = {
+                "name": name,
+                "in": "query",
+                "required": name in required,
+                "schema": _query_schema(prop),
+            }
             if "description" in prop:
                 param["description"] = prop["description"]
             params.append(param)

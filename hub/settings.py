@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, cast
 
 if TYPE_CHECKING:
-    from hub.presence.config import PresenceConfig
     from bookings.config import BookingConfig, DispatchDefaults
+    from hub.presence.config import PresenceConfig
     from hub.push.config import PushConfig
 
 Serializer = Literal["json", "msgpack"]
@@ -95,8 +95,8 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read every ``HUB_*`` variable; raise ``ConfigError`` on the first bad one."""
-        from hub.presence.config import PresenceConfig
         from bookings.config import BookingConfig, DispatchDefaults
+        from hub.presence.config import PresenceConfig
         from hub.push.config import PushConfig
 
         env = os.environ if env is None else env

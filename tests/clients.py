@@ -28,6 +28,14 @@ SERVER_EVENTS = (
     "server:shutdown",
     "server:abuse",
     "auth:expired",
+    "offer",
+    "offer:taken",
+    "offer:expired",
+    "offer:withdrawn",
+    "booking:updated",
+    "booking:location",
+    "order:alert",
+    "dispatch:escalated",
 )
 
 

@@ -4,18 +4,82 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any, Literal
 
+import pydantic
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from hub.acks import InvalidPayload, NotFound
 from hub.chat import uploads
-from hub.http import authenticate
+from hub.http import ANY_ROLE, Reply, Timestamp, authenticate
 from hub.keys import CONTEXT
+from hub.openapi import Operation, add_operations, reply
 from hub.storage import notifications as inbox
 from hub.storage import uploads as upload_store
 
 MAX_PAGE = 100
+MAX_SEQ = 2**63 - 1  # seqs are bigint: anything larger is refused, not sent to PostgreSQL
 CHUNK = 64 * 1024
+UUID_PARAM = {"type": "string", "format": "uuid"}
+
+
+class Upload(Reply):
+    upload_id: str = pydantic.Field(json_schema_extra={"format": "uuid"})
+    url: str = pydantic.Field(description="Where to download it (with a Bearer token).")
+    content_type: str
+    size: int
+    filename: str | None
+
+
+class Notification(Reply):
+    id: str = pydantic.Field(json_schema_extra={"format": "uuid"})
+    seq: int = pydantic.Field(description="The user's own counter: 1, 2, 3...")
+    user_id: str
+    role: str
+    kind: str
+    title: str
+    body: str
+    data: dict[str, Any]
+    urgent: bool
+    created_at: Timestamp
+    read_at: Timestamp | None
+
+
+class NotificationsQuery(pydantic.BaseModel):
+    before_seq: int | None = pydantic.Field(
+        default=None, ge=1, le=MAX_SEQ, description="Only notifications older than this seq."
+    )
+    limit: int = pydantic.Field(default=50, ge=1, le=MAX_PAGE)
+
+
+class NotificationPage(Reply):
+    items: list[Notification] = pydantic.Field(description="Newest first.")
+    unread: int
+
+
+class ConversationSummary(Reply):
+    id: str = pydantic.Field(json_schema_extra={"format": "uuid"})
+    kind: Literal["support", "booking"]
+    customer_id: str
+    booking_id: str | None
+    worker_id: str | None
+    status: Literal["queued", "assigned", "resolved", "open"]
+    assigned_agent_id: str | None
+    queued_at: Timestamp | None
+    read_only_after: Timestamp | None
+    last_seq: int
+    last_message_at: Timestamp | None
+    csat_score: int | None
+    created_at: Timestamp
+    last_read_seq: int
+    last_delivered_seq: int
+    unread: int
+
+
+class Conversations(Reply):
+    conversations: list[ConversationSummary] = pydantic.Field(description="Most recent first.")
+    unread: int
 
 
 async def upload(request: web.Request) -> web.Response:
@@ -25,15 +89,7 @@ async def upload(request: web.Request) -> web.Response:
     limit = hub.settings.chat.upload_max_bytes
     filename: str | None = request.headers.get("X-Filename")
     if request.content_type.startswith("multipart/"):
-        reader = await request.multipart()
-        part = await reader.next()
-        while part is not None and getattr(part, "name", None) != "file":
-            part = await reader.next()
-        if part is None or not isinstance(part, BodyPartReader):
-            raise InvalidPayload("send the file in a form field named 'file'", code="upload_missing")
-        content_type = part.headers.get("Content-Type", "")
-        filename = part.filename
-        content = await _read_limited(part.read_chunk, limit)
+        content_type, filename, content = await _read_multipart(request, limit)
     else:
         if request.content_length is not None and request.content_length > limit:
             raise InvalidPayload(f"the file is larger than {limit} bytes", code="upload_too_large")
@@ -41,7 +97,27 @@ async def upload(request: web.Request) -> web.Response:
         content = await _read_limited(request.content.read, limit)
     mime = uploads.check(content_type, content, limit)
     stored = await upload_store.insert(hub.pool, user.user_id, mime, (filename or "")[:255] or None, content)
-    return web.json_response(stored, status=201)
+    return reply(Upload(**stored), status=201)
+
+
+async def _read_multipart(request: web.Request, limit: int) -> tuple[str, str | None, bytes]:
+    """(Content-Type, filename, bytes) of the form field named ``file``."""
+    try:
+        reader = await request.multipart()
+        part = await reader.next()
+        while part is not None and getattr(part, "name", None) != "file":
+            part = await reader.next()
+        if part is None or not isinstance(part, BodyPartReader):
+            raise InvalidPayload("send the file in a form field named 'file'", code="upload_missing")
+        return (
+            part.headers.get("Content-Type", ""),
+            part.filename,
+            await _read_limited(part.read_chunk, limit),
+        )
+    except InvalidPayload:
+        raise
+    except (ValueError, HttpProcessingError) as exc:  # aiohttp's parser refusing the body
+        raise InvalidPayload(f"the multipart body is malformed: {exc}", code="upload_malformed") from None
 
 
 async def _read_limited(read: Callable[[int], Awaitable[bytes]], limit: int) -> bytes:
@@ -78,17 +154,26 @@ async def download(request: web.Request) -> web.Response:
 
 async def notifications(request: web.Request) -> web.Response:
     user = authenticate(request)
-    before = _int_param(request, "before_seq", None, 1)
+    before = _int_param(request, "before_seq", None, 1, MAX_SEQ)
     limit = _int_param(request, "limit", 50, 1, MAX_PAGE)
     pool = request.app[CONTEXT].pool
     items = await inbox.page(pool, user.user_id, before, limit or 50)
-    return web.json_response({"items": items, "unread": await inbox.unread_count(pool, user.user_id)})
+    return reply(
+        NotificationPage(
+            items=[Notification(**item) for item in items],
+            unread=await inbox.unread_count(pool, user.user_id),
+        )
+    )
 
 
 async def conversations(request: web.Request) -> web.Response:
     user = authenticate(request)
     listed = await request.app[CONTEXT].chat.conversations(user)
-    return web.json_response({"conversations": listed, "unread": sum(c["unread"] for c in listed)})
+    return reply(
+        Conversations(
+            conversations=[ConversationSummary(**c) for c in listed], unread=sum(c["unread"] for c in listed)
+        )
+    )
 
 
 def _int_param(
@@ -109,8 +194,55 @@ def _int_param(
     return value
 
 
+OPERATIONS = [
+    Operation(
+        "POST",
+        "/api/v1/uploads",
+        upload,
+        summary="Upload a chat attachment",
+        description=(
+            "The raw file with its Content-Type (and an optional X-Filename header), or "
+            "multipart/form-data with a `file` field. The file's first bytes must match its type."
+        ),
+        tag="chat",
+        roles=ANY_ROLE,
+        raw_body=(*sorted(uploads.ALLOWED_TYPES), "multipart/form-data"),
+        responses={201: Upload},
+        errors=(422,),
+    ),
+    Operation(
+        "GET",
+        "/api/v1/uploads/{upload_id}",
+        download,
+        summary="Download an attachment (always as an attachment, never rendered inline)",
+        tag="chat",
+        roles=ANY_ROLE,
+        responses={200: None},
+        raw_responses={200: tuple(sorted(uploads.ALLOWED_TYPES))},
+        errors=(404,),
+        path_params={"upload_id": UUID_PARAM},
+    ),
+    Operation(
+        "GET",
+        "/api/v1/notifications",
+        notifications,
+        summary="The caller's notification inbox, newest first",
+        tag="notifications",
+        roles=ANY_ROLE,
+        query=NotificationsQuery,
+        responses={200: NotificationPage},
+    ),
+    Operation(
+        "GET",
+        "/api/v1/conversations",
+        conversations,
+        summary="The caller's conversations with their unread counts",
+        tag="chat",
+        roles=ANY_ROLE,
+        responses={200: Conversations},
+    ),
+]
+
+
 def add_routes(app: web.Application) -> None:
-    app.router.add_post("/api/v1/uploads", upload)
-    app.router.add_get("/api/v1/uploads/{upload_id}", download)
-    app.router.add_get("/api/v1/notifications", notifications)
-    app.router.add_get("/api/v1/conversations", conversations)
+    add_operations(app, OPERATIONS)

@@ -28,8 +28,9 @@ from pydantic import (
 )
 
 from hub.acks import InvalidPayload, parse_json
-from hub.http import ApiError, authenticate
+from hub.http import ANY_ROLE, ApiError, Reply, Timestamp, authenticate
 from hub.keys import DATABASE, SETTINGS
+from hub.openapi import Operation, add_operations, reply
 from hub.push import devices, preferences
 from hub.push.config import PUSH_CONFIG, PushConfig
 from hub.push.devices import Platform
@@ -86,6 +87,36 @@ class PreferencesIn(BaseModel):
     quiet_hours: QuietHoursIn | None = None
 
 
+class DeviceOut(Reply):
+    id: str = Field(json_schema_extra={"format": "uuid"})
+    platform: Platform
+    token: str
+    app_id: str | None
+    locale: str | None
+    created_at: Timestamp | None
+    last_seen_at: Timestamp | None
+
+
+class DeviceList(Reply):
+    devices: list[DeviceOut]
+
+
+class ChannelsOut(Reply):
+    in_app: bool
+    push: bool
+
+
+class QuietHoursOut(Reply):
+    start: str = Field(pattern=_HH_MM)
+    end: str = Field(pattern=_HH_MM)
+    time_zone: str
+
+
+class PreferencesOut(Reply):
+    kinds: dict[str, ChannelsOut] = Field(description="Only the kinds the user changed; others are all on.")
+    quiet_hours: QuietHoursOut | None
+
+
 async def register_device(request: web.Request) -> web.Response:
     principal = authenticate(request)
     body = parse_json(DeviceIn, await request.read())
@@ -96,13 +127,13 @@ async def register_device(request: web.Request) -> web.Response:
         device, created = await devices.register(
             conn, principal.user_id, body.platform, token, app_id=body.app_id, locale=body.locale
         )
-    return web.json_response(device.to_json(), status=201 if created else 200)
+    return reply(DeviceOut(**device.to_json()), status=201 if created else 200)
 
 
 async def list_devices(request: web.Request) -> web.Response:
     principal = authenticate(request)
     found = await devices.list_for_user(request.app[DATABASE].pool, principal.user_id)
-    return web.json_response({"devices": [d.to_json() for d in found]})
+    return reply(DeviceList(devices=[DeviceOut(**d.to_json()) for d in found]))
 
 
 async def delete_device(request: web.Request) -> web.Response:
@@ -122,7 +153,7 @@ async def delete_device(request: web.Request) -> web.Response:
 async def get_preferences(request: web.Request) -> web.Response:
     principal = authenticate(request)
     stored = await preferences.load(request.app[DATABASE].pool, principal.user_id)
-    return web.json_response(stored.to_json())
+    return reply(PreferencesOut(**stored.to_json()))
 
 
 async def put_preferences(request: web.Request) -> web.Response:
@@ -141,7 +172,7 @@ async def put_preferences(request: web.Request) -> web.Response:
             )
         except ValueError as exc:  # too many kinds for this user
             raise InvalidPayload(str(exc), details=[{"loc": ["kinds"], "message": str(exc)}]) from None
-    return web.json_response(stored.to_json())
+    return reply(PreferencesOut(**stored.to_json()))
 
 
 def add_routes(app: web.Application, config: PushConfig | None = None) -> None:
@@ -154,8 +185,59 @@ def add_routes(app: web.Application, config: PushConfig | None = None) -> None:
         config = getattr(app.get(SETTINGS), "push", None) or PushConfig.from_env()
     if config is not None:
         app[PUSH_CONFIG] = config
-    app.router.add_post("/api/v1/devices", register_device)
-    app.router.add_get("/api/v1/devices", list_devices)
-    app.router.add_delete("/api/v1/devices/{device_id}", delete_device)
-    app.router.add_get("/api/v1/notification-preferences", get_preferences)
-    app.router.add_put("/api/v1/notification-preferences", put_preferences)
+    add_operations(app, OPERATIONS)
+
+
+OPERATIONS = [
+    Operation(
+        "POST",
+        "/api/v1/devices",
+        register_device,
+        summary="Register a device for push notifications (201 new, 200 already the caller's)",
+        tag="push",
+        roles=ANY_ROLE,
+        body=DeviceIn,
+        responses={201: DeviceOut, 200: DeviceOut},
+        errors=(413,),
+    ),
+    Operation(
+        "GET",
+        "/api/v1/devices",
+        list_devices,
+        summary="The caller's devices",
+        tag="push",
+        roles=ANY_ROLE,
+        responses={200: DeviceList},
+    ),
+    Operation(
+        "DELETE",
+        "/api/v1/devices/{device_id}",
+        delete_device,
+        summary="Remove one of the caller's devices (404 when unknown or someone else's)",
+        tag="push",
+        roles=ANY_ROLE,
+        responses={204: None},
+        errors=(404,),
+        path_params={"device_id": {"type": "string", "format": "uuid"}},
+    ),
+    Operation(
+        "GET",
+        "/api/v1/notification-preferences",
+        get_preferences,
+        summary="The caller's channels per notification kind and quiet hours",
+        tag="push",
+        roles=ANY_ROLE,
+        responses={200: PreferencesOut},
+    ),
+    Operation(
+        "PUT",
+        "/api/v1/notification-preferences",
+        put_preferences,
+        summary="Change channels per kind (merged) and quiet hours (null clears them)",
+        tag="push",
+        roles=ANY_ROLE,
+        body=PreferencesIn,
+        responses={200: PreferencesOut},
+        errors=(413,),
+    ),
+]

@@ -54,6 +54,9 @@ CREATE TABLE workers (
     vetting_status    text NOT NULL DEFAULT 'pending'
                       CHECK (vetting_status IN ('pending', 'vetted', 'rejected', 'suspended')),
     identity_verified boolean NOT NULL DEFAULT false,
+    -- The worker's own "on leave" (presence:set), kept here because presence forgets a chosen
+    -- status behind "offline" once the app disconnects, and dispatch must still respect it.
+    on_leave          boolean NOT NULL DEFAULT false,
     vetting_note      text,
     vetted_by         text,
     vetted_at         timestamptz,
@@ -134,6 +137,7 @@ CREATE TABLE bookings (
     dispatch_wave       integer NOT NULL DEFAULT 0,
     escalated_at        timestamptz,
     accepted_at         timestamptz,
+    depart_by           timestamptz,              -- when the accepted worker must leave to be on time
     departed_at         timestamptz,
     eta_at              timestamptz,
     arrived_at          timestamptz,
@@ -157,7 +161,7 @@ CREATE TABLE bookings (
 CREATE INDEX bookings_customer ON bookings (customer_id, created_at DESC);
 CREATE INDEX bookings_worker ON bookings (worker_id, slot_start) WHERE worker_id IS NOT NULL;
 CREATE INDEX bookings_unpaid ON bookings (payment_due_at) WHERE status = 'pending_payment';
-CREATE INDEX bookings_awaiting_departure ON bookings (slot_start) WHERE status IN ('accepted', 'on_the_way');
+CREATE INDEX bookings_awaiting_departure ON bookings (depart_by) WHERE status = 'accepted' AND late_alerted_at IS NULL;
 CREATE INDEX bookings_escalated ON bookings (escalated_at) WHERE status = 'dispatching' AND escalated_at IS NOT NULL;
 CREATE INDEX bookings_service_recent ON bookings (service_id, created_at DESC);
 

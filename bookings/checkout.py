@@ -1,0 +1,254 @@
+"""Quote, book, pay, and expire what was never paid."""
+
+from __future__ import annotations
+
+import uuid
+import zoneinfo
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import pydantic
+
+from bookings import orders, pricing
+from bookings.config import BookingConfig
+from bookings.orders import Actor, Address, Booking, Status, TimelineEntry
+from bookings.payloads import SlotRequest
+from hub.acks import Conflict, InvalidPayload
+from hub.push.inbox import NewNotification, notify
+from hub.storage.db import Conn, Executor
+
+
+class Slot(pydantic.BaseModel):
+    start: datetime
+    end: datetime
+    timezone: str
+
+
+class QuoteResult(pricing.Quote):
+    slot: Slot
+    worker_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    id: str
+    pricing: str
+    unit_price_cents: int
+    min_minutes: int
+    default_minutes: int
+    max_minutes: int
+    step_minutes: int
+    opens_at: time
+    closes_at: time
+    worker_share_pct: int
+    skill: str
+
+
+def _invalid(field: str, code: str, message: str) -> InvalidPayload:
+    return InvalidPayload(message, code=code, details=[{"loc": [field], "message": message}])
+
+
+async def load_service(conn: Executor, service_id: str) -> Service:
+    row = await conn.fetchrow(
+        """SELECT id, pricing, unit_price_cents, min_minutes, default_minutes, max_minutes, step_minutes,
+                  opens_at, closes_at, worker_share_pct, skill
+             FROM services WHERE id = $1 AND active""",
+        service_id,
+    )
+    if row is None:
+        raise _invalid("service_id", "unknown_service", f"there is no service {service_id!r}")
+    return Service(**dict(row))
+
+
+def duration_for(service: Service, wanted: int | None) -> int:
+    if service.pricing == "fixed":
+        if wanted is not None and wanted != service.default_minutes:
+            raise _invalid(
+                "duration_minutes",
+                "invalid_duration",
+                f"this service always takes {service.default_minutes} minutes",
+            )
+        return service.default_minutes
+    minutes = service.default_minutes if wanted is None else wanted
+    if minutes % service.step_minutes or not service.step_minutes <= minutes <= service.max_minutes:
+        raise _invalid(
+            "duration_minutes",
+            "invalid_duration",
+            f"book {service.step_minutes}..{service.max_minutes} minutes in steps of {service.step_minutes}",
+        )
+    return minutes
+
+
+def slot_for(
+    service: Service, day: date, start: str, minutes: int, config: BookingConfig, now: datetime
+) -> Slot:
+    zone = zoneinfo.ZoneInfo(config.timezone)
+    local_start = datetime.combine(day, time.fromisoformat(start), zone)
+    local_end = local_start + timedelta(minutes=minutes)
+    if local_start < now + timedelta(minutes=config.min_lead_minutes):
+        raise _invalid(
+            "start_time",
+            "slot_too_soon",
+            f"a slot must start at least {config.min_lead_minutes:g} minutes from now",
+        )
+    if local_start > now + timedelta(days=config.max_days_ahead):
+        raise _invalid("date", "slot_too_far", f"book at most {config.max_days_ahead} days ahead")
+    opens, closes = service.opens_at, service.closes_at
+    window = datetime.combine(day, closes) - datetime.combine(day, opens)
+    # A job that fits in one day must start and end within service hours; a longer one (a
+    # 26-day maternity package) must start within them.
+    ends_late = minutes <= window.total_seconds() / 60 and (
+        local_end.date() != day or local_end.time() > closes
+    )
+    if local_start.time() < opens or local_start.time() >= closes or ends_late:
+        raise _invalid(
+            "start_time",
+            "outside_service_hours",
+            f"this service runs {opens:%H:%M}-{closes:%H:%M} ({config.timezone})",
+        )
+    return Slot(start=local_start.astimezone(UTC), end=local_end.astimezone(UTC), timezone=config.timezone)
+
+
+async def address_for(conn: Executor, customer_id: str, request: SlotRequest) -> Address:
+    if request.address is not None:
+        return Address(**request.address.model_dump())
+    row = await conn.fetchrow(
+        "SELECT label, line, city, lat, lng FROM customer_addresses WHERE id = $1 AND customer_id = $2",
+        request.address_id,
+        customer_id,
+    )
+    if row is None:
+        raise _invalid("address_id", "unknown_address", "you have no saved address with this id")
+    return Address(**dict(row))
+
+
+async def check_worker(conn: Executor, worker_id: str, skill: str) -> None:
+    row = await conn.fetchrow("SELECT vetting_status, skills FROM workers WHERE id = $1", worker_id)
+    if row is None or row["vetting_status"] != "vetted":
+        raise _invalid("worker_id", "unknown_worker", "there is no bookable worker with this id")
+    if skill not in row["skills"]:
+        raise _invalid("worker_id", "worker_lacks_skill", "this worker does not offer this service")
+
+
+async def quote(conn: Executor, customer_id: str, request: SlotRequest, config: BookingConfig) -> QuoteResult:
+    now = datetime.now(UTC)
+    service = await load_service(conn, request.service_id)
+    minutes = duration_for(service, request.duration_minutes)
+    slot = slot_for(service, request.date, request.start_time, minutes, config, now)
+    if request.worker_id is not None:
+        await check_worker(conn, request.worker_id, service.skill)
+    first = not await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM bookings WHERE customer_id = $1 AND status NOT IN ('cancelled', 'expired'))",
+        customer_id,
+    )
+    priced = pricing.Priced(
+        id=service.id,
+        pricing=service.pricing,
+        unit_price_cents=service.unit_price_cents,
+        min_minutes=service.min_minutes,
+        worker_share_pct=service.worker_share_pct,
+    )
+    local_start = slot.start.astimezone(zoneinfo.ZoneInfo(config.timezone))
+    result = pricing.quote(
+        priced, minutes, local_start, now, chosen_worker=request.worker_id is not None, first_booking=first
+    )
+    return QuoteResult(**result.model_dump(), slot=slot, worker_id=request.worker_id)
+
+
+async def create(
+    conn: Conn, customer_id: str, request: SlotRequest, config: BookingConfig
+) -> tuple[Booking, TimelineEntry]:
+    priced = await quote(conn, customer_id, request, config)
+    address = await address_for(conn, customer_id, request)
+    booking, entry = await orders.insert(
+        conn,
+        customer_id=customer_id,
+        service_id=request.service_id,
+        chosen_worker_id=request.worker_id,
+        slot_start=priced.slot.start,
+        slot_end=priced.slot.end,
+        duration_minutes=priced.duration_minutes,
+        address=address,
+        special_requests=request.special_requests,
+        price=priced.model_dump(mode="json", exclude={"slot", "worker_id"}),
+        total_cents=priced.total_cents,
+        worker_pay_cents=priced.worker_pay_cents,
+        payment_minutes=config.payment_minutes,
+    )
+    return booking, entry
+
+
+async def mark_paid(conn: Conn, booking_id: uuid.UUID, payment_ref: str, actor: Actor) -> Booking:
+    """The payment provider's (or an admin's) word that the booking is paid: dispatch starts.
+
+    Idempotent per ``payment_ref``: a provider retrying its callback gets the same booking back.
+    A booking that expired unpaid is refused (409): the provider must refund, not revive it.
+    """
+    current = await orders.require(conn, booking_id)
+    if current.paid_at is not None:
+        ref = await conn.fetchval("SELECT payment_ref FROM bookings WHERE id = $1", booking_id)
+        if ref == payment_ref:
+            return current
+        raise Conflict("the booking is already paid", code="already_paid")
+    taken = await conn.fetchval("SELECT id FROM bookings WHERE payment_ref = $1", payment_ref)
+    if taken is not None:
+        raise Conflict("this payment reference belongs to another booking", code="payment_ref_used")
+    booking, _ = await orders.transition(
+        conn,
+        booking_id,
+        Status.DISPATCHING,
+        actor,
+        "paid",
+        data={"payment_ref": payment_ref, "total_cents": current.total_cents},
+        sets="paid_at = now(), payment_ref = $3",
+        params=(payment_ref,),
+    )
+    await orders.request_dispatch(conn, booking_id, after_wave=0)
+    await notify(
+        conn,
+        NewNotification(
+            user_id=booking.customer_id,
+            role="customer",
+            kind="booking",
+            title="Payment received",
+            body="We are finding a worker for you now.",
+            data={"booking_id": str(booking_id)},
+        ),
+    )
+    return booking
+
+
+async def expire_unpaid(conn: Conn, booking_id: uuid.UUID) -> Booking | None:
+    """Expire one unpaid booking whose time to pay is over; None if it was paid (or gone) meanwhile."""
+    try:
+        booking, _ = await orders.transition(
+            conn,
+            booking_id,
+            Status.EXPIRED,
+            Actor.system(),
+            "expired",
+            note="not paid in time",
+            where="AND payment_due_at <= now()",
+        )
+    except (Conflict, LookupError):
+        return None
+    await notify(
+        conn,
+        NewNotification(
+            user_id=booking.customer_id,
+            role="customer",
+            kind="booking",
+            title="Booking expired",
+            body="The booking was not paid in time and has been released.",
+            data={"booking_id": str(booking_id)},
+        ),
+    )
+    return booking
+
+
+async def overdue_unpaid(conn: Executor) -> list[Any]:
+    rows = await conn.fetch(
+        "SELECT id FROM bookings WHERE status = 'pending_payment' AND payment_due_at <= now() LIMIT 500"
+    )
+    return [row["id"] for row in rows]

@@ -1,0 +1,542 @@
+"""The offer loop: candidates, waves of offers with deadlines, first accept wins, escalation.
+
+Truth is in PostgreSQL. A wave is created only if the booking is still dispatching at the wave
+the caller saw (``dispatch_wave``), under the booking's row lock, so a deadline firing on two
+nodes, or twice, creates one wave. Accepting is one conditional UPDATE of the booking; whoever
+gets there second finds it no longer dispatching and is told ``offer_taken``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from bookings import geo, orders
+from bookings.orders import Actor, Booking, Status
+from bookings.rules import DispatchRules, RulesCache
+from hub.acks import Conflict, NotFound
+from hub.presence import PresenceTracker
+from hub.presence import Status as Presence
+from hub.push.inbox import NewNotification, notify
+from hub.realtime import Realtime
+from hub.scheduler import Timers
+from hub.storage import chat as chat_store
+from hub.storage.db import Conn
+
+log = logging.getLogger(__name__)
+
+# The worker app's alert: play this sound, vibrate in this pattern (ms on/off/on), keep
+# repeating until the offer is displayed (offer:seen); the event must pierce quiet hours.
+ALERT = {"sound": "new_offer", "vibrate": [400, 200, 400], "repeat_until_seen": True, "urgent": True}
+OFFER_EVENT = "offer"
+TAKEN_EVENT = "offer:taken"
+EXPIRED_EVENT = "offer:expired"
+WITHDRAWN_EVENT = "offer:withdrawn"
+ESCALATED_EVENT = "dispatch:escalated"
+NEUTRAL_RATING = 4.0  # a new worker is scored as an average one, not as the worst
+MAX_EXPERIENCE_YEARS = 15.0  # experience counts up to this
+
+_CANDIDATES = """
+WITH bk AS (
+    SELECT b.id, b.lat, b.lng, b.slot_start, b.slot_end, s.skill,
+           (b.slot_start AT TIME ZONE $2)::date AS job_date
+      FROM bookings b JOIN services s ON s.id = b.service_id WHERE b.id = $1)
+SELECT w.id, w.name, w.area_lat, w.area_lng, w.area_radius_km, w.years_experience,
+       w.rating_sum, w.rating_count,
+       (SELECT count(*) FROM offers o
+         WHERE o.worker_id = w.id AND o.created_at > now() - interval '24 hours') AS recent_offers,
+       (SELECT count(*) FROM bookings j
+         WHERE j.worker_id = w.id AND j.status <> 'cancelled'
+           AND j.slot_start > now() - interval '7 days') AS recent_jobs
+  FROM workers w, bk
+ WHERE w.vetting_status = 'vetted' AND w.identity_verified AND bk.skill = ANY (w.skills) AND NOT w.on_leave
+   AND ($4::text IS NULL OR w.id = $4)
+   -- a cheap box around each worker's service circle; the exact distance is checked in Python
+   AND abs(w.area_lat - bk.lat) <= w.area_radius_km / 110.0
+   AND abs(w.area_lng - bk.lng) <= w.area_radius_km / (110.0 * cos(radians(bk.lat)))
+   AND EXISTS (SELECT 1 FROM worker_certificates c
+                WHERE c.worker_id = w.id AND c.kind = 'health' AND c.verified AND c.expires_on >= bk.job_date)
+   AND EXISTS (SELECT 1 FROM worker_certificates c
+                WHERE c.worker_id = w.id AND c.kind = 'skill' AND c.skill = bk.skill AND c.verified
+                  AND c.expires_on >= bk.job_date)
+   AND NOT EXISTS (SELECT 1 FROM offers o WHERE o.booking_id = bk.id AND o.worker_id = w.id)
+   AND NOT EXISTS (
+        SELECT 1 FROM bookings j
+         WHERE j.worker_id = w.id AND j.id <> bk.id
+           AND j.status IN ('accepted', 'on_the_way', 'arrived', 'in_service')
+           AND tstzrange(j.slot_start - make_interval(mins => $3), j.slot_end + make_interval(mins => $3))
+               && tstzrange(bk.slot_start, bk.slot_end))
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    worker_id: str
+    name: str
+    distance_km: float
+    score: float
+    online: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    id: uuid.UUID
+    booking_id: uuid.UUID
+    worker_id: str
+    wave: int
+    status: str
+    deadline: datetime
+    distance_km: float
+    pay_cents: int
+    seen_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    booking: Booking
+    offer_id: uuid.UUID
+    conversation_id: uuid.UUID
+    taken: list[tuple[str, uuid.UUID]]  # (worker, offer) of the others, who are told at once
+
+
+def score(row: asyncpg.Record, distance: float, online: bool, rules: DispatchRules) -> float:
+    w = rules.weights
+    rating = row["rating_sum"] / row["rating_count"] if row["rating_count"] else NEUTRAL_RATING
+    parts = (
+        w.distance * max(0.0, 1 - distance / max(row["area_radius_km"], 0.1)),
+        w.rating * rating / 5,
+        w.fairness / (1 + 0.2 * row["recent_offers"] + 0.5 * row["recent_jobs"]),
+        w.experience * min(row["years_experience"], MAX_EXPERIENCE_YEARS) / MAX_EXPERIENCE_YEARS,
+        w.online * (1.0 if online else 0.0),
+    )
+    return round(sum(parts), 6)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        presence: PresenceTracker,
+        realtime: Realtime,
+        timers: Timers,
+        rules: RulesCache,
+        timezone: str,
+    ) -> None:
+        self.pool = pool
+        self.presence = presence
+        self.realtime = realtime
+        self.timers = timers
+        self.rules = rules
+        self.timezone = timezone
+
+    # Waves -------------------------------------------------------------------------------------
+
+    async def candidates(self, conn: Conn, booking: Booking, rules: DispatchRules) -> list[Candidate]:
+        chosen = booking.chosen_worker_id if booking.dispatch_wave == 0 else None
+        rows = await conn.fetch(_CANDIDATES, booking.id, self.timezone, rules.travel_buffer_minutes, chosen)
+        if chosen is not None and not rows:  # the chosen worker cannot take it: dispatch as usual
+            rows = await conn.fetch(_CANDIDATES, booking.id, self.timezone, rules.travel_buffer_minutes, None)
+        lat, lng = booking.address.lat, booking.address.lng
+        in_area = [
+            (row, d)
+            for row in rows
+            if (d := geo.distance_km(row["area_lat"], row["area_lng"], lat, lng)) <= row["area_radius_km"]
+        ]
+        states = await asyncio.gather(*(self.presence.get(row["id"]) for row, _ in in_area))
+        found = []
+        for (row, distance), state in zip(in_area, states, strict=True):
+            if state is not None and state.status == Presence.ON_LEAVE:
+                continue
+            online = state is not None and state.status == Presence.ONLINE
+            found.append(
+                Candidate(row["id"], row["name"], distance, score(row, distance, online, rules), online)
+            )
+        found.sort(key=lambda c: (-c.score, c.distance_km, c.worker_id))
+        return found
+
+    async def next_wave(self, booking_id: uuid.UUID, after_wave: int) -> None:
+        """Offer the booking to the next K candidates, or escalate it when there are none left.
+
+        Does nothing unless the booking is dispatching at ``after_wave`` with no offer pending,
+        so it is safe to call from every deadline, decline and redelivered event."""
+        async with self.pool.acquire() as conn:
+            rules = await self.rules.get(conn)
+            booking = await orders.get(conn, booking_id)
+            if booking is None or not self._waiting(booking, after_wave):
+                return
+            picked = (await self.candidates(conn, booking, rules))[: rules.wave_size]
+            async with conn.transaction():
+                row = await conn.fetchrow(
+                    """SELECT status, dispatch_wave, escalated_at,
+                              EXISTS (SELECT 1 FROM offers WHERE booking_id = $1 AND status = 'pending') AS open
+                         FROM bookings WHERE id = $1 FOR UPDATE""",
+                    booking_id,
+                )
+                if (
+                    row is None
+                    or row["status"] != Status.DISPATCHING
+                    or row["dispatch_wave"] != after_wave
+                    or row["escalated_at"] is not None
+                    or row["open"]
+                ):
+                    return
+                if not picked or after_wave >= rules.max_waves + (1 if booking.chosen_worker_id else 0):
+                    escalated = await self._escalate(conn, booking, after_wave, bool(picked))
+                    offers: list[Offer] = []
+                else:
+                    escalated = None
+                    offers = await self._offer(conn, booking, picked, after_wave + 1, rules)
+        if escalated is not None:
+            await self.realtime.to_agents(ESCALATED_EVENT, escalated)
+            return
+        await asyncio.gather(*(self._announce(offer, booking) for offer in offers))
+        if offers:
+            deadline = max(offer.deadline for offer in offers)
+            self.schedule_deadline(booking_id, after_wave + 1, deadline)
+
+    @staticmethod
+    def _waiting(booking: Booking, after_wave: int) -> bool:
+        return (
+            booking.status == Status.DISPATCHING
+            and booking.dispatch_wave == after_wave
+            and booking.escalated_at is None
+        )
+
+    async def _offer(
+        self, conn: Conn, booking: Booking, picked: Sequence[Candidate], wave: int, rules: DispatchRules
+    ) -> list[Offer]:
+        chosen = booking.chosen_worker_id is not None and wave == 1
+        seconds = rules.chosen_offer_seconds if chosen else rules.offer_seconds
+        deadline = datetime.now(UTC) + timedelta(seconds=seconds)
+        offers = []
+        for candidate in picked:
+            offer = Offer(
+                uuid.uuid4(),
+                booking.id,
+                candidate.worker_id,
+                wave,
+                "pending",
+                deadline,
+                round(candidate.distance_km, 2),
+                booking.worker_pay_cents,
+                None,
+            )
+            await conn.execute(
+                """INSERT INTO offers (id, booking_id, worker_id, wave, score, distance_km, pay_cents, deadline)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+                offer.id,
+                booking.id,
+                offer.worker_id,
+                wave,
+                candidate.score,
+                offer.distance_km,
+                offer.pay_cents,
+                deadline,
+            )
+            await notify(
+                conn,
+                NewNotification(
+                    user_id=offer.worker_id,
+                    role="worker",
+                    kind="offer",
+                    title="New job offer",
+                    body=f"{booking.service.name_zh} / {booking.service.name_en}, "
+                    f"{offer.distance_km:.1f} km, pay {offer.pay_cents / 100:.2f} CNY",
+                    data={
+                        "offer_id": str(offer.id),
+                        "booking_id": str(booking.id),
+                        "deadline": deadline.isoformat(),
+                    },
+                    urgent=True,
+                ),
+            )
+            offers.append(offer)
+        await conn.execute(
+            "UPDATE bookings SET dispatch_wave = $2, updated_at = now() WHERE id = $1", booking.id, wave
+        )
+        offered = [{"worker_id": c.worker_id, "score": c.score, "online": c.online} for c in picked]
+        current = booking.model_copy(update={"dispatch_wave": wave})
+        await orders.record(
+            conn, current, "offered", Actor.system(), f"wave {wave}", {"wave": wave, "offers": offered}
+        )
+        return offers
+
+    async def _escalate(
+        self, conn: Conn, booking: Booking, wave: int, candidates_left: bool
+    ) -> dict[str, Any]:
+        await conn.execute(
+            "UPDATE bookings SET escalated_at = now(), updated_at = now() WHERE id = $1", booking.id
+        )
+        current = await orders.require(conn, booking.id)
+        reason = "all_waves_unanswered" if candidates_left or wave > 0 else "no_candidates"
+        entry = await orders.record(
+            conn,
+            current,
+            "escalated",
+            Actor.system(),
+            "no worker took the booking",
+            {"reason": reason, "waves": wave},
+        )
+        await notify(
+            conn,
+            NewNotification(
+                user_id=booking.customer_id,
+                role="customer",
+                kind="booking",
+                title="Finding your worker",
+                body="It is taking longer than usual; our support team is assigning a worker for you.",
+                data={"booking_id": str(booking.id)},
+            ),
+        )
+        return {
+            "booking": current.model_dump(mode="json"),
+            "reason": reason,
+            "waves": wave,
+            "entry": entry.model_dump(mode="json"),
+        }
+
+    def offer_event(self, offer: Offer, booking: Booking) -> dict[str, Any]:
+        return {
+            "offer_id": str(offer.id),
+            "booking_id": str(booking.id),
+            "wave": offer.wave,
+            "deadline": offer.deadline.isoformat(),
+            "seconds_left": max(0.0, round((offer.deadline - datetime.now(UTC)).total_seconds(), 1)),
+            "chosen": booking.chosen_worker_id == offer.worker_id,
+            "order": {
+                "service": booking.service.model_dump(),
+                "slot_start": booking.slot_start.isoformat(),
+                "slot_end": booking.slot_end.isoformat(),
+                "duration_minutes": booking.duration_minutes,
+                "address": booking.address.model_dump(),
+                "distance_km": offer.distance_km,
+                "pay_cents": offer.pay_cents,
+                "special_requests": booking.special_requests,
+            },
+            "alert": ALERT,
+        }
+
+    async def _announce(self, offer: Offer, booking: Booking) -> None:
+        await self.realtime.to_user(offer.worker_id, "worker", OFFER_EVENT, self.offer_event(offer, booking))
+
+    def schedule_deadline(self, booking_id: uuid.UUID, wave: int, when: datetime) -> None:
+        self.timers.at(f"offers:{booking_id}:{wave}", when, self.wave_deadline, booking_id, wave)
+
+    async def wave_deadline(self, booking_id: uuid.UUID, wave: int) -> None:
+        """Expire what is still pending of ``wave`` (idempotent), then move on to the next wave."""
+        rows = await self.pool.fetch(
+            """UPDATE offers SET status = 'expired', answered_at = now()
+                WHERE booking_id = $1 AND wave = $2 AND status = 'pending' AND deadline <= now()
+            RETURNING id, worker_id""",
+            booking_id,
+            wave,
+        )
+        for row in rows:
+            await self.realtime.to_user(
+                row["worker_id"],
+                "worker",
+                EXPIRED_EVENT,
+                {"offer_id": str(row["id"]), "booking_id": str(booking_id)},
+            )
+        await self.next_wave(booking_id, wave)
+
+    # A worker's answers --------------------------------------------------------------------------
+
+    async def seen(self, worker_id: str, offer_id: uuid.UUID) -> dict[str, Any]:
+        row = await self.pool.fetchrow(
+            """UPDATE offers SET seen_at = coalesce(seen_at, now())
+                WHERE id = $1 AND worker_id = $2 RETURNING id, status, seen_at""",
+            offer_id,
+            worker_id,
+        )
+        if row is None:
+            raise NotFound("no such offer", code="offer_not_found")
+        return {"offer_id": str(row["id"]), "status": row["status"], "seen_at": row["seen_at"].isoformat()}
+
+    async def accept(self, worker_id: str, offer_id: uuid.UUID, read_only_seconds: float) -> Accepted:
+        async with self.pool.acquire() as conn:
+            async with conn.transaction():
+                # The one conditional UPDATE that decides the race: the booking must still be
+                # dispatching, and this worker's offer pending and in time.
+                won = await conn.fetchval(
+                    """UPDATE bookings b
+                          SET status = 'accepted', worker_id = o.worker_id, accepted_at = now(),
+                              escalated_at = NULL, late_alerted_at = NULL, version = b.version + 1,
+                              updated_at = now()
+                         FROM offers o
+                        WHERE o.id = $1 AND o.worker_id = $2 AND o.status = 'pending' AND o.deadline > now()
+                          AND b.id = o.booking_id AND b.status = 'dispatching'
+                    RETURNING b.id""",
+                    offer_id,
+                    worker_id,
+                )
+                if won is None:
+                    raise await self._refusal(conn, worker_id, offer_id)
+                mine = await conn.fetchval(
+                    """UPDATE offers SET status = 'accepted', answered_at = now(), seen_at = coalesce(seen_at, now())
+                        WHERE id = $1 AND status = 'pending' RETURNING id""",
+                    offer_id,
+                )
+                if mine is None:  # it expired between the two statements
+                    raise Conflict("the offer has expired", code="offer_expired")
+                taken = await conn.fetch(
+                    """UPDATE offers SET status = 'taken', answered_at = now()
+                        WHERE booking_id = $1 AND status = 'pending' RETURNING worker_id, id""",
+                    won,
+                )
+                booking = await orders.require(conn, won)
+                booking = await self._settle_acceptance(conn, booking, worker_id)
+                await orders.record(
+                    conn, booking, "accepted", Actor(worker_id, "worker"), data={"offer_id": str(offer_id)}
+                )
+                conversation = await chat_store.ensure_booking_conversation(
+                    conn, str(booking.id), booking.customer_id, worker_id
+                )
+                await self._tell_customer_assigned(conn, booking, worker_id)
+        others = [(row["worker_id"], row["id"]) for row in taken]
+        await self.tell_taken(booking.id, others)
+        return Accepted(booking, offer_id, conversation.id, others)
+
+    async def _settle_acceptance(self, conn: Conn, booking: Booking, worker_id: str) -> Booking:
+        """When must the worker leave? From their base to the address, at city speed."""
+        row = await conn.fetchrow("SELECT area_lat, area_lng FROM workers WHERE id = $1", worker_id)
+        minutes = 30
+        if row is not None:
+            km = geo.distance_km(row["area_lat"], row["area_lng"], booking.address.lat, booking.address.lng)
+            minutes = geo.travel_minutes(km, self.travel_speed_kmh)
+        depart_by = booking.slot_start - timedelta(minutes=minutes)
+        await conn.execute("UPDATE bookings SET depart_by = $2 WHERE id = $1", booking.id, depart_by)
+        return booking.model_copy(update={"depart_by": depart_by})
+
+    travel_speed_kmh = 20.0  # replaced from settings by the runtime
+
+    async def _tell_customer_assigned(self, conn: Conn, booking: Booking, worker_id: str) -> None:
+        name = await conn.fetchval("SELECT name FROM workers WHERE id = $1", worker_id) or worker_id
+        await notify(
+            conn,
+            NewNotification(
+                user_id=booking.customer_id,
+                role="customer",
+                kind="booking",
+                title="Worker confirmed",
+                body=f"{name} will do your {booking.service.name_en} booking.",
+                data={"booking_id": str(booking.id), "worker_id": worker_id},
+            ),
+        )
+
+    async def _refusal(self, conn: Conn, worker_id: str, offer_id: uuid.UUID) -> Exception:
+        row = await conn.fetchrow(
+            """SELECT o.status, o.deadline <= now() AS late, b.status AS booking_status, b.worker_id
+                 FROM offers o JOIN bookings b ON b.id = o.booking_id WHERE o.id = $1 AND o.worker_id = $2""",
+            offer_id,
+            worker_id,
+        )
+        if row is None:
+            return NotFound("no such offer", code="offer_not_found")
+        if row["status"] == "accepted" and row["worker_id"] == worker_id:
+            return Conflict("you have already accepted this offer", code="offer_already_accepted")
+        if row["status"] in ("taken", "withdrawn") or row["booking_status"] in (
+            "accepted",
+            *orders.WITH_WORKER,
+        ):
+            return Conflict("another worker has taken this booking", code="offer_taken")
+        if row["booking_status"] in ("cancelled", "expired"):
+            return Conflict("the booking was cancelled", code="offer_withdrawn")
+        if row["status"] == "declined":
+            return Conflict("you declined this offer", code="offer_declined")
+        if row["status"] == "expired" or row["late"]:
+            return Conflict("the offer has expired", code="offer_expired")
+        return Conflict("the booking is no longer open for offers", code="offer_taken")
+
+    async def decline(self, worker_id: str, offer_id: uuid.UUID, reason: str) -> dict[str, Any]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                """UPDATE offers SET status = 'declined', decline_reason = $3, answered_at = now()
+                    WHERE id = $1 AND worker_id = $2 AND status = 'pending' RETURNING booking_id, wave""",
+                offer_id,
+                worker_id,
+                reason,
+            )
+            if row is None:
+                raise await self._refusal(conn, worker_id, offer_id)
+            left = await conn.fetchval(
+                "SELECT count(*) FROM offers WHERE booking_id = $1 AND status = 'pending'", row["booking_id"]
+            )
+        if left == 0:  # everyone in this wave has answered: no need to wait for the deadline
+            await self.next_wave(row["booking_id"], row["wave"])
+        return {"offer_id": str(offer_id), "status": "declined"}
+
+    async def tell_taken(self, booking_id: uuid.UUID, others: Sequence[tuple[str, uuid.UUID]]) -> None:
+        await asyncio.gather(
+            *(
+                self.realtime.to_user(
+                    worker, "worker", TAKEN_EVENT, {"offer_id": str(offer), "booking_id": str(booking_id)}
+                )
+                for worker, offer in others
+            )
+        )
+
+    async def tell_withdrawn(
+        self, booking_id: uuid.UUID, others: Sequence[tuple[str, uuid.UUID]], reason: str
+    ) -> None:
+        await asyncio.gather(
+            *(
+                self.realtime.to_user(
+                    worker,
+                    "worker",
+                    WITHDRAWN_EVENT,
+                    {"offer_id": str(offer), "booking_id": str(booking_id), "reason": reason},
+                )
+                for worker, offer in others
+            )
+        )
+
+    async def pending_for(self, worker_id: str) -> list[dict[str, Any]]:
+        """The worker's open offers, as ``offer`` events (resent when the worker reconnects)."""
+        rows = await self.pool.fetch(
+            """SELECT id, booking_id, worker_id, wave, status, deadline, distance_km, pay_cents, seen_at
+                 FROM offers WHERE worker_id = $1 AND status = 'pending' AND deadline > now()
+                ORDER BY deadline""",
+            worker_id,
+        )
+        events = []
+        for row in rows:
+            booking = await orders.get(self.pool, row["booking_id"])
+            if booking is not None:
+                events.append(self.offer_event(Offer(**dict(row)), booking))
+        return events
+
+    # Recovery ------------------------------------------------------------------------------------
+
+    async def reschedule_pending(self) -> int:
+        """After a start: a date job for every wave still waiting on its deadline."""
+        rows = await self.pool.fetch(
+            """SELECT booking_id, wave, max(deadline) AS deadline FROM offers
+                WHERE status = 'pending' GROUP BY booking_id, wave"""
+        )
+        for row in rows:
+            self.schedule_deadline(row["booking_id"], row["wave"], row["deadline"])
+        return len(rows)
+
+    async def sweep(self) -> None:
+        """Fire overdue deadlines (another node's, a restarted node's) and restart stalled dispatches."""
+        overdue = await self.pool.fetch(
+            """SELECT DISTINCT booking_id, wave FROM offers
+                WHERE status = 'pending' AND deadline <= now() - interval '1 second'"""
+        )
+        for row in overdue:
+            await self.wave_deadline(row["booking_id"], row["wave"])
+        stalled = await self.pool.fetch(
+            """SELECT id, dispatch_wave FROM bookings b
+                WHERE status = 'dispatching' AND escalated_at IS NULL AND updated_at < now() - interval '5 seconds'
+                  AND NOT EXISTS (SELECT 1 FROM offers o WHERE o.booking_id = b.id AND o.status = 'pending')"""
+        )
+        for row in stalled:
+            await self.next_wave(row["id"], row["dispatch_wave"])

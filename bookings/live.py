@@ -1,0 +1,69 @@
+"""Outbox subscribers: booking changes reach people live; dispatch requests start the offer loop.
+
+``booking.changed`` becomes ``booking:updated`` for the customer, the assigned worker and the
+support order monitor, plus ``order:alert`` for what support must look at. Redelivery is
+harmless: the client keys on booking ``version`` and timeline entry ``id``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from bookings.dispatch import ESCALATED_EVENT, Dispatcher
+from hub.events import StoredEvent
+from hub.realtime import Realtime
+
+UPDATED_EVENT = "booking:updated"
+ALERT_EVENT = "order:alert"
+# Timeline kinds the support console is alerted to.
+ALERTS = frozenset({"late", "arrival_flagged", "escalated"})
+# What a customer may see of the dispatch bookkeeping in a timeline entry.
+CUSTOMER_HIDDEN_DATA = frozenset({"offers", "previous_worker_id"})
+
+
+def entry_for_customer(entry: dict[str, Any]) -> dict[str, Any]:
+    data = {k: v for k, v in entry.get("data", {}).items() if k not in CUSTOMER_HIDDEN_DATA}
+    return {**entry, "data": data}
+
+
+class BookingLive:
+    def __init__(self, realtime: Realtime) -> None:
+        self.realtime = realtime
+
+    async def __call__(self, event: StoredEvent) -> None:
+        booking: dict[str, Any] = dict(event.payload["booking"])
+        entry: dict[str, Any] = dict(event.payload["entry"])
+        await self.realtime.to_user(
+            booking["customer_id"],
+            "customer",
+            UPDATED_EVENT,
+            {"booking": booking, "entry": entry_for_customer(entry)},
+        )
+        update = {"booking": booking, "entry": entry}
+        if booking.get("worker_id"):
+            await self.realtime.to_user(booking["worker_id"], "worker", UPDATED_EVENT, update)
+        previous = entry.get("data", {}).get("previous_worker_id")
+        if previous:  # re-dispatched away from this worker: their app drops the job
+            await self.realtime.to_user(previous, "worker", UPDATED_EVENT, update)
+        await self.realtime.to_agents(UPDATED_EVENT, update)
+        if entry["kind"] in ALERTS and entry["kind"] != "escalated":
+            await self.realtime.to_agents(
+                ALERT_EVENT,
+                {"kind": entry["kind"], "booking_id": booking["id"], "booking": booking, "entry": entry},
+            )
+
+
+class DispatchRequests:
+    """``dispatch.requested`` (paid, re-dispatched) → the next wave; idempotent by wave number."""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+
+    async def __call__(self, event: StoredEvent) -> None:
+        await self.dispatcher.next_wave(
+            uuid.UUID(event.payload["booking_id"]), int(event.payload["after_wave"])
+        )
+
+
+__all__ = ["ALERT_EVENT", "ESCALATED_EVENT", "UPDATED_EVENT", "BookingLive", "DispatchRequests"]

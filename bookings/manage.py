@@ -1,0 +1,190 @@
+"""What customers and support do to a booking besides paying: cancel, assign, re-dispatch."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bookings import orders
+from bookings.orders import Actor, Booking, Status
+from hub.acks import Conflict, NotFound
+from hub.push.inbox import NewNotification, notify
+from hub.storage import chat as chat_store
+from hub.storage.db import Conn
+
+STAFF = frozenset({"support", "admin"})
+
+
+@dataclass(frozen=True, slots=True)
+class Changed:
+    booking: Booking
+    withdrawn: list[tuple[str, uuid.UUID]]  # (worker, offer) told their offer is gone
+    released_worker: str | None  # a worker no longer on this job (presence busy to clear)
+
+
+async def _withdraw_offers(conn: Conn, booking_id: uuid.UUID) -> list[tuple[str, uuid.UUID]]:
+    rows = await conn.fetch(
+        """UPDATE offers SET status = 'withdrawn', answered_at = now()
+            WHERE booking_id = $1 AND status = 'pending' RETURNING worker_id, id""",
+        booking_id,
+    )
+    return [(row["worker_id"], row["id"]) for row in rows]
+
+
+async def cancel(
+    conn: Conn, booking_id: uuid.UUID, actor: Actor, reason: str, read_only_seconds: float
+) -> Changed:
+    """A customer cancels their own booking (with the fee the notice calls for); support any open one."""
+    current = await orders.require(conn, booking_id)
+    if actor.role == "customer":
+        if current.customer_id != actor.id:
+            raise NotFound("no such booking", code="booking_not_found")
+        allowed = orders.CUSTOMER_CANCELLABLE
+    else:
+        allowed = orders.OPEN
+    fee = orders.cancellation_fee(current, datetime.now(UTC)) if actor.role == "customer" else 0
+    if current.status not in allowed:
+        raise Conflict(
+            f"a booking that is {current.status.value} cannot be cancelled"
+            + ("; contact support" if actor.role == "customer" and current.status in orders.OPEN else ""),
+            code="illegal_transition",
+            details={"status": current.status.value, "wanted": "cancelled"},
+        )
+    booking, _ = await orders.transition(
+        conn,
+        booking_id,
+        Status.CANCELLED,
+        actor,
+        "cancelled",
+        note=reason,
+        data={"fee_cents": fee, "by": actor.role},
+        sets="cancelled_at = now(), cancelled_by = $3, cancel_reason = $4, cancellation_fee_cents = $5",
+        params=(actor.id, reason, fee),
+        allowed_from=[current.status],
+    )
+    withdrawn = await _withdraw_offers(conn, booking_id)
+    await chat_store.close_booking_conversation(conn, str(booking_id), read_only_seconds)
+    if current.worker_id is not None:
+        await notify(
+            conn,
+            NewNotification(
+                user_id=current.worker_id,
+                role="worker",
+                kind="booking",
+                title="Booking cancelled",
+                body=f"The {current.service.name_en} booking at {current.slot_start:%Y-%m-%d %H:%M} UTC was cancelled.",
+                data={"booking_id": str(booking_id)},
+                urgent=True,
+            ),
+        )
+    if actor.role != "customer":
+        await notify(
+            conn,
+            NewNotification(
+                user_id=current.customer_id,
+                role="customer",
+                kind="booking",
+                title="Booking cancelled",
+                body="Support cancelled your booking" + (f": {reason}" if reason else "."),
+                data={"booking_id": str(booking_id)},
+            ),
+        )
+    return Changed(booking, withdrawn, current.worker_id)
+
+
+async def assign(
+    conn: Conn, booking_id: uuid.UUID, worker_id: str, actor: Actor, buffer_minutes: int
+) -> Changed:
+    """Support gives a dispatching booking to a worker directly (after escalation, usually)."""
+    current = await orders.require(conn, booking_id)
+    await _check_assignable(conn, current, worker_id, buffer_minutes)
+    booking, _ = await orders.transition(
+        conn,
+        booking_id,
+        Status.ACCEPTED,
+        actor,
+        "assigned",
+        data={"worker_id": worker_id},
+        sets="worker_id = $3, accepted_at = now(), escalated_at = NULL, late_alerted_at = NULL",
+        params=(worker_id,),
+        allowed_from=[Status.DISPATCHING],
+    )
+    withdrawn = await _withdraw_offers(conn, booking_id)
+    await chat_store.ensure_booking_conversation(conn, str(booking_id), booking.customer_id, worker_id)
+    await notify(
+        conn,
+        NewNotification(
+            user_id=worker_id,
+            role="worker",
+            kind="assignment",
+            title="New job assigned",
+            body=f"{booking.service.name_zh} / {booking.service.name_en} at {booking.address.line}",
+            data={"booking_id": str(booking_id)},
+            urgent=True,
+        ),
+    )
+    return Changed(booking, withdrawn, None)
+
+
+async def _check_assignable(conn: Conn, booking: Booking, worker_id: str, buffer_minutes: int) -> None:
+    row = await conn.fetchrow(
+        """SELECT w.vetting_status = 'vetted' AND w.identity_verified AS vetted, s.skill = ANY (w.skills) AS skilled,
+                  EXISTS (SELECT 1 FROM bookings j
+                           WHERE j.worker_id = w.id AND j.id <> $2
+                             AND j.status IN ('accepted', 'on_the_way', 'arrived', 'in_service')
+                             AND tstzrange(j.slot_start - make_interval(mins => $3),
+                                           j.slot_end + make_interval(mins => $3))
+                                 && tstzrange($4, $5)) AS busy
+             FROM workers w, services s WHERE w.id = $1 AND s.id = $6""",
+        worker_id,
+        booking.id,
+        buffer_minutes,
+        booking.slot_start,
+        booking.slot_end,
+        booking.service.id,
+    )
+    if row is None:
+        raise NotFound("no such worker", code="worker_not_found")
+    if not row["vetted"]:
+        raise Conflict("this worker is not vetted", code="worker_not_vetted")
+    if not row["skilled"]:
+        raise Conflict("this worker does not have the skill for this service", code="worker_lacks_skill")
+    if row["busy"]:
+        raise Conflict("this worker has another job at that time", code="worker_unavailable")
+
+
+async def redispatch(conn: Conn, booking_id: uuid.UUID, actor: Actor, reason: str) -> Changed:
+    """Take the booking from a worker who is not going to make it and offer it again, in one action."""
+    current = await orders.require(conn, booking_id)
+    booking, _ = await orders.transition(
+        conn,
+        booking_id,
+        Status.DISPATCHING,
+        actor,
+        "redispatched",
+        note=reason,
+        data={"previous_worker_id": current.worker_id},
+        sets="worker_id = NULL, dispatch_wave = 0, escalated_at = NULL, late_alerted_at = NULL, depart_by = NULL, "
+        "accepted_at = NULL, departed_at = NULL, eta_at = NULL",
+        allowed_from=[Status.ACCEPTED, Status.ON_THE_WAY],
+    )
+    await conn.execute(
+        "UPDATE offers SET status = 'withdrawn' WHERE booking_id = $1 AND status = 'accepted'", booking_id
+    )
+    await chat_store.ensure_booking_conversation(conn, str(booking_id), booking.customer_id, None)
+    await orders.request_dispatch(conn, booking_id, after_wave=0)
+    if current.worker_id is not None:
+        await notify(
+            conn,
+            NewNotification(
+                user_id=current.worker_id,
+                role="worker",
+                kind="booking",
+                title="Job reassigned",
+                body="Support has given this booking to another worker" + (f": {reason}" if reason else "."),
+                data={"booking_id": str(booking_id)},
+                urgent=True,
+            ),
+        )
+    return Changed(booking, [], current.worker_id)

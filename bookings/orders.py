@@ -1,0 +1,391 @@
+"""Bookings: the status machine, the timeline and the one path by which a change leaves.
+
+Every change is a conditional UPDATE on the status it expects (``WHERE status = ANY(...)``), so two
+requests racing for one booking cannot both win; the loser gets ``Conflict`` (HTTP 409) with the
+status it found. The same transaction appends a timeline entry and publishes ``booking.changed``
+through the outbox, so nothing that happened to a booking is ever left unannounced.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NoReturn
+
+import asyncpg
+import pydantic
+
+from hub.acks import Conflict, NotFound
+from hub.events import Event
+from hub.storage.db import Conn, Executor
+from hub.storage.outbox import publish
+
+BOOKING_CHANGED = "booking.changed"
+DISPATCH_REQUESTED = "dispatch.requested"
+
+
+class Status(enum.StrEnum):
+    PENDING_PAYMENT = "pending_payment"
+    DISPATCHING = "dispatching"
+    ACCEPTED = "accepted"
+    ON_THE_WAY = "on_the_way"
+    ARRIVED = "arrived"
+    IN_SERVICE = "in_service"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+S = Status
+# Every legal move. Back to dispatching is support re-dispatching a booking whose worker fails it.
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    S.PENDING_PAYMENT: frozenset({S.DISPATCHING, S.CANCELLED, S.EXPIRED}),
+    S.DISPATCHING: frozenset({S.ACCEPTED, S.CANCELLED}),
+    S.ACCEPTED: frozenset({S.ON_THE_WAY, S.DISPATCHING, S.CANCELLED}),
+    S.ON_THE_WAY: frozenset({S.ARRIVED, S.DISPATCHING, S.CANCELLED}),
+    S.ARRIVED: frozenset({S.IN_SERVICE, S.CANCELLED}),
+    S.IN_SERVICE: frozenset({S.COMPLETED}),
+    S.COMPLETED: frozenset(),
+    S.CANCELLED: frozenset(),
+    S.EXPIRED: frozenset(),
+}
+OPEN = frozenset(s for s, nexts in TRANSITIONS.items() if nexts)
+WITH_WORKER = frozenset({S.ACCEPTED, S.ON_THE_WAY, S.ARRIVED, S.IN_SERVICE})
+
+
+def sources(target: Status) -> list[str]:
+    return [s.value for s, nexts in TRANSITIONS.items() if target in nexts]
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    id: str | None
+    role: str  # customer, worker, support, admin, system, payment
+
+    @classmethod
+    def system(cls) -> Actor:
+        return cls(None, "system")
+
+
+class Address(pydantic.BaseModel):
+    label: str = ""
+    line: str
+    city: str = ""
+    lat: float
+    lng: float
+
+
+class ServiceRef(pydantic.BaseModel):
+    id: str
+    name_en: str
+    name_zh: str
+
+
+class Booking(pydantic.BaseModel):
+    id: uuid.UUID
+    status: Status
+    customer_id: str
+    service: ServiceRef
+    worker_id: str | None
+    chosen_worker_id: str | None
+    slot_start: datetime
+    slot_end: datetime
+    duration_minutes: int
+    address: Address
+    special_requests: str
+    price: dict[str, Any]
+    total_cents: int
+    worker_pay_cents: int
+    payment_due_at: datetime
+    paid_at: datetime | None
+    dispatch_wave: int
+    escalated_at: datetime | None
+    accepted_at: datetime | None
+    depart_by: datetime | None
+    departed_at: datetime | None
+    eta_at: datetime | None
+    arrived_at: datetime | None
+    arrival_distance_m: int | None
+    arrival_flagged: bool
+    started_at: datetime | None
+    finished_at: datetime | None
+    cancelled_at: datetime | None
+    cancel_reason: str | None
+    cancellation_fee_cents: int | None
+    late_alerted_at: datetime | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class TimelineEntry(pydantic.BaseModel):
+    id: int
+    status: Status
+    kind: str
+    actor_id: str | None
+    actor_role: str | None
+    note: str
+    data: dict[str, Any]
+    at: datetime
+
+
+class BookingDetail(Booking):
+    timeline: list[TimelineEntry]
+
+
+_COLUMNS = """b.id, b.status, b.customer_id, b.service_id, b.worker_id, b.chosen_worker_id, b.slot_start,
+    b.slot_end, b.duration_minutes, b.address, b.special_requests, b.price, b.total_cents,
+    b.worker_pay_cents, b.payment_due_at, b.paid_at, b.dispatch_wave, b.escalated_at, b.accepted_at,
+    b.depart_by, b.departed_at, b.eta_at, b.arrived_at, b.arrival_distance_m, b.arrival_flagged,
+    b.started_at, b.finished_at, b.cancelled_at, b.cancel_reason, b.cancellation_fee_cents,
+    b.late_alerted_at, b.version, b.created_at, b.updated_at, b.lat, b.lng,
+    s.name_en AS service_name_en, s.name_zh AS service_name_zh"""
+SELECT = f"SELECT {_COLUMNS} FROM bookings b JOIN services s ON s.id = b.service_id"
+
+
+def booking_from(row: asyncpg.Record) -> Booking:
+    data = dict(row)
+    data["service"] = ServiceRef(
+        id=data.pop("service_id"), name_en=data.pop("service_name_en"), name_zh=data.pop("service_name_zh")
+    )
+    return Booking.model_validate(data)
+
+
+def entry_from(row: asyncpg.Record) -> TimelineEntry:
+    return TimelineEntry.model_validate(dict(row))
+
+
+async def get(conn: Executor, booking_id: uuid.UUID) -> Booking | None:
+    row = await conn.fetchrow(f"{SELECT} WHERE b.id = $1", booking_id)
+    return None if row is None else booking_from(row)
+
+
+async def require(conn: Executor, booking_id: uuid.UUID) -> Booking:
+    found = await get(conn, booking_id)
+    if found is None:
+        raise NotFound("no such booking", code="booking_not_found")
+    return found
+
+
+async def timeline(conn: Executor, booking_id: uuid.UUID) -> list[TimelineEntry]:
+    rows = await conn.fetch(
+        """SELECT id, status, kind, actor_id, actor_role, note, data, at FROM booking_timeline
+            WHERE booking_id = $1 ORDER BY id""",
+        booking_id,
+    )
+    return [entry_from(row) for row in rows]
+
+
+async def detail(conn: Executor, booking: Booking) -> BookingDetail:
+    return BookingDetail(**dict(booking), timeline=await timeline(conn, booking.id))
+
+
+async def listing(
+    conn: Executor,
+    *,
+    customer_id: str | None = None,
+    worker_id: str | None = None,
+    statuses: Sequence[str] = (),
+    escalated: bool | None = None,
+    late: bool | None = None,
+    before: datetime | None = None,
+    limit: int = 50,
+) -> list[Booking]:
+    rows = await conn.fetch(
+        f"""{SELECT}
+            WHERE ($1::text IS NULL OR b.customer_id = $1)
+              AND ($2::text IS NULL OR b.worker_id = $2)
+              AND (cardinality($3::text[]) = 0 OR b.status = ANY($3))
+              AND ($4::boolean IS NULL OR (b.escalated_at IS NOT NULL AND b.status = 'dispatching') = $4)
+              AND ($5::boolean IS NULL OR (b.late_alerted_at IS NOT NULL) = $5)
+              AND ($6::timestamptz IS NULL OR b.created_at < $6)
+            ORDER BY b.created_at DESC, b.id LIMIT $7""",
+        customer_id,
+        worker_id,
+        list(statuses),
+        escalated,
+        late,
+        before,
+        limit,
+    )
+    return [booking_from(row) for row in rows]
+
+
+async def insert(
+    conn: Conn,
+    *,
+    customer_id: str,
+    service_id: str,
+    chosen_worker_id: str | None,
+    slot_start: datetime,
+    slot_end: datetime,
+    duration_minutes: int,
+    address: Address,
+    special_requests: str,
+    price: dict[str, Any],
+    total_cents: int,
+    worker_pay_cents: int,
+    payment_minutes: float,
+) -> tuple[Booking, TimelineEntry]:
+    booking_id = uuid.uuid4()
+    await conn.execute(
+        """INSERT INTO bookings (id, customer_id, service_id, chosen_worker_id, status, slot_start, slot_end,
+                                 duration_minutes, address, lat, lng, special_requests, price, total_cents,
+                                 worker_pay_cents, payment_due_at)
+           VALUES ($1, $2, $3, $4, 'pending_payment', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
+                   now() + make_interval(secs => $15))""",
+        booking_id,
+        customer_id,
+        service_id,
+        chosen_worker_id,
+        slot_start,
+        slot_end,
+        duration_minutes,
+        address.model_dump(),
+        address.lat,
+        address.lng,
+        special_requests,
+        price,
+        total_cents,
+        worker_pay_cents,
+        payment_minutes * 60,
+    )
+    booking = await require(conn, booking_id)
+    entry = await record(conn, booking, "created", Actor(customer_id, "customer"))
+    return booking, entry
+
+
+async def transition(
+    conn: Conn,
+    booking_id: uuid.UUID,
+    to: Status,
+    actor: Actor,
+    kind: str,
+    *,
+    note: str = "",
+    data: dict[str, Any] | None = None,
+    sets: str = "",
+    params: Iterable[Any] = (),
+    where: str = "",
+    allowed_from: Iterable[Status] | None = None,
+) -> tuple[Booking, TimelineEntry]:
+    """Move the booking to ``to`` if its status allows it; ``Conflict("illegal_transition")`` if not.
+
+    ``sets`` and ``where`` are trusted SQL fragments over the bookings row, with parameters from
+    $3 on (``params``); ``where`` narrows who may make the move (e.g. only the assigned worker),
+    and failing it reads as ``NotFound``, as if the booking were someone else's.
+    """
+    params = tuple(params)
+    froms = [s.value for s in allowed_from] if allowed_from is not None else sources(to)
+    assignments = ", ".join(
+        filter(None, ["status = $2", "version = version + 1", "updated_at = now()", sets])
+    )
+    row = await conn.fetchrow(
+        f"""WITH b AS (UPDATE bookings SET {assignments}
+                        WHERE id = $1 AND status = ANY(${3 + len(params)}::text[]) {where}
+                    RETURNING *)
+            SELECT {_COLUMNS} FROM b JOIN services s ON s.id = b.service_id""",
+        booking_id,
+        to.value,
+        *params,
+        froms,
+    )
+    if row is None:
+        await _explain_refusal(conn, booking_id, to, where, params)
+    booking = booking_from(row)
+    entry = await record(conn, booking, kind, actor, note, data)
+    return booking, entry
+
+
+async def _explain_refusal(
+    conn: Conn, booking_id: uuid.UUID, to: Status, where: str, params: tuple[Any, ...]
+) -> NoReturn:
+    current = await conn.fetchval("SELECT status FROM bookings WHERE id = $1", booking_id)
+    if current is None:
+        raise NotFound("no such booking", code="booking_not_found")
+    if where:
+        used = max((int(n) for n in re.findall(r"\$(\d+)", where)), default=2) - 2
+        mine = await conn.fetchval(
+            f"SELECT true FROM bookings WHERE id = $1 AND $2::text IS NULL {where}",
+            booking_id,
+            None,
+            *params[:used],
+        )
+        if not mine:
+            raise NotFound("no such booking", code="booking_not_found")
+    raise Conflict(
+        f"a booking that is {current} cannot become {to.value}",
+        code="illegal_transition",
+        details={"status": current, "wanted": to.value},
+    )
+
+
+async def record(
+    conn: Conn,
+    booking: Booking,
+    kind: str,
+    actor: Actor,
+    note: str = "",
+    data: dict[str, Any] | None = None,
+) -> TimelineEntry:
+    """Append a timeline entry and announce it (with the booking as it now is) through the outbox."""
+    row = await conn.fetchrow(
+        """INSERT INTO booking_timeline (booking_id, status, kind, actor_id, actor_role, note, data)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
+           RETURNING id, status, kind, actor_id, actor_role, note, data, at""",
+        booking.id,
+        booking.status.value,
+        kind,
+        actor.id,
+        actor.role,
+        note,
+        data or {},
+    )
+    assert row is not None
+    entry = entry_from(row)
+    await publish(
+        conn,
+        Event(
+            BOOKING_CHANGED,
+            {"booking": booking.model_dump(mode="json"), "entry": entry.model_dump(mode="json")},
+        ),
+    )
+    return entry
+
+
+async def request_dispatch(conn: Conn, booking_id: uuid.UUID, after_wave: int) -> None:
+    """Ask (through the outbox, so it survives a crash) for the wave after ``after_wave``."""
+    await publish(conn, Event(DISPATCH_REQUESTED, {"booking_id": str(booking_id), "after_wave": after_wave}))
+
+
+# Cancellation ---------------------------------------------------------------------------------
+
+# (hours before the slot, share of the price kept as a fee) for a booking with a worker; the
+# first row whose bound the notice reaches applies.
+CANCELLATION_FEES = ((24.0, 0), (2.0, 10), (0.0, 30))
+ON_THE_WAY_FEE_PCT = 50  # the worker is already travelling
+CUSTOMER_CANCELLABLE = frozenset({S.PENDING_PAYMENT, S.DISPATCHING, S.ACCEPTED, S.ON_THE_WAY})
+
+
+def cancellation_fee(booking: Booking, now: datetime) -> int:
+    """Free before a worker is committed; afterwards by notice, as ``CANCELLATION_FEES`` says."""
+    if booking.status in (S.PENDING_PAYMENT, S.DISPATCHING):
+        return 0
+    if booking.status == S.ON_THE_WAY:
+        pct = ON_THE_WAY_FEE_PCT
+    else:
+        hours = (booking.slot_start - now).total_seconds() / 3600
+        pct = next(fee for bound, fee in CANCELLATION_FEES if hours >= bound or bound == 0.0)
+    return booking.total_cents * pct // 100
+
+
+async def require_worker_booking(conn: Executor, booking_id: uuid.UUID, worker_id: str) -> Booking:
+    """The booking if ``worker_id`` is assigned to it; ``NotFound`` otherwise (never another's)."""
+    booking = await get(conn, booking_id)
+    if booking is None or booking.worker_id != worker_id:
+        raise NotFound("no such booking", code="booking_not_found")
+    return booking

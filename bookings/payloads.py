@@ -1,0 +1,120 @@
+"""What clients send to book, pay, manage and track bookings (HTTP bodies and worker events)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, Field, StrictFloat, StrictInt, StrictStr, model_validator
+
+from hub.acks import Payload
+
+Lat = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
+Lng = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+Text = Annotated[StrictStr, Field(max_length=1000)]
+Id = Annotated[StrictStr, Field(min_length=1, max_length=64)]
+
+
+class NewAddress(Payload):
+    label: Annotated[StrictStr, Field(max_length=40)] = ""
+    line: Annotated[StrictStr, Field(min_length=1, max_length=200)]
+    city: Annotated[StrictStr, Field(max_length=60)] = ""
+    lat: Lat
+    lng: Lng
+
+
+class SlotRequest(Payload):
+    """A service at a local date and start time, at an address (saved, or given inline)."""
+
+    service_id: Id
+    date: dt.date
+    start_time: Annotated[StrictStr, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["09:30"])]
+    duration_minutes: Annotated[StrictInt, Field(ge=15, le=60 * 24 * 40)] | None = None
+    worker_id: Id | None = None  # a worker the customer chose
+    address_id: uuid.UUID | None = None
+    address: NewAddress | None = None
+    special_requests: Text = ""
+
+    @model_validator(mode="after")
+    def one_address(self) -> SlotRequest:
+        if (self.address_id is None) == (self.address is None):
+            raise ValueError("give exactly one of address_id and address")
+        return self
+
+
+class Cancel(Payload):
+    reason: Annotated[StrictStr, Field(max_length=500)] = ""
+
+
+class MarkPaid(Payload):
+    payment_ref: Annotated[StrictStr, Field(min_length=1, max_length=128)]
+
+
+class Assign(Payload):
+    worker_id: Id
+
+
+class Redispatch(Payload):
+    reason: Annotated[StrictStr, Field(max_length=500)] = ""
+
+
+class OfferRef(Payload):
+    offer_id: uuid.UUID
+
+
+class OfferDecline(Payload):
+    offer_id: uuid.UUID
+    reason: Annotated[StrictStr, Field(max_length=200)] = ""
+
+
+class BookingRef(Payload):
+    booking_id: uuid.UUID
+
+
+Coordinate = Annotated[StrictFloat | StrictInt, Field(allow_inf_nan=False)]
+
+
+class Position(Payload):
+    booking_id: uuid.UUID
+    lat: Annotated[Coordinate, Field(ge=-90, le=90)]
+    lng: Annotated[Coordinate, Field(ge=-180, le=180)]
+
+
+class Depart(Position):
+    eta_minutes: Annotated[StrictInt, Field(ge=0, le=24 * 60)]
+
+
+class BookingsQuery(Payload):
+    status: list[
+        Literal[
+            "pending_payment",
+            "dispatching",
+            "accepted",
+            "on_the_way",
+            "arrived",
+            "in_service",
+            "completed",
+            "cancelled",
+            "expired",
+        ]
+    ] = []
+    escalated: bool | None = None
+    late: bool | None = None
+    before: AwareDatetime | None = None
+    limit: Annotated[int, Field(ge=1, le=100)] = 50
+
+    @model_validator(mode="before")
+    @classmethod
+    def listify(cls, data: object) -> object:
+        if isinstance(data, dict) and isinstance(data.get("status"), str):
+            return {**data, "status": data["status"].split(",")}
+        return data
+
+
+class ScheduleQuery(Payload):
+    start: Annotated[dt.date | None, Field(alias="from")] = None
+    to: dt.date | None = None
+    view: Literal["day", "week"] = "day"
+
+    model_config = {**Payload.model_config, "populate_by_name": True}

@@ -1,0 +1,277 @@
+"""The bookings side of one hub process: the dispatcher, timers, outbox subscribers, and the
+use cases the HTTP views and the ``/worker`` namespace call (each: one transaction, then what
+must happen after it commits: presence, live events, timers)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+import zoneinfo
+from collections.abc import AsyncIterator
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from bookings import checkout, geo, idempotency, manage, orders, tracking
+from bookings.config import BookingConfig
+from bookings.dispatch import Accepted, Dispatcher
+from bookings.live import BookingLive, DispatchRequests, entry_for_customer
+from bookings.orders import Actor, Booking, BookingDetail
+from bookings.payloads import SlotRequest
+from bookings.rules import RulesCache
+from hub.acks import NotFound
+from hub.auth import Principal, Role
+from hub.context import HubContext
+from hub.keys import BUS, CONTEXT
+from hub.storage.db import Conn
+
+log = logging.getLogger(__name__)
+
+LIVE_SUBSCRIBER = "bookings.live"  # stable: the outbox records deliveries under these names
+DISPATCH_SUBSCRIBER = "bookings.dispatch"
+SWEEP_JOB = "bookings-sweep"
+LOCATION_EVENT = "booking:location"
+PRUNE_EVERY_SWEEPS = 720  # idempotency keys are pruned about hourly at the default 5 s sweep
+
+
+class BookingsRuntime:
+    def __init__(self, hub: HubContext) -> None:
+        self.hub = hub
+        self.config: BookingConfig = hub.settings.bookings
+        self.rules = RulesCache(hub.settings.dispatch)
+        self.dispatcher = Dispatcher(
+            hub.pool, hub.presence, hub.realtime, hub.timers, self.rules, self.config.timezone
+        )
+        self.dispatcher.travel_speed_kmh = self.config.travel_speed_kmh
+        self.throttle = tracking.LocationThrottle(self.config.location_interval_seconds)
+        self._sweeps = 0
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self.hub.pool
+
+    @property
+    def read_only_seconds(self) -> float:
+        return self.hub.settings.chat.booking_read_only_seconds
+
+    # Booking and paying ----------------------------------------------------------------------------
+
+    async def create(self, conn: Conn, customer_id: str, request: SlotRequest) -> BookingDetail:
+        booking, _ = await checkout.create(conn, customer_id, request, self.config)
+        self.hub.timers.at(f"unpaid:{booking.id}", booking.payment_due_at, self.expire_unpaid, booking.id)
+        return await orders.detail(conn, booking)
+
+    async def mark_paid(self, booking_id: uuid.UUID, payment_ref: str, actor: Actor) -> BookingDetail:
+        async with self.pool.acquire() as conn:
+            async with conn.transaction():
+                booking = await checkout.mark_paid(conn, booking_id, payment_ref, actor)
+            self.hub.timers.cancel(f"unpaid:{booking_id}")
+            return await orders.detail(conn, booking)
+
+    async def expire_unpaid(self, booking_id: uuid.UUID) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await checkout.expire_unpaid(conn, booking_id)
+
+    # Reading -------------------------------------------------------------------------------------
+
+    async def visible(self, user: Principal, booking_id: uuid.UUID) -> BookingDetail:
+        """The booking with its timeline, if ``user`` may see it: its customer, its worker, staff."""
+        booking = await orders.get(self.pool, booking_id)
+        if booking is None or not can_see(user, booking):
+            raise NotFound("no such booking", code="booking_not_found")
+        detail = await orders.detail(self.pool, booking)
+        if user.role == Role.CUSTOMER:
+            detail.timeline = [
+                orders.TimelineEntry.model_validate(entry_for_customer(e.model_dump()))
+                for e in detail.timeline
+            ]
+        return detail
+
+    # Support actions -----------------------------------------------------------------------------
+
+    async def cancel(self, user: Principal, booking_id: uuid.UUID, reason: str) -> BookingDetail:
+        actor = Actor(user.user_id, user.role.value)
+        async with self.pool.acquire() as conn:
+            async with conn.transaction():
+                changed = await manage.cancel(conn, booking_id, actor, reason, self.read_only_seconds)
+            await self._after_change(changed, "cancelled")
+            self.hub.timers.cancel(f"unpaid:{booking_id}")
+            return await orders.detail(conn, changed.booking)
+
+    async def assign(self, user: Principal, booking_id: uuid.UUID, worker_id: str) -> BookingDetail:
+        actor = Actor(user.user_id, user.role.value)
+        async with self.pool.acquire() as conn:
+            rules = await self.rules.get(conn)
+            async with conn.transaction():
+                changed = await manage.assign(conn, booking_id, worker_id, actor, rules.travel_buffer_minutes)
+                booking = await self.dispatcher._settle_acceptance(conn, changed.booking, worker_id)
+            await self.dispatcher.tell_taken(booking_id, changed.withdrawn)
+            return await orders.detail(conn, booking)
+
+    async def redispatch(self, user: Principal, booking_id: uuid.UUID, reason: str) -> BookingDetail:
+        actor = Actor(user.user_id, user.role.value)
+        async with self.pool.acquire() as conn:
+            async with conn.transaction():
+                changed = await manage.redispatch(conn, booking_id, actor, reason)
+            await self._after_change(changed, "redispatched")
+            return await orders.detail(conn, changed.booking)
+
+    async def _after_change(self, changed: manage.Changed, reason: str) -> None:
+        await self.dispatcher.tell_withdrawn(changed.booking.id, changed.withdrawn, reason)
+        if changed.released_worker is not None:
+            await self._clear_busy(changed.released_worker, changed.booking.id)
+
+    async def _clear_busy(self, worker_id: str, booking_id: uuid.UUID) -> None:
+        state = await self.hub.presence.get(worker_id)
+        if state is not None and state.booking_id in (None, str(booking_id)):
+            await self.hub.presence.clear_busy(worker_id)
+
+    # The worker ----------------------------------------------------------------------------------
+
+    async def accept(self, worker_id: str, offer_id: uuid.UUID) -> Accepted:
+        accepted = await self.dispatcher.accept(worker_id, offer_id, self.read_only_seconds)
+        return accepted
+
+    async def depart(
+        self, worker_id: str, booking_id: uuid.UUID, lat: float, lng: float, eta: int
+    ) -> Booking:
+        async with self.pool.acquire() as conn, conn.transaction():
+            booking = await tracking.depart(conn, worker_id, booking_id, lat, lng, eta, self.config)
+        await self.hub.presence.set_busy(worker_id, str(booking_id))
+        return booking
+
+    async def locate(self, worker_id: str, booking_id: uuid.UUID, lat: float, lng: float) -> bool:
+        """Forward the position to the customer if it is due (throttled); False if it was dropped."""
+        if not self.throttle.allows(booking_id):
+            return False
+        async with self.pool.acquire() as conn:
+            due = await tracking.locate(
+                conn, worker_id, booking_id, lat, lng, self.config.location_interval_seconds
+            )
+        if due is None:
+            return False
+        await self.hub.realtime.to_user(due["customer_id"], "customer", LOCATION_EVENT, due["event"])
+        return True
+
+    async def arrive(self, worker_id: str, booking_id: uuid.UUID, lat: float, lng: float) -> Booking:
+        async with self.pool.acquire() as conn, conn.transaction():
+            return await tracking.arrive(conn, worker_id, booking_id, lat, lng, self.config)
+
+    async def start(self, worker_id: str, booking_id: uuid.UUID) -> Booking:
+        async with self.pool.acquire() as conn, conn.transaction():
+            booking = await tracking.start(conn, worker_id, booking_id)
+        await self.hub.presence.set_busy(worker_id, str(booking_id))
+        return booking
+
+    async def finish(self, worker_id: str, booking_id: uuid.UUID) -> Booking:
+        async with self.pool.acquire() as conn, conn.transaction():
+            booking = await tracking.finish(conn, worker_id, booking_id, self.read_only_seconds)
+        await self._clear_busy(worker_id, booking_id)
+        return booking
+
+    async def schedule(self, worker_id: str, first: date, last: date) -> dict[str, Any]:
+        zone = zoneinfo.ZoneInfo(self.config.timezone)
+        start = datetime.combine(first, time(), zone)
+        end = datetime.combine(last + timedelta(days=1), time(), zone)
+        rows = await self.pool.fetch(
+            f"""{orders.SELECT}
+                WHERE b.worker_id = $1 AND b.slot_start < $3 AND b.slot_end > $2
+                  AND b.status <> 'cancelled' ORDER BY b.slot_start""",
+            worker_id,
+            start,
+            end,
+        )
+        days: dict[date, list[dict[str, Any]]] = {
+            first + timedelta(days=n): [] for n in range((last - first).days + 1)
+        }
+        for row in rows:
+            booking = orders.booking_from(row)
+            local = booking.slot_start.astimezone(zone)
+            days.setdefault(local.date(), []).append(
+                {
+                    "booking_id": booking.id,
+                    "status": booking.status,
+                    "service": booking.service,
+                    "slot_start": booking.slot_start,
+                    "slot_end": booking.slot_end,
+                    "local_start": local.strftime("%H:%M"),
+                    "address": booking.address,
+                    "special_requests": booking.special_requests,
+                    "pay_cents": booking.worker_pay_cents,
+                    "customer_id": booking.customer_id,
+                    "navigation": geo.navigation_links(
+                        booking.address.lat, booking.address.lng, booking.address.line
+                    ),
+                }
+            )
+        return {
+            "from": first,
+            "to": last,
+            "timezone": self.config.timezone,
+            "days": [
+                {"date": day, "jobs": jobs} for day, jobs in sorted(days.items()) if first <= day <= last
+            ],
+        }
+
+    # Timers --------------------------------------------------------------------------------------
+
+    async def recover(self) -> None:
+        """After start-up: date jobs for deadlines this node (or a dead one) had scheduled."""
+        waves = await self.dispatcher.reschedule_pending()
+        rows = await self.pool.fetch(
+            "SELECT id, payment_due_at FROM bookings WHERE status = 'pending_payment' LIMIT 10000"
+        )
+        for row in rows:
+            self.hub.timers.at(f"unpaid:{row['id']}", row["payment_due_at"], self.expire_unpaid, row["id"])
+        log.info("timers recovered: %d offer waves, %d unpaid bookings", waves, len(rows))
+
+    async def sweep(self) -> None:
+        """The safety net under every date job; each step is idempotent."""
+        await self.dispatcher.sweep()
+        async with self.pool.acquire() as conn:
+            for booking_id in await checkout.overdue_unpaid(conn):
+                async with conn.transaction():
+                    await checkout.expire_unpaid(conn, booking_id)
+            for booking_id in await tracking.overdue_departures(conn, self.config.lateness_grace_minutes):
+                async with conn.transaction():
+                    await tracking.check_departure(conn, booking_id)
+            self._sweeps += 1
+            if self._sweeps % PRUNE_EVERY_SWEEPS == 1:
+                await idempotency.prune(conn)
+
+
+def can_see(user: Principal, booking: Booking) -> bool:
+    if user.role in (Role.SUPPORT, Role.ADMIN):
+        return True
+    if user.role == Role.CUSTOMER:
+        return booking.customer_id == user.user_id
+    return booking.worker_id == user.user_id
+
+
+BOOKINGS = web.AppKey("bookings", BookingsRuntime)
+
+
+def runtime(request: web.Request) -> BookingsRuntime:
+    return request.app[BOOKINGS]
+
+
+async def bookings_context(app: web.Application) -> AsyncIterator[None]:
+    """Subscribers are registered before the outbox relay starts, so no event finds them missing."""
+    hub = app[CONTEXT]
+    rt = BookingsRuntime(hub)
+    app[BOOKINGS] = rt
+    hub.bookings = rt
+    bus = app[BUS]
+    bus.subscribe(LIVE_SUBSCRIBER, BookingLive(hub.realtime), topics=[orders.BOOKING_CHANGED])
+    bus.subscribe(DISPATCH_SUBSCRIBER, DispatchRequests(rt.dispatcher), topics=[orders.DISPATCH_REQUESTED])
+    hub.timers.start()
+    hub.timers.every(SWEEP_JOB, rt.config.timer_sweep_seconds, rt.sweep)
+    await rt.recover()
+    yield
+    hub.timers.stop()
+    with contextlib.suppress(Exception):
+        bus.unsubscribe(LIVE_SUBSCRIBER)
+        bus.unsubscribe(DISPATCH_SUBSCRIBER)

@@ -1,0 +1,255 @@
+"""The worker's progress on a job: depart, location, arrive, start, finish; and lateness.
+
+Each step is a status transition that only the assigned worker can make (anyone else is told
+the booking does not exist), with a notification for the customer in the same transaction.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bookings import geo, orders
+from bookings.config import BookingConfig
+from bookings.orders import Actor, Booking, Status
+from hub.push.inbox import NewNotification, notify
+from hub.storage import chat as chat_store
+from hub.storage.db import Conn
+
+ONLY_ASSIGNED = "AND worker_id = $3"
+LOCATION_CACHE_LIMIT = 50_000  # bookings remembered for the local location throttle
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    to: Status
+    kind: str
+    title: str
+    body: str
+
+
+STEPS = {
+    "depart": Step(Status.ON_THE_WAY, "departed", "Your worker is on the way", "ETA {eta} min"),
+    "arrive": Step(Status.ARRIVED, "arrived", "Your worker has arrived", "{name} is at your door."),
+    "start": Step(Status.IN_SERVICE, "started", "Service started", "{name} has started the service."),
+    "finish": Step(
+        Status.COMPLETED, "finished", "Service finished", "How did it go? You can rate {name} now."
+    ),
+}
+
+
+async def _notify_customer(conn: Conn, booking: Booking, step: Step, **values: Any) -> None:
+    name = await conn.fetchval("SELECT name FROM workers WHERE id = $1", booking.worker_id) or "Your worker"
+    await notify(
+        conn,
+        NewNotification(
+            user_id=booking.customer_id,
+            role="customer",
+            kind="booking",
+            title=step.title,
+            body=step.body.format(name=name, **values),
+            data={"booking_id": str(booking.id), "status": booking.status.value, **values},
+        ),
+    )
+
+
+async def depart(
+    conn: Conn,
+    worker_id: str,
+    booking_id: uuid.UUID,
+    lat: float,
+    lng: float,
+    eta_minutes: int,
+    config: BookingConfig,
+) -> Booking:
+    step = STEPS["depart"]
+    booking, _ = await orders.transition(
+        conn,
+        booking_id,
+        step.to,
+        Actor(worker_id, "worker"),
+        step.kind,
+        data={"lat": lat, "lng": lng, "eta_minutes": eta_minutes},
+        sets="departed_at = now(), eta_at = now() + make_interval(mins => $4), last_lat = $5, last_lng = $6, "
+        "last_located_at = now()",
+        params=(worker_id, eta_minutes, lat, lng),
+        where=ONLY_ASSIGNED,
+    )
+    await _notify_customer(conn, booking, step, eta=eta_minutes)
+    assert booking.eta_at is not None
+    if booking.eta_at > booking.slot_start + timedelta(minutes=config.lateness_grace_minutes):
+        await alert_late(conn, booking, "eta_after_start", {"eta_at": booking.eta_at.isoformat()})
+    return booking
+
+
+async def arrive(
+    conn: Conn, worker_id: str, booking_id: uuid.UUID, lat: float, lng: float, config: BookingConfig
+) -> Booking:
+    current = await orders.require(conn, booking_id)
+    meters = round(geo.distance_km(lat, lng, current.address.lat, current.address.lng) * 1000)
+    flagged = meters > config.geofence_meters
+    step = STEPS["arrive"]
+    booking, _ = await orders.transition(
+        conn,
+        booking_id,
+        step.to,
+        Actor(worker_id, "worker"),
+        step.kind,
+        data={"lat": lat, "lng": lng, "distance_m": meters, "outside_geofence": flagged},
+        sets="arrived_at = now(), arrival_distance_m = $4, arrival_flagged = $5, last_lat = $6, last_lng = $7, "
+        "last_located_at = now()",
+        params=(worker_id, meters, flagged, lat, lng),
+        where=ONLY_ASSIGNED,
+    )
+    if flagged:
+        # Accepted (GPS drifts, entrances differ), but support should look.
+        await orders.record(
+            conn,
+            booking,
+            "arrival_flagged",
+            Actor(worker_id, "worker"),
+            f"arrival reported {meters} m from the address (geofence {config.geofence_meters:g} m)",
+            {"distance_m": meters, "geofence_m": config.geofence_meters},
+        )
+    await _notify_customer(conn, booking, step)
+    return booking
+
+
+async def start(conn: Conn, worker_id: str, booking_id: uuid.UUID) -> Booking:
+    step = STEPS["start"]
+    booking, _ = await orders.transition(
+        conn,
+        booking_id,
+        step.to,
+        Actor(worker_id, "worker"),
+        step.kind,
+        sets="started_at = now()",
+        params=(worker_id,),
+        where=ONLY_ASSIGNED,
+    )
+    await _notify_customer(conn, booking, step)
+    return booking
+
+
+async def finish(conn: Conn, worker_id: str, booking_id: uuid.UUID, read_only_seconds: float) -> Booking:
+    step = STEPS["finish"]
+    booking, _ = await orders.transition(
+        conn,
+        booking_id,
+        step.to,
+        Actor(worker_id, "worker"),
+        step.kind,
+        sets="finished_at = now()",
+        params=(worker_id,),
+        where=ONLY_ASSIGNED,
+    )
+    await chat_store.close_booking_conversation(conn, str(booking_id), read_only_seconds)
+    await _notify_customer(conn, booking, step)
+    return booking
+
+
+class LocationThrottle:
+    """At most one forwarded location per booking per interval on this node; the database's
+    ``last_located_at`` condition enforces it across nodes."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._last: dict[uuid.UUID, float] = {}
+
+    def allows(self, booking_id: uuid.UUID) -> bool:
+        now = time.monotonic()
+        last = self._last.get(booking_id)
+        if last is not None and now - last < self.interval:
+            return False
+        if len(self._last) >= LOCATION_CACHE_LIMIT:
+            self._last.clear()
+        self._last[booking_id] = now
+        return True
+
+
+async def locate(
+    conn: Conn, worker_id: str, booking_id: uuid.UUID, lat: float, lng: float, interval: float
+) -> dict[str, Any] | None:
+    """Record the worker's position; the customer's live event if it is due, else None."""
+    row = await conn.fetchrow(
+        """UPDATE bookings SET last_lat = $3, last_lng = $4, last_located_at = now()
+            WHERE id = $1 AND worker_id = $2 AND status IN ('on_the_way', 'arrived', 'in_service')
+              AND (last_located_at IS NULL OR last_located_at <= now() - make_interval(secs => $5))
+        RETURNING customer_id, lat, lng, eta_at, last_located_at""",
+        booking_id,
+        worker_id,
+        lat,
+        lng,
+        interval,
+    )
+    if row is None:
+        await orders.require_worker_booking(conn, booking_id, worker_id)
+        return None
+    return {
+        "customer_id": row["customer_id"],
+        "event": {
+            "booking_id": str(booking_id),
+            "lat": lat,
+            "lng": lng,
+            "distance_m": round(geo.distance_km(lat, lng, row["lat"], row["lng"]) * 1000),
+            "eta_at": row["eta_at"].isoformat() if row["eta_at"] else None,
+            "at": row["last_located_at"].isoformat(),
+        },
+    }
+
+
+async def alert_late(conn: Conn, booking: Booking, reason: str, data: dict[str, Any]) -> bool:
+    """Announce lateness once per acceptance: to support (order:alert) and to the customer."""
+    flagged = await conn.fetchval(
+        "UPDATE bookings SET late_alerted_at = now() WHERE id = $1 AND late_alerted_at IS NULL RETURNING id",
+        booking.id,
+    )
+    if flagged is None:
+        return False
+    current = await orders.require(conn, booking.id)
+    await orders.record(
+        conn,
+        current,
+        "late",
+        Actor.system(),
+        "the worker is running late",
+        {"reason": reason, "can_redispatch": current.status == Status.ACCEPTED, **data},
+    )
+    await notify(
+        conn,
+        NewNotification(
+            user_id=booking.customer_id,
+            role="customer",
+            kind="booking",
+            title="Your worker may be late",
+            body="We are checking with your worker and will keep you posted.",
+            data={"booking_id": str(booking.id), "reason": reason},
+        ),
+    )
+    return True
+
+
+async def overdue_departures(conn: Conn, grace_minutes: float) -> list[uuid.UUID]:
+    rows = await conn.fetch(
+        """SELECT id FROM bookings
+            WHERE status = 'accepted' AND late_alerted_at IS NULL
+              AND depart_by + make_interval(mins => $1) < now() LIMIT 500""",
+        grace_minutes,
+    )
+    return [row["id"] for row in rows]
+
+
+async def check_departure(conn: Conn, booking_id: uuid.UUID) -> bool:
+    booking = await orders.get(conn, booking_id)
+    if booking is None or booking.status != Status.ACCEPTED or booking.depart_by is None:
+        return False
+    now = datetime.now(UTC)
+    return await alert_late(
+        conn,
+        booking,
+        "not_departed",
+        {"depart_by": booking.depart_by.isoformat(), "checked_at": now.isoformat()},
+    )

@@ -1,0 +1,115 @@
+"""Catalog rows and vetted workers written straight to the database, for booking tests that
+must not depend on the demo data set."""
+
+from __future__ import annotations
+
+import uuid
+import zoneinfo
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+CENTRE = (31.2304, 121.4737)  # People's Square, Shanghai
+TIMEZONE = "Asia/Shanghai"
+SERVICE = "test-cleaning"
+
+
+async def add_service(pool: asyncpg.Pool, service_id: str = SERVICE, **overrides: Any) -> None:
+    await pool.execute(
+        """INSERT INTO service_categories (id, name_en, name_zh) VALUES ('cleaning', 'Cleaning', '保洁')
+           ON CONFLICT DO NOTHING"""
+    )
+    row = {
+        "pricing": "hourly",
+        "unit_price_cents": 5000,
+        "min_minutes": 120,
+        "default_minutes": 180,
+        "max_minutes": 480,
+        "step_minutes": 30,
+        "skill": "cleaning",
+        **overrides,
+    }
+    await pool.execute(
+        """INSERT INTO services (id, category_id, name_en, name_zh, skill, pricing, unit_price_cents,
+                                 min_minutes, default_minutes, max_minutes, step_minutes, opens_at, closes_at)
+           VALUES ($1, 'cleaning', 'Daily cleaning', '日常保洁', $2, $3, $4, $5, $6, $7, $8, '08:00', '20:00')""",
+        service_id,
+        row["skill"],
+        row["pricing"],
+        row["unit_price_cents"],
+        row["min_minutes"],
+        row["default_minutes"],
+        row["max_minutes"],
+        row["step_minutes"],
+    )
+
+
+async def add_worker(
+    pool: asyncpg.Pool,
+    worker_id: str,
+    *,
+    km_east: float = 1.0,
+    skills: tuple[str, ...] = ("cleaning",),
+    vetted: bool = True,
+    cert_expires: date | None = None,
+    years: int = 3,
+    rating: tuple[int, int] = (0, 0),
+) -> None:
+    lat, lng = CENTRE[0], CENTRE[1] + km_east / 95.0  # ~95 km per degree of longitude here
+    await pool.execute(
+        """INSERT INTO workers (id, name, gender, years_experience, skills, area_lat, area_lng, area_radius_km,
+                                vetting_status, identity_verified, rating_sum, rating_count)
+           VALUES ($1, $2, 'female', $3, $4, $5, $6, 15, $7, true, $8, $9)""",
+        worker_id,
+        f"Worker {worker_id}",
+        years,
+        list(skills),
+        lat,
+        lng,
+        "vetted" if vetted else "pending",
+        rating[0],
+        rating[1],
+    )
+    expires = cert_expires or date.today() + timedelta(days=365)
+    await pool.execute(
+        """INSERT INTO worker_certificates (id, worker_id, kind, skill, expires_on, verified)
+           VALUES ($1, $2, 'health', NULL, $3, true)""",
+        uuid.uuid4(),
+        worker_id,
+        expires,
+    )
+    for skill in skills:
+        await pool.execute(
+            """INSERT INTO worker_certificates (id, worker_id, kind, skill, expires_on, verified)
+               VALUES ($1, $2, 'skill', $3, $4, true)""",
+            uuid.uuid4(),
+            worker_id,
+            skill,
+            expires,
+        )
+
+
+def tomorrow_at(hour: int = 10) -> tuple[str, str]:
+    """A slot (date, "HH:MM") tomorrow in the service's city, always in the future."""
+    day = datetime.now(UTC).astimezone(zoneinfo.ZoneInfo(TIMEZONE)).date() + timedelta(days=1)
+    return day.isoformat(), f"{hour:02d}:00"
+
+
+def booking_request(**overrides: Any) -> dict[str, Any]:
+    day, start = tomorrow_at()
+    return {
+        "service_id": SERVICE,
+        "date": day,
+        "start_time": start,
+        "duration_minutes": 180,
+        "address": {
+            "label": "Home",
+            "line": "88 Nanjing Rd",
+            "city": "Shanghai",
+            "lat": CENTRE[0],
+            "lng": CENTRE[1],
+        },
+        "special_requests": "Please bring slippers",
+        **overrides,
+    }

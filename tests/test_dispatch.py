@@ -1,0 +1,328 @@
+"""Booking to completion over real sockets: offers with the alert hint, first accept wins,
+re-offers on timeout, escalation, deadlines that survive a restart, and live tracking."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from hub.keys import CONTEXT
+from tests.bookings_data import CENTRE, add_service, add_worker, booking_request
+from tests.clients import Peer
+from tests.conftest import RunningHub, StartHub, wait_until
+
+ALERT = {"sound": "new_offer", "vibrate": [400, 200, 400], "repeat_until_seen": True, "urgent": True}
+FAST = {
+    "HUB_BOOKING_MIN_LEAD_MINUTES": "0",
+    "HUB_TIMER_SWEEP_SECONDS": "0.3",
+    "HUB_TRACKING_LOCATION_SECONDS": "0",
+}
+
+Connect = Callable[..., Awaitable[Peer]]
+
+
+@pytest.fixture
+async def peers() -> AsyncIterator[list[Peer]]:
+    opened: list[Peer] = []
+    yield opened
+    for peer in opened:
+        await peer.close()
+
+
+async def open_peer(hub: RunningHub, peers: list[Peer], namespace: str, role: str, sub: str) -> Peer:
+    peer = await Peer(namespace).connect(hub.url, hub.token(role, sub))
+    peers.append(peer)
+    return peer
+
+
+async def start(start_hub: StartHub, workers: int = 3, **env: str) -> RunningHub:
+    hub: RunningHub = await start_hub(**{**FAST, **env})
+    pool = hub.app[CONTEXT].pool
+    await add_service(pool)
+    for n in range(1, workers + 1):
+        await add_worker(pool, f"w-{n}", km_east=float(n))
+    return hub
+
+
+async def book_and_pay(hub: RunningHub, customer: str = "c-1", **overrides: Any) -> dict[str, Any]:
+    status, booking = await hub.http(
+        "POST", "/api/v1/bookings", hub.token("customer", customer), json=booking_request(**overrides)
+    )
+    assert status == 201, booking
+    assert booking["status"] == "pending_payment"
+    status, paid = await hub.http(
+        "POST",
+        f"/api/v1/admin/bookings/{booking['id']}/mark-paid",
+        hub.token("admin", "admin-1"),
+        json={"payment_ref": f"pay-{booking['id']}"},
+    )
+    assert status == 200, paid
+    assert paid["status"] == "dispatching"
+    return dict(paid)
+
+
+async def booking_row(hub: RunningHub, booking_id: str) -> Any:
+    return await hub.app[CONTEXT].pool.fetchrow("SELECT * FROM bookings WHERE id = $1", uuid.UUID(booking_id))
+
+
+async def test_full_story(start_hub: StartHub, peers: list[Peer]) -> None:
+    hub = await start(start_hub, workers=3)
+    workers = [await open_peer(hub, peers, "/worker", "worker", f"w-{n}") for n in (1, 2, 3)]
+    for worker in workers:
+        await worker.ok("presence:set", {"status": "online"})
+    customer = await open_peer(hub, peers, "/customer", "customer", "c-1")
+    agent = await open_peer(hub, peers, "/support", "support", "agent-1")
+
+    status, quoted = await hub.http(
+        "POST", "/api/v1/bookings/quote", hub.token("customer", "c-1"), json=booking_request()
+    )
+    assert status == 200, quoted
+    assert quoted["base_cents"] == 15000  # 3 h x 50.00
+    assert (
+        quoted["total_cents"] == quoted["base_cents"] + quoted["surcharges_cents"] - quoted["discounts_cents"]
+    )
+    assert {line["code"] for line in quoted["discounts"]} == {"first_booking"}
+
+    booking = await book_and_pay(hub)
+    assert booking["total_cents"] == quoted["total_cents"]
+    offers = [await worker.next("offer") for worker in workers]
+    assert {o["booking_id"] for o in offers} == {booking["id"]}
+    for offer in offers:
+        assert offer["alert"] == ALERT
+        assert offer["order"]["address"]["line"] == "88 Nanjing Rd"
+        assert offer["order"]["special_requests"] == "Please bring slippers"
+        assert offer["order"]["pay_cents"] > 0 and offer["order"]["distance_km"] > 0
+        assert offer["deadline"].endswith("+00:00")
+    assert (await workers[0].ok("offer:seen", {"offer_id": offers[0]["offer_id"]}))["seen_at"]
+
+    # Two accept at the same moment: exactly one wins, the other is told offer_taken.
+    acks = await asyncio.gather(
+        workers[0].call("offer:accept", {"offer_id": offers[0]["offer_id"]}),
+        workers[1].call("offer:accept", {"offer_id": offers[1]["offer_id"]}),
+    )
+    winners = [i for i, ack in enumerate(acks) if ack["ok"]]
+    assert len(winners) == 1, acks
+    loser = 1 - winners[0]
+    assert acks[loser]["error"]["code"] == "offer_taken"
+    winner = workers[winners[0]]
+    winner_id = f"w-{winners[0] + 1}"
+    assert acks[winners[0]]["data"]["booking"]["worker_id"] == winner_id
+    taken = await workers[2].next("offer:taken")
+    assert taken == {"offer_id": offers[2]["offer_id"], "booking_id": booking["id"]}
+    late = await workers[2].call("offer:accept", {"offer_id": offers[2]["offer_id"]})
+    assert late["error"]["code"] == "offer_taken"
+
+    accepted = await customer.next_where("booking:updated", lambda u: u["entry"]["kind"] == "accepted")
+    assert accepted["booking"]["worker_id"] == winner_id
+
+    # The job, step by step: live to the customer (booking:updated and a notification).
+    lat, lng = CENTRE
+    await winner.ok(
+        "job:depart", {"booking_id": booking["id"], "lat": lat, "lng": lng + 0.01, "eta_minutes": 12}
+    )
+    state = await hub.app[CONTEXT].presence.get(winner_id)
+    assert state is not None and state.status == "busy" and state.booking_id == booking["id"]
+    note = await customer.next_where("notification", lambda n: n["title"] == "Your worker is on the way")
+    assert "ETA 12 min" in note["body"]
+    forwarded = await winner.ok("job:location", {"booking_id": booking["id"], "lat": lat, "lng": lng + 0.005})
+    assert forwarded == {"forwarded": True}
+    location = await customer.next("booking:location")
+    assert location["booking_id"] == booking["id"] and 400 < location["distance_m"] < 600
+    arrived = await winner.ok("job:arrive", {"booking_id": booking["id"], "lat": lat, "lng": lng + 0.0005})
+    assert arrived["outside_geofence"] is False
+    await winner.ok("job:start", {"booking_id": booking["id"]})
+    await winner.ok("job:finish", {"booking_id": booking["id"]})
+    kinds = []
+    while "finished" not in kinds:
+        update = await customer.next("booking:updated")
+        kinds.append(update["entry"]["kind"])
+    assert kinds == ["departed", "arrived", "started", "finished"]
+    assert update["booking"]["status"] == "completed"
+    for title in ("Your worker has arrived", "Service started", "Service finished"):
+        await customer.next_where("notification", lambda n, t=title: n["title"] == t)
+    monitor = await agent.next_where("booking:updated", lambda u: u["entry"]["kind"] == "finished")
+    assert monitor["booking"]["id"] == booking["id"]
+    state = await hub.app[CONTEXT].presence.get(winner_id)
+    assert state is not None and state.status == "online"
+
+    status, shown = await hub.http("GET", f"/api/v1/bookings/{booking['id']}", hub.token("customer", "c-1"))
+    assert status == 200
+    assert [e["kind"] for e in shown["timeline"]] == [
+        "created", "paid", "offered", "accepted", "departed", "arrived", "started", "finished",
+    ]  # fmt: skip
+    assert "offers" not in shown["timeline"][2]["data"]  # who else was asked is not the customer's business
+
+
+async def test_timeout_reoffers_to_the_next_wave(start_hub: StartHub, peers: list[Peer]) -> None:
+    hub = await start(start_hub, workers=2, HUB_DISPATCH_WAVE_SIZE="1", HUB_DISPATCH_OFFER_SECONDS="0.6")
+    first, second = [await open_peer(hub, peers, "/worker", "worker", f"w-{n}") for n in (1, 2)]
+    booking = await book_and_pay(hub)
+    offer = await first.next("offer")  # nearest first
+    assert offer["wave"] == 1
+    expired = await first.next("offer:expired")
+    assert expired["offer_id"] == offer["offer_id"]
+    again = await second.next("offer")
+    assert again["wave"] == 2 and again["booking_id"] == booking["id"]
+    assert await first.error("offer:accept", {"offer_id": offer["offer_id"]}) == "offer_expired"
+    await second.ok("offer:accept", {"offer_id": again["offer_id"]})
+    assert first.pending("offer") == []
+
+
+async def test_decline_moves_on_at_once_and_is_not_asked_again(
+    start_hub: StartHub, peers: list[Peer]
+) -> None:
+    hub = await start(start_hub, workers=2, HUB_DISPATCH_WAVE_SIZE="1", HUB_DISPATCH_OFFER_SECONDS="30")
+    first, second = [await open_peer(hub, peers, "/worker", "worker", f"w-{n}") for n in (1, 2)]
+    await book_and_pay(hub)
+    offer = await first.next("offer")
+    await first.ok("offer:decline", {"offer_id": offer["offer_id"], "reason": "too far"})
+    await second.next("offer", within=3)  # no 30 s wait for the deadline
+    assert await first.error("offer:decline", {"offer_id": offer["offer_id"]}) == "offer_declined"
+    assert first.pending("offer") == []
+
+
+async def test_all_waves_unanswered_escalate_to_support_who_assigns(
+    start_hub: StartHub, peers: list[Peer]
+) -> None:
+    hub = await start(
+        start_hub,
+        workers=2,
+        HUB_DISPATCH_WAVE_SIZE="1",
+        HUB_DISPATCH_MAX_WAVES="2",
+        HUB_DISPATCH_OFFER_SECONDS="0.4",
+    )
+    agent = await open_peer(hub, peers, "/support", "support", "agent-1")
+    worker = await open_peer(hub, peers, "/worker", "worker", "w-2")
+    customer = await open_peer(hub, peers, "/customer", "customer", "c-1")
+    booking = await book_and_pay(hub)
+    escalated = await agent.next("dispatch:escalated")
+    assert escalated["booking"]["id"] == booking["id"]
+    assert escalated["reason"] == "all_waves_unanswered" and escalated["waves"] == 2
+    await customer.next_where("notification", lambda n: n["title"] == "Finding your worker")
+    status, listed = await hub.http("GET", "/api/v1/bookings?escalated=true", hub.token("support", "agent-1"))
+    assert status == 200 and [b["id"] for b in listed["items"]] == [booking["id"]]
+
+    status, assigned = await hub.http(
+        "POST",
+        f"/api/v1/admin/bookings/{booking['id']}/assign",
+        hub.token("support", "agent-1"),
+        json={"worker_id": "w-2"},
+    )
+    assert status == 200, assigned
+    assert assigned["status"] == "accepted" and assigned["worker_id"] == "w-2"
+    assert assigned["escalated_at"] is None
+    await worker.next_where("notification", lambda n: n["title"] == "New job assigned")
+    status, again = await hub.http(
+        "POST",
+        f"/api/v1/admin/bookings/{booking['id']}/assign",
+        hub.token("support", "agent-1"),
+        json={"worker_id": "w-1"},
+    )
+    assert status == 409 and again["error"]["code"] == "illegal_transition"
+
+
+async def test_no_candidates_escalates_at_once(start_hub: StartHub, peers: list[Peer]) -> None:
+    hub = await start(start_hub, workers=0)
+    pool = hub.app[CONTEXT].pool
+    await add_worker(pool, "w-unvetted", vetted=False)
+    await add_worker(pool, "w-far", km_east=40)
+    await add_worker(pool, "w-wrong-skill", skills=("nanny",))
+    await add_worker(pool, "w-leave")
+    on_leave = await open_peer(hub, peers, "/worker", "worker", "w-leave")
+    await on_leave.ok("presence:set", {"status": "on_leave"})
+    await on_leave.close()  # leave holds with the app closed
+    agent = await open_peer(hub, peers, "/support", "support", "agent-1")
+    booking = await book_and_pay(hub)
+    escalated = await agent.next("dispatch:escalated")
+    assert escalated["booking"]["id"] == booking["id"] and escalated["reason"] == "no_candidates"
+    assert await pool.fetchval("SELECT count(*) FROM offers") == 0
+
+
+async def test_expired_certificates_are_never_offered(start_hub: StartHub, peers: list[Peer]) -> None:
+    from datetime import date, timedelta
+
+    hub = await start(start_hub, workers=0)
+    pool = hub.app[CONTEXT].pool
+    await add_worker(pool, "w-expired", cert_expires=date.today() - timedelta(days=1))
+    await add_worker(pool, "w-ok", km_east=5)
+    ok = await open_peer(hub, peers, "/worker", "worker", "w-ok")
+    await book_and_pay(hub)
+    await ok.next("offer")
+    assert await pool.fetchval("SELECT array_agg(worker_id) FROM offers") == ["w-ok"]
+
+
+async def test_offer_deadline_fires_after_a_restart(start_hub: StartHub, peers: list[Peer]) -> None:
+    env = {"HUB_DISPATCH_WAVE_SIZE": "1", "HUB_DISPATCH_OFFER_SECONDS": "2", "HUB_TIMER_SWEEP_SECONDS": "30"}
+    hub = await start(start_hub, workers=2, **env)
+    first = await open_peer(hub, peers, "/worker", "worker", "w-1")
+    booking = await book_and_pay(hub)
+    offer = await first.next("offer")
+    await first.close()
+    peers.remove(first)
+    from tests.conftest import stop_hub
+
+    await stop_hub(hub)  # the node dies with the deadline pending
+    again = await start_hub(**{**FAST, **env})
+    second = await open_peer(again, peers, "/worker", "worker", "w-2")
+    # The new node scheduled the deadline from PostgreSQL (the 30 s sweep is not what fires it).
+    reoffer = await second.next("offer", within=8)
+    assert reoffer["booking_id"] == booking["id"] and reoffer["wave"] == 2
+    pool = again.app[CONTEXT].pool
+    status = await pool.fetchval("SELECT status FROM offers WHERE id = $1", uuid.UUID(offer["offer_id"]))
+    assert status == "expired"
+
+
+async def test_deadline_firing_twice_has_one_effect(start_hub: StartHub, peers: list[Peer]) -> None:
+    hub = await start(start_hub, workers=3, HUB_DISPATCH_WAVE_SIZE="1", HUB_DISPATCH_OFFER_SECONDS="0.5")
+    booking = await book_and_pay(hub)
+    pool = hub.app[CONTEXT].pool
+    await wait_until(lambda: pool.fetchval("SELECT count(*) FROM offers"), within=5)
+    dispatcher = hub.app[CONTEXT].bookings.dispatcher  # type: ignore[union-attr]
+    await asyncio.sleep(0.6)  # past the deadline: both "nodes" fire it at once
+    await asyncio.gather(*(dispatcher.wave_deadline(uuid.UUID(booking["id"]), 1) for _ in range(4)))
+    waves = await pool.fetch("SELECT wave, count(*) AS n FROM offers GROUP BY wave ORDER BY wave")
+    assert [(r["wave"], r["n"]) for r in waves][:2] == [(1, 1), (2, 1)]
+
+
+async def test_worker_cannot_act_on_anothers_booking(start_hub: StartHub, peers: list[Peer]) -> None:
+    hub = await start(start_hub, workers=2, HUB_DISPATCH_WAVE_SIZE="1")
+    first = await open_peer(hub, peers, "/worker", "worker", "w-1")
+    other = await open_peer(hub, peers, "/worker", "worker", "w-2")
+    booking = await book_and_pay(hub)
+    offer = await first.next("offer")
+    assert await other.error("offer:accept", {"offer_id": offer["offer_id"]}) == "offer_not_found"
+    await first.ok("offer:accept", {"offer_id": offer["offer_id"]})
+    lat, lng = CENTRE
+    depart = {"booking_id": booking["id"], "lat": lat, "lng": lng, "eta_minutes": 5}
+    assert await other.error("job:depart", depart) == "booking_not_found"
+    assert await first.error("job:start", {"booking_id": booking["id"]}) == "illegal_transition"
+    assert await first.error("job:depart", {**depart, "lat": 200}) == "invalid_payload"
+    status, _ = await hub.http("GET", f"/api/v1/bookings/{booking['id']}", hub.token("customer", "c-2"))
+    assert status == 404
+    status, _ = await hub.http("GET", f"/api/v1/bookings/{booking['id']}", hub.token("worker", "w-2"))
+    assert status == 404
+    status, mine = await hub.http("GET", "/api/v1/bookings", hub.token("customer", "c-2"))
+    assert status == 200 and mine["items"] == []
+    status, theirs = await hub.http("GET", "/api/v1/bookings", hub.token("worker", "w-1"))
+    assert [b["id"] for b in theirs["items"]] == [booking["id"]]
+
+
+async def test_reconnecting_worker_gets_open_offers_again(start_hub: StartHub, peers: list[Peer]) -> None:
+    hub = await start(start_hub, workers=1)
+    booking = await book_and_pay(hub)
+    pool = hub.app[CONTEXT].pool
+    await wait_until(lambda: pool.fetchval("SELECT count(*) FROM offers"), within=5)
+    worker = await open_peer(hub, peers, "/worker", "worker", "w-1")
+    offer = await worker.next("offer")
+    assert offer["booking_id"] == booking["id"] and offer["alert"] == ALERT
+    listed = await worker.ok("offer:list")
+    assert [o["offer_id"] for o in listed["offers"]] == [offer["offer_id"]]
+    status, body = await hub.http("GET", "/api/v1/workers/me/offers", hub.token("worker", "w-1"))
+    assert status == 200 and [o["offer_id"] for o in body["items"]] == [offer["offer_id"]]
+    # and the offline worker was also notified through the inbox (push when no socket)
+    kinds = await pool.fetch("SELECT kind, urgent FROM notifications WHERE user_id = 'w-1'")
+    assert [(r["kind"], r["urgent"]) for r in kinds] == [("offer", True)]
