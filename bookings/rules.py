@@ -70,8 +70,10 @@ class RulesCache:
 
     async def update(self, conn: Executor, change: RulesUpdate, admin_id: str) -> DispatchRules:
         current = self._merge(await conn.fetchval("SELECT value FROM system_settings WHERE key = $1", KEY))
-        merged = current.model_copy(update=change.model_dump(exclude_none=True))
-        new = DispatchRules.model_validate(merged.model_dump())
+        merged = current.model_dump()
+        for name, value in change.model_dump(exclude_unset=True, exclude_none=True).items():
+            merged[name] = {**merged[name], **value} if isinstance(value, dict) else value
+        new = DispatchRules.model_validate(merged)
         await conn.execute(
             """INSERT INTO system_settings (key, value, updated_by) VALUES ($1, $2, $3)
                ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_by = excluded.updated_by,

@@ -1,0 +1,341 @@
+"""The bookings HTTP API: validation, idempotent creates, payment, cancellation, lateness,
+geofence flags, the worker's schedule and dispatch rules."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from hub.keys import CONTEXT
+from tests.bookings_data import CENTRE, add_service, add_worker, booking_request, tomorrow_at
+from tests.clients import Peer
+from tests.conftest import RunningHub, StartHub, wait_until
+
+FAST = {"HUB_BOOKING_MIN_LEAD_MINUTES": "0", "HUB_TIMER_SWEEP_SECONDS": "0.3"}
+
+
+@pytest.fixture
+async def peers() -> AsyncIterator[list[Peer]]:
+    opened: list[Peer] = []
+    yield opened
+    for peer in opened:
+        await peer.close()
+
+
+async def start(start_hub: StartHub, workers: int = 1, **env: str) -> RunningHub:
+    hub: RunningHub = await start_hub(**{**FAST, **env})
+    pool = hub.app[CONTEXT].pool
+    await add_service(pool)
+    await add_service(pool, "test-appliance", pricing="fixed", unit_price_cents=12000, default_minutes=90)
+    for n in range(1, workers + 1):
+        await add_worker(pool, f"w-{n}", km_east=float(n))
+    return hub
+
+
+async def create(hub: RunningHub, customer: str = "c-1", **overrides: Any) -> tuple[int, Any]:
+    return await hub.http(
+        "POST", "/api/v1/bookings", hub.token("customer", customer), json=booking_request(**overrides)
+    )
+
+
+async def paid_and_accepted(
+    hub: RunningHub, peers: list[Peer], worker_id: str = "w-1"
+) -> tuple[dict[str, Any], Peer]:
+    status, booking = await create(hub)
+    assert status == 201, booking
+    worker = await Peer("/worker").connect(hub.url, hub.token("worker", worker_id))
+    peers.append(worker)
+    status, _ = await hub.http(
+        "POST",
+        f"/api/v1/admin/bookings/{booking['id']}/mark-paid",
+        hub.token("admin", "admin-1"),
+        json={"payment_ref": "ref-1"},
+    )
+    assert status == 200
+    offer = await worker.next("offer")
+    await worker.ok("offer:accept", {"offer_id": offer["offer_id"]})
+    return booking, worker
+
+
+async def test_quote_refuses_bad_slots_with_field_details(start_hub: StartHub) -> None:
+    hub = await start(start_hub)
+    token = hub.token("customer", "c-1")
+    day, _ = tomorrow_at()
+    cases = {
+        "unknown_service": {"service_id": "nope"},
+        "outside_service_hours": {"start_time": "21:00"},
+        "slot_too_soon": {"date": "2020-01-01"},
+        "invalid_duration": {"duration_minutes": 100},
+    }
+    for code, change in cases.items():
+        status, body = await hub.http("POST", "/api/v1/bookings/quote", token, json=booking_request(**change))
+        assert status == 422 and body["error"]["code"] == code, (change, body)
+        assert body["error"]["details"][0]["loc"]
+    status, body = await hub.http(
+        "POST", "/api/v1/bookings/quote", token, json=booking_request(start_time="9am", address=None)
+    )
+    assert status == 422 and body["error"]["code"] == "invalid_payload"
+    assert {tuple(d["loc"])[:1] for d in body["error"]["details"]} >= {("start_time",)}
+    # A job must also end within service hours: 18:30 + 3 h runs past 20:00.
+    status, body = await hub.http(
+        "POST", "/api/v1/bookings/quote", token, json=booking_request(start_time="18:30")
+    )
+    assert status == 422 and body["error"]["code"] == "outside_service_hours"
+    status, body = await hub.http(
+        "POST",
+        "/api/v1/bookings/quote",
+        token,
+        json=booking_request(service_id="test-appliance", duration_minutes=None),
+    )
+    assert (
+        status == 200
+        and body["total_cents"] > 0
+        and body["pricing"] == "fixed"
+        and body["duration_minutes"] == 90
+    )
+    status, body = await hub.http(
+        "POST", "/api/v1/bookings/quote", hub.token("worker", "w-1"), json=booking_request()
+    )
+    assert status == 403
+    status, body = await hub.http("POST", "/api/v1/bookings/quote", None, json=booking_request())
+    assert status == 401 and body["error"]["code"] == "token_missing"
+
+
+async def test_idempotency_key_replays_the_first_response(start_hub: StartHub) -> None:
+    hub = await start(start_hub)
+    token = hub.token("customer", "c-1")
+    headers = {"Idempotency-Key": "k-1"}
+    answers = await asyncio.gather(
+        *(
+            hub.http("POST", "/api/v1/bookings", token, json=booking_request(), headers=dict(headers))
+            for _ in range(5)
+        )
+    )
+    assert {status for status, _ in answers} == {201}
+    assert len({body["id"] for _, body in answers}) == 1
+    pool = hub.app[CONTEXT].pool
+    assert await pool.fetchval("SELECT count(*) FROM bookings") == 1
+    status, body = await hub.http(
+        "POST",
+        "/api/v1/bookings",
+        token,
+        json=booking_request(special_requests="other"),
+        headers=dict(headers),
+    )
+    assert status == 422 and body["error"]["code"] == "idempotency_key_reused"
+    # Keys are per person: another customer's identical key is theirs alone.
+    status, other = await hub.http(
+        "POST",
+        "/api/v1/bookings",
+        hub.token("customer", "c-2"),
+        json=booking_request(),
+        headers=dict(headers),
+    )
+    assert status == 201 and other["id"] != answers[0][1]["id"]
+    # A request that failed does not burn its key.
+    status, _ = await hub.http(
+        "POST",
+        "/api/v1/bookings",
+        token,
+        json=booking_request(service_id="nope"),
+        headers={"Idempotency-Key": "k-2"},
+    )
+    assert status == 422
+    status, _ = await hub.http(
+        "POST", "/api/v1/bookings", token, json=booking_request(), headers={"Idempotency-Key": "k-2"}
+    )
+    assert status == 201
+
+
+async def test_unpaid_booking_expires_and_cannot_be_paid_late(start_hub: StartHub, peers: list[Peer]) -> None:
+    hub = await start(start_hub, HUB_BOOKING_PAYMENT_MINUTES="0.01")
+    customer = await Peer("/customer").connect(hub.url, hub.token("customer", "c-1"))
+    peers.append(customer)
+    status, booking = await create(hub)
+    assert status == 201
+    update = await customer.next_where("booking:updated", lambda u: u["entry"]["kind"] == "expired")
+    assert update["booking"]["status"] == "expired"
+    await customer.next_where("notification", lambda n: n["title"] == "Booking expired")
+    status, body = await hub.http(
+        "POST",
+        f"/api/v1/admin/bookings/{booking['id']}/mark-paid",
+        hub.token("admin", "admin-1"),
+        json={"payment_ref": "late"},
+    )
+    assert status == 409 and body["error"]["code"] == "illegal_transition"
+
+
+async def test_mark_paid_is_idempotent_per_payment_reference(start_hub: StartHub) -> None:
+    hub = await start(start_hub, workers=0)
+    status, booking = await create(hub)
+    admin = hub.token("admin", "admin-1")
+    path = f"/api/v1/admin/bookings/{booking['id']}/mark-paid"
+    first = await hub.http("POST", path, admin, json={"payment_ref": "p-1"})
+    again = await hub.http("POST", path, admin, json={"payment_ref": "p-1"})
+    assert first[0] == again[0] == 200 and first[1]["paid_at"] == again[1]["paid_at"]
+    status, body = await hub.http("POST", path, admin, json={"payment_ref": "p-2"})
+    assert status == 409 and body["error"]["code"] == "already_paid"
+    status, body = await hub.http("POST", path, hub.token("customer", "c-1"), json={"payment_ref": "p-1"})
+    assert status == 403
+    status, body = await hub.http(
+        "POST", "/api/v1/admin/bookings/not-a-uuid/mark-paid", admin, json={"payment_ref": "x"}
+    )
+    assert status == 404
+    kinds = [e["kind"] for e in again[1]["timeline"]]
+    assert kinds.count("paid") == 1
+
+
+async def test_cancellation_rules_and_fees(start_hub: StartHub, peers: list[Peer]) -> None:
+    hub = await start(start_hub)
+    token = hub.token("customer", "c-1")
+    status, unpaid = await create(hub)
+    status, cancelled = await hub.http(
+        "POST", f"/api/v1/bookings/{unpaid['id']}/cancel", token, json={"reason": "plans"}
+    )
+    assert status == 200 and cancelled["status"] == "cancelled" and cancelled["cancellation_fee_cents"] == 0
+    status, body = await hub.http("POST", f"/api/v1/bookings/{unpaid['id']}/cancel", token, json={})
+    assert status == 409 and body["error"]["code"] == "illegal_transition"
+
+    booking, worker = await paid_and_accepted(hub, peers)
+    status, body = await hub.http(
+        "POST", f"/api/v1/bookings/{booking['id']}/cancel", hub.token("customer", "c-2"), json={}
+    )
+    assert status == 404  # not theirs
+    pool = hub.app[CONTEXT].pool
+    # The slot is tomorrow: at least 2 h ahead, less than 24 h for an early morning run → 10 %; or free.
+    status, cancelled = await hub.http("POST", f"/api/v1/bookings/{booking['id']}/cancel", token, json={})
+    assert status == 200
+    hours = await pool.fetchval(
+        "SELECT extract(epoch FROM slot_start - now()) / 3600 FROM bookings WHERE id = $1",
+        uuid.UUID(booking["id"]),
+    )
+    expected = 0 if hours >= 24 else booking["total_cents"] * 10 // 100
+    assert cancelled["cancellation_fee_cents"] == expected
+    await worker.next_where("notification", lambda n: n["title"] == "Booking cancelled")
+    update = await worker.next_where("booking:updated", lambda u: u["entry"]["kind"] == "cancelled")
+    assert update["booking"]["status"] == "cancelled"
+
+
+async def test_late_worker_alerts_support_and_can_be_redispatched(
+    start_hub: StartHub, peers: list[Peer]
+) -> None:
+    hub = await start(start_hub, workers=2, HUB_DISPATCH_WAVE_SIZE="1")
+    agent = await Peer("/support").connect(hub.url, hub.token("support", "agent-1"))
+    customer = await Peer("/customer").connect(hub.url, hub.token("customer", "c-1"))
+    peers.extend([agent, customer])
+    booking, worker = await paid_and_accepted(hub, peers)
+    pool = hub.app[CONTEXT].pool
+    depart_by = await pool.fetchval("SELECT depart_by FROM bookings WHERE id = $1", uuid.UUID(booking["id"]))
+    assert depart_by is not None
+    # Time passes: the moment to leave is long gone and the worker has not departed.
+    await pool.execute(
+        "UPDATE bookings SET depart_by = now() - interval '1 hour' WHERE id = $1", uuid.UUID(booking["id"])
+    )
+    alert = await agent.next("order:alert")
+    assert alert["kind"] == "late" and alert["booking_id"] == booking["id"]
+    assert (
+        alert["entry"]["data"]["reason"] == "not_departed"
+        and alert["entry"]["data"]["can_redispatch"] is True
+    )
+    await customer.next_where("notification", lambda n: n["title"] == "Your worker may be late")
+    await asyncio.sleep(0.7)  # two more sweeps: announced once only
+    assert agent.pending("order:alert") == []
+
+    second = await Peer("/worker").connect(hub.url, hub.token("worker", "w-2"))
+    peers.append(second)
+    status, body = await hub.http(
+        "POST",
+        f"/api/v1/admin/bookings/{booking['id']}/redispatch",
+        hub.token("support", "agent-1"),
+        json={"reason": "worker unreachable"},
+    )
+    assert status == 200 and body["status"] == "dispatching" and body["worker_id"] is None
+    offer = await second.next("offer")
+    assert offer["booking_id"] == booking["id"]
+    await worker.next_where("notification", lambda n: n["title"] == "Job reassigned")
+    assert await worker.error(
+        "job:depart", {"booking_id": booking["id"], "lat": 31.2, "lng": 121.4, "eta_minutes": 5}
+    ) == ("booking_not_found")
+    status, listed = await hub.http("GET", "/api/v1/bookings?late=true", hub.token("support", "agent-1"))
+    assert status == 200 and listed["items"] == []  # re-dispatching clears the flag
+
+
+async def test_late_eta_and_arrival_outside_geofence_are_flagged(
+    start_hub: StartHub, peers: list[Peer]
+) -> None:
+    hub = await start(start_hub)
+    agent = await Peer("/support").connect(hub.url, hub.token("support", "agent-1"))
+    peers.append(agent)
+    booking, worker = await paid_and_accepted(hub, peers)
+    lat, lng = CENTRE
+    # The slot is near now, and an ETA of an hour puts arrival well after its start.
+    await hub.app[CONTEXT].pool.execute(
+        "UPDATE bookings SET slot_start = now() + interval '10 minutes' WHERE id = $1",
+        uuid.UUID(booking["id"]),
+    )
+    await worker.ok("job:depart", {"booking_id": booking["id"], "lat": lat, "lng": lng, "eta_minutes": 60})
+    late = await agent.next("order:alert")
+    assert late["kind"] == "late" and late["entry"]["data"]["reason"] == "eta_after_start"
+    arrived = await worker.ok("job:arrive", {"booking_id": booking["id"], "lat": lat + 0.01, "lng": lng})
+    assert arrived["outside_geofence"] is True
+    flagged = await agent.next("order:alert")
+    assert flagged["kind"] == "arrival_flagged" and 1000 < flagged["entry"]["data"]["distance_m"] < 1200
+    assert arrived["booking"]["status"] == "arrived"  # accepted all the same
+
+
+async def test_worker_schedule_with_navigation_links(start_hub: StartHub, peers: list[Peer]) -> None:
+    hub = await start(start_hub)
+    booking, _ = await paid_and_accepted(hub, peers)
+    day, _ = tomorrow_at()
+    token = hub.token("worker", "w-1")
+    status, body = await hub.http("GET", f"/api/v1/workers/me/schedule?from={day}", token)
+    assert status == 200, body
+    assert body["from"] == body["to"] == day and len(body["days"]) == 1
+    [job] = body["days"][0]["jobs"]
+    assert job["booking_id"] == booking["id"] and job["local_start"] == "10:00"
+    nav = job["navigation"]
+    assert nav["amap"].startswith("amapuri://route/plan/?dlat=31.230400&dlon=121.473700")
+    assert nav["baidu"].startswith("baidumap://map/direction?destination=latlng:31.230400,121.473700")
+    status, week = await hub.http("GET", f"/api/v1/workers/me/schedule?from={day}&view=week", token)
+    assert status == 200 and len(week["days"]) == 7
+    assert sum(len(d["jobs"]) for d in week["days"]) == 1
+    status, body = await hub.http("GET", "/api/v1/workers/me/schedule?from=2026-13-01", token)
+    assert status == 422
+    status, body = await hub.http(
+        "GET", f"/api/v1/workers/me/schedule?from={day}", hub.token("worker", "w-9")
+    )
+    assert status == 200 and all(d["jobs"] == [] for d in body["days"])
+
+
+async def test_dispatch_rules_are_admin_settings(start_hub: StartHub, peers: list[Peer]) -> None:
+    hub = await start(start_hub, workers=3)
+    admin = hub.token("admin", "admin-1")
+    status, rules = await hub.http("GET", "/api/v1/admin/settings/dispatch", admin)
+    assert status == 200 and rules["wave_size"] == 3 and rules["offer_seconds"] == 30
+    status, rules = await hub.http(
+        "PUT", "/api/v1/admin/settings/dispatch", admin, json={"wave_size": 1, "weights": {"distance": 1.0}}
+    )
+    assert status == 200 and rules["wave_size"] == 1 and rules["weights"]["distance"] == 1.0
+    status, body = await hub.http("PUT", "/api/v1/admin/settings/dispatch", admin, json={"wave_size": 0})
+    assert status == 422
+    status, body = await hub.http(
+        "PUT", "/api/v1/admin/settings/dispatch", hub.token("support", "a"), json={}
+    )
+    assert status == 403
+    workers = []
+    for n in (1, 2, 3):
+        peer = await Peer("/worker").connect(hub.url, hub.token("worker", f"w-{n}"))
+        peers.append(peer)
+        workers.append(peer)
+    status, booking = await create(hub)
+    await hub.http(
+        "POST", f"/api/v1/admin/bookings/{booking['id']}/mark-paid", admin, json={"payment_ref": "r"}
+    )
+    await workers[0].next("offer")  # one at a time now, the nearest first
+    pool = hub.app[CONTEXT].pool
+    await wait_until(lambda: pool.fetchval("SELECT count(*) FROM offers"), within=5)
+    assert await pool.fetchval("SELECT count(*) FROM offers") == 1
