@@ -139,7 +139,8 @@ async def quote(conn: Executor, customer_id: str, request: SlotRequest, config: 
     if request.worker_id is not None:
         await check_worker(conn, request.worker_id, service.skill)
     first = not await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM bookings WHERE customer_id = $1 AND status NOT IN ('cancelled', 'expired'))",
+        """SELECT EXISTS (SELECT 1 FROM bookings
+                           WHERE customer_id = $1 AND status NOT IN ('cancelled', 'expired'))""",
         customer_id,
     )
     priced = pricing.Priced(

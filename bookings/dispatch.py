@@ -175,7 +175,8 @@ class Dispatcher:
             async with conn.transaction():
                 row = await conn.fetchrow(
                     """SELECT status, dispatch_wave, escalated_at,
-                              EXISTS (SELECT 1 FROM offers WHERE booking_id = $1 AND status = 'pending') AS open
+                              EXISTS (SELECT 1 FROM offers
+                                       WHERE booking_id = $1 AND status = 'pending') AS open
                          FROM bookings WHERE id = $1 FOR UPDATE""",
                     booking_id,
                 )
@@ -229,7 +230,8 @@ class Dispatcher:
                 None,
             )
             await conn.execute(
-                """INSERT INTO offers (id, booking_id, worker_id, wave, score, distance_km, pay_cents, deadline)
+                """INSERT INTO offers (id, booking_id, worker_id, wave, score, distance_km, pay_cents,
+                                     deadline)
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
                 offer.id,
                 booking.id,
@@ -360,46 +362,46 @@ class Dispatcher:
             raise NotFound("no such offer", code="offer_not_found")
         return {"offer_id": str(row["id"]), "status": row["status"], "seen_at": row["seen_at"].isoformat()}
 
-    async def accept(self, worker_id: str, offer_id: uuid.UUID, read_only_seconds: float) -> Accepted:
-        async with self.pool.acquire() as conn:
-            async with conn.transaction():
-                # The one conditional UPDATE that decides the race: the booking must still be
-                # dispatching, and this worker's offer pending and in time.
-                won = await conn.fetchval(
-                    """UPDATE bookings b
-                          SET status = 'accepted', worker_id = o.worker_id, accepted_at = now(),
-                              escalated_at = NULL, late_alerted_at = NULL, version = b.version + 1,
-                              updated_at = now()
-                         FROM offers o
-                        WHERE o.id = $1 AND o.worker_id = $2 AND o.status = 'pending' AND o.deadline > now()
-                          AND b.id = o.booking_id AND b.status = 'dispatching'
-                    RETURNING b.id""",
-                    offer_id,
-                    worker_id,
-                )
-                if won is None:
-                    raise await self._refusal(conn, worker_id, offer_id)
-                mine = await conn.fetchval(
-                    """UPDATE offers SET status = 'accepted', answered_at = now(), seen_at = coalesce(seen_at, now())
-                        WHERE id = $1 AND status = 'pending' RETURNING id""",
-                    offer_id,
-                )
-                if mine is None:  # it expired between the two statements
-                    raise Conflict("the offer has expired", code="offer_expired")
-                taken = await conn.fetch(
-                    """UPDATE offers SET status = 'taken', answered_at = now()
-                        WHERE booking_id = $1 AND status = 'pending' RETURNING worker_id, id""",
-                    won,
-                )
-                booking = await orders.require(conn, won)
-                booking = await self._settle_acceptance(conn, booking, worker_id)
-                await orders.record(
-                    conn, booking, "accepted", Actor(worker_id, "worker"), data={"offer_id": str(offer_id)}
-                )
-                conversation = await chat_store.ensure_booking_conversation(
-                    conn, str(booking.id), booking.customer_id, worker_id
-                )
-                await self._tell_customer_assigned(conn, booking, worker_id)
+    async def accept(self, worker_id: str, offer_id: uuid.UUID) -> Accepted:
+        async with self.pool.acquire() as conn, conn.transaction():
+            # The one conditional UPDATE that decides the race: the booking must still be
+            # dispatching, and this worker's offer pending and in time.
+            won = await conn.fetchval(
+                """UPDATE bookings b
+                      SET status = 'accepted', worker_id = o.worker_id, accepted_at = now(),
+                          escalated_at = NULL, late_alerted_at = NULL, version = b.version + 1,
+                          updated_at = now()
+                     FROM offers o
+                    WHERE o.id = $1 AND o.worker_id = $2 AND o.status = 'pending' AND o.deadline > now()
+                      AND b.id = o.booking_id AND b.status = 'dispatching'
+                RETURNING b.id""",
+                offer_id,
+                worker_id,
+            )
+            if won is None:
+                raise await self._refusal(conn, worker_id, offer_id)
+            mine = await conn.fetchval(
+                """UPDATE offers SET status = 'accepted', answered_at = now(),
+                                      seen_at = coalesce(seen_at, now())
+                    WHERE id = $1 AND status = 'pending' RETURNING id""",
+                offer_id,
+            )
+            if mine is None:  # it expired between the two statements
+                raise Conflict("the offer has expired", code="offer_expired")
+            taken = await conn.fetch(
+                """UPDATE offers SET status = 'taken', answered_at = now()
+                    WHERE booking_id = $1 AND status = 'pending' RETURNING worker_id, id""",
+                won,
+            )
+            booking = await orders.require(conn, won)
+            booking = await self._settle_acceptance(conn, booking, worker_id)
+            await orders.record(
+                conn, booking, "accepted", Actor(worker_id, "worker"), data={"offer_id": str(offer_id)}
+            )
+            conversation = await chat_store.ensure_booking_conversation(
+                conn, str(booking.id), booking.customer_id, worker_id
+            )
+            await self._tell_customer_assigned(conn, booking, worker_id)
         others = [(row["worker_id"], row["id"]) for row in taken]
         await self.tell_taken(booking.id, others)
         return Accepted(booking, offer_id, conversation.id, others)
@@ -535,8 +537,10 @@ class Dispatcher:
             await self.wave_deadline(row["booking_id"], row["wave"])
         stalled = await self.pool.fetch(
             """SELECT id, dispatch_wave FROM bookings b
-                WHERE status = 'dispatching' AND escalated_at IS NULL AND updated_at < now() - interval '5 seconds'
-                  AND NOT EXISTS (SELECT 1 FROM offers o WHERE o.booking_id = b.id AND o.status = 'pending')"""
+                WHERE status = 'dispatching' AND escalated_at IS NULL
+                  AND updated_at < now() - interval '5 seconds'
+                  AND NOT EXISTS (SELECT 1 FROM offers o
+                                   WHERE o.booking_id = b.id AND o.status = 'pending')"""
         )
         for row in stalled:
             await self.next_wave(row["id"], row["dispatch_wave"])

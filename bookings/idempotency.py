@@ -59,7 +59,8 @@ async def create_once(
                     created = await create(conn)
                     body = created.model_dump(mode="json")
                     await conn.execute(
-                        "UPDATE idempotency_keys SET status_code = $3, body = $4 WHERE user_id = $1 AND key = $2",
+                        """UPDATE idempotency_keys SET status_code = $3, body = $4
+                            WHERE user_id = $1 AND key = $2""",
                         user_id,
                         key,
                         status,
@@ -67,7 +68,8 @@ async def create_once(
                     )
                     return web.json_response(body, status=status)
             first = await conn.fetchrow(
-                "SELECT request_hash, status_code, body FROM idempotency_keys WHERE user_id = $1 AND key = $2",
+                """SELECT request_hash, status_code, body FROM idempotency_keys
+                    WHERE user_id = $1 AND key = $2""",
                 user_id,
                 key,
             )

@@ -73,7 +73,8 @@ async def cancel(
                 role="worker",
                 kind="booking",
                 title="Booking cancelled",
-                body=f"The {current.service.name_en} booking at {current.slot_start:%Y-%m-%d %H:%M} UTC was cancelled.",
+                body=f"The {current.service.name_en} booking at "
+                f"{current.slot_start:%Y-%m-%d %H:%M} UTC was cancelled.",
                 data={"booking_id": str(booking_id)},
                 urgent=True,
             ),
@@ -129,7 +130,8 @@ async def assign(
 
 async def _check_assignable(conn: Conn, booking: Booking, worker_id: str, buffer_minutes: int) -> None:
     row = await conn.fetchrow(
-        """SELECT w.vetting_status = 'vetted' AND w.identity_verified AS vetted, s.skill = ANY (w.skills) AS skilled,
+        """SELECT w.vetting_status = 'vetted' AND w.identity_verified AS vetted,
+                  s.skill = ANY (w.skills) AS skilled,
                   EXISTS (SELECT 1 FROM bookings j
                            WHERE j.worker_id = w.id AND j.id <> $2
                              AND j.status IN ('accepted', 'on_the_way', 'arrived', 'in_service')
@@ -165,7 +167,8 @@ async def redispatch(conn: Conn, booking_id: uuid.UUID, actor: Actor, reason: st
         "redispatched",
         note=reason,
         data={"previous_worker_id": current.worker_id},
-        sets="worker_id = NULL, dispatch_wave = 0, escalated_at = NULL, late_alerted_at = NULL, depart_by = NULL, "
+        sets="worker_id = NULL, dispatch_wave = 0, escalated_at = NULL, late_alerted_at = NULL, "
+        "depart_by = NULL, "
         "accepted_at = NULL, departed_at = NULL, eta_at = NULL",
         allowed_from=[Status.ACCEPTED, Status.ON_THE_WAY],
     )

@@ -11,9 +11,9 @@ import pydantic
 from aiohttp import web
 
 from bookings import checkout, orders
+from bookings.idempotency import create_once
 from bookings.orders import Actor, Address, Booking, BookingDetail, ServiceRef, Status
 from bookings.payloads import Assign, BookingsQuery, Cancel, MarkPaid, Redispatch, ScheduleQuery, SlotRequest
-from bookings.idempotency import create_once
 from bookings.rules import DispatchRules, RulesUpdate
 from bookings.runtime import runtime
 from hub.acks import InvalidPayload, NotFound
@@ -241,7 +241,7 @@ OPERATIONS = [
         _TAG, responses={200: BookingDetail}, errors=(404,), path_params=UUID_PARAM,
     ),
     Operation(
-        "POST", "/api/v1/bookings/{booking_id}/cancel", cancel, "Cancel (a fee applies by notice once a worker is set)",
+        "POST", "/api/v1/bookings/{booking_id}/cancel", cancel, "Cancel (fee by notice once a worker is set)",
         _TAG, roles=("customer", "support", "admin"), body=Cancel, responses={200: BookingDetail},
         errors=(404, 409), path_params=UUID_PARAM,
     ),
@@ -252,7 +252,7 @@ OPERATIONS = [
         path_params=UUID_PARAM,
     ),
     Operation(
-        "POST", "/api/v1/admin/bookings/{booking_id}/assign", assign, "Assign a worker by hand (after escalation)",
+        "POST", "/api/v1/admin/bookings/{booking_id}/assign", assign, "Assign a worker by hand",
         "admin", roles=("support", "admin"), body=Assign, responses={200: BookingDetail}, errors=(404, 409),
         path_params=UUID_PARAM,
     ),
@@ -262,7 +262,7 @@ OPERATIONS = [
         body=Redispatch, responses={200: BookingDetail}, errors=(404, 409), path_params=UUID_PARAM,
     ),
     Operation(
-        "GET", "/api/v1/admin/settings/dispatch", dispatch_rules, "Dispatch rules: waves, deadlines, score weights",
+        "GET", "/api/v1/admin/settings/dispatch", dispatch_rules, "Dispatch rules: waves, deadlines, weights",
         "admin", roles=("support", "admin"), responses={200: DispatchRules},
     ),
     Operation(

@@ -132,8 +132,7 @@ class BookingsRuntime:
     # The worker ----------------------------------------------------------------------------------
 
     async def accept(self, worker_id: str, offer_id: uuid.UUID) -> Accepted:
-        accepted = await self.dispatcher.accept(worker_id, offer_id, self.read_only_seconds)
-        return accepted
+        return await self.dispatcher.accept(worker_id, offer_id)
 
     async def depart(
         self, worker_id: str, booking_id: uuid.UUID, lat: float, lng: float, eta: int

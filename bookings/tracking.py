@@ -99,7 +99,8 @@ async def arrive(
         Actor(worker_id, "worker"),
         step.kind,
         data={"lat": lat, "lng": lng, "distance_m": meters, "outside_geofence": flagged},
-        sets="arrived_at = now(), arrival_distance_m = $4, arrival_flagged = $5, last_lat = $6, last_lng = $7, "
+        sets="arrived_at = now(), arrival_distance_m = $4, arrival_flagged = $5, "
+        "last_lat = $6, last_lng = $7, "
         "last_located_at = now()",
         params=(worker_id, meters, flagged, lat, lng),
         where=ONLY_ASSIGNED,

@@ -19,6 +19,7 @@ from aiohttp import web
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from hub import acks
+from hub.auth import Role
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 M = TypeVar("M", bound=pydantic.BaseModel)
@@ -61,7 +62,7 @@ class Operation:
     handler: Handler
     summary: str
     tag: str
-    roles: tuple[str, ...] = ()  # roles allowed; empty for a route without authentication
+    roles: tuple[str, ...] = ()  # roles allowed; empty: any role (or none without authentication)
     auth: bool = True
     query: type[pydantic.BaseModel] | None = None
     body: type[pydantic.BaseModel] | None = None
@@ -161,12 +162,13 @@ def _operation(op: Operation, refs: Refs, components: dict[str, Any]) -> dict[st
         "parameters": _parameters(op, components),
         "responses": {},
     }
-    if op.description or op.roles:
-        roles = f"Roles: {', '.join(op.roles)}." if op.roles else ""
+    allowed = op.roles or (tuple(Role) if op.auth else ())
+    if op.description or allowed:
+        roles = f"Roles: {', '.join(allowed)}." if allowed else ""
         out["description"] = " ".join(part for part in (op.description, roles) if part)
-    if op.roles:
+    if allowed:
         # Machine-readable for clients and tests (the property-based run calls with these roles).
-        out["x-roles"] = [str(role) for role in op.roles]
+        out["x-roles"] = [str(role) for role in allowed]
     if op.auth:
         out["security"] = [{"bearer": []}]
     if op.body is not None:

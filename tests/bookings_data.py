@@ -33,7 +33,8 @@ async def add_service(pool: asyncpg.Pool, service_id: str = SERVICE, **overrides
     await pool.execute(
         """INSERT INTO services (id, category_id, name_en, name_zh, skill, pricing, unit_price_cents,
                                  min_minutes, default_minutes, max_minutes, step_minutes, opens_at, closes_at)
-           VALUES ($1, 'cleaning', 'Daily cleaning', '日常保洁', $2, $3, $4, $5, $6, $7, $8, '08:00', '20:00')""",
+           VALUES ($1, 'cleaning', 'Daily cleaning', '日常保洁', $2, $3, $4, $5, $6, $7, $8,
+                   '08:00', '20:00')""",
         service_id,
         row["skill"],
         row["pricing"],
@@ -58,7 +59,8 @@ async def add_worker(
 ) -> None:
     lat, lng = CENTRE[0], CENTRE[1] + km_east / 95.0  # ~95 km per degree of longitude here
     await pool.execute(
-        """INSERT INTO workers (id, name, gender, years_experience, skills, area_lat, area_lng, area_radius_km,
+        """INSERT INTO workers (id, name, gender, years_experience, skills, area_lat, area_lng,
+                                area_radius_km,
                                 vetting_status, identity_verified, rating_sum, rating_count)
            VALUES ($1, $2, 'female', $3, $4, $5, $6, 15, $7, true, $8, $9)""",
         worker_id,

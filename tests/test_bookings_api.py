@@ -64,7 +64,7 @@ async def paid_and_accepted(
 async def test_quote_refuses_bad_slots_with_field_details(start_hub: StartHub) -> None:
     hub = await start(start_hub)
     token = hub.token("customer", "c-1")
-    day, _ = tomorrow_at()
+    _day, _ = tomorrow_at()
     cases = {
         "unknown_service": {"service_id": "nope"},
         "outside_service_hours": {"start_time": "21:00"},
@@ -73,36 +73,38 @@ async def test_quote_refuses_bad_slots_with_field_details(start_hub: StartHub) -
     }
     for code, change in cases.items():
         status, body = await hub.http("POST", "/api/v1/bookings/quote", token, json=booking_request(**change))
-        assert status == 422 and body["error"]["code"] == code, (change, body)
+        assert status == 422, (change, body)
+        assert body["error"]["code"] == code, (change, body)
         assert body["error"]["details"][0]["loc"]
     status, body = await hub.http(
         "POST", "/api/v1/bookings/quote", token, json=booking_request(start_time="9am", address=None)
     )
-    assert status == 422 and body["error"]["code"] == "invalid_payload"
+    assert status == 422
+    assert body["error"]["code"] == "invalid_payload"
     assert {tuple(d["loc"])[:1] for d in body["error"]["details"]} >= {("start_time",)}
     # A job must also end within service hours: 18:30 + 3 h runs past 20:00.
     status, body = await hub.http(
         "POST", "/api/v1/bookings/quote", token, json=booking_request(start_time="18:30")
     )
-    assert status == 422 and body["error"]["code"] == "outside_service_hours"
+    assert status == 422
+    assert body["error"]["code"] == "outside_service_hours"
     status, body = await hub.http(
         "POST",
         "/api/v1/bookings/quote",
         token,
         json=booking_request(service_id="test-appliance", duration_minutes=None),
     )
-    assert (
-        status == 200
-        and body["total_cents"] > 0
-        and body["pricing"] == "fixed"
-        and body["duration_minutes"] == 90
-    )
+    assert status == 200
+    assert body["total_cents"] > 0
+    assert body["pricing"] == "fixed"
+    assert body["duration_minutes"] == 90
     status, body = await hub.http(
         "POST", "/api/v1/bookings/quote", hub.token("worker", "w-1"), json=booking_request()
     )
     assert status == 403
     status, body = await hub.http("POST", "/api/v1/bookings/quote", None, json=booking_request())
-    assert status == 401 and body["error"]["code"] == "token_missing"
+    assert status == 401
+    assert body["error"]["code"] == "token_missing"
 
 
 async def test_idempotency_key_replays_the_first_response(start_hub: StartHub) -> None:
@@ -126,7 +128,8 @@ async def test_idempotency_key_replays_the_first_response(start_hub: StartHub) -
         json=booking_request(special_requests="other"),
         headers=dict(headers),
     )
-    assert status == 422 and body["error"]["code"] == "idempotency_key_reused"
+    assert status == 422
+    assert body["error"]["code"] == "idempotency_key_reused"
     # Keys are per person: another customer's identical key is theirs alone.
     status, other = await hub.http(
         "POST",
@@ -135,7 +138,8 @@ async def test_idempotency_key_replays_the_first_response(start_hub: StartHub) -
         json=booking_request(),
         headers=dict(headers),
     )
-    assert status == 201 and other["id"] != answers[0][1]["id"]
+    assert status == 201
+    assert other["id"] != answers[0][1]["id"]
     # A request that failed does not burn its key.
     status, _ = await hub.http(
         "POST",
@@ -166,7 +170,8 @@ async def test_unpaid_booking_expires_and_cannot_be_paid_late(start_hub: StartHu
         hub.token("admin", "admin-1"),
         json={"payment_ref": "late"},
     )
-    assert status == 409 and body["error"]["code"] == "illegal_transition"
+    assert status == 409
+    assert body["error"]["code"] == "illegal_transition"
 
 
 async def test_mark_paid_is_idempotent_per_payment_reference(start_hub: StartHub) -> None:
@@ -176,9 +181,11 @@ async def test_mark_paid_is_idempotent_per_payment_reference(start_hub: StartHub
     path = f"/api/v1/admin/bookings/{booking['id']}/mark-paid"
     first = await hub.http("POST", path, admin, json={"payment_ref": "p-1"})
     again = await hub.http("POST", path, admin, json={"payment_ref": "p-1"})
-    assert first[0] == again[0] == 200 and first[1]["paid_at"] == again[1]["paid_at"]
+    assert first[0] == again[0] == 200
+    assert first[1]["paid_at"] == again[1]["paid_at"]
     status, body = await hub.http("POST", path, admin, json={"payment_ref": "p-2"})
-    assert status == 409 and body["error"]["code"] == "already_paid"
+    assert status == 409
+    assert body["error"]["code"] == "already_paid"
     status, body = await hub.http("POST", path, hub.token("customer", "c-1"), json={"payment_ref": "p-1"})
     assert status == 403
     status, body = await hub.http(
@@ -196,9 +203,12 @@ async def test_cancellation_rules_and_fees(start_hub: StartHub, peers: list[Peer
     status, cancelled = await hub.http(
         "POST", f"/api/v1/bookings/{unpaid['id']}/cancel", token, json={"reason": "plans"}
     )
-    assert status == 200 and cancelled["status"] == "cancelled" and cancelled["cancellation_fee_cents"] == 0
+    assert status == 200
+    assert cancelled["status"] == "cancelled"
+    assert cancelled["cancellation_fee_cents"] == 0
     status, body = await hub.http("POST", f"/api/v1/bookings/{unpaid['id']}/cancel", token, json={})
-    assert status == 409 and body["error"]["code"] == "illegal_transition"
+    assert status == 409
+    assert body["error"]["code"] == "illegal_transition"
 
     booking, worker = await paid_and_accepted(hub, peers)
     status, body = await hub.http(
@@ -236,11 +246,10 @@ async def test_late_worker_alerts_support_and_can_be_redispatched(
         "UPDATE bookings SET depart_by = now() - interval '1 hour' WHERE id = $1", uuid.UUID(booking["id"])
     )
     alert = await agent.next("order:alert")
-    assert alert["kind"] == "late" and alert["booking_id"] == booking["id"]
-    assert (
-        alert["entry"]["data"]["reason"] == "not_departed"
-        and alert["entry"]["data"]["can_redispatch"] is True
-    )
+    assert alert["kind"] == "late"
+    assert alert["booking_id"] == booking["id"]
+    assert alert["entry"]["data"]["reason"] == "not_departed"
+    assert alert["entry"]["data"]["can_redispatch"] is True
     await customer.next_where("notification", lambda n: n["title"] == "Your worker may be late")
     await asyncio.sleep(0.7)  # two more sweeps: announced once only
     assert agent.pending("order:alert") == []
@@ -253,7 +262,9 @@ async def test_late_worker_alerts_support_and_can_be_redispatched(
         hub.token("support", "agent-1"),
         json={"reason": "worker unreachable"},
     )
-    assert status == 200 and body["status"] == "dispatching" and body["worker_id"] is None
+    assert status == 200
+    assert body["status"] == "dispatching"
+    assert body["worker_id"] is None
     offer = await second.next("offer")
     assert offer["booking_id"] == booking["id"]
     await worker.next_where("notification", lambda n: n["title"] == "Job reassigned")
@@ -261,7 +272,8 @@ async def test_late_worker_alerts_support_and_can_be_redispatched(
         "job:depart", {"booking_id": booking["id"], "lat": 31.2, "lng": 121.4, "eta_minutes": 5}
     ) == ("booking_not_found")
     status, listed = await hub.http("GET", "/api/v1/bookings?late=true", hub.token("support", "agent-1"))
-    assert status == 200 and listed["items"] == []  # re-dispatching clears the flag
+    assert status == 200
+    assert listed["items"] == []
 
 
 async def test_late_eta_and_arrival_outside_geofence_are_flagged(
@@ -279,11 +291,13 @@ async def test_late_eta_and_arrival_outside_geofence_are_flagged(
     )
     await worker.ok("job:depart", {"booking_id": booking["id"], "lat": lat, "lng": lng, "eta_minutes": 60})
     late = await agent.next("order:alert")
-    assert late["kind"] == "late" and late["entry"]["data"]["reason"] == "eta_after_start"
+    assert late["kind"] == "late"
+    assert late["entry"]["data"]["reason"] == "eta_after_start"
     arrived = await worker.ok("job:arrive", {"booking_id": booking["id"], "lat": lat + 0.01, "lng": lng})
     assert arrived["outside_geofence"] is True
     flagged = await agent.next("order:alert")
-    assert flagged["kind"] == "arrival_flagged" and 1000 < flagged["entry"]["data"]["distance_m"] < 1200
+    assert flagged["kind"] == "arrival_flagged"
+    assert 1000 < flagged["entry"]["data"]["distance_m"] < 1200
     assert arrived["booking"]["status"] == "arrived"  # accepted all the same
 
 
@@ -294,35 +308,43 @@ async def test_worker_schedule_with_navigation_links(start_hub: StartHub, peers:
     token = hub.token("worker", "w-1")
     status, body = await hub.http("GET", f"/api/v1/workers/me/schedule?from={day}", token)
     assert status == 200, body
-    assert body["from"] == body["to"] == day and len(body["days"]) == 1
+    assert body["from"] == body["to"] == day
+    assert len(body["days"]) == 1
     [job] = body["days"][0]["jobs"]
-    assert job["booking_id"] == booking["id"] and job["local_start"] == "10:00"
+    assert job["booking_id"] == booking["id"]
+    assert job["local_start"] == "10:00"
     nav = job["navigation"]
     assert nav["amap"].startswith("amapuri://route/plan/?dlat=31.230400&dlon=121.473700")
     assert nav["baidu"].startswith("baidumap://map/direction?destination=latlng:31.230400,121.473700")
     status, week = await hub.http("GET", f"/api/v1/workers/me/schedule?from={day}&view=week", token)
-    assert status == 200 and len(week["days"]) == 7
+    assert status == 200
+    assert len(week["days"]) == 7
     assert sum(len(d["jobs"]) for d in week["days"]) == 1
     status, body = await hub.http("GET", "/api/v1/workers/me/schedule?from=2026-13-01", token)
     assert status == 422
     status, body = await hub.http(
         "GET", f"/api/v1/workers/me/schedule?from={day}", hub.token("worker", "w-9")
     )
-    assert status == 200 and all(d["jobs"] == [] for d in body["days"])
+    assert status == 200
+    assert all(d["jobs"] == [] for d in body["days"])
 
 
 async def test_dispatch_rules_are_admin_settings(start_hub: StartHub, peers: list[Peer]) -> None:
     hub = await start(start_hub, workers=3)
     admin = hub.token("admin", "admin-1")
     status, rules = await hub.http("GET", "/api/v1/admin/settings/dispatch", admin)
-    assert status == 200 and rules["wave_size"] == 3 and rules["offer_seconds"] == 30
+    assert status == 200
+    assert rules["wave_size"] == 3
+    assert rules["offer_seconds"] == 30
     status, rules = await hub.http(
         "PUT", "/api/v1/admin/settings/dispatch", admin, json={"wave_size": 1, "weights": {"distance": 1.0}}
     )
-    assert status == 200 and rules["wave_size"] == 1 and rules["weights"]["distance"] == 1.0
-    status, body = await hub.http("PUT", "/api/v1/admin/settings/dispatch", admin, json={"wave_size": 0})
+    assert status == 200
+    assert rules["wave_size"] == 1
+    assert rules["weights"]["distance"] == 1.0
+    status, _ = await hub.http("PUT", "/api/v1/admin/settings/dispatch", admin, json={"wave_size": 0})
     assert status == 422
-    status, body = await hub.http(
+    status, _body = await hub.http(
         "PUT", "/api/v1/admin/settings/dispatch", hub.token("support", "a"), json={}
     )
     assert status == 403

@@ -95,7 +95,8 @@ async def test_full_story(start_hub: StartHub, peers: list[Peer]) -> None:
         assert offer["alert"] == ALERT
         assert offer["order"]["address"]["line"] == "88 Nanjing Rd"
         assert offer["order"]["special_requests"] == "Please bring slippers"
-        assert offer["order"]["pay_cents"] > 0 and offer["order"]["distance_km"] > 0
+        assert offer["order"]["pay_cents"] > 0
+        assert offer["order"]["distance_km"] > 0
         assert offer["deadline"].endswith("+00:00")
     assert (await workers[0].ok("offer:seen", {"offer_id": offers[0]["offer_id"]}))["seen_at"]
 
@@ -125,13 +126,16 @@ async def test_full_story(start_hub: StartHub, peers: list[Peer]) -> None:
         "job:depart", {"booking_id": booking["id"], "lat": lat, "lng": lng + 0.01, "eta_minutes": 12}
     )
     state = await hub.app[CONTEXT].presence.get(winner_id)
-    assert state is not None and state.status == "busy" and state.booking_id == booking["id"]
+    assert state is not None
+    assert state.status == "busy"
+    assert state.booking_id == booking["id"]
     note = await customer.next_where("notification", lambda n: n["title"] == "Your worker is on the way")
     assert "ETA 12 min" in note["body"]
     forwarded = await winner.ok("job:location", {"booking_id": booking["id"], "lat": lat, "lng": lng + 0.005})
     assert forwarded == {"forwarded": True}
     location = await customer.next("booking:location")
-    assert location["booking_id"] == booking["id"] and 400 < location["distance_m"] < 600
+    assert location["booking_id"] == booking["id"]
+    assert 400 < location["distance_m"] < 600
     arrived = await winner.ok("job:arrive", {"booking_id": booking["id"], "lat": lat, "lng": lng + 0.0005})
     assert arrived["outside_geofence"] is False
     await winner.ok("job:start", {"booking_id": booking["id"]})
@@ -147,7 +151,8 @@ async def test_full_story(start_hub: StartHub, peers: list[Peer]) -> None:
     monitor = await agent.next_where("booking:updated", lambda u: u["entry"]["kind"] == "finished")
     assert monitor["booking"]["id"] == booking["id"]
     state = await hub.app[CONTEXT].presence.get(winner_id)
-    assert state is not None and state.status == "online"
+    assert state is not None
+    assert state.status == "online"
 
     status, shown = await hub.http("GET", f"/api/v1/bookings/{booking['id']}", hub.token("customer", "c-1"))
     assert status == 200
@@ -166,7 +171,8 @@ async def test_timeout_reoffers_to_the_next_wave(start_hub: StartHub, peers: lis
     expired = await first.next("offer:expired")
     assert expired["offer_id"] == offer["offer_id"]
     again = await second.next("offer")
-    assert again["wave"] == 2 and again["booking_id"] == booking["id"]
+    assert again["wave"] == 2
+    assert again["booking_id"] == booking["id"]
     assert await first.error("offer:accept", {"offer_id": offer["offer_id"]}) == "offer_expired"
     await second.ok("offer:accept", {"offer_id": again["offer_id"]})
     assert first.pending("offer") == []
@@ -201,10 +207,12 @@ async def test_all_waves_unanswered_escalate_to_support_who_assigns(
     booking = await book_and_pay(hub)
     escalated = await agent.next("dispatch:escalated")
     assert escalated["booking"]["id"] == booking["id"]
-    assert escalated["reason"] == "all_waves_unanswered" and escalated["waves"] == 2
+    assert escalated["reason"] == "all_waves_unanswered"
+    assert escalated["waves"] == 2
     await customer.next_where("notification", lambda n: n["title"] == "Finding your worker")
     status, listed = await hub.http("GET", "/api/v1/bookings?escalated=true", hub.token("support", "agent-1"))
-    assert status == 200 and [b["id"] for b in listed["items"]] == [booking["id"]]
+    assert status == 200
+    assert [b["id"] for b in listed["items"]] == [booking["id"]]
 
     status, assigned = await hub.http(
         "POST",
@@ -213,7 +221,8 @@ async def test_all_waves_unanswered_escalate_to_support_who_assigns(
         json={"worker_id": "w-2"},
     )
     assert status == 200, assigned
-    assert assigned["status"] == "accepted" and assigned["worker_id"] == "w-2"
+    assert assigned["status"] == "accepted"
+    assert assigned["worker_id"] == "w-2"
     assert assigned["escalated_at"] is None
     await worker.next_where("notification", lambda n: n["title"] == "New job assigned")
     status, again = await hub.http(
@@ -222,7 +231,8 @@ async def test_all_waves_unanswered_escalate_to_support_who_assigns(
         hub.token("support", "agent-1"),
         json={"worker_id": "w-1"},
     )
-    assert status == 409 and again["error"]["code"] == "illegal_transition"
+    assert status == 409
+    assert again["error"]["code"] == "illegal_transition"
 
 
 async def test_no_candidates_escalates_at_once(start_hub: StartHub, peers: list[Peer]) -> None:
@@ -238,7 +248,8 @@ async def test_no_candidates_escalates_at_once(start_hub: StartHub, peers: list[
     agent = await open_peer(hub, peers, "/support", "support", "agent-1")
     booking = await book_and_pay(hub)
     escalated = await agent.next("dispatch:escalated")
-    assert escalated["booking"]["id"] == booking["id"] and escalated["reason"] == "no_candidates"
+    assert escalated["booking"]["id"] == booking["id"]
+    assert escalated["reason"] == "no_candidates"
     assert await pool.fetchval("SELECT count(*) FROM offers") == 0
 
 
@@ -270,7 +281,8 @@ async def test_offer_deadline_fires_after_a_restart(start_hub: StartHub, peers: 
     second = await open_peer(again, peers, "/worker", "worker", "w-2")
     # The new node scheduled the deadline from PostgreSQL (the 30 s sweep is not what fires it).
     reoffer = await second.next("offer", within=8)
-    assert reoffer["booking_id"] == booking["id"] and reoffer["wave"] == 2
+    assert reoffer["booking_id"] == booking["id"]
+    assert reoffer["wave"] == 2
     pool = again.app[CONTEXT].pool
     status = await pool.fetchval("SELECT status FROM offers WHERE id = $1", uuid.UUID(offer["offer_id"]))
     assert status == "expired"
@@ -306,7 +318,8 @@ async def test_worker_cannot_act_on_anothers_booking(start_hub: StartHub, peers:
     status, _ = await hub.http("GET", f"/api/v1/bookings/{booking['id']}", hub.token("worker", "w-2"))
     assert status == 404
     status, mine = await hub.http("GET", "/api/v1/bookings", hub.token("customer", "c-2"))
-    assert status == 200 and mine["items"] == []
+    assert status == 200
+    assert mine["items"] == []
     status, theirs = await hub.http("GET", "/api/v1/bookings", hub.token("worker", "w-1"))
     assert [b["id"] for b in theirs["items"]] == [booking["id"]]
 
@@ -318,11 +331,13 @@ async def test_reconnecting_worker_gets_open_offers_again(start_hub: StartHub, p
     await wait_until(lambda: pool.fetchval("SELECT count(*) FROM offers"), within=5)
     worker = await open_peer(hub, peers, "/worker", "worker", "w-1")
     offer = await worker.next("offer")
-    assert offer["booking_id"] == booking["id"] and offer["alert"] == ALERT
+    assert offer["booking_id"] == booking["id"]
+    assert offer["alert"] == ALERT
     listed = await worker.ok("offer:list")
     assert [o["offer_id"] for o in listed["offers"]] == [offer["offer_id"]]
     status, body = await hub.http("GET", "/api/v1/workers/me/offers", hub.token("worker", "w-1"))
-    assert status == 200 and [o["offer_id"] for o in body["items"]] == [offer["offer_id"]]
+    assert status == 200
+    assert [o["offer_id"] for o in body["items"]] == [offer["offer_id"]]
     # and the offline worker was also notified through the inbox (push when no socket)
     kinds = await pool.fetch("SELECT kind, urgent FROM notifications WHERE user_id = 'w-1'")
     assert [(r["kind"], r["urgent"]) for r in kinds] == [("offer", True)]
