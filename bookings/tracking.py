@@ -237,7 +237,7 @@ async def overdue_departures(conn: Conn, grace_minutes: float) -> list[uuid.UUID
     rows = await conn.fetch(
         """SELECT id FROM bookings
             WHERE status = 'accepted' AND late_alerted_at IS NULL
-              AND depart_by + make_interval(mins => $1) < now() LIMIT 500""",
+              AND depart_by < now() - make_interval(mins => $1) LIMIT 500""",
         grace_minutes,
     )
     return [row["id"] for row in rows]

@@ -163,6 +163,8 @@ CREATE INDEX bookings_worker ON bookings (worker_id, slot_start) WHERE worker_id
 CREATE INDEX bookings_unpaid ON bookings (payment_due_at) WHERE status = 'pending_payment';
 CREATE INDEX bookings_awaiting_departure ON bookings (depart_by) WHERE status = 'accepted' AND late_alerted_at IS NULL;
 CREATE INDEX bookings_escalated ON bookings (escalated_at) WHERE status = 'dispatching' AND escalated_at IS NOT NULL;
+-- The timer sweep looks for dispatches that stalled (a node died between two waves).
+CREATE INDEX bookings_dispatching ON bookings (updated_at) WHERE status = 'dispatching' AND escalated_at IS NULL;
 CREATE INDEX bookings_service_recent ON bookings (service_id, created_at DESC);
 
 CREATE TABLE booking_timeline (
