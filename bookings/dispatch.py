@@ -20,6 +20,7 @@ import asyncpg
 
 from bookings import geo, orders
 from bookings.orders import Actor, Booking, Status
+from bookings.people import eligible_worker_sql
 from bookings.rules import DispatchRules, RulesCache
 from hub.acks import Conflict, NotFound
 from hub.presence import PresenceTracker
@@ -43,7 +44,7 @@ ESCALATED_EVENT = "dispatch:escalated"
 NEUTRAL_RATING = 4.0  # a new worker is scored as an average one, not as the worst
 MAX_EXPERIENCE_YEARS = 15.0  # experience counts up to this
 
-_CANDIDATES = """
+_CANDIDATES = f"""
 WITH bk AS (
     SELECT b.id, b.lat, b.lng, b.slot_start, b.slot_end, s.skill,
            (b.slot_start AT TIME ZONE $2)::date AS job_date
@@ -56,16 +57,11 @@ SELECT w.id, w.name, w.area_lat, w.area_lng, w.area_radius_km, w.years_experienc
          WHERE j.worker_id = w.id AND j.status <> 'cancelled'
            AND j.slot_start > now() - interval '7 days') AS recent_jobs
   FROM workers w, bk
- WHERE w.vetting_status = 'vetted' AND w.identity_verified AND bk.skill = ANY (w.skills) AND NOT w.on_leave
+ WHERE {eligible_worker_sql("w", "bk.skill", "bk.job_date")} AND NOT w.on_leave
    AND ($4::text IS NULL OR w.id = $4)
    -- a cheap box around each worker's service circle; the exact distance is checked in Python
    AND abs(w.area_lat - bk.lat) <= w.area_radius_km / 110.0
    AND abs(w.area_lng - bk.lng) <= w.area_radius_km / (110.0 * cos(radians(bk.lat)))
-   AND EXISTS (SELECT 1 FROM worker_certificates c
-                WHERE c.worker_id = w.id AND c.kind = 'health' AND c.verified AND c.expires_on >= bk.job_date)
-   AND EXISTS (SELECT 1 FROM worker_certificates c
-                WHERE c.worker_id = w.id AND c.kind = 'skill' AND c.skill = bk.skill AND c.verified
-                  AND c.expires_on >= bk.job_date)
    AND NOT EXISTS (SELECT 1 FROM offers o WHERE o.booking_id = bk.id AND o.worker_id = w.id)
    AND NOT EXISTS (
         SELECT 1 FROM bookings j

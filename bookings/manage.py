@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from bookings import orders
 from bookings.orders import Actor, Booking, Status
+from bookings.people import eligible_worker_sql
 from hub.acks import Conflict, NotFound
 from hub.push.inbox import NewNotification, notify
 from hub.storage import chat as chat_store
@@ -95,11 +96,11 @@ async def cancel(
 
 
 async def assign(
-    conn: Conn, booking_id: uuid.UUID, worker_id: str, actor: Actor, buffer_minutes: int
+    conn: Conn, booking_id: uuid.UUID, worker_id: str, actor: Actor, buffer_minutes: int, timezone: str
 ) -> Changed:
     """Support gives a dispatching booking to a worker directly (after escalation, usually)."""
     current = await orders.require(conn, booking_id)
-    await _check_assignable(conn, current, worker_id, buffer_minutes)
+    await _check_assignable(conn, current, worker_id, buffer_minutes, timezone)
     booking, _ = await orders.transition(
         conn,
         booking_id,
@@ -128,9 +129,12 @@ async def assign(
     return Changed(booking, withdrawn, None)
 
 
-async def _check_assignable(conn: Conn, booking: Booking, worker_id: str, buffer_minutes: int) -> None:
+async def _check_assignable(
+    conn: Conn, booking: Booking, worker_id: str, buffer_minutes: int, timezone: str
+) -> None:
+    """Support may pick anyone the offer loop could have picked, bar the score and area."""
     row = await conn.fetchrow(
-        """SELECT w.vetting_status = 'vetted' AND w.identity_verified AS vetted,
+        f"""SELECT {eligible_worker_sql("w", "s.skill", "($4 AT TIME ZONE $7)::date")} AS eligible,
                   s.skill = ANY (w.skills) AS skilled,
                   EXISTS (SELECT 1 FROM bookings j
                            WHERE j.worker_id = w.id AND j.id <> $2
@@ -145,13 +149,17 @@ async def _check_assignable(conn: Conn, booking: Booking, worker_id: str, buffer
         booking.slot_start,
         booking.slot_end,
         booking.service.id,
+        timezone,
     )
     if row is None:
         raise NotFound("no such worker", code="worker_not_found")
-    if not row["vetted"]:
-        raise Conflict("this worker is not vetted", code="worker_not_vetted")
     if not row["skilled"]:
         raise Conflict("this worker does not have the skill for this service", code="worker_lacks_skill")
+    if not row["eligible"]:
+        raise Conflict(
+            "this worker is not vetted, or lacks a valid health or skill certificate for the job's date",
+            code="worker_not_eligible",
+        )
     if row["busy"]:
         raise Conflict("this worker has another job at that time", code="worker_unavailable")
 

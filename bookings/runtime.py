@@ -106,7 +106,9 @@ class BookingsRuntime:
         async with self.pool.acquire() as conn:
             rules = await self.rules.get(conn)
             async with conn.transaction():
-                changed = await manage.assign(conn, booking_id, worker_id, actor, rules.travel_buffer_minutes)
+                changed = await manage.assign(
+                    conn, booking_id, worker_id, actor, rules.travel_buffer_minutes, self.config.timezone
+                )
                 booking = await self.dispatcher._settle_acceptance(conn, changed.booking, worker_id)
             await self.dispatcher.tell_taken(booking_id, changed.withdrawn)
             return await orders.detail(conn, booking)

@@ -1,0 +1,134 @@
+"""Recommendations for a customer: what is popular, what they booked before, who works nearby.
+
+- ``popular``: services by bookings that went ahead (paid and not cancelled or expired) in the last
+  30 days, then the rest of the catalog in catalog order, so a new platform still recommends.
+- ``history``: the services and the workers of the customer's own bookings (paid or cancelled
+  after payment; not expired unpaid ones), most recent first (workers only while still eligible).
+- ``nearby``: eligible workers whose service area covers the customer's point (the ``lat``/``lng``
+  given, else the default saved address), nearest first.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+import pydantic
+
+from bookings import catalog, people
+from hub.storage.db import Executor
+
+POPULAR_DAYS = 30
+
+
+class PopularService(pydantic.BaseModel):
+    service: catalog.Service
+    bookings_30d: int
+
+
+class PastService(pydantic.BaseModel):
+    service: catalog.Service
+    times_booked: int
+    last_booked_at: datetime
+
+
+class PastWorker(pydantic.BaseModel):
+    worker: people.WorkerCard
+    times_booked: int
+    last_booked_at: datetime
+
+
+class History(pydantic.BaseModel):
+    services: list[PastService]
+    workers: list[PastWorker]
+
+
+class Origin(pydantic.BaseModel):
+    lat: float
+    lng: float
+    source: Literal["query", "default_address"]
+
+
+class Recommendations(pydantic.BaseModel):
+    popular: list[PopularService]
+    history: History
+    origin: Origin | None  # the point ``nearby`` is measured from; None when there is none
+    nearby: list[people.WorkerCard]
+
+
+async def popular(db: Executor, limit: int) -> list[PopularService]:
+    rows = await db.fetch(
+        """SELECT s.id, count(b.id) AS n
+           FROM services s JOIN service_categories c ON c.id = s.category_id
+           LEFT JOIN bookings b ON b.service_id = s.id AND b.status = ANY($1::text[])
+                                AND b.created_at > now() - make_interval(days => $2)
+           WHERE s.active
+           GROUP BY s.id, c.position, s.created_at
+           ORDER BY n DESC, c.position, s.created_at, s.id
+           LIMIT $3""",
+        list(people.ACTIVE_BOOKING_STATUSES),
+        POPULAR_DAYS,
+        limit,
+    )
+    services = await catalog.services_by_ids(db, [row["id"] for row in rows])
+    return [PopularService(service=services[row["id"]], bookings_30d=row["n"]) for row in rows]
+
+
+async def history(db: Executor, customer_id: str, today: date, limit: int) -> History:
+    service_rows = await db.fetch(
+        """SELECT b.service_id, count(*) AS n, max(b.created_at) AS last_at
+           FROM bookings b JOIN services s ON s.id = b.service_id AND s.active
+           WHERE b.customer_id = $1 AND b.status NOT IN ('expired', 'pending_payment')
+           GROUP BY b.service_id ORDER BY last_at DESC, b.service_id LIMIT $2""",
+        customer_id,
+        limit,
+    )
+    worker_rows = await db.fetch(
+        """SELECT b.worker_id, count(*) AS n, max(b.created_at) AS last_at
+           FROM bookings b
+           WHERE b.customer_id = $1 AND b.worker_id IS NOT NULL
+             AND b.status NOT IN ('expired', 'pending_payment')
+           GROUP BY b.worker_id ORDER BY last_at DESC, b.worker_id LIMIT $2""",
+        customer_id,
+        limit,
+    )
+    services = await catalog.services_by_ids(db, [row["service_id"] for row in service_rows])
+    workers = await people.cards_by_ids(db, [row["worker_id"] for row in worker_rows], today)
+    return History(
+        services=[
+            PastService(service=services[r["service_id"]], times_booked=r["n"], last_booked_at=r["last_at"])
+            for r in service_rows
+            if r["service_id"] in services
+        ],
+        workers=[
+            PastWorker(worker=workers[r["worker_id"]], times_booked=r["n"], last_booked_at=r["last_at"])
+            for r in worker_rows
+            if r["worker_id"] in workers
+        ],
+    )
+
+
+async def recommend(
+    db: Executor,
+    customer_id: str,
+    today: date,
+    *,
+    point: tuple[float, float] | None = None,
+    limit: int = 10,
+) -> Recommendations:
+    origin: Origin | None = None
+    if point is not None:
+        origin = Origin(lat=point[0], lng=point[1], source="query")
+    else:
+        address = await people.default_address(db, customer_id)
+        if address is not None:
+            origin = Origin(lat=address.lat, lng=address.lng, source="default_address")
+    nearby: list[people.WorkerCard] = []
+    if origin is not None:
+        nearby = (await people.list_workers(db, today, near=(origin.lat, origin.lng), limit=limit)).workers
+    return Recommendations(
+        popular=await popular(db, limit),
+        history=await history(db, customer_id, today, limit),
+        origin=origin,
+        nearby=nearby,
+    )
