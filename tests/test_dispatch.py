@@ -341,3 +341,42 @@ async def test_reconnecting_worker_gets_open_offers_again(start_hub: StartHub, p
     # and the offline worker was also notified through the inbox (push when no socket)
     kinds = await pool.fetch("SELECT kind, urgent FROM notifications WHERE user_id = 'w-1'")
     assert [(r["kind"], r["urgent"]) for r in kinds] == [("offer", True)]
+
+
+async def test_demo_data_books_and_dispatches(start_hub: StartHub, peers: list[Peer]) -> None:
+    """The demo set is dispatchable as it stands: a seeded customer books at a saved address and
+    the nearest seeded workers get the offer."""
+    from bookings import seed as demo
+    from tests.bookings_data import tomorrow_at
+
+    hub: RunningHub = await start_hub(**FAST)
+    async with hub.app[CONTEXT].pool.acquire() as conn:
+        await demo.seed(conn)
+    token = hub.token("customer", "customer-01")
+    status, addresses = await hub.http("GET", "/api/v1/customers/me/addresses", token)
+    assert status == 200, addresses
+    address = next(a for a in addresses["addresses"] if a["is_default"])
+    day, start = tomorrow_at()
+    wanted = {"service_id": "daily-cleaning", "date": day, "start_time": start, "address_id": address["id"]}
+    status, quoted = await hub.http("POST", "/api/v1/bookings/quote", token, json=wanted)
+    assert status == 200, quoted
+    status, booking = await hub.http("POST", "/api/v1/bookings", token, json=wanted)
+    assert status == 201, booking
+    assert booking["address"]["line"] == address["line"]
+    status, _ = await hub.http(
+        "POST",
+        f"/api/v1/admin/bookings/{booking['id']}/mark-paid",
+        hub.token("admin", "admin-01"),
+        json={"payment_ref": "demo-1"},
+    )
+    assert status == 200
+    pool = hub.app[CONTEXT].pool
+    offered = await wait_until(
+        lambda: pool.fetch("SELECT worker_id FROM offers WHERE booking_id = $1", uuid.UUID(booking["id"])),
+        within=5,
+    )
+    assert len(offered) == 3
+    skills = await pool.fetch(
+        "SELECT skills, vetting_status FROM workers WHERE id = ANY($1)", [r["worker_id"] for r in offered]
+    )
+    assert all("daily_cleaning" in r["skills"] and r["vetting_status"] == "vetted" for r in skills)
