@@ -15,7 +15,6 @@ from bookings.config import BookingConfig
 from bookings.orders import Actor, Address, Booking, Status, TimelineEntry
 from bookings.payloads import SlotRequest
 from hub.acks import Conflict, InvalidPayload
-from hub.push.inbox import NewNotification, notify
 from hub.storage.db import Conn, Executor
 
 
@@ -206,16 +205,13 @@ async def mark_paid(conn: Conn, booking_id: uuid.UUID, payment_ref: str, actor: 
         params=(payment_ref,),
     )
     await orders.request_dispatch(conn, booking_id, after_wave=0)
-    await notify(
+    await orders.tell(
         conn,
-        NewNotification(
-            user_id=booking.customer_id,
-            role="customer",
-            kind="booking",
-            title="Payment received",
-            body="We are finding a worker for you now.",
-            data={"booking_id": str(booking_id)},
-        ),
+        booking,
+        booking.customer_id,
+        "customer",
+        "Payment received",
+        "We are finding a worker for you now.",
     )
     return booking
 
@@ -234,16 +230,13 @@ async def expire_unpaid(conn: Conn, booking_id: uuid.UUID) -> Booking | None:
         )
     except (Conflict, LookupError):
         return None
-    await notify(
+    await orders.tell(
         conn,
-        NewNotification(
-            user_id=booking.customer_id,
-            role="customer",
-            kind="booking",
-            title="Booking expired",
-            body="The booking was not paid in time and has been released.",
-            data={"booking_id": str(booking_id)},
-        ),
+        booking,
+        booking.customer_id,
+        "customer",
+        "Booking expired",
+        "The booking was not paid in time and has been released.",
     )
     return booking
 

@@ -282,16 +282,13 @@ class Dispatcher:
             "no worker took the booking",
             {"reason": reason, "waves": wave},
         )
-        await notify(
+        await orders.tell(
             conn,
-            NewNotification(
-                user_id=booking.customer_id,
-                role="customer",
-                kind="booking",
-                title="Finding your worker",
-                body="It is taking longer than usual; our support team is assigning a worker for you.",
-                data={"booking_id": str(booking.id)},
-            ),
+            booking,
+            booking.customer_id,
+            "customer",
+            "Finding your worker",
+            "It is taking longer than usual; our support team is assigning a worker for you.",
         )
         return {
             "booking": current.model_dump(mode="json"),
@@ -417,16 +414,14 @@ class Dispatcher:
 
     async def _tell_customer_assigned(self, conn: Conn, booking: Booking, worker_id: str) -> None:
         name = await conn.fetchval("SELECT name FROM workers WHERE id = $1", worker_id) or worker_id
-        await notify(
+        await orders.tell(
             conn,
-            NewNotification(
-                user_id=booking.customer_id,
-                role="customer",
-                kind="booking",
-                title="Worker confirmed",
-                body=f"{name} will do your {booking.service.name_en} booking.",
-                data={"booking_id": str(booking.id), "worker_id": worker_id},
-            ),
+            booking,
+            booking.customer_id,
+            "customer",
+            "Worker confirmed",
+            f"{name} will do your {booking.service.name_en} booking.",
+            worker_id=worker_id,
         )
 
     async def _refusal(self, conn: Conn, worker_id: str, offer_id: uuid.UUID) -> Exception:

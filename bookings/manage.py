@@ -10,7 +10,6 @@ from bookings import orders
 from bookings.orders import Actor, Booking, Status
 from bookings.people import eligible_worker_sql
 from hub.acks import Conflict, NotFound
-from hub.push.inbox import NewNotification, notify
 from hub.storage import chat as chat_store
 from hub.storage.db import Conn
 
@@ -67,30 +66,24 @@ async def cancel(
     withdrawn = await _withdraw_offers(conn, booking_id)
     await chat_store.close_booking_conversation(conn, str(booking_id), read_only_seconds)
     if current.worker_id is not None:
-        await notify(
+        await orders.tell(
             conn,
-            NewNotification(
-                user_id=current.worker_id,
-                role="worker",
-                kind="booking",
-                title="Booking cancelled",
-                body=f"The {current.service.name_en} booking at "
-                f"{current.slot_start:%Y-%m-%d %H:%M} UTC was cancelled.",
-                data={"booking_id": str(booking_id)},
-                urgent=True,
-            ),
+            current,
+            current.worker_id,
+            "worker",
+            "Booking cancelled",
+            f"The {current.service.name_en} booking at "
+            f"{current.slot_start:%Y-%m-%d %H:%M} UTC was cancelled.",
+            urgent=True,
         )
     if actor.role != "customer":
-        await notify(
+        await orders.tell(
             conn,
-            NewNotification(
-                user_id=current.customer_id,
-                role="customer",
-                kind="booking",
-                title="Booking cancelled",
-                body="Support cancelled your booking" + (f": {reason}" if reason else "."),
-                data={"booking_id": str(booking_id)},
-            ),
+            current,
+            current.customer_id,
+            "customer",
+            "Booking cancelled",
+            "Support cancelled your booking" + (f": {reason}" if reason else "."),
         )
     return Changed(booking, withdrawn, current.worker_id)
 
@@ -114,17 +107,15 @@ async def assign(
     )
     withdrawn = await _withdraw_offers(conn, booking_id)
     await chat_store.ensure_booking_conversation(conn, str(booking_id), booking.customer_id, worker_id)
-    await notify(
+    await orders.tell(
         conn,
-        NewNotification(
-            user_id=worker_id,
-            role="worker",
-            kind="assignment",
-            title="New job assigned",
-            body=f"{booking.service.name_zh} / {booking.service.name_en} at {booking.address.line}",
-            data={"booking_id": str(booking_id)},
-            urgent=True,
-        ),
+        current,
+        worker_id,
+        "worker",
+        "New job assigned",
+        f"{booking.service.name_zh} / {booking.service.name_en} at {booking.address.line}",
+        kind="assignment",
+        urgent=True,
     )
     return Changed(booking, withdrawn, None)
 
@@ -186,16 +177,13 @@ async def redispatch(conn: Conn, booking_id: uuid.UUID, actor: Actor, reason: st
     await chat_store.ensure_booking_conversation(conn, str(booking_id), booking.customer_id, None)
     await orders.request_dispatch(conn, booking_id, after_wave=0)
     if current.worker_id is not None:
-        await notify(
+        await orders.tell(
             conn,
-            NewNotification(
-                user_id=current.worker_id,
-                role="worker",
-                kind="booking",
-                title="Job reassigned",
-                body="Support has given this booking to another worker" + (f": {reason}" if reason else "."),
-                data={"booking_id": str(booking_id)},
-                urgent=True,
-            ),
+            current,
+            current.worker_id,
+            "worker",
+            "Job reassigned",
+            "Support has given this booking to another worker" + (f": {reason}" if reason else "."),
+            urgent=True,
         )
     return Changed(booking, [], current.worker_id)

@@ -21,6 +21,7 @@ import pydantic
 
 from hub.acks import Conflict, NotFound
 from hub.events import Event
+from hub.push.inbox import NewNotification, notify
 from hub.storage.db import Conn, Executor
 from hub.storage.outbox import publish
 
@@ -389,3 +390,31 @@ async def require_worker_booking(conn: Executor, booking_id: uuid.UUID, worker_i
     if booking is None or booking.worker_id != worker_id:
         raise NotFound("no such booking", code="booking_not_found")
     return booking
+
+
+async def tell(
+    conn: Conn,
+    booking: Booking,
+    user_id: str,
+    role: str,
+    title: str,
+    body: str,
+    *,
+    kind: str = "booking",
+    urgent: bool | None = None,
+    **data: Any,
+) -> None:
+    """A notification about ``booking`` for one person, in the caller's transaction (live, in the
+    inbox, and pushed when they are away)."""
+    await notify(
+        conn,
+        NewNotification(
+            user_id=user_id,
+            role=role,
+            kind=kind,
+            title=title,
+            body=body,
+            data={"booking_id": str(booking.id), **data},
+            urgent=urgent,
+        ),
+    )

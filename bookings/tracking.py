@@ -15,7 +15,6 @@ from typing import Any
 from bookings import geo, orders
 from bookings.config import BookingConfig
 from bookings.orders import Actor, Booking, Status
-from hub.push.inbox import NewNotification, notify
 from hub.storage import chat as chat_store
 from hub.storage.db import Conn
 
@@ -41,19 +40,35 @@ STEPS = {
 }
 
 
-async def _notify_customer(conn: Conn, booking: Booking, step: Step, **values: Any) -> None:
-    name = await conn.fetchval("SELECT name FROM workers WHERE id = $1", booking.worker_id) or "Your worker"
-    await notify(
+async def _advance(
+    conn: Conn,
+    worker_id: str,
+    booking_id: uuid.UUID,
+    name: str,
+    sets: str,
+    params: tuple[Any, ...] = (),
+    data: dict[str, Any] | None = None,
+    **told: Any,
+) -> Booking:
+    """Make step ``name`` as the assigned worker, then tell the customer."""
+    step = STEPS[name]
+    booking, _ = await orders.transition(
         conn,
-        NewNotification(
-            user_id=booking.customer_id,
-            role="customer",
-            kind="booking",
-            title=step.title,
-            body=step.body.format(name=name, **values),
-            data={"booking_id": str(booking.id), "status": booking.status.value, **values},
-        ),
+        booking_id,
+        step.to,
+        Actor(worker_id, "worker"),
+        step.kind,
+        data=data,
+        sets=sets,
+        params=(worker_id, *params),
+        where=ONLY_ASSIGNED,
     )
+    worker = await conn.fetchval("SELECT name FROM workers WHERE id = $1", worker_id) or "Your worker"
+    body = step.body.format(name=worker, **told)
+    await orders.tell(
+        conn, booking, booking.customer_id, "customer", step.title, body, status=step.to.value, **told
+    )
+    return booking
 
 
 async def depart(
@@ -65,20 +80,17 @@ async def depart(
     eta_minutes: int,
     config: BookingConfig,
 ) -> Booking:
-    step = STEPS["depart"]
-    booking, _ = await orders.transition(
+    booking = await _advance(
         conn,
+        worker_id,
         booking_id,
-        step.to,
-        Actor(worker_id, "worker"),
-        step.kind,
-        data={"lat": lat, "lng": lng, "eta_minutes": eta_minutes},
-        sets="departed_at = now(), eta_at = now() + make_interval(mins => $4), last_lat = $5, last_lng = $6, "
+        "depart",
+        "departed_at = now(), eta_at = now() + make_interval(mins => $4), last_lat = $5, last_lng = $6, "
         "last_located_at = now()",
-        params=(worker_id, eta_minutes, lat, lng),
-        where=ONLY_ASSIGNED,
+        (eta_minutes, lat, lng),
+        {"lat": lat, "lng": lng, "eta_minutes": eta_minutes},
+        eta=eta_minutes,
     )
-    await _notify_customer(conn, booking, step, eta=eta_minutes)
     assert booking.eta_at is not None
     if booking.eta_at > booking.slot_start + timedelta(minutes=config.lateness_grace_minutes):
         await alert_late(conn, booking, "eta_after_start", {"eta_at": booking.eta_at.isoformat()})
@@ -88,22 +100,18 @@ async def depart(
 async def arrive(
     conn: Conn, worker_id: str, booking_id: uuid.UUID, lat: float, lng: float, config: BookingConfig
 ) -> Booking:
-    current = await orders.require(conn, booking_id)
+    current = await orders.require_worker_booking(conn, booking_id, worker_id)
     meters = round(geo.distance_km(lat, lng, current.address.lat, current.address.lng) * 1000)
     flagged = meters > config.geofence_meters
-    step = STEPS["arrive"]
-    booking, _ = await orders.transition(
+    booking = await _advance(
         conn,
+        worker_id,
         booking_id,
-        step.to,
-        Actor(worker_id, "worker"),
-        step.kind,
-        data={"lat": lat, "lng": lng, "distance_m": meters, "outside_geofence": flagged},
-        sets="arrived_at = now(), arrival_distance_m = $4, arrival_flagged = $5, "
-        "last_lat = $6, last_lng = $7, "
+        "arrive",
+        "arrived_at = now(), arrival_distance_m = $4, arrival_flagged = $5, last_lat = $6, last_lng = $7, "
         "last_located_at = now()",
-        params=(worker_id, meters, flagged, lat, lng),
-        where=ONLY_ASSIGNED,
+        (meters, flagged, lat, lng),
+        {"lat": lat, "lng": lng, "distance_m": meters, "outside_geofence": flagged},
     )
     if flagged:
         # Accepted (GPS drifts, entrances differ), but support should look.
@@ -115,40 +123,16 @@ async def arrive(
             f"arrival reported {meters} m from the address (geofence {config.geofence_meters:g} m)",
             {"distance_m": meters, "geofence_m": config.geofence_meters},
         )
-    await _notify_customer(conn, booking, step)
     return booking
 
 
 async def start(conn: Conn, worker_id: str, booking_id: uuid.UUID) -> Booking:
-    step = STEPS["start"]
-    booking, _ = await orders.transition(
-        conn,
-        booking_id,
-        step.to,
-        Actor(worker_id, "worker"),
-        step.kind,
-        sets="started_at = now()",
-        params=(worker_id,),
-        where=ONLY_ASSIGNED,
-    )
-    await _notify_customer(conn, booking, step)
-    return booking
+    return await _advance(conn, worker_id, booking_id, "start", "started_at = now()")
 
 
 async def finish(conn: Conn, worker_id: str, booking_id: uuid.UUID, read_only_seconds: float) -> Booking:
-    step = STEPS["finish"]
-    booking, _ = await orders.transition(
-        conn,
-        booking_id,
-        step.to,
-        Actor(worker_id, "worker"),
-        step.kind,
-        sets="finished_at = now()",
-        params=(worker_id,),
-        where=ONLY_ASSIGNED,
-    )
+    booking = await _advance(conn, worker_id, booking_id, "finish", "finished_at = now()")
     await chat_store.close_booking_conversation(conn, str(booking_id), read_only_seconds)
-    await _notify_customer(conn, booking, step)
     return booking
 
 
@@ -219,16 +203,14 @@ async def alert_late(conn: Conn, booking: Booking, reason: str, data: dict[str, 
         "the worker is running late",
         {"reason": reason, "can_redispatch": current.status == Status.ACCEPTED, **data},
     )
-    await notify(
+    await orders.tell(
         conn,
-        NewNotification(
-            user_id=booking.customer_id,
-            role="customer",
-            kind="booking",
-            title="Your worker may be late",
-            body="We are checking with your worker and will keep you posted.",
-            data={"booking_id": str(booking.id), "reason": reason},
-        ),
+        booking,
+        booking.customer_id,
+        "customer",
+        "Your worker may be late",
+        "We are checking with your worker and will keep you posted.",
+        reason=reason,
     )
     return True
 

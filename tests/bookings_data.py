@@ -10,6 +10,8 @@ from typing import Any
 
 import asyncpg
 
+from tests.conftest import RunningHub
+
 CENTRE = (31.2304, 121.4737)  # People's Square, Shanghai
 TIMEZONE = "Asia/Shanghai"
 SERVICE = "test-cleaning"
@@ -115,3 +117,20 @@ def booking_request(**overrides: Any) -> dict[str, Any]:
         "special_requests": "Please bring slippers",
         **overrides,
     }
+
+
+async def book_and_pay(hub: RunningHub, customer: str = "c-1", **overrides: Any) -> dict[str, Any]:
+    status, booking = await hub.http(
+        "POST", "/api/v1/bookings", hub.token("customer", customer), json=booking_request(**overrides)
+    )
+    assert status == 201, booking
+    assert booking["status"] == "pending_payment"
+    status, paid = await hub.http(
+        "POST",
+        f"/api/v1/admin/bookings/{booking['id']}/mark-paid",
+        hub.token("admin", "admin-1"),
+        json={"payment_ref": f"pay-{booking['id']}"},
+    )
+    assert status == 200, paid
+    assert paid["status"] == "dispatching"
+    return dict(paid)

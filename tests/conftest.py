@@ -234,6 +234,15 @@ async def stop_hub(hub: RunningHub) -> None:
 
 
 @pytest.fixture
+async def peers() -> AsyncIterator[list[Any]]:
+    """Sockets a test opens (``tests.clients.Peer``); closed at teardown."""
+    opened: list[Any] = []
+    yield opened
+    for peer in opened:
+        await peer.close()
+
+
+@pytest.fixture
 async def hub(start_hub: StartHub) -> RunningHub:
     result: RunningHub = await start_hub()
     return result

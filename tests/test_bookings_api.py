@@ -5,25 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-
 from hub.keys import CONTEXT
-from tests.bookings_data import CENTRE, add_service, add_worker, booking_request, tomorrow_at
+from tests.bookings_data import CENTRE, add_service, add_worker, book_and_pay, booking_request, tomorrow_at
 from tests.clients import Peer
 from tests.conftest import RunningHub, StartHub, wait_until
 
 FAST = {"HUB_BOOKING_MIN_LEAD_MINUTES": "0", "HUB_TIMER_SWEEP_SECONDS": "0.3"}
-
-
-@pytest.fixture
-async def peers() -> AsyncIterator[list[Peer]]:
-    opened: list[Peer] = []
-    yield opened
-    for peer in opened:
-        await peer.close()
 
 
 async def start(start_hub: StartHub, workers: int = 1, **env: str) -> RunningHub:
@@ -45,17 +34,9 @@ async def create(hub: RunningHub, customer: str = "c-1", **overrides: Any) -> tu
 async def paid_and_accepted(
     hub: RunningHub, peers: list[Peer], worker_id: str = "w-1"
 ) -> tuple[dict[str, Any], Peer]:
-    status, booking = await create(hub)
-    assert status == 201, booking
     worker = await Peer("/worker").connect(hub.url, hub.token("worker", worker_id))
     peers.append(worker)
-    status, _ = await hub.http(
-        "POST",
-        f"/api/v1/admin/bookings/{booking['id']}/mark-paid",
-        hub.token("admin", "admin-1"),
-        json={"payment_ref": "ref-1"},
-    )
-    assert status == 200
+    booking = await book_and_pay(hub)
     offer = await worker.next("offer")
     await worker.ok("offer:accept", {"offer_id": offer["offer_id"]})
     return booking, worker

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
-
-import pytest
+from collections.abc import Awaitable, Callable
 
 from hub.keys import CONTEXT
-from tests.bookings_data import CENTRE, add_service, add_worker, booking_request
+from tests.bookings_data import CENTRE, add_service, add_worker, book_and_pay, booking_request
 from tests.clients import Peer
 from tests.conftest import RunningHub, StartHub, wait_until
 
@@ -23,14 +20,6 @@ FAST = {
 }
 
 Connect = Callable[..., Awaitable[Peer]]
-
-
-@pytest.fixture
-async def peers() -> AsyncIterator[list[Peer]]:
-    opened: list[Peer] = []
-    yield opened
-    for peer in opened:
-        await peer.close()
 
 
 async def open_peer(hub: RunningHub, peers: list[Peer], namespace: str, role: str, sub: str) -> Peer:
@@ -46,27 +35,6 @@ async def start(start_hub: StartHub, workers: int = 3, **env: str) -> RunningHub
     for n in range(1, workers + 1):
         await add_worker(pool, f"w-{n}", km_east=float(n))
     return hub
-
-
-async def book_and_pay(hub: RunningHub, customer: str = "c-1", **overrides: Any) -> dict[str, Any]:
-    status, booking = await hub.http(
-        "POST", "/api/v1/bookings", hub.token("customer", customer), json=booking_request(**overrides)
-    )
-    assert status == 201, booking
-    assert booking["status"] == "pending_payment"
-    status, paid = await hub.http(
-        "POST",
-        f"/api/v1/admin/bookings/{booking['id']}/mark-paid",
-        hub.token("admin", "admin-1"),
-        json={"payment_ref": f"pay-{booking['id']}"},
-    )
-    assert status == 200, paid
-    assert paid["status"] == "dispatching"
-    return dict(paid)
-
-
-async def booking_row(hub: RunningHub, booking_id: str) -> Any:
-    return await hub.app[CONTEXT].pool.fetchrow("SELECT * FROM bookings WHERE id = $1", uuid.UUID(booking_id))
 
 
 async def test_full_story(start_hub: StartHub, peers: list[Peer]) -> None:
