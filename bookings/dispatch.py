@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -41,6 +41,7 @@ TAKEN_EVENT = "offer:taken"
 EXPIRED_EVENT = "offer:expired"
 WITHDRAWN_EVENT = "offer:withdrawn"
 ESCALATED_EVENT = "dispatch:escalated"
+RETRIES = 3  # a wave that lost a deadlock is tried again at once
 NEUTRAL_RATING = 4.0  # a new worker is scored as an average one, not as the worst
 MAX_EXPERIENCE_YEARS = 15.0  # experience counts up to this
 
@@ -124,6 +125,7 @@ class Dispatcher:
         timers: Timers,
         rules: RulesCache,
         timezone: str,
+        spawn: Callable[[Coroutine[Any, Any, None]], None],
     ) -> None:
         self.pool = pool
         self.presence = presence
@@ -131,6 +133,8 @@ class Dispatcher:
         self.timers = timers
         self.rules = rules
         self.timezone = timezone
+        self._spawn = spawn
+        self._inflight: set[tuple[uuid.UUID, int]] = set()
 
     # Waves -------------------------------------------------------------------------------------
 
@@ -156,6 +160,28 @@ class Dispatcher:
             )
         found.sort(key=lambda c: (-c.score, c.distance_km, c.worker_id))
         return found
+
+    def request(self, booking_id: uuid.UUID, after_wave: int) -> None:
+        """Make the next wave in the background (once per node at a time).
+
+        Callers do not wait: the outbox relay must not queue every other event behind a wave,
+        and a payment callback or a decline is answered at once. If this node dies first, the
+        outbox redelivers the request or the sweep finds the stalled booking."""
+        key = (booking_id, after_wave)
+        if key not in self._inflight:
+            self._inflight.add(key)
+            self._spawn(self._wave_in_background(key))
+
+    async def _wave_in_background(self, key: tuple[uuid.UUID, int]) -> None:
+        try:
+            for attempt in range(1, RETRIES + 1):
+                try:
+                    await self.next_wave(*key)
+                    return
+                except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError) as exc:
+                    log.warning("wave for booking %s failed (attempt %d): %r", key[0], attempt, exc)
+        finally:
+            self._inflight.discard(key)
 
     async def next_wave(self, booking_id: uuid.UUID, after_wave: int) -> None:
         """Offer the booking to the next K candidates, or escalate it when there are none left.
@@ -213,7 +239,9 @@ class Dispatcher:
         seconds = rules.chosen_offer_seconds if chosen else rules.offer_seconds
         deadline = datetime.now(UTC) + timedelta(seconds=seconds)
         offers = []
-        for candidate in picked:
+        # Notifications lock each worker's inbox counter until commit: taking them in one global
+        # order keeps two waves that share workers from deadlocking (seen at 20 bookings/s).
+        for candidate in sorted(picked, key=lambda c: c.worker_id):
             offer = Offer(
                 uuid.uuid4(),
                 booking.id,
@@ -449,7 +477,7 @@ class Dispatcher:
         return Conflict("the booking is no longer open for offers", code="offer_taken")
 
     async def decline(self, worker_id: str, offer_id: uuid.UUID, reason: str) -> dict[str, Any]:
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self.pool.acquire() as conn:
             row = await conn.fetchrow(
                 """UPDATE offers SET status = 'declined', decline_reason = $3, answered_at = now()
                     WHERE id = $1 AND worker_id = $2 AND status = 'pending' RETURNING booking_id, wave""",
@@ -459,11 +487,13 @@ class Dispatcher:
             )
             if row is None:
                 raise await self._refusal(conn, worker_id, offer_id)
+            # Counted after the decline committed: of two workers declining at once, the later
+            # one sees nobody left (inside one transaction each would still see the other).
             left = await conn.fetchval(
                 "SELECT count(*) FROM offers WHERE booking_id = $1 AND status = 'pending'", row["booking_id"]
             )
         if left == 0:  # everyone in this wave has answered: no need to wait for the deadline
-            await self.next_wave(row["booking_id"], row["wave"])
+            self.request(row["booking_id"], row["wave"])
         return {"offer_id": str(offer_id), "status": "declined"}
 
     async def tell_taken(self, booking_id: uuid.UUID, others: Sequence[tuple[str, uuid.UUID]]) -> None:

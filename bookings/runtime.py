@@ -43,7 +43,7 @@ class BookingsRuntime:
         self.config: BookingConfig = hub.settings.bookings
         self.rules = RulesCache(hub.settings.dispatch)
         self.dispatcher = Dispatcher(
-            hub.pool, hub.presence, hub.realtime, hub.timers, self.rules, self.config.timezone
+            hub.pool, hub.presence, hub.realtime, hub.timers, self.rules, self.config.timezone, hub.spawn
         )
         self.dispatcher.travel_speed_kmh = self.config.travel_speed_kmh
         self.throttle = tracking.LocationThrottle(self.config.location_interval_seconds)
@@ -69,6 +69,7 @@ class BookingsRuntime:
             async with conn.transaction():
                 booking = await checkout.mark_paid(conn, booking_id, payment_ref, actor)
             self.hub.timers.cancel(f"unpaid:{booking_id}")
+            self.dispatcher.request(booking_id, 0)  # at once; the outbox event is the safety net
             return await orders.detail(conn, booking)
 
     async def expire_unpaid(self, booking_id: uuid.UUID) -> None:
@@ -118,6 +119,7 @@ class BookingsRuntime:
         async with self.pool.acquire() as conn:
             async with conn.transaction():
                 changed = await manage.redispatch(conn, booking_id, actor, reason)
+            self.dispatcher.request(booking_id, 0)
             await self._after_change(changed, "redispatched")
             return await orders.detail(conn, changed.booking)
 
