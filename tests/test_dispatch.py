@@ -348,3 +348,20 @@ async def test_demo_data_books_and_dispatches(start_hub: StartHub, peers: list[P
         "SELECT skills, vetting_status FROM workers WHERE id = ANY($1)", [r["worker_id"] for r in offered]
     )
     assert all("daily_cleaning" in r["skills"] and r["vetting_status"] == "vetted" for r in skills)
+
+
+async def test_chosen_worker_is_asked_first_and_alone(start_hub: StartHub, peers: list[Peer]) -> None:
+    hub = await start(start_hub, workers=3, HUB_DISPATCH_CHOSEN_OFFER_SECONDS="90")
+    workers = [await open_peer(hub, peers, "/worker", "worker", f"w-{n}") for n in (1, 2, 3)]
+    booking = await book_and_pay(hub, worker_id="w-3")  # the farthest of the three
+    assert booking["chosen_worker_id"] == "w-3"
+    assert "chosen_worker" in {line["code"] for line in booking["price"]["surcharges"]}
+    offer = await workers[2].next("offer")
+    assert offer["chosen"] is True
+    assert 80 < offer["seconds_left"] <= 90
+    pool = hub.app[CONTEXT].pool
+    assert await pool.fetchval("SELECT count(*) FROM offers") == 1
+    await workers[2].ok("offer:decline", {"offer_id": offer["offer_id"], "reason": "busy that day"})
+    others = [await workers[0].next("offer"), await workers[1].next("offer")]
+    assert {o["wave"] for o in others} == {2}
+    assert not any(o["chosen"] for o in others)
