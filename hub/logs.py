@@ -30,6 +30,7 @@ def configure(level: str, fmt: LogFormat) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # python-socketio logs every packet at INFO; keep it to warnings unless debugging.
-    for noisy in ("socketio", "engineio", "aiohttp.access", "pgserver"):
+    # python-socketio logs every packet at INFO, APScheduler every timer run (the 5 s sweep
+    # included); keep them to warnings unless debugging.
+    for noisy in ("socketio", "engineio", "aiohttp.access", "pgserver", "apscheduler"):
         logging.getLogger(noisy).setLevel(level if level == "DEBUG" else "WARNING")
