@@ -113,6 +113,8 @@ class ClaimLoop(abc.ABC):
                 failures += 1
                 wait = min(30.0, 0.5 * 2**failures)
                 log.exception("%s failed; retrying in %.1fs", self.name, wait)
+            if self._stopping:  # stop() may have set the wake-up before the clear() above
+                break
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
 
