@@ -19,8 +19,8 @@ async def applied_versions(dsn: str) -> list[str]:
         await conn.close()
 
 
-async def test_applied_once(database_url: str) -> None:
-    conn = await asyncpg.connect(database_url)
+async def test_applied_once(empty_database_url: str) -> None:
+    conn = await asyncpg.connect(empty_database_url)
     try:
         known = [m.version for m in load_migrations()]
         assert await pending(conn) == known
@@ -30,11 +30,11 @@ async def test_applied_once(database_url: str) -> None:
         assert await conn.fetchval("SELECT to_regclass('events') IS NOT NULL")
     finally:
         await conn.close()
-    assert await applied_versions(database_url) == known
+    assert await applied_versions(empty_database_url) == known
 
 
-async def test_two_concurrent_runners_do_not_conflict(database_url: str) -> None:
-    conns = [await asyncpg.connect(database_url) for _ in range(4)]
+async def test_two_concurrent_runners_do_not_conflict(empty_database_url: str) -> None:
+    conns = [await asyncpg.connect(empty_database_url) for _ in range(4)]
     try:
         results = await asyncio.wait_for(asyncio.gather(*(migrate(c) for c in conns)), 30)
     finally:
@@ -43,13 +43,13 @@ async def test_two_concurrent_runners_do_not_conflict(database_url: str) -> None
     known = [m.version for m in load_migrations()]
     # Exactly one runner applied everything; the others found nothing left to do.
     assert sorted(results, key=len) == [[], [], [], known]
-    assert await applied_versions(database_url) == known
+    assert await applied_versions(empty_database_url) == known
 
 
-async def test_ordered_and_edits_detected(database_url: str, tmp_path: Path) -> None:
+async def test_ordered_and_edits_detected(empty_database_url: str, tmp_path: Path) -> None:
     (tmp_path / "0002_second.sql").write_text("CREATE TABLE second (id int REFERENCES first (id));")
     (tmp_path / "0001_first.sql").write_text("CREATE TABLE first (id int PRIMARY KEY);")
-    conn = await asyncpg.connect(database_url)
+    conn = await asyncpg.connect(empty_database_url)
     try:
         assert await migrate(conn, tmp_path) == ["0001", "0002"]
         (tmp_path / "0001_first.sql").write_text("CREATE TABLE first (id bigint PRIMARY KEY);")
@@ -61,17 +61,17 @@ async def test_ordered_and_edits_detected(database_url: str, tmp_path: Path) -> 
         await conn.close()
 
 
-async def test_failed_migration_leaves_nothing_behind(database_url: str, tmp_path: Path) -> None:
+async def test_failed_migration_leaves_nothing_behind(empty_database_url: str, tmp_path: Path) -> None:
     (tmp_path / "0001_ok.sql").write_text("CREATE TABLE ok (id int);")
     (tmp_path / "0002_broken.sql").write_text("CREATE TABLE half (id int); SELECT no_such_function();")
-    conn = await asyncpg.connect(database_url)
+    conn = await asyncpg.connect(empty_database_url)
     try:
         with pytest.raises(asyncpg.UndefinedFunctionError):
             await migrate(conn, tmp_path)
         assert await conn.fetchval("SELECT to_regclass('half')") is None
         assert await pending(conn, tmp_path) == ["0002"]
         # The lock was released: another runner can proceed.
-        other = await asyncpg.connect(database_url)
+        other = await asyncpg.connect(empty_database_url)
         try:
             assert await asyncio.wait_for(
                 other.fetchval("SELECT pg_try_advisory_lock($1)", ADVISORY_LOCK_KEY), 5

@@ -75,7 +75,8 @@ async def test_embedded_database_from_nothing(processes: list[HubProcess], tmp_p
     assert leftovers == []
 
 
-def test_migrate_command(hub_env: dict[str, str]) -> None:
+def test_migrate_command(hub_env: dict[str, str], empty_database_url: str) -> None:
+    hub_env = {**hub_env, "HUB_DATABASE_URL": empty_database_url}
     first = cli("migrate", env=hub_env)
     assert first.returncode == 0, first.stderr
     versions = [m.version for m in load_migrations()]
