@@ -262,7 +262,10 @@ async def test_deadline_firing_twice_has_one_effect(start_hub: StartHub, peers: 
     pool = hub.app[CONTEXT].pool
     await wait_until(lambda: pool.fetchval("SELECT count(*) FROM offers"), within=5)
     dispatcher = hub.app[CONTEXT].bookings.dispatcher  # type: ignore[union-attr]
-    await asyncio.sleep(0.6)  # past the deadline: both "nodes" fire it at once
+    # Once the deadline has passed, four firings at once (two nodes, twice each) make one wave.
+    await wait_until(
+        lambda: pool.fetchval("SELECT deadline <= now() FROM offers WHERE wave = 1"), within=5, interval=0.02
+    )
     await asyncio.gather(*(dispatcher.wave_deadline(uuid.UUID(booking["id"]), 1) for _ in range(4)))
     waves = await pool.fetch("SELECT wave, count(*) AS n FROM offers GROUP BY wave ORDER BY wave")
     assert [(r["wave"], r["n"]) for r in waves][:2] == [(1, 1), (2, 1)]
