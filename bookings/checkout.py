@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+import asyncpg
 import pydantic
 
 from bookings import orders, pricing
@@ -192,18 +193,30 @@ async def mark_paid(conn: Conn, booking_id: uuid.UUID, payment_ref: str, actor: 
             return current
         raise Conflict("the booking is already paid", code="already_paid")
     taken = await conn.fetchval("SELECT id FROM bookings WHERE payment_ref = $1", payment_ref)
+    if taken == booking_id:  # paid by this very reference since we looked
+        return await orders.require(conn, booking_id)
     if taken is not None:
         raise Conflict("this payment reference belongs to another booking", code="payment_ref_used")
-    booking, _ = await orders.transition(
-        conn,
-        booking_id,
-        Status.DISPATCHING,
-        actor,
-        "paid",
-        data={"payment_ref": payment_ref, "total_cents": current.total_cents},
-        sets="paid_at = now(), payment_ref = $3",
-        params=(payment_ref,),
-    )
+    try:
+        async with conn.transaction():  # a savepoint: a lost race leaves the caller's transaction usable
+            booking, _ = await orders.transition(
+                conn,
+                booking_id,
+                Status.DISPATCHING,
+                actor,
+                "paid",
+                data={"payment_ref": payment_ref, "total_cents": current.total_cents},
+                sets="paid_at = now(), payment_ref = $3",
+                params=(payment_ref,),
+            )
+    except asyncpg.UniqueViolationError:
+        raise Conflict("this payment reference belongs to another booking", code="payment_ref_used") from None
+    except Conflict:
+        # The provider's callback raced its own retry: the one that lost sees the booking paid.
+        ref = await conn.fetchval("SELECT payment_ref FROM bookings WHERE id = $1", booking_id)
+        if ref == payment_ref:
+            return await orders.require(conn, booking_id)
+        raise
     await orders.request_dispatch(conn, booking_id, after_wave=0)
     await orders.tell(
         conn,

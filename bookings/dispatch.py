@@ -18,7 +18,7 @@ from typing import Any
 
 import asyncpg
 
-from bookings import geo, orders
+from bookings import geo, orders, tracking
 from bookings.orders import Actor, Booking, Status
 from bookings.people import eligible_worker_sql
 from bookings.rules import DispatchRules, RulesCache
@@ -126,6 +126,7 @@ class Dispatcher:
         rules: RulesCache,
         timezone: str,
         spawn: Callable[[Coroutine[Any, Any, None]], None],
+        travel_speed_kmh: float,
     ) -> None:
         self.pool = pool
         self.presence = presence
@@ -134,6 +135,7 @@ class Dispatcher:
         self.rules = rules
         self.timezone = timezone
         self._spawn = spawn
+        self.travel_speed_kmh = travel_speed_kmh
         self._inflight: set[tuple[uuid.UUID, int]] = set()
 
     # Waves -------------------------------------------------------------------------------------
@@ -415,7 +417,7 @@ class Dispatcher:
                 won,
             )
             booking = await orders.require(conn, won)
-            booking = await self._settle_acceptance(conn, booking, worker_id)
+            booking = await tracking.set_depart_by(conn, booking, worker_id, self.travel_speed_kmh)
             await orders.record(
                 conn, booking, "accepted", Actor(worker_id, "worker"), data={"offer_id": str(offer_id)}
             )
@@ -426,19 +428,6 @@ class Dispatcher:
         others = [(row["worker_id"], row["id"]) for row in taken]
         await self.tell_taken(booking.id, others)
         return Accepted(booking, offer_id, conversation.id, others)
-
-    async def _settle_acceptance(self, conn: Conn, booking: Booking, worker_id: str) -> Booking:
-        """When must the worker leave? From their base to the address, at city speed."""
-        row = await conn.fetchrow("SELECT area_lat, area_lng FROM workers WHERE id = $1", worker_id)
-        minutes = 30
-        if row is not None:
-            km = geo.distance_km(row["area_lat"], row["area_lng"], booking.address.lat, booking.address.lng)
-            minutes = geo.travel_minutes(km, self.travel_speed_kmh)
-        depart_by = booking.slot_start - timedelta(minutes=minutes)
-        await conn.execute("UPDATE bookings SET depart_by = $2 WHERE id = $1", booking.id, depart_by)
-        return booking.model_copy(update={"depart_by": depart_by})
-
-    travel_speed_kmh = 20.0  # replaced from settings by the runtime
 
     async def _tell_customer_assigned(self, conn: Conn, booking: Booking, worker_id: str) -> None:
         name = await conn.fetchval("SELECT name FROM workers WHERE id = $1", worker_id) or worker_id

@@ -43,9 +43,15 @@ class BookingsRuntime:
         self.config: BookingConfig = hub.settings.bookings
         self.rules = RulesCache(hub.settings.dispatch)
         self.dispatcher = Dispatcher(
-            hub.pool, hub.presence, hub.realtime, hub.timers, self.rules, self.config.timezone, hub.spawn
+            hub.pool,
+            hub.presence,
+            hub.realtime,
+            hub.timers,
+            self.rules,
+            self.config.timezone,
+            hub.spawn,
+            self.config.travel_speed_kmh,
         )
-        self.dispatcher.travel_speed_kmh = self.config.travel_speed_kmh
         self.throttle = tracking.LocationThrottle(self.config.location_interval_seconds)
         self._sweeps = 0
 
@@ -110,7 +116,9 @@ class BookingsRuntime:
                 changed = await manage.assign(
                     conn, booking_id, worker_id, actor, rules.travel_buffer_minutes, self.config.timezone
                 )
-                booking = await self.dispatcher._settle_acceptance(conn, changed.booking, worker_id)
+                booking = await tracking.set_depart_by(
+                    conn, changed.booking, worker_id, self.config.travel_speed_kmh
+                )
             await self.dispatcher.tell_taken(booking_id, changed.withdrawn)
             return await orders.detail(conn, booking)
 

@@ -19,6 +19,7 @@ from hub.storage import chat as chat_store
 from hub.storage.db import Conn
 
 ONLY_ASSIGNED = "AND worker_id = $3"
+DEFAULT_TRAVEL_MINUTES = 30  # a worker without a base on record
 LOCATION_CACHE_LIMIT = 50_000  # bookings remembered for the local location throttle
 
 
@@ -134,6 +135,18 @@ async def finish(conn: Conn, worker_id: str, booking_id: uuid.UUID, read_only_se
     booking = await _advance(conn, worker_id, booking_id, "finish", "finished_at = now()")
     await chat_store.close_booking_conversation(conn, str(booking_id), read_only_seconds)
     return booking
+
+
+async def set_depart_by(conn: Conn, booking: Booking, worker_id: str, speed_kmh: float) -> Booking:
+    """When must the worker leave? Slot start minus the trip from their base at city speed."""
+    row = await conn.fetchrow("SELECT area_lat, area_lng FROM workers WHERE id = $1", worker_id)
+    minutes = DEFAULT_TRAVEL_MINUTES
+    if row is not None:
+        km = geo.distance_km(row["area_lat"], row["area_lng"], booking.address.lat, booking.address.lng)
+        minutes = geo.travel_minutes(km, speed_kmh)
+    depart_by = booking.slot_start - timedelta(minutes=minutes)
+    await conn.execute("UPDATE bookings SET depart_by = $2 WHERE id = $1", booking.id, depart_by)
+    return booking.model_copy(update={"depart_by": depart_by})
 
 
 class LocationThrottle:

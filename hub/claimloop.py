@@ -113,10 +113,13 @@ class ClaimLoop(abc.ABC):
                 failures += 1
                 wait = min(30.0, 0.5 * 2**failures)
                 log.exception("%s failed; retrying in %.1fs", self.name, wait)
-            if self._stopping:  # stop() may have set the wake-up before the clear() above
+            if self._stop_requested():  # stop() may have set the wake-up before the clear() above
                 break
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
+
+    def _stop_requested(self) -> bool:
+        return self._stopping
 
     async def _maybe_prune(self) -> None:
         now = time.monotonic()

@@ -175,6 +175,20 @@ async def test_mark_paid_is_idempotent_per_payment_reference(start_hub: StartHub
     assert status == 404
     kinds = [e["kind"] for e in again[1]["timeline"]]
     assert kinds.count("paid") == 1
+    # A provider's callback racing its own retry: both are told the booking is paid.
+    status, second = await create(hub)
+    path = f"/api/v1/admin/bookings/{second['id']}/mark-paid"
+    answers = await asyncio.gather(
+        *(hub.http("POST", path, admin, json={"payment_ref": "p-9"}) for _ in range(4))
+    )
+    assert [status for status, _ in answers] == [200] * 4
+    # One payment cannot pay two bookings.
+    status, third = await create(hub)
+    status, body = await hub.http(
+        "POST", f"/api/v1/admin/bookings/{third['id']}/mark-paid", admin, json={"payment_ref": "p-9"}
+    )
+    assert status == 409
+    assert body["error"]["code"] == "payment_ref_used"
 
 
 async def test_cancellation_rules_and_fees(start_hub: StartHub, peers: list[Peer]) -> None:
