@@ -402,6 +402,9 @@ class Dispatcher:
                 worker_id,
             )
             if won is None:
+                again = await self._accepted_before(conn, worker_id, offer_id)
+                if again is not None:
+                    return again
                 raise await self._refusal(conn, worker_id, offer_id)
             mine = await conn.fetchval(
                 """UPDATE offers SET status = 'accepted', answered_at = now(),
@@ -429,6 +432,22 @@ class Dispatcher:
         await self.tell_taken(booking.id, others)
         return Accepted(booking, offer_id, conversation.id, others)
 
+    async def _accepted_before(self, conn: Conn, worker_id: str, offer_id: uuid.UUID) -> Accepted | None:
+        """A phone that lost the ack of its accept sends it again: it gets the same answer."""
+        booking_id = await conn.fetchval(
+            """SELECT o.booking_id FROM offers o JOIN bookings b ON b.id = o.booking_id
+                WHERE o.id = $1 AND o.worker_id = $2 AND o.status = 'accepted' AND b.worker_id = $2""",
+            offer_id,
+            worker_id,
+        )
+        if booking_id is None:
+            return None
+        booking = await orders.require(conn, booking_id)
+        conversation = await chat_store.ensure_booking_conversation(
+            conn, str(booking_id), booking.customer_id, worker_id
+        )
+        return Accepted(booking, offer_id, conversation.id, [])
+
     async def _tell_customer_assigned(self, conn: Conn, booking: Booking, worker_id: str) -> None:
         name = await conn.fetchval("SELECT name FROM workers WHERE id = $1", worker_id) or worker_id
         await orders.tell(
@@ -450,8 +469,6 @@ class Dispatcher:
         )
         if row is None:
             return NotFound("no such offer", code="offer_not_found")
-        if row["status"] == "accepted" and row["worker_id"] == worker_id:
-            return Conflict("you have already accepted this offer", code="offer_already_accepted")
         if row["status"] in ("taken", "withdrawn") or row["booking_status"] in (
             "accepted",
             *orders.WITH_WORKER,
@@ -475,6 +492,11 @@ class Dispatcher:
                 reason,
             )
             if row is None:
+                status = await conn.fetchval(
+                    "SELECT status FROM offers WHERE id = $1 AND worker_id = $2", offer_id, worker_id
+                )
+                if status == "declined":  # a resent decline whose ack was lost
+                    return {"offer_id": str(offer_id), "status": "declined"}
                 raise await self._refusal(conn, worker_id, offer_id)
             # Counted after the decline committed: of two workers declining at once, the later
             # one sees nobody left (inside one transaction each would still see the other).

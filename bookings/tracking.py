@@ -15,6 +15,7 @@ from typing import Any
 from bookings import geo, orders
 from bookings.config import BookingConfig
 from bookings.orders import Actor, Booking, Status
+from hub.acks import Conflict
 from hub.storage import chat as chat_store
 from hub.storage.db import Conn
 
@@ -53,17 +54,25 @@ async def _advance(
 ) -> Booking:
     """Make step ``name`` as the assigned worker, then tell the customer."""
     step = STEPS[name]
-    booking, _ = await orders.transition(
-        conn,
-        booking_id,
-        step.to,
-        Actor(worker_id, "worker"),
-        step.kind,
-        data=data,
-        sets=sets,
-        params=(worker_id, *params),
-        where=ONLY_ASSIGNED,
-    )
+    try:
+        async with conn.transaction():  # a savepoint, so a refusal leaves the caller's transaction usable
+            booking, _ = await orders.transition(
+                conn,
+                booking_id,
+                step.to,
+                Actor(worker_id, "worker"),
+                step.kind,
+                data=data,
+                sets=sets,
+                params=(worker_id, *params),
+                where=ONLY_ASSIGNED,
+            )
+    except Conflict:
+        # A step resent because its ack was lost on a flaky network is answered, not refused.
+        current = await orders.require_worker_booking(conn, booking_id, worker_id)
+        if current.status == step.to:
+            return current
+        raise
     worker = await conn.fetchval("SELECT name FROM workers WHERE id = $1", worker_id) or "Your worker"
     body = step.body.format(name=worker, **told)
     await orders.tell(

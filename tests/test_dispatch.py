@@ -85,6 +85,10 @@ async def test_full_story(start_hub: StartHub, peers: list[Peer]) -> None:
     late = await workers[2].call("offer:accept", {"offer_id": offers[2]["offer_id"]})
     assert late["error"]["code"] == "offer_taken"
 
+    # The winner's phone lost the ack and sends the accept again: same answer, nothing changes.
+    again = await winner.ok("offer:accept", {"offer_id": offers[winners[0]]["offer_id"]})
+    assert again["booking"]["worker_id"] == winner_id
+    assert again["conversation_id"] == acks[winners[0]]["data"]["conversation_id"]
     accepted = await customer.next_where("booking:updated", lambda u: u["entry"]["kind"] == "accepted")
     assert accepted["booking"]["worker_id"] == winner_id
 
@@ -107,6 +111,8 @@ async def test_full_story(start_hub: StartHub, peers: list[Peer]) -> None:
     arrived = await winner.ok("job:arrive", {"booking_id": booking["id"], "lat": lat, "lng": lng + 0.0005})
     assert arrived["outside_geofence"] is False
     await winner.ok("job:start", {"booking_id": booking["id"]})
+    resent = await winner.ok("job:start", {"booking_id": booking["id"]})  # its ack was lost
+    assert resent["booking"]["status"] == "in_service"
     await winner.ok("job:finish", {"booking_id": booking["id"]})
     kinds = []
     while "finished" not in kinds:
@@ -155,7 +161,9 @@ async def test_decline_moves_on_at_once_and_is_not_asked_again(
     offer = await first.next("offer")
     await first.ok("offer:decline", {"offer_id": offer["offer_id"], "reason": "too far"})
     await second.next("offer", within=3)  # no 30 s wait for the deadline
-    assert await first.error("offer:decline", {"offer_id": offer["offer_id"]}) == "offer_declined"
+    # A decline resent after a lost ack is answered the same; accepting it now is refused.
+    assert (await first.ok("offer:decline", {"offer_id": offer["offer_id"]}))["status"] == "declined"
+    assert await first.error("offer:accept", {"offer_id": offer["offer_id"]}) == "offer_declined"
     assert first.pending("offer") == []
 
 
