@@ -278,6 +278,9 @@ async def bookings_context(app: web.Application) -> AsyncIterator[None]:
     bus = app[BUS]
     bus.subscribe(LIVE_SUBSCRIBER, BookingLive(hub.realtime), topics=[orders.BOOKING_CHANGED])
     bus.subscribe(DISPATCH_SUBSCRIBER, DispatchRequests(rt.dispatcher), topics=[orders.DISPATCH_REQUESTED])
+    # One booking's changes reach its people in the order they happened; bookings are independent.
+    bus.order_by(orders.BOOKING_CHANGED, lambda payload: str(payload["booking"]["id"]))
+    bus.order_by(orders.DISPATCH_REQUESTED, lambda payload: str(payload["booking_id"]))
     hub.timers.start()
     hub.timers.every(SWEEP_JOB, rt.config.timer_sweep_seconds, rt.sweep)
     await rt.recover()

@@ -141,6 +141,7 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
         Notifier(database.pool, hub.realtime.to_user, hub.presence.reachable),
         topics=[NOTIFICATION_CREATED],
     )
+    bus.order_by(NOTIFICATION_CREATED, lambda payload: str(payload["user_id"]))  # in seq order per person
     relay = Relay(database.pool, database.dsn, bus, app[SETTINGS].outbox, app[METRICS])
     app[RELAY] = relay
     relay.start()

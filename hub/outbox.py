@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 # A subscriber that hangs longer is treated as failed and retried. Bounded by a quarter of the
 # lease too, so a slow event rarely outlives its claim (delivery stays at least once regardless).
 HANDLER_TIMEOUT_SECONDS = 10.0
+LANES_AT_ONCE = 16  # lanes of one batch delivered concurrently
 
 
 class Relay(ClaimLoop):
@@ -55,27 +56,40 @@ class Relay(ClaimLoop):
             log.info("pruned %d delivered events older than %.0fh", removed, self._settings.retention_hours)
 
     async def drain_once(self) -> int:
-        """Claim one batch and deliver it; return how many events were claimed."""
+        """Claim one batch and deliver it; return how many events were claimed.
+
+        Events go out in lanes (``Bus.lane``): one lane's events in order, up to
+        ``LANES_AT_ONCE`` lanes at a time, so a slow subscriber call (a query, a Redis publish)
+        does not hold up events that do not depend on it."""
         claimed_at = time.monotonic()
         events = await store.claim(self._pool, self._settings.batch_size, self._settings.lease_seconds)
         if not events:
             return 0
         retried = [e.id for e in events if e.attempts > 1]
         already = await store.delivered_subscribers(self._pool, retried)
+        lanes: dict[str, list[StoredEvent]] = {}
+        for event in events:
+            lanes.setdefault(self._bus.lane(event), []).append(event)
         delivered: list[int] = []
-        handled = 0
+        handled: set[int] = set()
+        limit = asyncio.Semaphore(LANES_AT_ONCE)
+
+        async def run(lane: list[StoredEvent]) -> None:
+            async with limit:
+                for event in lane:
+                    if self._stopping or time.monotonic() - claimed_at > self._settings.lease_seconds / 2:
+                        return  # stopping, or another relay may claim these soon: hand them back below
+                    if await self._deliver(event, already.get(event.id, set())):
+                        delivered.append(event.seq)
+                    handled.add(event.seq)
+
         try:
-            for event in events:
-                if self._stopping or time.monotonic() - claimed_at > self._settings.lease_seconds / 2:
-                    break  # stopping, or another relay may claim these soon: hand them back below
-                if await self._deliver(event, already.get(event.id, set())):
-                    delivered.append(event.seq)
-                handled += 1
+            await asyncio.gather(*(run(lane) for lane in lanes.values()))
         finally:
             # Also on cancellation (shutdown): record what was done and release the rest at once
             # instead of leaving it hidden behind the lease.
             await store.mark_delivered(self._pool, delivered)
-            await store.release(self._pool, [e.seq for e in events[handled:]])
+            await store.release(self._pool, [e.seq for e in events if e.seq not in handled])
         if self._metrics is not None:
             self._metrics.outbox_delivered.inc(len(delivered))
         return len(events)

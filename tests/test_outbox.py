@@ -243,3 +243,34 @@ def test_backoff_is_capped_and_grows() -> None:
     assert backoff(40, 1.0, 60.0) <= 72.0
     await_free = [backoff(3, 0.5, 300.0) for _ in range(50)]
     assert len(set(await_free)) > 1  # jittered
+
+
+async def test_lanes_run_side_by_side_and_keep_their_own_order(pool: asyncpg.Pool, database_url: str) -> None:
+    """Events of one key are delivered in order; another key's events do not wait for them."""
+    log: list[tuple[str, str]] = []  # ("start" | "end", event name), in the order they happened
+    other_key_started = asyncio.Event()
+
+    async def handler(event: StoredEvent) -> None:
+        name = str(event.payload["name"])
+        log.append(("start", name))
+        if event.payload["key"] == "b":
+            other_key_started.set()
+        if name == "a1":
+            # Serial delivery would never get to b1 while a1 waits here (and would time out).
+            await asyncio.wait_for(other_key_started.wait(), 5)
+        log.append(("end", name))
+
+    bus = Bus()
+    bus.subscribe("lanes", handler, topics=["lane.test"])
+    bus.order_by("lane.test", lambda payload: str(payload["key"]))
+    events = [Event("lane.test", {"key": k, "name": n}) for k, n in (("a", "a1"), ("a", "a2"), ("b", "b1"))]
+    await publish_committed(pool, *events)
+    relay = Relay(pool, database_url, bus, outbox_settings())
+    relay.start()
+    try:
+        await wait_until(lambda: len(log) == 6)
+    finally:
+        await relay.stop()
+    assert log.index(("start", "b1")) < log.index(("end", "a1"))  # b1 ran while a1 was waiting
+    assert log.index(("end", "a1")) < log.index(("start", "a2"))  # a2 only after a1 was done
+    assert await pool.fetchval("SELECT count(*) FROM events WHERE delivered_at IS NULL") == 0
