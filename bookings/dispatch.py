@@ -237,7 +237,8 @@ class Dispatcher:
     async def _offer(
         self, conn: Conn, booking: Booking, picked: Sequence[Candidate], wave: int, rules: DispatchRules
     ) -> list[Offer]:
-        chosen = booking.chosen_worker_id is not None and wave == 1
+        # The longer deadline is the chosen worker's own, not a fallback wave's when they cannot come.
+        chosen = [c.worker_id for c in picked] == [booking.chosen_worker_id]
         seconds = rules.chosen_offer_seconds if chosen else rules.offer_seconds
         deadline = datetime.now(UTC) + timedelta(seconds=seconds)
         offers = []
@@ -535,17 +536,31 @@ class Dispatcher:
     async def pending_for(self, worker_id: str) -> list[dict[str, Any]]:
         """The worker's open offers, as ``offer`` events (resent when the worker reconnects)."""
         rows = await self.pool.fetch(
-            """SELECT id, booking_id, worker_id, wave, status, deadline, distance_km, pay_cents, seen_at
-                 FROM offers WHERE worker_id = $1 AND status = 'pending' AND deadline > now()
-                ORDER BY deadline""",
+            f"""SELECT {orders.COLUMNS}, o.id AS offer_id, o.wave AS offer_wave, o.deadline AS offer_deadline,
+                       o.distance_km AS offer_distance_km, o.pay_cents AS offer_pay_cents,
+                       o.seen_at AS offer_seen_at
+                  FROM offers o JOIN bookings b ON b.id = o.booking_id JOIN services s ON s.id = b.service_id
+                 WHERE o.worker_id = $1 AND o.status = 'pending' AND o.deadline > now()
+                 ORDER BY o.deadline""",
             worker_id,
         )
-        events = []
-        for row in rows:
-            booking = await orders.get(self.pool, row["booking_id"])
-            if booking is not None:
-                events.append(self.offer_event(Offer(**dict(row)), booking))
-        return events
+        return [
+            self.offer_event(
+                Offer(
+                    row["offer_id"],
+                    row["id"],
+                    worker_id,
+                    row["offer_wave"],
+                    "pending",
+                    row["offer_deadline"],
+                    row["offer_distance_km"],
+                    row["offer_pay_cents"],
+                    row["offer_seen_at"],
+                ),
+                orders.booking_from(row),
+            )
+            for row in rows
+        ]
 
     # Recovery ------------------------------------------------------------------------------------
 

@@ -138,14 +138,14 @@ class BookingDetail(Booking):
     timeline: list[TimelineEntry]
 
 
-_COLUMNS = """b.id, b.status, b.customer_id, b.service_id, b.worker_id, b.chosen_worker_id, b.slot_start,
+COLUMNS = """b.id, b.status, b.customer_id, b.service_id, b.worker_id, b.chosen_worker_id, b.slot_start,
     b.slot_end, b.duration_minutes, b.address, b.special_requests, b.price, b.total_cents,
     b.worker_pay_cents, b.payment_due_at, b.paid_at, b.dispatch_wave, b.escalated_at, b.accepted_at,
     b.depart_by, b.departed_at, b.eta_at, b.arrived_at, b.arrival_distance_m, b.arrival_flagged,
     b.started_at, b.finished_at, b.cancelled_at, b.cancel_reason, b.cancellation_fee_cents,
     b.late_alerted_at, b.version, b.created_at, b.updated_at, b.lat, b.lng,
     s.name_en AS service_name_en, s.name_zh AS service_name_zh"""
-SELECT = f"SELECT {_COLUMNS} FROM bookings b JOIN services s ON s.id = b.service_id"
+SELECT = f"SELECT {COLUMNS} FROM bookings b JOIN services s ON s.id = b.service_id"
 
 
 def booking_from(row: asyncpg.Record) -> Booking:
@@ -289,7 +289,7 @@ async def transition(
         f"""WITH b AS (UPDATE bookings SET {assignments}
                         WHERE id = $1 AND status = ANY(${3 + len(params)}::text[]) {where}
                     RETURNING *)
-            SELECT {_COLUMNS} FROM b JOIN services s ON s.id = b.service_id""",
+            SELECT {COLUMNS} FROM b JOIN services s ON s.id = b.service_id""",
         booking_id,
         to.value,
         *params,

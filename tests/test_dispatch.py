@@ -376,3 +376,17 @@ async def test_chosen_worker_is_asked_first_and_alone(start_hub: StartHub, peers
     others = [await workers[0].next("offer"), await workers[1].next("offer")]
     assert {o["wave"] for o in others} == {2}
     assert not any(o["chosen"] for o in others)
+
+
+async def test_chosen_worker_on_leave_falls_back_to_a_normal_wave(
+    start_hub: StartHub, peers: list[Peer]
+) -> None:
+    hub = await start(start_hub, workers=3, HUB_DISPATCH_CHOSEN_OFFER_SECONDS="90")
+    away = await open_peer(hub, peers, "/worker", "worker", "w-3")
+    await away.ok("presence:set", {"status": "on_leave"})
+    near = await open_peer(hub, peers, "/worker", "worker", "w-1")
+    await book_and_pay(hub, worker_id="w-3")
+    offer = await near.next("offer")
+    assert offer["wave"] == 1
+    assert offer["chosen"] is False
+    assert offer["seconds_left"] <= 30  # the usual deadline, not the chosen worker's 90 s
