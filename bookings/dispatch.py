@@ -40,7 +40,6 @@ OFFER_EVENT = "offer"
 TAKEN_EVENT = "offer:taken"
 EXPIRED_EVENT = "offer:expired"
 WITHDRAWN_EVENT = "offer:withdrawn"
-ESCALATED_EVENT = "dispatch:escalated"
 RETRIES = 3  # a wave that lost a deadlock is tried again at once
 NEUTRAL_RATING = 4.0  # a new worker is scored as an average one, not as the worst
 MAX_EXPERIENCE_YEARS = 15.0  # experience counts up to this
@@ -213,14 +212,10 @@ class Dispatcher:
                 ):
                     return
                 if not picked or after_wave >= rules.max_waves + (1 if booking.chosen_worker_id else 0):
-                    escalated = await self._escalate(conn, booking, after_wave, bool(picked))
-                    offers: list[Offer] = []
-                else:
-                    escalated = None
-                    offers = await self._offer(conn, booking, picked, after_wave + 1, rules)
-        if escalated is not None:
-            await self.realtime.to_agents(ESCALATED_EVENT, escalated)
-            return
+                    # Announced to the console through the outbox (bookings.live), like every change.
+                    await self._escalate(conn, booking, after_wave, bool(picked))
+                    return
+                offers = await self._offer(conn, booking, picked, after_wave + 1, rules)
         await asyncio.gather(*(self._announce(offer, booking) for offer in offers))
         if offers:
             deadline = max(offer.deadline for offer in offers)
@@ -297,15 +292,13 @@ class Dispatcher:
         )
         return offers
 
-    async def _escalate(
-        self, conn: Conn, booking: Booking, wave: int, candidates_left: bool
-    ) -> dict[str, Any]:
+    async def _escalate(self, conn: Conn, booking: Booking, wave: int, candidates_left: bool) -> None:
         await conn.execute(
             "UPDATE bookings SET escalated_at = now(), updated_at = now() WHERE id = $1", booking.id
         )
         current = await orders.require(conn, booking.id)
         reason = "all_waves_unanswered" if candidates_left or wave > 0 else "no_candidates"
-        entry = await orders.record(
+        await orders.record(
             conn,
             current,
             "escalated",
@@ -321,12 +314,6 @@ class Dispatcher:
             "Finding your worker",
             "It is taking longer than usual; our support team is assigning a worker for you.",
         )
-        return {
-            "booking": current.model_dump(mode="json"),
-            "reason": reason,
-            "waves": wave,
-            "entry": entry.model_dump(mode="json"),
-        }
 
     def offer_event(self, offer: Offer, booking: Booking) -> dict[str, Any]:
         return {

@@ -10,14 +10,15 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from bookings.dispatch import ESCALATED_EVENT, Dispatcher
+from bookings.dispatch import Dispatcher
 from hub.events import StoredEvent
 from hub.realtime import Realtime
 
 UPDATED_EVENT = "booking:updated"
 ALERT_EVENT = "order:alert"
 # Timeline kinds the support console is alerted to.
-ALERTS = frozenset({"late", "arrival_flagged", "escalated"})
+ALERTS = frozenset({"late", "arrival_flagged"})
+ESCALATED_EVENT = "dispatch:escalated"  # nobody took the booking: an agent assigns it by hand
 # What a customer may see of the dispatch bookkeeping in a timeline entry.
 CUSTOMER_HIDDEN_DATA = frozenset({"offers", "previous_worker_id"})
 
@@ -47,10 +48,21 @@ class BookingLive:
         if previous:  # re-dispatched away from this worker: their app drops the job
             await self.realtime.to_user(previous, "worker", UPDATED_EVENT, update)
         await self.realtime.to_agents(UPDATED_EVENT, update)
-        if entry["kind"] in ALERTS and entry["kind"] != "escalated":
+        if entry["kind"] in ALERTS:
             await self.realtime.to_agents(
                 ALERT_EVENT,
                 {"kind": entry["kind"], "booking_id": booking["id"], "booking": booking, "entry": entry},
+            )
+        elif entry["kind"] == "escalated":
+            data = entry.get("data", {})
+            await self.realtime.to_agents(
+                ESCALATED_EVENT,
+                {
+                    "booking": booking,
+                    "reason": data.get("reason"),
+                    "waves": data.get("waves"),
+                    "entry": entry,
+                },
             )
 
 
@@ -64,6 +76,3 @@ class DispatchRequests:
         await self.dispatcher.next_wave(
             uuid.UUID(event.payload["booking_id"]), int(event.payload["after_wave"])
         )
-
-
-__all__ = ["ALERT_EVENT", "ESCALATED_EVENT", "UPDATED_EVENT", "BookingLive", "DispatchRequests"]
