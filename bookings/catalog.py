@@ -20,6 +20,7 @@ from typing import Any, Literal
 import asyncpg
 import pydantic
 
+from bookings import pricing
 from hub.storage.db import Executor
 
 Pricing = Literal["hourly", "fixed"]
@@ -88,15 +89,6 @@ def allows_duration(min_minutes: int, max_minutes: int, step_minutes: int, minut
     return shortest <= minutes <= max_minutes and (minutes - shortest) % step_minutes == 0
 
 
-def quote_cents(pricing: str, unit_price_cents: int, min_minutes: int, minutes: int) -> int:
-    """The price of ``minutes`` before discounts: hourly bills at least ``min_minutes``, rounded
-    half up to the cent; fixed is the unit price whatever the duration."""
-    if pricing == "fixed":
-        return unit_price_cents
-    billed = max(minutes, min_minutes)
-    return (unit_price_cents * billed + 30) // 60
-
-
 def like_pattern(token: str) -> str:
     """``%token%`` with LIKE's wildcards and escape character taken literally."""
     escaped = token.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -136,7 +128,9 @@ def service_from_row(row: asyncpg.Record | dict[str, Any]) -> Service:
             pricing=row["pricing"],
             unit_price_cents=row["unit_price_cents"],
             min_minutes=row["min_minutes"],
-            from_cents=quote_cents(row["pricing"], row["unit_price_cents"], row["min_minutes"], shortest),
+            from_cents=pricing.base_cents(
+                row["pricing"], row["unit_price_cents"], row["min_minutes"], shortest
+            ),
         ),
         durations=Durations(
             default_minutes=row["default_minutes"],

@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 import pydantic
 
-from bookings import orders, pricing
+from bookings import catalog, orders, pricing
 from bookings.config import BookingConfig
 from bookings.orders import Actor, Address, Booking, Status, TimelineEntry
 from bookings.payloads import SlotRequest
@@ -62,20 +62,15 @@ async def load_service(conn: Executor, service_id: str) -> Service:
 
 
 def duration_for(service: Service, wanted: int | None) -> int:
-    if service.pricing == "fixed":
-        if wanted is not None and wanted != service.default_minutes:
-            raise _invalid(
-                "duration_minutes",
-                "invalid_duration",
-                f"this service always takes {service.default_minutes} minutes",
-            )
-        return service.default_minutes
+    """The wanted duration (or the service's default) if the catalog allows it: the same rule
+    that the catalog's duration filter applies."""
     minutes = service.default_minutes if wanted is None else wanted
-    if minutes % service.step_minutes or not service.step_minutes <= minutes <= service.max_minutes:
+    if not catalog.allows_duration(service.min_minutes, service.max_minutes, service.step_minutes, minutes):
+        shortest = catalog.shortest_minutes(service.min_minutes, service.step_minutes)
         raise _invalid(
             "duration_minutes",
             "invalid_duration",
-            f"book {service.step_minutes}..{service.max_minutes} minutes in steps of {service.step_minutes}",
+            f"book {shortest}..{service.max_minutes} minutes in steps of {service.step_minutes}",
         )
     return minutes
 

@@ -56,6 +56,14 @@ def percent(amount: int, pct: int) -> int:
     return math.floor(amount * pct / 100 + 0.5)
 
 
+def base_cents(pricing: str, unit_price_cents: int, min_minutes: int, minutes: int) -> int:
+    """The price of ``minutes`` before surcharges and discounts: hourly bills at least
+    ``min_minutes``, rounded half up to the cent; fixed is the unit price whatever the duration."""
+    if pricing == "fixed":
+        return unit_price_cents
+    return (unit_price_cents * max(minutes, min_minutes) + 30) // 60
+
+
 def quote(
     service: Priced,
     duration_minutes: int,
@@ -65,12 +73,8 @@ def quote(
     chosen_worker: bool,
     first_booking: bool,
 ) -> Quote:
-    if service.pricing == "hourly":
-        billed = max(duration_minutes, service.min_minutes)
-        base = math.ceil(service.unit_price_cents * billed / 60)
-    else:
-        billed = duration_minutes
-        base = service.unit_price_cents
+    billed = max(duration_minutes, service.min_minutes) if service.pricing == "hourly" else duration_minutes
+    base = base_cents(service.pricing, service.unit_price_cents, service.min_minutes, duration_minutes)
     surcharges: list[PriceLine] = []
     if local_start.weekday() >= 5:
         surcharges.append(

@@ -19,7 +19,9 @@ async def start(start_hub: StartHub, workers: int = 1, **env: str) -> RunningHub
     hub: RunningHub = await start_hub(**{**FAST, **env})
     pool = hub.app[CONTEXT].pool
     await add_service(pool)
-    await add_service(pool, "test-appliance", pricing="fixed", unit_price_cents=12000, default_minutes=90)
+    await add_service(
+        pool, "test-appliance", pricing="fixed", unit_price_cents=12000, min_minutes=90, default_minutes=90
+    )
     for n in range(1, workers + 1):
         await add_worker(pool, f"w-{n}", km_east=float(n))
     return hub
@@ -79,6 +81,24 @@ async def test_quote_refuses_bad_slots_with_field_details(start_hub: StartHub) -
     assert body["total_cents"] > 0
     assert body["pricing"] == "fixed"
     assert body["duration_minutes"] == 90
+    # Durations follow the catalog's rule: a fixed job may run longer at the same price, and an
+    # hourly one no shorter than its minimum.
+    status, longer = await hub.http(
+        "POST",
+        "/api/v1/bookings/quote",
+        token,
+        json=booking_request(service_id="test-appliance", duration_minutes=120),
+    )
+    assert status == 200, longer
+    assert longer["base_cents"] == body["base_cents"] == 12000
+    status, body = await hub.http(
+        "POST", "/api/v1/bookings/quote", token, json=booking_request(duration_minutes=60)
+    )
+    assert status == 422
+    assert body["error"]["code"] == "invalid_duration"
+    status, listed = await hub.http("GET", "/api/v1/services?duration_minutes=60")
+    assert status == 200
+    assert "test-cleaning" not in [s["id"] for s in listed["services"]]
     status, body = await hub.http(
         "POST", "/api/v1/bookings/quote", hub.token("worker", "w-1"), json=booking_request()
     )
