@@ -19,6 +19,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, RootMode
 
 from bookings import catalog, people, recommend
 from bookings.idempotency import create_once
+from bookings.keys import runtime
 from hub.acks import InvalidPayload, NotFound, Payload
 from hub.auth import Role
 from hub.http import authenticate
@@ -271,7 +272,7 @@ class AddressPatch(Strict):
 
 
 def _today(request: web.Request) -> date:
-    return datetime.now(ZoneInfo(request.app[CONTEXT].settings.bookings.timezone)).date()
+    return datetime.now(ZoneInfo(runtime(request).config.timezone)).date()
 
 
 def _worker_id(request: web.Request) -> str:

@@ -10,7 +10,7 @@ import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from hub.settings import ConfigError, EnvReader
+from hub.env import ConfigError, EnvReader
 
 
 @dataclass(frozen=True, slots=True)

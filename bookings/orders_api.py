@@ -12,10 +12,10 @@ from aiohttp import web
 
 from bookings import checkout, orders
 from bookings.idempotency import create_once
+from bookings.keys import runtime
 from bookings.orders import Actor, Address, Booking, BookingDetail, ServiceRef, Status
 from bookings.payloads import Assign, BookingsQuery, Cancel, MarkPaid, Redispatch, ScheduleQuery, SlotRequest
 from bookings.rules import DispatchRules, RulesUpdate
-from bookings.runtime import runtime
 from hub.acks import InvalidPayload, NotFound
 from hub.auth import Role
 from hub.http import authenticate

@@ -1,47 +1,39 @@
-"""The bookings side of one hub process: the dispatcher, timers, outbox subscribers, and the
-use cases the HTTP views and the ``/worker`` namespace call (each: one transaction, then what
-must happen after it commits: presence, live events, timers)."""
+"""The use cases the bookings HTTP views and worker events call, on one hub process: each is one
+transaction, then what must happen after it commits (presence, live events, timers)."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import uuid
-import zoneinfo
-from collections.abc import AsyncIterator
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from typing import Any
 
 import asyncpg
-from aiohttp import web
 
-from bookings import checkout, geo, idempotency, manage, orders, tracking
-from bookings.config import BookingConfig
+from bookings import checkout, idempotency, manage, orders, schedule, tracking
+from bookings.config import BookingConfig, DispatchDefaults
 from bookings.dispatch import Accepted, Dispatcher
-from bookings.live import BookingLive, DispatchRequests, entry_for_customer
+from bookings.live import entry_for_customer
 from bookings.orders import Actor, Booking, BookingDetail
 from bookings.payloads import SlotRequest
 from bookings.rules import RulesCache
 from hub.acks import NotFound
 from hub.auth import Principal, Role
 from hub.context import HubContext
-from hub.keys import BUS, CONTEXT
+from hub.presence import Status
 from hub.storage.db import Conn
 
 log = logging.getLogger(__name__)
 
-LIVE_SUBSCRIBER = "bookings.live"  # stable: the outbox records deliveries under these names
-DISPATCH_SUBSCRIBER = "bookings.dispatch"
-SWEEP_JOB = "bookings-sweep"
 LOCATION_EVENT = "booking:location"
 PRUNE_EVERY_SWEEPS = 720  # idempotency keys are pruned about hourly at the default 5 s sweep
 
 
 class BookingsRuntime:
-    def __init__(self, hub: HubContext) -> None:
+    def __init__(self, hub: HubContext, config: BookingConfig, dispatch: DispatchDefaults) -> None:
         self.hub = hub
-        self.config: BookingConfig = hub.settings.bookings
-        self.rules = RulesCache(hub.settings.dispatch)
+        self.config = config
+        self.rules = RulesCache(dispatch)
         self.dispatcher = Dispatcher(
             hub.pool,
             hub.presence,
@@ -143,6 +135,15 @@ class BookingsRuntime:
 
     # The worker ----------------------------------------------------------------------------------
 
+    async def remember_leave(self, user: Principal, status: Status) -> None:
+        """Leave is kept with the worker's profile too: no offers while on leave, connected or not."""
+        if user.role == Role.WORKER:
+            await self.pool.execute(
+                "UPDATE workers SET on_leave = $2 WHERE id = $1", user.user_id, status == Status.ON_LEAVE
+            )
+
+    # Their job ---------------------------------------------------------------------------------
+
     async def accept(self, worker_id: str, offer_id: uuid.UUID) -> Accepted:
         return await self.dispatcher.accept(worker_id, offer_id)
 
@@ -184,48 +185,7 @@ class BookingsRuntime:
         return booking
 
     async def schedule(self, worker_id: str, first: date, last: date) -> dict[str, Any]:
-        zone = zoneinfo.ZoneInfo(self.config.timezone)
-        start = datetime.combine(first, time(), zone)
-        end = datetime.combine(last + timedelta(days=1), time(), zone)
-        rows = await self.pool.fetch(
-            f"""{orders.SELECT}
-                WHERE b.worker_id = $1 AND b.slot_start < $3 AND b.slot_end > $2
-                  AND b.status <> 'cancelled' ORDER BY b.slot_start""",
-            worker_id,
-            start,
-            end,
-        )
-        days: dict[date, list[dict[str, Any]]] = {
-            first + timedelta(days=n): [] for n in range((last - first).days + 1)
-        }
-        for row in rows:
-            booking = orders.booking_from(row)
-            local = booking.slot_start.astimezone(zone)
-            days.setdefault(local.date(), []).append(
-                {
-                    "booking_id": booking.id,
-                    "status": booking.status,
-                    "service": booking.service,
-                    "slot_start": booking.slot_start,
-                    "slot_end": booking.slot_end,
-                    "local_start": local.strftime("%H:%M"),
-                    "address": booking.address,
-                    "special_requests": booking.special_requests,
-                    "pay_cents": booking.worker_pay_cents,
-                    "customer_id": booking.customer_id,
-                    "navigation": geo.navigation_links(
-                        booking.address.lat, booking.address.lng, booking.address.line
-                    ),
-                }
-            )
-        return {
-            "from": first,
-            "to": last,
-            "timezone": self.config.timezone,
-            "days": [
-                {"date": day, "jobs": jobs} for day, jobs in sorted(days.items()) if first <= day <= last
-            ],
-        }
+        return await schedule.days(self.pool, worker_id, first, last, self.config.timezone)
 
     # Timers --------------------------------------------------------------------------------------
 
@@ -260,32 +220,3 @@ def can_see(user: Principal, booking: Booking) -> bool:
     if user.role == Role.CUSTOMER:
         return booking.customer_id == user.user_id
     return booking.worker_id == user.user_id
-
-
-BOOKINGS = web.AppKey("bookings", BookingsRuntime)
-
-
-def runtime(request: web.Request) -> BookingsRuntime:
-    return request.app[BOOKINGS]
-
-
-async def bookings_context(app: web.Application) -> AsyncIterator[None]:
-    """Subscribers are registered before the outbox relay starts, so no event finds them missing."""
-    hub = app[CONTEXT]
-    rt = BookingsRuntime(hub)
-    app[BOOKINGS] = rt
-    hub.bookings = rt
-    bus = app[BUS]
-    bus.subscribe(LIVE_SUBSCRIBER, BookingLive(hub.realtime), topics=[orders.BOOKING_CHANGED])
-    bus.subscribe(DISPATCH_SUBSCRIBER, DispatchRequests(rt.dispatcher), topics=[orders.DISPATCH_REQUESTED])
-    # One booking's changes reach its people in the order they happened; bookings are independent.
-    bus.order_by(orders.BOOKING_CHANGED, lambda payload: str(payload["booking"]["id"]))
-    bus.order_by(orders.DISPATCH_REQUESTED, lambda payload: str(payload["booking_id"]))
-    hub.timers.start()
-    hub.timers.every(SWEEP_JOB, rt.config.timer_sweep_seconds, rt.sweep)
-    await rt.recover()
-    yield
-    hub.timers.stop()
-    with contextlib.suppress(Exception):
-        bus.unsubscribe(LIVE_SUBSCRIBER)
-        bus.unsubscribe(DISPATCH_SUBSCRIBER)

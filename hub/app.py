@@ -12,14 +12,13 @@ from typing import Any
 import socketio
 from aiohttp import web
 
-from bookings import api as bookings_api
-from bookings.runtime import bookings_context
 from hub import desk, http
 from hub.auth import build_verifier
 from hub.bus import Bus
 from hub.chat import api as chat_api
 from hub.chat.service import ChatService
 from hub.context import HubContext
+from hub.host import Host
 from hub.keys import BUS, CONTEXT, DATABASE, METRICS, RELAY, SETTINGS, SIO, VERIFIER
 from hub.metrics import Metrics
 from hub.namespaces.customer import CustomerNamespace
@@ -30,11 +29,10 @@ from hub.presence import create_tracker
 from hub.push import api as push_api
 from hub.push.inbox import NOTIFICATION_CREATED
 from hub.push.notifier import Notifier
-from hub.push.sender import sender_context
 from hub.realtime import Realtime
 from hub.settings import Settings
 from hub.storage.db import open_database
-from hub.storage.migrate import migrate
+from hub.storage.migrate import directories, migrate
 
 log = logging.getLogger(__name__)
 
@@ -63,18 +61,19 @@ def build_app(settings: Settings, *, bus: Bus | None = None) -> web.Application:
         presence=create_tracker(settings.presence, settings.redis_url),
     )
     app[CONTEXT] = hub
-    for path, namespace in NAMESPACES.items():
-        sio.register_namespace(namespace(path, hub))
+    namespaces = {path: kind(path, hub) for path, kind in NAMESPACES.items()}
+    for namespace in namespaces.values():
+        sio.register_namespace(namespace)
     http.add_routes(app)
     chat_api.add_routes(app)
     push_api.add_routes(app, settings.push)
-    bookings_api.add_routes(app)
-    app.cleanup_ctx.append(_database)
-    app.cleanup_ctx.append(_presence)
-    app.cleanup_ctx.append(bookings_context)  # its outbox subscribers must exist before the relay
-    app.cleanup_ctx.append(_relay)
-    app.cleanup_ctx.append(sender_context)
-    app.cleanup_ctx.append(_assignment_sweep)
+    host = Host(app, hub, bus, namespaces)
+    for extension in settings.extensions:
+        extension.attach(host)
+    app.cleanup_ctx.extend([_database, _presence, _timers])
+    # Extensions' services register their outbox subscribers, so they start before the relay.
+    app.cleanup_ctx.extend(host.services)
+    app.cleanup_ctx.extend([_relay, push_api.sender_context, _assignment_sweep])
     app.on_startup.append(_tune_gc)
     app.on_shutdown.append(_disconnect_sockets)
     app.on_cleanup.append(_close_redis_manager)
@@ -108,7 +107,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     database = await open_database(settings)
     try:
         async with database.pool.acquire() as conn:
-            await migrate(conn)
+            await migrate(conn, *directories(settings.extensions))
     except BaseException:
         await database.close()
         raise
@@ -131,6 +130,14 @@ async def _presence(app: web.Application) -> AsyncIterator[None]:
     await hub.presence.start()
     yield
     await hub.presence.stop()
+
+
+async def _timers(app: web.Application) -> AsyncIterator[None]:
+    """The scheduler every timer of the hub and its extensions runs on (``hub.scheduler``)."""
+    timers = app[CONTEXT].timers
+    timers.start()
+    yield
+    timers.stop()
 
 
 async def _relay(app: web.Application) -> AsyncIterator[None]:

@@ -17,7 +17,8 @@ from typing import Any
 
 import jwt
 
-from hub.settings import ConfigError, JwtSettings, Settings
+from hub.env import ConfigError
+from hub.settings import JwtSettings, Settings
 
 log = logging.getLogger(__name__)
 

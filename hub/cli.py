@@ -1,21 +1,24 @@
-"""``python -m hub``: serve, migrate, token, demo-seed."""
+"""``python -m hub``: serve, migrate, token, and the commands extensions add (``demo-seed``)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
 import asyncpg
 from aiohttp import web
 
-from hub import logs
+from hub import extension, logs
 from hub.auth import Role, issue_token
-from hub.settings import ConfigError, Settings
+from hub.env import ConfigError
+from hub.extension import Extension
+from hub.settings import Settings
 from hub.storage.db import EmbeddedDatabaseUnavailable, open_database
-from hub.storage.migrate import MigrationError, migrate
+from hub.storage.migrate import MigrationError, directories, migrate
 
 log = logging.getLogger("hub")
 
@@ -23,7 +26,13 @@ EXIT_CONFIG = 2  # bad configuration or usage, as argparse does
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    try:
+        # The extensions are known before the arguments: they add commands.
+        extensions = extension.load(extension.names_from_env(os.environ))
+    except ConfigError as exc:
+        print(f"hub: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    args = _parser(extensions).parse_args(argv)
     try:
         settings = Settings.from_env()
         logs.configure(settings.log_level, settings.log_format)
@@ -41,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(extensions: Sequence[type[Extension]]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m hub",
         description="Real-time messaging and notification hub. Configuration comes from HUB_* "
@@ -57,10 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     migrate_cmd = commands.add_parser("migrate", help="apply pending database migrations and exit")
     migrate_cmd.set_defaults(run=_migrate)
 
-    demo = commands.add_parser(
-        "demo-seed", help="apply migrations, then load the demo catalog, workers and customers (idempotent)"
-    )
-    demo.set_defaults(run=_demo_seed)
+    for kind in extensions:
+        for command in kind.commands():
+            added = commands.add_parser(command.name, help=f"{command.help} [{kind.name}]")
+            if command.arguments is not None:
+                command.arguments(added)
+            added.set_defaults(run=command.run)
 
     token = commands.add_parser(
         "token", help="print a signed JWT for development and tests (stdout holds only the token)"
@@ -96,45 +107,12 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
         database = await open_database(settings)
         try:
             async with database.pool.acquire() as conn:
-                return await migrate(conn)
+                return await migrate(conn, *directories(settings.extensions))
         finally:
             await database.close()
 
     applied = asyncio.run(run())
     log.info("applied %d migration(s)%s", len(applied), f": {', '.join(applied)}" if applied else "")
-    return 0
-
-
-def _demo_seed(args: argparse.Namespace, settings: Settings) -> int:
-    from bookings.seed import SeedSummary, seed
-
-    async def run() -> SeedSummary:
-        database = await open_database(settings)
-        try:
-            async with database.pool.acquire() as conn:
-                await migrate(conn)
-                return await seed(conn)
-        finally:
-            await database.close()
-
-    summary = asyncio.run(run())
-    print(
-        f"demo data loaded: {summary.categories} categories, {summary.services} services, "
-        f"{summary.workers} workers ({summary.bookable_workers} bookable), "
-        f"{summary.certificates} certificates, {summary.reviews} reviews, "
-        f"{summary.customers} customers with {summary.addresses} addresses"
-    )
-    print(f"customers: {', '.join(summary.customer_ids)}")
-    print(f"workers: {summary.worker_ids[0]} .. {summary.worker_ids[-1]}")
-    print(f"support agent: {summary.support_id}    admin: {summary.admin_id}")
-    print("tokens:")
-    for role, sub in (
-        ("customer", summary.customer_ids[0]),
-        ("worker", summary.worker_ids[0]),
-        ("support", summary.support_id),
-        ("admin", summary.admin_id),
-    ):
-        print(f"  python -m hub token --role {role} --sub {sub}")
     return 0
 
 

@@ -7,24 +7,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import asyncpg
 import socketio
 
-from hub.auth import TokenVerifier
+from hub.auth import Principal, TokenVerifier
 from hub.chat.service import ChatService
 from hub.metrics import Metrics
-from hub.presence import PresenceTracker
+from hub.presence import PresenceTracker, Status
 from hub.realtime import Realtime
 from hub.scheduler import Timers
 from hub.settings import Settings
 from hub.storage.db import Database
 
-if TYPE_CHECKING:
-    from bookings.runtime import BookingsRuntime
+# Told of every status a person chose (``presence:set``), after presence has it; e.g. an
+# extension that keeps "on leave" with a worker's profile.
+StatusListener = Callable[[Principal, Status], Awaitable[None]]
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ class HubContext:
     chat_service: ChatService | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     timers: Timers = field(default_factory=Timers)
-    bookings: BookingsRuntime | None = None
+    status_listeners: list[StatusListener] = field(default_factory=list)
     # One support assignment pass at a time on this node; the database lock spans nodes.
     assignment_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from hub import acks
 from hub.auth import Principal, Role, TokenError
-from hub.keys import DATABASE, METRICS, VERIFIER
+from hub.keys import DATABASE, METRICS, SETTINGS, VERIFIER
 from hub.metrics import CONTENT_TYPE
 from hub.openapi import Operation, add_operations, reply, serve_document
 from hub.storage import migrate
@@ -114,7 +114,7 @@ async def readyz(request: web.Request) -> web.Response:
     try:
         async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
             async with request.app[DATABASE].pool.acquire() as conn:
-                missing = await migrate.pending(conn)
+                missing = await migrate.pending(conn, *migrate.directories(request.app[SETTINGS].extensions))
     except Exception as exc:
         return web.json_response({"status": "unavailable", "reason": f"database: {exc!r}"}, status=503)
     if missing:

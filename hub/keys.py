@@ -10,6 +10,8 @@ from hub.bus import Bus
 from hub.context import HubContext
 from hub.metrics import Metrics
 from hub.outbox import Relay
+from hub.push.config import PushConfig
+from hub.push.sender import PushSender
 from hub.settings import Settings
 from hub.storage.db import Database
 
@@ -21,3 +23,6 @@ DATABASE = web.AppKey("database", Database)
 RELAY = web.AppKey("relay", Relay)
 SIO = web.AppKey("sio", socketio.AsyncServer)
 CONTEXT = web.AppKey("context", HubContext)
+# What the HTTP handlers and the sender read the push configuration from.
+PUSH_CONFIG = web.AppKey("push_config", PushConfig)
+PUSH_SENDER = web.AppKey("push_sender", PushSender)

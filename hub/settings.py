@@ -7,15 +7,16 @@ naming the variable (``ConfigError``) instead of surfacing later as a confusing 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, cast
+from typing import Literal, cast
 
-if TYPE_CHECKING:
-    from bookings.config import BookingConfig, DispatchDefaults
-    from hub.presence.config import PresenceConfig
-    from hub.push.config import PushConfig
+from hub import extension
+from hub.env import ConfigError, EnvReader
+from hub.extension import Extension
+from hub.presence.config import PresenceConfig
+from hub.push.config import PushConfig
 
 Serializer = Literal["json", "msgpack"]
 LogFormat = Literal["text", "json"]
@@ -28,15 +29,6 @@ ASYMMETRIC_ALGORITHMS = frozenset(
 HMAC_KEY_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
 HMAC_ALGORITHMS = frozenset(HMAC_KEY_BYTES)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-
-class ConfigError(ValueError):
-    """A ``HUB_*`` variable is missing, malformed or inconsistent with another one."""
-
-    def __init__(self, variable: str, reason: str) -> None:
-        super().__init__(f"{variable}: {reason}")
-        self.variable = variable
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,16 +81,12 @@ class Settings:
     chat: ChatSettings
     presence: PresenceConfig
     push: PushConfig
-    bookings: BookingConfig
-    dispatch: DispatchDefaults
+    # The add-ons HUB_EXTENSIONS names, each configured with its own settings.
+    extensions: tuple[Extension, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read every ``HUB_*`` variable; raise ``ConfigError`` on the first bad one."""
-        from bookings.config import BookingConfig, DispatchDefaults
-        from hub.presence.config import PresenceConfig
-        from hub.push.config import PushConfig
-
         env = os.environ if env is None else env
         r = EnvReader(env)
         outbox = _read_outbox(r)
@@ -131,8 +119,7 @@ class Settings:
             ),
             presence=PresenceConfig.from_env(env),
             push=PushConfig.from_env(env),
-            bookings=BookingConfig.from_env(env),
-            dispatch=DispatchDefaults.from_env(env),
+            extensions=extension.configure(env),
         )
 
 
@@ -205,76 +192,3 @@ def _default_algorithm(public_key_pem: str) -> str:
     if isinstance(key, ed25519.Ed25519PublicKey):
         return "EdDSA"
     raise ConfigError("HUB_JWT_PUBLIC_KEY", f"unsupported key type {type(key).__name__}")
-
-
-class EnvReader:
-    """Typed accessors over the environment; each failure names its variable."""
-
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self.env = env
-
-    def text(self, name: str) -> str | None:
-        value = self.env.get(name, "").strip()
-        return value or None
-
-    def csv(self, name: str) -> tuple[str, ...]:
-        return tuple(part.strip() for part in (self.text(name) or "").split(",") if part.strip())
-
-    def choice(self, name: str, options: tuple[str, ...], default: str, *, upper: bool = False) -> str:
-        value = self.text(name) or default
-        value = value.upper() if upper else value.lower()
-        if value not in options:
-            raise ConfigError(name, f"{value!r} is not one of {', '.join(options)}")
-        return value
-
-    def integer(
-        self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None
-    ) -> int:
-        return int(self._number(name, int, default, minimum, maximum))
-
-    def real(self, name: str, default: float, *, minimum: float | None = None) -> float:
-        return self._number(name, float, default, minimum, None)
-
-    def _number(
-        self,
-        name: str,
-        kind: Callable[[str], float],
-        default: float,
-        minimum: float | None,
-        maximum: float | None,
-    ) -> float:
-        raw = self.text(name)
-        if raw is None:
-            return default
-        try:
-            value = kind(raw)
-        except ValueError:
-            raise ConfigError(name, f"{raw!r} is not a valid {getattr(kind, '__name__', 'number')}") from None
-        if minimum is not None and value < minimum:
-            raise ConfigError(name, f"must be at least {minimum}, got {raw}")
-        if maximum is not None and value > maximum:
-            raise ConfigError(name, f"must be at most {maximum}, got {raw}")
-        return value
-
-    def url(self, name: str, schemes: tuple[str, ...]) -> str | None:
-        value = self.text(name)
-        if value is None:
-            return None
-        scheme = value.split("://", 1)[0] if "://" in value else ""
-        if scheme not in schemes:
-            raise ConfigError(name, f"expected a URL starting with {' or '.join(s + '://' for s in schemes)}")
-        return value
-
-    def pem(self, name: str) -> str | None:
-        """A PEM key given inline or as a path to a file holding it."""
-        value = self.text(name)
-        if value is None or value.startswith("-----BEGIN"):
-            return value
-        path = Path(value).expanduser()
-        try:
-            content = path.read_text()
-        except OSError as exc:
-            raise ConfigError(name, f"neither a PEM key nor a readable file ({exc.strerror})") from None
-        if "-----BEGIN" not in content:
-            raise ConfigError(name, f"{path} does not contain a PEM key")
-        return content

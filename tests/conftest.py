@@ -27,12 +27,13 @@ import socketio
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from hub import extension
 from hub.app import build_app
 from hub.auth import Role, issue_token
 from hub.bus import Bus
 from hub.settings import Settings
 from hub.storage.db import create_pool
-from hub.storage.migrate import migrate
+from hub.storage.migrate import directories, migrate
 
 pytest_plugins = ["tests.processes"]
 
@@ -42,6 +43,8 @@ REDIS_URL = os.environ.get("HUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 ROOT = Path(__file__).resolve().parent.parent
 WAIT = 10.0  # seconds any single wait in a test may take before it fails
+# The core's migrations and those of the default extensions, as a hub with no HUB_EXTENSIONS runs.
+MIGRATIONS = directories(extension.configure({}))
 
 
 def tcp_reachable(url: str, default_port: int) -> bool:
@@ -106,7 +109,7 @@ def migrated_template(pg_admin_dsn: str) -> Iterator[str]:
         dsn = await create_database(pg_admin_dsn)
         conn = await asyncpg.connect(dsn)
         try:
-            await migrate(conn)
+            await migrate(conn, *MIGRATIONS)
         finally:
             await conn.close()  # a template may have no open connection while it is copied
         return dsn
@@ -146,7 +149,7 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     """A pool on this test's database, migrated."""
     pool = await create_pool(database_url, 1, 5)
     async with pool.acquire() as conn:
-        await migrate(conn)
+        await migrate(conn, *MIGRATIONS)
     yield pool
     await pool.close()
 

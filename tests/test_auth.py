@@ -144,7 +144,7 @@ def test_public_key_verification(make_key: Any, algorithm: str) -> None:
 
 def test_signing_needs_private_key_with_public_key_config() -> None:
     public, private = _pem(ec.generate_private_key(ec.SECP256R1()))
-    from hub.settings import ConfigError
+    from hub.env import ConfigError
 
     with pytest.raises(ConfigError, match="HUB_JWT_PRIVATE_KEY"):
         issue_token(Settings.from_env({"HUB_JWT_PUBLIC_KEY": public}), role=Role.WORKER, sub="w")

@@ -7,6 +7,7 @@ import asyncio
 import uuid
 from typing import Any
 
+from bookings.keys import BOOKINGS
 from hub.keys import CONTEXT
 from tests.bookings_data import CENTRE, add_service, add_worker, book_and_pay, booking_request, tomorrow_at
 from tests.clients import Peer
@@ -266,8 +267,7 @@ async def test_late_worker_alerts_support_and_can_be_redispatched(
     assert alert["entry"]["data"]["reason"] == "not_departed"
     assert alert["entry"]["data"]["can_redispatch"] is True
     await customer.next_where("notification", lambda n: n["title"] == "Your worker may be late")
-    runtime = hub.app[CONTEXT].bookings
-    assert runtime is not None
+    runtime = hub.app[BOOKINGS]
     await runtime.sweep()  # the sweeps that come after (on any node) announce nothing more
     await runtime.sweep()
     kinds = await pool.fetch(

@@ -7,6 +7,7 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 
+from bookings.keys import BOOKINGS
 from hub.keys import CONTEXT
 from tests.bookings_data import CENTRE, add_service, add_worker, book_and_pay, booking_request
 from tests.clients import Peer
@@ -269,7 +270,7 @@ async def test_deadline_firing_twice_has_one_effect(start_hub: StartHub, peers: 
     booking = await book_and_pay(hub)
     pool = hub.app[CONTEXT].pool
     await wait_until(lambda: pool.fetchval("SELECT count(*) FROM offers"), within=5)
-    dispatcher = hub.app[CONTEXT].bookings.dispatcher  # type: ignore[union-attr]
+    dispatcher = hub.app[BOOKINGS].dispatcher
     # Once the deadline has passed, four firings at once (two nodes, twice each) make one wave.
     await wait_until(
         lambda: pool.fetchval("SELECT deadline <= now() FROM offers WHERE wave = 1"), within=5, interval=0.02

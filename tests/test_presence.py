@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+from hub.env import ConfigError
 from hub.presence import (
     InvalidStatus,
     PresenceChange,
@@ -32,7 +33,6 @@ from hub.presence import (
 )
 from hub.presence.memory import MemoryPresenceTracker
 from hub.presence.redis import RedisPresenceTracker
-from hub.settings import ConfigError
 from tests.conftest import REDIS_URL, require_service, wait_until
 
 GRACE = 0.3

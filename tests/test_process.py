@@ -13,7 +13,7 @@ import pytest
 import socketio
 
 from hub.storage.migrate import load_migrations
-from tests.conftest import WAIT, cli, free_port
+from tests.conftest import MIGRATIONS, WAIT, cli, free_port
 from tests.processes import HubProcess
 
 SIGTERM_DEADLINE = 10.0  # the promise operators rely on for rolling restarts
@@ -79,7 +79,7 @@ def test_migrate_command(hub_env: dict[str, str], empty_database_url: str) -> No
     hub_env = {**hub_env, "HUB_DATABASE_URL": empty_database_url}
     first = cli("migrate", env=hub_env)
     assert first.returncode == 0, first.stderr
-    versions = [m.version for m in load_migrations()]
+    versions = [m.version for m in load_migrations(*MIGRATIONS)]
     assert f"applied {len(versions)} migration(s): {', '.join(versions)}" in first.stderr
     again = cli("migrate", env=hub_env)
     assert again.returncode == 0, again.stderr

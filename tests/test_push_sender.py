@@ -15,17 +15,18 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from hub.keys import DATABASE
+from hub.keys import DATABASE, PUSH_CONFIG, PUSH_SENDER
 from hub.push import devices
 from hub.push import sender as sender_module
-from hub.push.config import PUSH_CONFIG, PushConfig
+from hub.push.api import sender_context
+from hub.push.config import PushConfig
 from hub.push.devices import Device, Platform
 from hub.push.providers import build_providers
 from hub.push.providers.apns import ApnsProvider
 from hub.push.providers.fcm import string_data
 from hub.push.providers.webhook import sign, verify
 from hub.push.queue import PushMessage, queue_push
-from hub.push.sender import PUSH_SENDER, PushSender, sender_context
+from hub.push.sender import PushSender
 from hub.storage.db import Database, create_pool
 from tests.conftest import WAIT, wait_until
 from tests.test_push_fakes import (

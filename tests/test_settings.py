@@ -8,7 +8,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from hub.auth import development_secret, verification_key
-from hub.settings import ConfigError, Settings
+from hub.env import ConfigError
+from hub.settings import Settings
 
 SECRET = "s" * 64
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, NoReturn, TypeVar
@@ -27,6 +27,10 @@ from hub.realtime import user_room
 log = logging.getLogger(__name__)
 
 EventHandler = Callable[[Any, Principal, str, Any], Awaitable[Any]]
+# A handler as the namespace calls it: ``(user, sid, payload) -> data`` (a bound method, or a
+# function an extension registers with ``add_event``).
+BoundHandler = Callable[[Principal, str, Any], Awaitable[Any]]
+ConnectHook = Callable[[str, Principal], Coroutine[Any, Any, None]]
 F = TypeVar("F", bound=EventHandler)
 UNKNOWN_EVENT_LABEL = "<unknown>"  # keeps metric label cardinality bounded against junk names
 ABUSE_EVENT = "server:abuse"
@@ -82,6 +86,24 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.hub = hub
         self.sockets: dict[str, SocketState] = {}
         self._sockets_gauge = hub.metrics.sockets.labels(namespace)
+        self.handlers: dict[str, tuple[BoundHandler, str]] = {
+            name: (getattr(self, method), limit) for name, (method, limit) in self._events.items()
+        }
+        self.connect_hooks: list[ConnectHook] = []
+
+    def add_event(self, name: str, handler: BoundHandler, limit: str = "default") -> None:
+        """Handle ``name`` with ``handler(user, sid, payload) -> data``, answered with the ack
+        envelope and rate-limited like the namespace's own events. Names are never replaced:
+        an extension cannot silently take over an event of the core or of another extension."""
+        if name in self.handlers:
+            raise ValueError(f"{self.namespace} already handles {name!r}")
+        if limit not in LIMITS:
+            raise ValueError(f"unknown rate limit {limit!r}")
+        self.handlers[name] = (handler, limit)
+
+    def on_connected(self, hook: ConnectHook) -> None:
+        """Run ``hook(sid, user)`` in the background after each socket has connected."""
+        self.connect_hooks.append(hook)
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
@@ -102,6 +124,8 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             # the person shows offline until they reconnect.
             log.exception("presence connect failed for %s", user.user_id)
         await self.connected(sid, user, auth)
+        for hook in self.connect_hooks:
+            self.hub.spawn(hook(sid, user))
 
     async def on_disconnect(self, sid: str, reason: str | None = None) -> None:
         state = self.sockets.pop(sid, None)
@@ -153,12 +177,12 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         state = self.sockets.get(sid)
         if state is None:  # pragma: no cover - python-socketio only routes connected sids
             return acks.refused("not_connected", "connect to the namespace first")
-        route = self._events.get(event_name)
+        route = self.handlers.get(event_name)
         if route is None:
             self._count(UNKNOWN_EVENT_LABEL, "refused")
             await self._strike(sid, state)
             return acks.refused("unknown_event", f"{self.namespace} has no event {str(event_name)[:64]!r}")
-        method, limit = route
+        call, limit = route
         wait = self._bucket(state, limit).take()
         if wait:
             self._count(event_name, "refused")
@@ -167,7 +191,7 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 "rate_limited", "too many events; slow down", {"retry_after_ms": int(wait * 1000) + 1}
             )
         try:
-            data = await getattr(self, method)(state.user, sid, payload)
+            data = await call(state.user, sid, payload)
         except acks.ClientError as exc:
             self._count(event_name, "refused")
             return acks.from_error(exc)

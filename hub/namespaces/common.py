@@ -9,6 +9,7 @@ from hub import acks, desk, sync
 from hub.auth import Principal
 from hub.namespaces import payloads as p
 from hub.namespaces.base import AuthenticatedNamespace, event
+from hub.presence import InvalidStatus, Status
 from hub.storage import notifications as inbox
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,19 @@ class HubNamespace(AuthenticatedNamespace):
             log.exception("sync after connect failed for %s", user.user_id)
             result = acks.refused("internal_error", "sync failed; send a sync event")
         await self.emit("sync", result, to=sid)
+
+    async def choose_status(self, user: Principal, payload: Any) -> dict[str, Any]:
+        """Set the status a person chose, then tell the listeners (``HubContext.on_status_chosen``)."""
+        wanted = acks.parse(p.PresenceSet, payload)
+        try:
+            status = Status(wanted.status)
+            state = await self.hub.presence.set_status(user.user_id, user.role.value, status)
+        except (ValueError, InvalidStatus) as exc:
+            raise acks.InvalidPayload(str(exc), code="invalid_status") from None
+        for listener in self.hub.status_listeners:
+            await listener(user, status)
+        result: dict[str, Any] = state.to_dict()
+        return result
 
     # Recovery and inbox ----------------------------------------------------------------------
 

@@ -11,7 +11,6 @@ from hub.chat.models import AGENT_ROLES
 from hub.namespaces import payloads as p
 from hub.namespaces.base import event
 from hub.namespaces.common import HubNamespace
-from hub.namespaces.worker import set_presence
 from hub.presence import Status
 from hub.realtime import AGENTS_ROOM
 from hub.storage import chat as chat_store
@@ -38,7 +37,7 @@ class SupportNamespace(HubNamespace):
     @event("presence:set")
     async def presence_set(self, user: Principal, sid: str, payload: Any) -> dict[str, Any]:
         """``online`` (takes conversations from the queue) or ``away``."""
-        return await set_presence(self.hub.presence, user, payload)
+        return await self.choose_status(user, payload)
 
     @event("support:queue")
     async def support_queue(self, user: Principal, sid: str, payload: Any) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from hub.settings import ConfigError, EnvReader
+from hub.env import ConfigError, EnvReader
 
 DEFAULT_KEY_PREFIX = "hub:presence:"
 

@@ -14,6 +14,7 @@ Invalid bodies get 422 ``invalid_payload`` with ``details``: ``[{"loc": [...], "
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from datetime import time
 from typing import Annotated
 
@@ -29,12 +30,13 @@ from pydantic import (
 
 from hub.acks import InvalidPayload, parse_json
 from hub.http import ANY_ROLE, ApiError, Reply, Timestamp, authenticate
-from hub.keys import DATABASE, SETTINGS
+from hub.keys import DATABASE, PUSH_CONFIG, PUSH_SENDER, SETTINGS
 from hub.openapi import Operation, add_operations, reply
 from hub.push import devices, preferences
-from hub.push.config import PUSH_CONFIG, PushConfig
+from hub.push.config import PushConfig
 from hub.push.devices import Platform
 from hub.push.preferences import KIND, MAX_KINDS_PER_USER, QuietHours
+from hub.push.sender import PushSender
 
 _HH_MM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 
@@ -173,6 +175,19 @@ async def put_preferences(request: web.Request) -> web.Response:
         except ValueError as exc:  # too many kinds for this user
             raise InvalidPayload(str(exc), details=[{"loc": ["kinds"], "message": str(exc)}]) from None
     return reply(PreferencesOut(**stored.to_json()))
+
+
+async def sender_context(app: web.Application) -> AsyncIterator[None]:
+    """aiohttp cleanup context running a ``PushSender``; append it after the database's.
+
+    Uses ``app[PUSH_CONFIG]`` (set by ``hub.push.api.add_routes``) and ``app[DATABASE]``.
+    """
+    database = app[DATABASE]
+    sender = PushSender(database.pool, database.dsn, app[PUSH_CONFIG])
+    app[PUSH_SENDER] = sender
+    sender.start()
+    yield
+    await sender.stop()
 
 
 def add_routes(app: web.Application, config: PushConfig | None = None) -> None:

@@ -16,9 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
-from hub.settings import ConfigError, EnvReader
+from hub.env import ConfigError, EnvReader
 
 DEFAULT_FCM_ENDPOINT = "https://fcm.googleapis.com"
 DEFAULT_APNS_ENDPOINT = "https://api.push.apple.com"
@@ -204,7 +202,3 @@ def _load_private_key(name: str, pem: str, kind: str) -> None:
         raise ConfigError(name, "expected an RSA private key (RS256)")
     if kind == "EC" and not (isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp256r1"):
         raise ConfigError(name, "expected a P-256 EC private key (ES256), as in Apple's .p8 file")
-
-
-# What the HTTP handlers and the sender read the push configuration from.
-PUSH_CONFIG = web.AppKey("push_config", PushConfig)

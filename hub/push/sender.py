@@ -20,15 +20,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-from aiohttp import web
 
 from hub.claimloop import ClaimLoop, backoff
-from hub.keys import DATABASE
-from hub.push.config import PUSH_CONFIG, PushConfig
+from hub.push.config import PushConfig
 from hub.push.devices import Device, Platform
 from hub.push.providers import Outcome, Provider, SendResult, build_providers
 from hub.push.queue import PushMessage
@@ -194,19 +192,3 @@ def _message(row: asyncpg.Record) -> PushMessage:
         sound=row["sound"],
         collapse_key=row["collapse_key"],
     )
-
-
-PUSH_SENDER = web.AppKey("push_sender", PushSender)
-
-
-async def sender_context(app: web.Application) -> AsyncIterator[None]:
-    """aiohttp cleanup context running a ``PushSender``; append it after the database's.
-
-    Uses ``app[PUSH_CONFIG]`` (set by ``hub.push.api.add_routes``) and ``app[DATABASE]``.
-    """
-    database = app[DATABASE]
-    sender = PushSender(database.pool, database.dsn, app[PUSH_CONFIG])
-    app[PUSH_SENDER] = sender
-    sender.start()
-    yield
-    await sender.stop()

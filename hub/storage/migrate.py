@@ -1,4 +1,5 @@
-"""SQL migrations from ``hub/storage/migrations``, applied in order, exactly once.
+"""SQL migrations, applied in order, exactly once: the core's (``hub/storage/migrations``) and
+each loaded extension's folder, merged into one sequence of versions.
 
 A PostgreSQL advisory lock serialises runners, so several hub nodes starting together are safe:
 the first applies what is pending, the others wait and then find nothing to do.
@@ -9,10 +10,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from hub.extension import Extension
 from hub.storage.db import Conn
 
 log = logging.getLogger(__name__)
@@ -38,23 +41,32 @@ class Migration:
         return hashlib.sha256(self.sql.encode()).hexdigest()
 
 
+def directories(extensions: Iterable[Extension] = ()) -> tuple[Path, ...]:
+    """The core's migrations folder, then each extension's."""
+    return (MIGRATIONS_DIR, *(e.migrations for e in extensions if e.migrations is not None))
+
+
 @cache
-def load_migrations(directory: Path = MIGRATIONS_DIR) -> tuple[Migration, ...]:
+def load_migrations(*folders: Path) -> tuple[Migration, ...]:
+    """Every migration in ``folders`` (the core's alone when none are given), by version."""
     found = []
-    for path in sorted(directory.glob("*.sql")):
-        match = _NAME.match(path.name)
-        if not match:
-            raise MigrationError(f"{path.name}: migration files are named NNNN_description.sql")
-        found.append(Migration(match[1], match[2], path.read_text(encoding="utf-8")))
+    for folder in folders or (MIGRATIONS_DIR,):
+        for path in sorted(folder.glob("*.sql")):
+            match = _NAME.match(path.name)
+            if not match:
+                raise MigrationError(f"{path.name}: migration files are named NNNN_description.sql")
+            found.append(Migration(match[1], match[2], path.read_text(encoding="utf-8")))
     versions = [m.version for m in found]
     if len(set(versions)) != len(versions):
-        raise MigrationError(f"duplicate migration versions in {directory}")
-    return tuple(found)
+        where = ", ".join(str(f) for f in folders)
+        raise MigrationError(f"duplicate migration versions in {where}")
+    return tuple(sorted(found, key=lambda m: m.version))
 
 
-async def migrate(conn: Conn, directory: Path = MIGRATIONS_DIR) -> list[str]:
-    """Apply pending migrations; return the versions applied by this call."""
-    migrations = load_migrations(directory)
+async def migrate(conn: Conn, *folders: Path) -> list[str]:
+    """Apply pending migrations of ``folders`` (the core's alone when none are given); return
+    the versions applied by this call."""
+    migrations = load_migrations(*folders)
     await conn.execute("SELECT pg_advisory_lock($1)", ADVISORY_LOCK_KEY)
     try:
         await conn.execute(
@@ -90,9 +102,9 @@ async def migrate(conn: Conn, directory: Path = MIGRATIONS_DIR) -> list[str]:
         await conn.execute("SELECT pg_advisory_unlock($1)", ADVISORY_LOCK_KEY)
 
 
-async def pending(conn: Conn, directory: Path = MIGRATIONS_DIR) -> list[str]:
+async def pending(conn: Conn, *folders: Path) -> list[str]:
     """Versions not applied yet (all of them if the bookkeeping table does not exist)."""
-    known = [m.version for m in load_migrations(directory)]
+    known = [m.version for m in load_migrations(*folders)]
     exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
     if not exists:
         return known

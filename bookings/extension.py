@@ -1,0 +1,116 @@
+"""Bookings as a hub extension: its settings, migrations, routes, ``/worker`` events, outbox
+subscribers, timers and the ``demo-seed`` command, attached through ``hub.extension``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Self
+
+from aiohttp import web
+
+from bookings import api, orders
+from bookings.config import BookingConfig, DispatchDefaults
+from bookings.keys import BOOKINGS
+from bookings.live import BookingLive, DispatchRequests
+from bookings.runtime import BookingsRuntime
+from bookings.worker_events import WorkerEvents
+from hub.extension import Command, Extension
+from hub.host import Host
+from hub.keys import BUS, CONTEXT
+from hub.settings import Settings
+from hub.storage.db import open_database
+from hub.storage.migrate import directories, migrate
+
+LIVE_SUBSCRIBER = "bookings.live"  # stable: the outbox records deliveries under these names
+DISPATCH_SUBSCRIBER = "bookings.dispatch"
+SWEEP_JOB = "bookings-sweep"
+
+
+class BookingsExtension(Extension):
+    name = "bookings"
+    migrations = Path(__file__).with_name("migrations")
+
+    def __init__(self, config: BookingConfig, dispatch: DispatchDefaults) -> None:
+        self.config = config
+        self.dispatch = dispatch
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Self:
+        return cls(BookingConfig.from_env(env), DispatchDefaults.from_env(env))
+
+    def attach(self, host: Host) -> None:
+        app = host.app
+        host.add_operations(api.OPERATIONS)
+        WorkerEvents(host.namespace("/worker"), lambda: app[BOOKINGS]).attach()
+        host.add_service(self._run)
+
+    async def _run(self, app: web.Application) -> AsyncIterator[None]:
+        """Subscribers are registered before the outbox relay starts, so no event finds them missing."""
+        hub, bus = app[CONTEXT], app[BUS]
+        rt = app[BOOKINGS] = BookingsRuntime(hub, self.config, self.dispatch)
+        hub.status_listeners.append(rt.remember_leave)
+        bus.subscribe(LIVE_SUBSCRIBER, BookingLive(hub.realtime), topics=[orders.BOOKING_CHANGED])
+        bus.subscribe(
+            DISPATCH_SUBSCRIBER, DispatchRequests(rt.dispatcher), topics=[orders.DISPATCH_REQUESTED]
+        )
+        # One booking's changes reach its people in the order they happened; bookings are independent.
+        bus.order_by(orders.BOOKING_CHANGED, lambda payload: str(payload["booking"]["id"]))
+        bus.order_by(orders.DISPATCH_REQUESTED, lambda payload: str(payload["booking_id"]))
+        hub.timers.every(SWEEP_JOB, self.config.timer_sweep_seconds, rt.sweep)
+        await rt.recover()
+        yield
+        hub.timers.cancel(SWEEP_JOB)
+        hub.status_listeners.remove(rt.remember_leave)
+        with contextlib.suppress(Exception):
+            bus.unsubscribe(LIVE_SUBSCRIBER)
+            bus.unsubscribe(DISPATCH_SUBSCRIBER)
+
+    @classmethod
+    def commands(cls) -> list[Command]:
+        return [
+            Command(
+                "demo-seed",
+                "apply migrations, then load the demo catalog, workers and customers (idempotent)",
+                _demo_seed,
+            )
+        ]
+
+
+def _demo_seed(args: argparse.Namespace, settings: Settings) -> int:
+    from bookings.seed import SeedSummary, seed
+
+    async def run() -> SeedSummary:
+        database = await open_database(settings)
+        try:
+            async with database.pool.acquire() as conn:
+                await migrate(conn, *directories(settings.extensions))
+                return await seed(conn)
+        finally:
+            await database.close()
+
+    summary = asyncio.run(run())
+    print(
+        f"demo data loaded: {summary.categories} categories, {summary.services} services, "
+        f"{summary.workers} workers ({summary.bookable_workers} bookable), "
+        f"{summary.certificates} certificates, {summary.reviews} reviews, "
+        f"{summary.customers} customers with {summary.addresses} addresses"
+    )
+    print(f"customers: {', '.join(summary.customer_ids)}")
+    print(f"workers: {summary.worker_ids[0]} .. {summary.worker_ids[-1]}")
+    print(f"support agent: {summary.support_id}    admin: {summary.admin_id}")
+    print("tokens:")
+    for role, sub in (
+        ("customer", summary.customer_ids[0]),
+        ("worker", summary.worker_ids[0]),
+        ("support", summary.support_id),
+        ("admin", summary.admin_id),
+    ):
+        print(f"  python -m hub token --role {role} --sub {sub}")
+    return 0
+
+
+EXTENSION = BookingsExtension
