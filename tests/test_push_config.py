@@ -10,7 +10,7 @@ import pytest
 
 from hub.env import ConfigError
 from hub.push.config import DEFAULT_APNS_ENDPOINT, DEFAULT_FCM_ENDPOINT, PushConfig
-from tests.test_push_fakes import new_ec_key, new_rsa_key, private_pem
+from tests.support.push_fakes import new_ec_key, new_rsa_key, private_pem
 
 EC_PEM = private_pem(new_ec_key())
 RSA_PEM = private_pem(new_rsa_key())

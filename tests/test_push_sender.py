@@ -29,7 +29,7 @@ from hub.push.queue import PushMessage, queue_push
 from hub.push.sender import PushSender
 from hub.storage.db import Database, create_pool
 from tests.conftest import WAIT, wait_until
-from tests.test_push_fakes import (
+from tests.support.push_fakes import (
     WEBHOOK_SECRET,
     FakeApns,
     FakeGoogle,

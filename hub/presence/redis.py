@@ -20,12 +20,16 @@ went missing (Redis lost its data, or this node stalled for longer than the TTL 
 Every node sweeps: expired sockets are dropped (their grace period runs from the expiry), and
 people whose grace has ended turn offline. So a killed node's people turn offline on another node
 within TTL + grace + one sweep.
+
+The scripts live in ``lua/`` beside this module, one file each, all behind ``lua/_common.lua``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import importlib.resources
 import json
 import logging
 import random
@@ -57,202 +61,10 @@ _T = TypeVar("_T")
 
 BATCH = 500  # sockets or people per script call or pipeline, so no single call blocks Redis long
 REDIS_TIMEOUT_SECONDS = 5.0  # a Redis that stopped answering must not hang connect handlers
-NOT_A_WORKER = "PRESENCE_NOT_A_WORKER"
-
-# Shared by every script. ARGV[1] is the key prefix; keys are built here because the sweeper only
-# learns which people it touches from the data.
-_LUA_PRELUDE = """
-local P = ARGV[1]
-local EXPIRY = P .. 'expiry'
-local GRACE = P .. 'grace'
-local CHOOSABLE = {
-  customer = {}, worker = {online = true, on_leave = true},
-  support = {online = true, away = true}, admin = {online = true, away = true},
-}
-
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-local function user_key(uid) return P .. 'user:' .. uid end
-local function sockets_key(uid) return P .. 'sockets:' .. uid end
-local function status_key(role, status) return P .. 'status:' .. role .. ':' .. status end
-
--- Create the person, or move them to a new role (dropping what that role cannot have).
-local function ensure(uid, role, now)
-  local u = user_key(uid)
-  local old = redis.call('HGET', u, 'role')
-  if not old then
-    redis.call('HSET', u, 'role', role, 'chosen', 'online', 'status', 'offline', 'since', now)
-    redis.call('SADD', status_key(role, 'offline'), uid)
-  elseif old ~= role then
-    local f = redis.call('HMGET', u, 'status', 'chosen')
-    redis.call('SMOVE', status_key(old, f[1]), status_key(role, f[1]), uid)
-    redis.call('HSET', u, 'role', role)
-    if not CHOOSABLE[role][f[2]] then redis.call('HSET', u, 'chosen', 'online') end
-    if role ~= 'worker' then redis.call('HDEL', u, 'booking') end
-  end
-end
-
--- Bring the effective status up to date; return the previous one if it moved, else nil.
-local function settle(uid, now)
-  local u = user_key(uid)
-  local f = redis.call('HMGET', u, 'role', 'chosen', 'booking', 'status', 'grace_until')
-  local role, chosen, booking, status, grace = f[1], f[2], f[3], f[4], f[5]
-  if not role then return nil end
-  local effective
-  if redis.call('HLEN', sockets_key(uid)) == 0 and (not grace or tonumber(grace) <= now) then
-    effective = 'offline'
-    if grace then
-      redis.call('HDEL', u, 'grace_until')
-      redis.call('ZREM', GRACE, uid)
-    end
-  elseif booking then
-    effective = 'busy'
-  else
-    effective = chosen
-  end
-  if effective == status then return nil end
-  redis.call('HSET', u, 'status', effective, 'since', now)
-  redis.call('SMOVE', status_key(role, status), status_key(role, effective), uid)
-  return status
-end
-
--- {user_id, role, status, previous or nil, since, last_seen or nil, booking or nil}
-local function record(uid, previous)
-  local f = redis.call('HMGET', user_key(uid), 'role', 'status', 'since', 'last_seen', 'booking')
-  return {uid, f[1], f[2], previous or false, f[3], f[4], f[5]}
-end
-
--- Drop one socket; if it was the person's last, note last_seen and start the grace period.
-local function leave(uid, member, seen, grace_until, now)
-  redis.call('ZREM', EXPIRY, member)
-  local s = sockets_key(uid)
-  if redis.call('HDEL', s, member) == 0 or redis.call('HLEN', s) > 0 then return nil end
-  if redis.call('EXISTS', user_key(uid)) == 0 then return nil end
-  redis.call('HSET', user_key(uid), 'last_seen', seen, 'grace_until', grace_until)
-  redis.call('ZADD', GRACE, grace_until, uid)
-  return settle(uid, now)  -- offline at once when the grace period is already over
-end
-"""
-
-# ARGV: prefix, user_id, role, member, ttl_ms, background ("0" or "1")
-_CONNECT = """
-local uid, member = ARGV[2], ARGV[4]
-local now = now_ms()
-ensure(uid, ARGV[3], now)
-redis.call('HSET', sockets_key(uid), member, ARGV[6])
-redis.call('ZADD', EXPIRY, now + tonumber(ARGV[5]), member)
-redis.call('HDEL', user_key(uid), 'grace_until')
-redis.call('ZREM', GRACE, uid)
-local previous = settle(uid, now)
-if previous then return {record(uid, previous)} end
-return {}
-"""
-
-# ARGV: prefix, grace_ms, then user_id, member pairs
-_DISCONNECT = """
-local now = now_ms()
-local grace_until = now + tonumber(ARGV[2])
-local out = {}
-for i = 3, #ARGV, 2 do
-  local previous = leave(ARGV[i], ARGV[i + 1], now, grace_until, now)
-  if previous then out[#out + 1] = record(ARGV[i], previous) end
-end
-return out
-"""
-
-# ARGV: prefix, grace_ms, ttl_ms, limit. Returns {more (0 or 1), records}.
-_SWEEP = """
-local grace, ttl, limit = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local now = now_ms()
-local out = {}
-local expired = redis.call('ZRANGEBYSCORE', EXPIRY, '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit)
-for i = 1, #expired, 2 do
-  local member, expiry = expired[i], tonumber(expired[i + 1])
-  local ok, socket = pcall(cjson.decode, member)
-  if ok and type(socket) == 'table' and type(socket[3]) == 'string' then
-    -- Its node last vouched for it one TTL before the expiry; the grace period runs from the
-    -- expiry, not from this sweep, which bounds how long a dead node's people linger.
-    local uid = socket[3]
-    local previous = leave(uid, member, math.min(now, expiry - ttl), expiry + grace, now)
-    if previous then out[#out + 1] = record(uid, previous) end
-  else
-    redis.call('ZREM', EXPIRY, member)
-  end
-end
-local due = redis.call('ZRANGEBYSCORE', GRACE, '-inf', now, 'LIMIT', 0, limit)
-for _, uid in ipairs(due) do
-  redis.call('ZREM', GRACE, uid)
-  local previous = settle(uid, now)
-  if previous then out[#out + 1] = record(uid, previous) end
-end
-local more = 0
-if #expired >= 2 * limit or #due >= limit then more = 1 end
-return {more, out}
-"""
-
-# ARGV: prefix, ttl_ms, members. Returns the members Redis no longer has.
-_HEARTBEAT = """
-local expiry = now_ms() + tonumber(ARGV[2])
-local missing = {}
-for i = 3, #ARGV do
-  if redis.call('ZSCORE', EXPIRY, ARGV[i]) then
-    redis.call('ZADD', EXPIRY, expiry, ARGV[i])
-  else
-    missing[#missing + 1] = ARGV[i]
-  end
-end
-return missing
-"""
-
-# ARGV: prefix, user_id, role, status
-_SET_STATUS = """
-local uid = ARGV[2]
-local now = now_ms()
-ensure(uid, ARGV[3], now)
-redis.call('HSET', user_key(uid), 'chosen', ARGV[4])
-return {record(uid, settle(uid, now))}
-"""
-
-# ARGV: prefix, worker_id, booking_id ("" to clear)
-_SET_BUSY = """
-local uid, booking = ARGV[2], ARGV[3]
-local now = now_ms()
-local role = redis.call('HGET', user_key(uid), 'role')
-if booking == '' then
-  if not role then return {} end
-  redis.call('HDEL', user_key(uid), 'booking')
-else
-  if role and role ~= 'worker' then return redis.error_reply('PRESENCE_NOT_A_WORKER ' .. role) end
-  ensure(uid, 'worker', now)
-  redis.call('HSET', user_key(uid), 'booking', booking)
-end
-local previous = settle(uid, now)
-if previous then return {record(uid, previous)} end
-return {}
-"""
-
-# ARGV: prefix, user_id, member, background ("0" or "1")
-_SET_BACKGROUND = """
-if redis.call('HEXISTS', sockets_key(ARGV[2]), ARGV[3]) == 1 then
-  redis.call('HSET', sockets_key(ARGV[2]), ARGV[3], ARGV[4])
-end
-return 0
-"""
-
-# ARGV: prefix, user_id. A socket counts only until it expires, even before a sweep drops it.
-_REACHABLE = """
-local now = now_ms()
-local sockets = redis.call('HGETALL', sockets_key(ARGV[2]))
-for i = 1, #sockets, 2 do
-  if sockets[i + 1] == '0' then
-    local expiry = redis.call('ZSCORE', EXPIRY, sockets[i])
-    if expiry and tonumber(expiry) > now then return 1 end
-  end
-end
-return 0
-"""
+NOT_A_WORKER = "PRESENCE_NOT_A_WORKER"  # raised by lua/set_busy.lua
+# The scripts, one file each (shipped as package data); each runs behind lua/_common.lua.
+LUA_SCRIPTS = importlib.resources.files("hub.presence").joinpath("lua")
+COMMON_LUA = "_common"
 
 _USER_FIELDS = ("role", "status", "since", "last_seen", "booking")
 
@@ -512,18 +324,38 @@ class RedisPresenceTracker(PresenceTracker):
 
 
 class _Scripts:
-    def __init__(self, redis: Redis) -> None:
-        def script(body: str) -> AsyncScript:
-            return redis.register_script(_LUA_PRELUDE + body)
+    """The Lua scripts, registered with this client.
 
-        self.connect = script(_CONNECT)
-        self.disconnect = script(_DISCONNECT)
-        self.sweep = script(_SWEEP)
-        self.heartbeat = script(_HEARTBEAT)
-        self.set_status = script(_SET_STATUS)
-        self.set_busy = script(_SET_BUSY)
-        self.set_background = script(_SET_BACKGROUND)
-        self.reachable = script(_REACHABLE)
+    ``register_script`` runs each with EVALSHA and, on NOSCRIPT, loads it with SCRIPT LOAD and
+    tries again: a Redis that restarted or ran SCRIPT FLUSH gets the scripts back transparently.
+    """
+
+    def __init__(self, redis: Redis) -> None:
+        def script(name: str) -> AsyncScript:
+            return redis.register_script(_lua_source(name))
+
+        self.connect = script("connect")
+        self.disconnect = script("disconnect")
+        self.sweep = script("sweep")
+        self.heartbeat = script("heartbeat")
+        self.set_status = script("set_status")
+        self.set_busy = script("set_busy")
+        self.set_background = script("set_background")
+        self.reachable = script("reachable")
+
+
+@functools.cache
+def _lua_source(name: str) -> str:
+    """``lua/<name>.lua`` behind the helpers of ``lua/_common.lua``, read once per process.
+
+    Every script starts with the shared helpers because a Redis script cannot call another.
+    """
+
+    def read(file: str) -> str:
+        # importlib.resources rather than a path, so the package data is found in any installation.
+        return LUA_SCRIPTS.joinpath(f"{file}.lua").read_text(encoding="utf-8")
+
+    return read(COMMON_LUA) + "\n" + read(name)
 
 
 @contextlib.asynccontextmanager
