@@ -9,10 +9,9 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
-import socketio
 
 from hub.auth import Principal, TokenVerifier
 from hub.chat.service import ChatService
@@ -22,6 +21,9 @@ from hub.realtime import Realtime
 from hub.scheduler import Timers
 from hub.settings import Settings
 from hub.storage.db import Database
+
+if TYPE_CHECKING:  # the server is built by hub.app; domain code that reads the context never imports it
+    import socketio
 
 # Told of every status a person chose (``presence:set``), after presence has it; e.g. an
 # extension that keeps "on leave" with a worker's profile.

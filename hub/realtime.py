@@ -4,11 +4,12 @@ to the support console. With Redis configured each emit also reaches sockets on 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import socketio
+if TYPE_CHECKING:  # handed a server and members; imports neither
+    import socketio
 
-from hub.chat.models import Member
+    from hub.chat.models import Member
 
 NAMESPACE_FOR_ROLE = {
     "customer": "/customer",

@@ -8,12 +8,13 @@ import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from hub.settings import Settings
+if TYPE_CHECKING:  # read, never imported: storage sits below the settings it is handed
+    from hub.settings import Settings
 
 log = logging.getLogger(__name__)
 
