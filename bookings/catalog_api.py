@@ -20,8 +20,9 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, RootMode
 from bookings import catalog, people, recommend
 from bookings.idempotency import create_once
 from bookings.keys import runtime
-from hub.acks import InvalidPayload, NotFound, Payload
+from hub.acks import Payload
 from hub.auth import Role
+from hub.errors import InvalidPayload, NotFound
 from hub.http import authenticate
 from hub.keys import CONTEXT
 from hub.openapi import Operation, read_body, read_query, reply

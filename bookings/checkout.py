@@ -15,7 +15,7 @@ from bookings import catalog, orders, pricing
 from bookings.config import BookingConfig
 from bookings.orders import Actor, Address, Booking, Status, TimelineEntry
 from bookings.payloads import SlotRequest
-from hub.acks import Conflict, InvalidPayload
+from hub.errors import Conflict, InvalidPayload
 from hub.storage.db import Conn, Executor
 
 

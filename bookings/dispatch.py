@@ -22,7 +22,7 @@ from bookings import geo, orders, tracking
 from bookings.orders import Actor, Booking, Status
 from bookings.people import eligible_worker_sql
 from bookings.rules import DispatchRules, RulesCache
-from hub.acks import Conflict, NotFound
+from hub.errors import Conflict, NotFound
 from hub.presence import PresenceTracker
 from hub.presence import Status as Presence
 from hub.push.inbox import NewNotification, notify

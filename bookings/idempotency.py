@@ -16,7 +16,7 @@ import asyncpg
 import pydantic
 from aiohttp import web
 
-from hub.acks import InvalidPayload
+from hub.errors import InvalidPayload
 from hub.storage.db import Conn, Executor
 
 HEADER = "Idempotency-Key"

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from bookings import orders
 from bookings.orders import Actor, Booking, Status
 from bookings.people import eligible_worker_sql
-from hub.acks import Conflict, NotFound
+from hub.errors import Conflict, NotFound
 from hub.storage import chat as chat_store
 from hub.storage.db import Conn
 

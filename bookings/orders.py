@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 import asyncpg
 import pydantic
 
-from hub.acks import Conflict, NotFound
+from hub.errors import Conflict, NotFound
 from hub.events import Event
 from hub.push.inbox import NewNotification, notify
 from hub.storage.db import Conn, Executor

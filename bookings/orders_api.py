@@ -16,8 +16,8 @@ from bookings.keys import runtime
 from bookings.orders import Actor, Address, Booking, BookingDetail, ServiceRef, Status
 from bookings.payloads import Assign, BookingsQuery, Cancel, MarkPaid, Redispatch, ScheduleQuery, SlotRequest
 from bookings.rules import DispatchRules, RulesUpdate
-from hub.acks import InvalidPayload, NotFound
 from hub.auth import Role
+from hub.errors import InvalidPayload, NotFound
 from hub.http import authenticate
 from hub.openapi import Operation, read_body, read_query, reply
 

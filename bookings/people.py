@@ -16,7 +16,7 @@ from typing import Any, Literal
 import asyncpg
 import pydantic
 
-from hub.acks import Conflict, NotFound
+from hub.errors import Conflict, NotFound
 from hub.storage.db import Conn, Executor
 
 Gender = Literal["female", "male"]

@@ -17,9 +17,9 @@ from bookings.live import entry_for_customer
 from bookings.orders import Actor, Booking, BookingDetail
 from bookings.payloads import SlotRequest
 from bookings.rules import RulesCache
-from hub.acks import NotFound
 from hub.auth import Principal, Role
 from hub.context import HubContext
+from hub.errors import NotFound
 from hub.presence import Status
 from hub.storage.db import Conn
 

@@ -15,7 +15,7 @@ from typing import Any
 from bookings import geo, orders
 from bookings.config import BookingConfig
 from bookings.orders import Actor, Booking, Status
-from hub.acks import Conflict
+from hub.errors import Conflict
 from hub.storage import chat as chat_store
 from hub.storage.db import Conn
 

@@ -1,7 +1,8 @@
-"""The acknowledgement envelope every client→server event is answered with, and client errors.
+"""The acknowledgement envelope every client→server event is answered with, and the validation
+of client payloads.
 
-``{"ok": true, "data": ...}`` or ``{"ok": false, "error": {"code", "message", "details"?}}``.
-The same errors become HTTP responses (status per class) through ``hub.http``.
+``{"ok": true, "data": ...}`` or ``{"ok": false, "error": {"code", "message", "details"?}}``;
+the errors are ``hub.errors``, which ``hub.http`` turns into HTTP responses the same way.
 """
 
 from __future__ import annotations
@@ -10,46 +11,7 @@ from typing import Any, TypeVar
 
 import pydantic
 
-
-class ClientError(Exception):
-    """Something the client did wrong; becomes an error ack (or an HTTP 4xx) and changes nothing."""
-
-    code = "bad_request"
-    http_status = 400
-
-    def __init__(self, message: str, *, code: str | None = None, details: Any = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if code is not None:
-            self.code = code
-        self.details = details
-
-
-class InvalidPayload(ClientError, ValueError):
-    code = "invalid_payload"
-    http_status = 422
-
-
-class NotFound(ClientError, LookupError):
-    code = "not_found"
-    http_status = 404
-
-
-class Forbidden(ClientError, PermissionError):
-    code = "forbidden"
-    http_status = 403
-
-
-class Conflict(ClientError):
-    """The request is valid but the current state does not allow it (HTTP 409)."""
-
-    code = "conflict"
-    http_status = 409
-
-
-class RateLimited(ClientError):
-    code = "rate_limited"
-    http_status = 429
+from hub.errors import ClientError, InvalidPayload
 
 
 def ok(data: Any = None) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import pydantic
 from aiohttp import web
 
-from hub import acks
+from hub import acks, errors
 from hub.auth import Principal, Role, TokenError
 from hub.keys import DATABASE, METRICS, SETTINGS, VERIFIER
 from hub.metrics import CONTENT_TYPE
@@ -38,18 +38,20 @@ class Reply(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid")
 
 
-class ApiError(Exception):
-    """An HTTP error with the envelope's code; raised by views, rendered by the middleware."""
+# The HTTP status of each kind of client error; a subclass takes its nearest listed ancestor's.
+HTTP_STATUS: dict[type[errors.ClientError], int] = {
+    errors.InvalidPayload: 422,
+    errors.Unauthenticated: 401,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.RateLimited: 429,
+    errors.ClientError: 400,
+}
 
-    def __init__(
-        self, status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = details
-        self.headers = headers
+
+def http_status(exc: errors.ClientError) -> int:
+    return next(HTTP_STATUS[kind] for kind in type(exc).__mro__ if kind in HTTP_STATUS)
 
 
 def error_response(
@@ -64,10 +66,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     """Every error leaves as ``{"error": {"code", "message", "details"?}}``, never as HTML."""
     try:
         return await handler(request)
-    except ApiError as exc:
-        return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
-    except acks.ClientError as exc:
-        return error_response(exc.http_status, exc.code, exc.message, exc.details)
+    except errors.Unauthenticated as exc:
+        return error_response(401, exc.code, exc.message, exc.details, {"WWW-Authenticate": _challenge(exc)})
+    except errors.ClientError as exc:
+        return error_response(http_status(exc), exc.code, exc.message, exc.details)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -86,22 +88,21 @@ def authenticate(request: web.Request, *allowed: Role) -> Principal:
     its role is not among ``allowed`` (any role when none are given)."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise _unauthorized("token_missing", "send Authorization: Bearer <JWT>")
+        raise errors.Unauthenticated("send Authorization: Bearer <JWT>", code="token_missing")
     try:
         principal = request.app[VERIFIER].verify(token)
     except TokenError as exc:
-        raise _unauthorized(exc.code, exc.message) from None
+        raise errors.Unauthenticated(exc.message, code=exc.code) from None
     if allowed and principal.role not in allowed:
-        raise ApiError(403, "role_forbidden", f"role {principal.role.value!r} may not use this route")
+        raise errors.Forbidden(f"role {principal.role.value!r} may not use this route", code="role_forbidden")
     return principal
 
 
-def _unauthorized(code: str, message: str) -> ApiError:
+def _challenge(exc: errors.Unauthenticated) -> str:
     # RFC 6750 §3: name the scheme; say why only when a token was sent and refused.
-    header = (
-        "Bearer" if code == "token_missing" else f'Bearer error="invalid_token", error_description="{code}"'
-    )
-    return ApiError(401, code, message, headers={"WWW-Authenticate": header})
+    if exc.code == "token_missing":
+        return "Bearer"
+    return f'Bearer error="invalid_token", error_description="{exc.code}"'
 
 
 async def healthz(request: web.Request) -> web.Response:

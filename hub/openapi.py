@@ -18,7 +18,7 @@ import pydantic
 from aiohttp import web
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from hub import acks
+from hub import acks, errors
 from hub.auth import Role
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -93,7 +93,7 @@ def add_operations(app: web.Application, operations: Sequence[Operation]) -> Non
 async def read_body(request: web.Request, model: type[M]) -> M:
     """The JSON body validated against ``model``; 422 with per-field details otherwise."""
     if request.body_exists and request.content_type not in ("application/json", "application/octet-stream"):
-        raise acks.InvalidPayload("send the body as application/json", code="unsupported_media_type")
+        raise errors.InvalidPayload("send the body as application/json", code="unsupported_media_type")
     return acks.parse_json(model, await request.read())
 
 
@@ -106,7 +106,7 @@ def read_query(request: web.Request, model: type[M]) -> M:
     try:
         return model.model_validate(query)
     except pydantic.ValidationError as exc:
-        raise acks.InvalidPayload(
+        raise errors.InvalidPayload(
             "the query parameters are not valid", details=acks.field_errors(exc)
         ) from None
 

@@ -117,7 +117,7 @@ async def test_register_list_and_delete_devices(api: RunningHub) -> None:
         ("/api/v1/devices/not-a-uuid", alice),
     ):
         status, body = await api.http("DELETE", path, token)
-        assert (status, body["error"]["code"]) == (404, "not_found")
+        assert (status, body["error"]["code"]) == (404, "device_not_found")
     status, _ = await api.http("DELETE", f"/api/v1/devices/{device_id}", alice)
     assert status == 204
     status, listed = await api.http("GET", "/api/v1/devices", alice)

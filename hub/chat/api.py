@@ -10,8 +10,8 @@ import pydantic
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from hub.acks import InvalidPayload, NotFound
 from hub.chat import uploads
+from hub.errors import InvalidPayload, NotFound
 from hub.http import ANY_ROLE, Reply, Timestamp, authenticate
 from hub.keys import CONTEXT
 from hub.openapi import Operation, add_operations, reply

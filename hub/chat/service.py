@@ -10,9 +10,9 @@ from typing import Any
 
 import asyncpg
 
-from hub.acks import Conflict, Forbidden, InvalidPayload, NotFound
 from hub.auth import Principal
 from hub.chat.models import AGENT_ROLES, MAX_BODY_CHARS, Conversation, Member, Message
+from hub.errors import Conflict, Forbidden, InvalidPayload, NotFound
 from hub.storage import chat as store
 from hub.storage import uploads as upload_store
 

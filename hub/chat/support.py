@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from hub.acks import Conflict, Forbidden, NotFound
 from hub.auth import Principal
 from hub.chat.models import AGENT_ROLES, Conversation, Message
 from hub.chat.service import ConversationChange
+from hub.errors import Conflict, Forbidden, NotFound
 from hub.storage import chat as store
 from hub.storage.db import Conn
 

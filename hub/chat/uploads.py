@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from hub.acks import InvalidPayload
+from hub.errors import InvalidPayload
 
 # MIME type → predicate on the first bytes of the file.
 SIGNATURES: dict[str, Callable[[bytes], bool]] = {

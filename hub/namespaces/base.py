@@ -18,7 +18,7 @@ from typing import Any, ClassVar, NoReturn, TypeVar
 
 import socketio
 
-from hub import acks
+from hub import acks, errors
 from hub.auth import Principal, Role, TokenError
 from hub.context import HubContext
 from hub.ratelimit import ABUSE, LIMITS, TokenBucket
@@ -192,7 +192,7 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             )
         try:
             data = await call(state.user, sid, payload)
-        except acks.ClientError as exc:
+        except errors.ClientError as exc:
             self._count(event_name, "refused")
             return acks.from_error(exc)
         except Exception:
@@ -228,9 +228,9 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         try:
             fresh = self.hub.verifier.verify(token)
         except TokenError as exc:
-            raise acks.ClientError(exc.message, code=exc.code) from None
+            raise errors.Unauthenticated(exc.message, code=exc.code) from None
         if (fresh.user_id, fresh.role) != (user.user_id, user.role):
-            raise acks.Forbidden("the new token is for someone else", code="token_mismatch")
+            raise errors.Forbidden("the new token is for someone else", code="token_mismatch")
         state = self.sockets[sid]
         state.user = fresh
         self._schedule_expiry(sid, state)

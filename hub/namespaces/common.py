@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from hub import acks, desk, sync
+from hub import acks, desk, errors, sync
 from hub.auth import Principal
 from hub.namespaces import payloads as p
 from hub.namespaces.base import AuthenticatedNamespace, event
@@ -26,7 +26,7 @@ class HubNamespace(AuthenticatedNamespace):
     async def _sync_after_connect(self, sid: str, user: Principal, wanted: Any) -> None:
         try:
             result = acks.ok(await self.sync(user, sid, wanted))
-        except acks.ClientError as exc:
+        except errors.ClientError as exc:
             result = acks.from_error(exc)
         except Exception:
             log.exception("sync after connect failed for %s", user.user_id)
@@ -40,7 +40,7 @@ class HubNamespace(AuthenticatedNamespace):
             status = Status(wanted.status)
             state = await self.hub.presence.set_status(user.user_id, user.role.value, status)
         except (ValueError, InvalidStatus) as exc:
-            raise acks.InvalidPayload(str(exc), code="invalid_status") from None
+            raise errors.InvalidPayload(str(exc), code="invalid_status") from None
         for listener in self.hub.status_listeners:
             await listener(user, status)
         result: dict[str, Any] = state.to_dict()
@@ -63,7 +63,7 @@ class HubNamespace(AuthenticatedNamespace):
     async def notifications_read(self, user: Principal, sid: str, payload: Any) -> dict[str, Any]:
         mark = acks.parse(p.NotificationsRead, payload)
         if mark.seq is not None and not await inbox.exists(self.hub.pool, user.user_id, mark.seq):
-            raise acks.NotFound("no such notification", code="notification_not_found")
+            raise errors.NotFound("no such notification", code="notification_not_found")
         unread = await inbox.mark_read(self.hub.pool, user.user_id, mark.seq)
         await self.hub.realtime.to_user(
             user.user_id, user.role, "notifications:unread", {"unread": unread}, skip_sid=sid

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from hub import acks, desk
+from hub import acks, desk, errors
 from hub.auth import Principal, Role
 from hub.chat import support
 from hub.chat.models import AGENT_ROLES
@@ -56,7 +56,7 @@ class SupportNamespace(HubNamespace):
         move = acks.parse(p.Transfer, payload)
         target = await self.hub.presence.get(move.agent_id)
         if target is None or target.role not in AGENT_ROLES or target.status != Status.ONLINE:
-            raise acks.Conflict("that agent is not online", code="agent_unavailable")
+            raise errors.Conflict("that agent is not online", code="agent_unavailable")
         change = await support.transfer(self.hub.pool, user, move.conversation_id, move.agent_id, target.role)
         await self._changed(change, "conversation:assigned")
         return change.conversation.to_dict()

@@ -28,8 +28,9 @@ from pydantic import (
     model_validator,
 )
 
-from hub.acks import InvalidPayload, parse_json
-from hub.http import ANY_ROLE, ApiError, Reply, Timestamp, authenticate
+from hub.acks import parse_json
+from hub.errors import InvalidPayload, NotFound
+from hub.http import ANY_ROLE, Reply, Timestamp, authenticate
 from hub.keys import DATABASE, PUSH_CONFIG, PUSH_SENDER, SETTINGS
 from hub.openapi import Operation, add_operations, reply
 from hub.push import devices, preferences
@@ -148,7 +149,7 @@ async def delete_device(request: web.Request) -> web.Response:
     if device_id is None or not await devices.remove(
         request.app[DATABASE].pool, principal.user_id, device_id
     ):
-        raise ApiError(404, "not_found", "no such device")
+        raise NotFound("no such device", code="device_not_found")
     return web.Response(status=204)
 
 

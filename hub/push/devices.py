@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
-from hub.acks import InvalidPayload
+from hub.errors import InvalidPayload
 from hub.push.config import BUNDLE_ID, PushConfig, WebhookConfig
 from hub.storage import push as store
 from hub.storage.db import Conn, Executor
