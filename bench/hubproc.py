@@ -36,6 +36,12 @@ def free_port() -> int:
         return port
 
 
+def clean_environ() -> dict[str, str]:
+    """The caller's environment without its own HUB_* (and BENCH_*) settings, which must not leak
+    into a benchmark that claims fixed settings."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("HUB_", "BENCH_"))}
+
+
 def _die_with_parent() -> None:
     """preexec_fn: if the benchmark itself is SIGKILLed, its children get SIGTERM instead of
     lingering (a finally block cannot run after SIGKILL)."""

@@ -1,10 +1,11 @@
 """Load-generator worker: holds some of the benchmark's sockets and drives chat between them.
 
-Started by ``chat_latency.py`` as a separate process (one per ``--workers``), so the client side's
-CPU is spread over processes and can be measured apart from the hub's. It speaks JSON lines:
-a config line, then one command per line on stdin, one reply per line on stdout (nothing else
-may be printed there). A worker only measures conversations whose customer *and* agent it holds,
-so that both ends of a latency are read from the same process's ``time.perf_counter``.
+Started by ``chat_latency.py`` as a separate process (one per ``--workers``, see loadgenproc.py),
+so the client side's CPU is spread over processes and can be measured apart from the hub's. It
+speaks JSON lines: a config line, then one command per line on stdin, one reply per line on stdout
+(nothing else may be printed there). A worker only measures conversations whose customer *and*
+agent it holds, so that both ends of a latency are read from the same process's
+``time.perf_counter``.
 """
 
 from __future__ import annotations
@@ -17,17 +18,17 @@ import math
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 import socketio
+from clientside import bounded, error_code, ms
 
 CUSTOMER_NS = "/customer"
 AGENT_NS = "/support"
 CLOSE_TIMEOUT = 30.0
-_T = TypeVar("_T")
 
 
 @dataclass(slots=True)
@@ -107,16 +108,18 @@ class Worker:
 
     async def connect_customers(self, _: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
-        peers = await self._bounded(
-            self._connect(self.customer_url, CUSTOMER_NS, sub, token) for sub, token in self.customer_creds
+        peers = await bounded(
+            (self._connect(self.customer_url, CUSTOMER_NS, sub, token) for sub, token in self.customer_creds),
+            self.concurrency,
         )
         self.customers = {p.sub: p for p in peers}
         return {"connected": len(peers), "seconds": time.perf_counter() - started}
 
     async def connect_agents(self, _: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
-        peers = await self._bounded(
-            self._connect(self.agent_url, AGENT_NS, sub, token) for sub, token in self.agent_creds
+        peers = await bounded(
+            (self._connect(self.agent_url, AGENT_NS, sub, token) for sub, token in self.agent_creds),
+            self.concurrency,
         )
         self.agents = {p.sub: p for p in peers}
         return {"connected": len(peers), "seconds": time.perf_counter() - started}
@@ -124,7 +127,7 @@ class Worker:
     async def open_conversations(self, _: dict[str, Any]) -> dict[str, Any]:
         """support:open for every customer; keep the conversations assigned to our own agents."""
         started = time.perf_counter()
-        replies = await self._bounded(self._open(peer) for peer in self.customers.values())
+        replies = await bounded((self._open(peer) for peer in self.customers.values()), self.concurrency)
         outcome: collections.Counter[str] = collections.Counter()
         anomalies: list[dict[str, Any]] = []
         for peer, reply in replies:
@@ -150,7 +153,7 @@ class Worker:
 
     async def _adopt(self, customer: Peer, reply: Any) -> str:
         if not (isinstance(reply, dict) and reply.get("ok")):
-            return f"error:{_error_code(reply)}"
+            return f"error:{error_code(reply)}"
         conversation = reply["data"]["conversation"]
         verdict = "local"
         if conversation["status"] != "assigned":
@@ -193,17 +196,6 @@ class Worker:
             wait_timeout=self.timeout,
         )
         return peer
-
-    async def _bounded(self, coroutines: Iterable[Awaitable[_T]]) -> list[_T]:
-        """Run at most ``concurrency`` at once: a thousand simultaneous handshakes would only
-        measure the listen backlog."""
-        gate = asyncio.Semaphore(self.concurrency)
-
-        async def one(coroutine: Awaitable[_T]) -> _T:
-            async with gate:
-                return await coroutine
-
-        return list(await asyncio.gather(*(one(c) for c in coroutines)))
 
     # Traffic -----------------------------------------------------------------------------------
 
@@ -269,7 +261,7 @@ class Worker:
             record.acked = time.perf_counter()
             state.pending_acks -= 1
             if not (isinstance(reply, dict) and reply.get("ok")):
-                record.error = _error_code(reply)
+                record.error = error_code(reply)
                 if record.received is None:
                     state.pending_deliveries -= 1  # refused: nothing will be delivered
             state.check_settled()
@@ -331,10 +323,10 @@ class Worker:
         delivered = [r for r in measured if r.received is not None]
         return {
             "sent": len(measured),
-            "e2e_to_agent_ms": [_ms(r.received, r.emitted) for r in delivered if r.to_agent],
-            "e2e_to_customer_ms": [_ms(r.received, r.emitted) for r in delivered if not r.to_agent],
-            "ack_ms": [_ms(r.acked, r.emitted) for r in measured if r.acked is not None and r.error is None],
-            "lag_ms": [_ms(r.emitted, r.scheduled) for r in measured],
+            "e2e_to_agent_ms": [ms(r.received, r.emitted) for r in delivered if r.to_agent],
+            "e2e_to_customer_ms": [ms(r.received, r.emitted) for r in delivered if not r.to_agent],
+            "ack_ms": [ms(r.acked, r.emitted) for r in measured if r.acked is not None and r.error is None],
+            "lag_ms": [ms(r.emitted, r.scheduled) for r in measured],
             "errors": dict(collections.Counter(r.error for r in measured if r.error)),
             "warmup_errors": dict(collections.Counter(r.error for r in warmup if r.error)),
             "no_ack": sum(1 for r in measured if r.acked is None and r.error is None),
@@ -358,7 +350,7 @@ class Worker:
         peers = [*self.customers.values(), *self.agents.values()]
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(CLOSE_TIMEOUT):
-                await self._bounded(p.client.disconnect() for p in peers)
+                await bounded((p.client.disconnect() for p in peers), self.concurrency)
         return {"closed": len(peers)}
 
 
@@ -369,19 +361,8 @@ def _per_second_max(state: RunState, measure_from: float, duration: float) -> li
     for r in state.sent.values():
         if r.measured and r.received is not None:
             second = min(len(worst) - 1, int(r.emitted - measure_from))
-            worst[second] = max(worst[second], _ms(r.received, r.emitted))
+            worst[second] = max(worst[second], ms(r.received, r.emitted))
     return worst
-
-
-def _ms(later: float | None, earlier: float) -> float:
-    assert later is not None
-    return round((later - earlier) * 1000, 3)
-
-
-def _error_code(reply: Any) -> str:
-    if isinstance(reply, dict) and isinstance(reply.get("error"), dict):
-        return str(reply["error"].get("code", "unknown"))
-    return "malformed_ack"
 
 
 # The JSON-lines loop -----------------------------------------------------------------------------

@@ -45,3 +45,11 @@ def summarize(values: Sequence[float]) -> Summary:
 
 def mib(kib: int | None) -> str:
     return "n/a" if kib is None else f"{kib / 1024:.1f} MiB"
+
+
+SUMMARY_HEADER = "                                     count     p50     p90     p99     max  (ms)"
+
+
+def summary_line(label: str, summary: Summary) -> str:
+    """One row under SUMMARY_HEADER."""
+    return f"  {label:34s} {summary.count:5d} {summary.row()}"
