@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from bookings import catalog_api, orders_api
-from hub.openapi import Operation
+from hub.web.openapi import Operation
 
 OPERATIONS: list[Operation] = [*orders_api.OPERATIONS, *catalog_api.OPERATIONS]

@@ -23,10 +23,10 @@ from bookings.keys import runtime
 from hub.acks import Payload
 from hub.auth import Role
 from hub.errors import InvalidPayload, NotFound
-from hub.http import authenticate
 from hub.keys import CONTEXT
-from hub.openapi import Operation, read_body, read_query, reply
 from hub.storage.db import Conn
+from hub.web.http import authenticate
+from hub.web.openapi import Operation, read_body, read_query, reply
 
 # Input types -----------------------------------------------------------------------------------
 

@@ -18,8 +18,8 @@ from bookings.payloads import Assign, BookingsQuery, Cancel, MarkPaid, Redispatc
 from bookings.rules import DispatchRules, RulesUpdate
 from hub.auth import Role
 from hub.errors import InvalidPayload, NotFound
-from hub.http import authenticate
-from hub.openapi import Operation, read_body, read_query, reply
+from hub.web.http import authenticate
+from hub.web.openapi import Operation, read_body, read_query, reply
 
 UUID_PARAM = {"booking_id": {"type": "string", "format": "uuid"}}
 MAX_SCHEDULE_DAYS = 31

@@ -2,7 +2,7 @@
 of client payloads.
 
 ``{"ok": true, "data": ...}`` or ``{"ok": false, "error": {"code", "message", "details"?}}``;
-the errors are ``hub.errors``, which ``hub.http`` turns into HTTP responses the same way.
+the errors are ``hub.errors``, which ``hub.web.http`` turns into HTTP responses the same way.
 """
 
 from __future__ import annotations

@@ -12,10 +12,9 @@ from typing import Any
 import socketio
 from aiohttp import web
 
-from hub import desk, http
+from hub import desk
 from hub.auth import build_verifier
 from hub.bus import Bus
-from hub.chat import api as chat_api
 from hub.chat.service import ChatService
 from hub.context import HubContext
 from hub.host import Host
@@ -26,13 +25,15 @@ from hub.namespaces.support import SupportNamespace
 from hub.namespaces.worker import WorkerNamespace
 from hub.outbox import Relay
 from hub.presence import create_tracker
-from hub.push import api as push_api
 from hub.push.inbox import NOTIFICATION_CREATED
 from hub.push.notifier import Notifier
 from hub.realtime import Realtime
 from hub.settings import Settings
 from hub.storage.db import open_database
 from hub.storage.migrate import directories, migrate
+from hub.web import chat as chat_api
+from hub.web import http
+from hub.web import push as push_api
 
 log = logging.getLogger(__name__)
 

@@ -32,6 +32,10 @@ class Role(enum.StrEnum):
     ADMIN = "admin"
 
 
+ANY_ROLE = tuple(Role)
+STAFF = (Role.SUPPORT, Role.ADMIN)  # the support console's people
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     """Who is on the other end of a socket or HTTP request, as the token says."""

@@ -2,7 +2,7 @@
 
 Domain code raises them; the adapters turn them into what their client understands: an error
 ack over Socket.IO (``hub.acks.from_error``), a status and the JSON error envelope over HTTP
-(``hub.http``, which maps each class to its status). They never crash a handler and change
+(``hub.web.http``, which maps each class to its status). They never crash a handler and change
 nothing. Each class subclasses the built-in it refines (``NotFound(LookupError)``), and its
 ``code`` is the default; a specific code names the thing: ``booking_not_found``, not ``not_found``.
 """

@@ -11,7 +11,7 @@ from aiohttp import web
 from hub.bus import Bus
 from hub.context import HubContext
 from hub.namespaces.base import AuthenticatedNamespace
-from hub.openapi import Operation, add_operations
+from hub.web.openapi import Operation, add_operations
 
 Service = Callable[[web.Application], AsyncIterator[None]]
 

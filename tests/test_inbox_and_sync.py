@@ -7,9 +7,9 @@ from typing import Any
 
 import aiohttp
 
+from hub.chat.bookings import close_booking_conversation, open_booking_conversation
 from hub.keys import CONTEXT
 from hub.push.inbox import NewNotification, notify
-from hub.storage import chat as chat_store
 from tests.clients import Peer
 from tests.conftest import RunningHub
 
@@ -142,7 +142,7 @@ async def test_sync_pages_a_long_absence(hub: RunningHub) -> None:
 async def test_booking_conversation_worker_customer_and_support(hub: RunningHub) -> None:
     pool = hub.app[CONTEXT].pool
     async with pool.acquire() as conn, conn.transaction():
-        conv = str((await chat_store.ensure_booking_conversation(conn, "b-1", "c-1", "w-1")).id)
+        conv = str((await open_booking_conversation(conn, "b-1", "c-1", "w-1")).id)
     customer = await Peer("/customer").connect(hub.url, hub.token("customer", "c-1"))
     worker = await Peer("/worker").connect(hub.url, hub.token("worker", "w-1"))
     other = await Peer("/worker").connect(hub.url, hub.token("worker", "w-2"))
@@ -161,7 +161,7 @@ async def test_booking_conversation_worker_customer_and_support(hub: RunningHub)
         assert (await agent.next("chat:message"))["body"] == "Gate code 1234"
         assert (await worker.next("chat:message"))["body"] == "Gate code 1234"
 
-        await chat_store.close_booking_conversation(pool, "b-1", 0)
+        await close_booking_conversation(pool, "b-1", 0)
         code = await worker.error("chat:send", {"conversation_id": conv, "client_id": "late", "body": "bye"})
         assert code == "conversation_closed"
         history = await customer.ok("chat:history", {"conversation_id": conv})

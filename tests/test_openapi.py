@@ -43,11 +43,11 @@ from hub.bus import Bus
 from hub.chat import support
 from hub.events import Event
 from hub.keys import DATABASE
-from hub.openapi import OPERATIONS
-from hub.openapi import document as document_of
 from hub.settings import Settings
 from hub.storage import notifications as inbox
 from hub.storage.outbox import publish
+from hub.web.openapi import OPERATIONS
+from hub.web.openapi import document as document_of
 from tests.conftest import RunningHub, StartHub, wait_until
 from tests.test_push_config import ACCOUNT
 

@@ -16,13 +16,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from hub.auth import build_verifier
-from hub.http import error_middleware
 from hub.keys import DATABASE, SETTINGS, VERIFIER
-from hub.push.api import add_routes
 from hub.push.config import PushConfig
 from hub.settings import Settings
 from hub.storage.db import Database, create_pool
 from hub.storage.migrate import migrate
+from hub.web.http import error_middleware
+from hub.web.push import add_routes
 from tests.conftest import JWT_SECRET, RunningHub
 from tests.test_push_config import ACCOUNT, EC_PEM
 

@@ -18,7 +18,6 @@ from aiohttp.test_utils import TestServer
 from hub.keys import DATABASE, PUSH_CONFIG, PUSH_SENDER
 from hub.push import devices
 from hub.push import sender as sender_module
-from hub.push.api import sender_context
 from hub.push.config import PushConfig
 from hub.push.devices import Device, Platform
 from hub.push.providers import build_providers
@@ -28,6 +27,7 @@ from hub.push.providers.webhook import sign, verify
 from hub.push.queue import PushMessage, queue_push
 from hub.push.sender import PushSender
 from hub.storage.db import Database, create_pool
+from hub.web.push import sender_context
 from tests.conftest import WAIT, wait_until
 from tests.support.push_fakes import (
     WEBHOOK_SECRET,

@@ -6,7 +6,7 @@
 - ``queue``: ``queue_push``, called in the notifier's transaction, writes one delivery per device.
 - ``sender``: ``PushSender`` claims due deliveries and sends them through ``providers``
   (FCM HTTP v1, APNs over HTTP/2, signed webhooks), retrying transient failures.
-- ``api``: the aiohttp routes (``add_routes``).
+Its HTTP routes are in ``hub.web.push``.
 
 Import the push submodules directly (``from hub.push.queue import queue_push``): importing the
 queue or the preferences then does not pull in the providers' HTTP clients.

@@ -410,9 +410,10 @@ async def set_agent_capacity(conn: Executor, agent_id: str, capacity: int | None
 # Booking conversations ------------------------------------------------------------------------
 
 
-async def ensure_booking_conversation(
-    conn: Conn, booking_id: str, customer_id: str, worker_id: str | None
+async def upsert_booking_conversation(
+    conn: Executor, booking_id: str, customer_id: str, worker_id: str | None
 ) -> Conversation:
+    """The booking's conversation, created on first use, with ``worker_id`` as its worker."""
     row = await conn.fetchrow(
         f"""INSERT INTO conversations (id, kind, customer_id, booking_id, worker_id, status)
             VALUES ($1, 'booking', $2, $3, $4, 'open')
@@ -424,17 +425,16 @@ async def ensure_booking_conversation(
         worker_id,
     )
     assert row is not None
-    conversation = conversation_from(row)
-    await add_member(conn, conversation.id, customer_id, "customer")
+    return conversation_from(row)
+
+
+async def deactivate_other_workers(conn: Executor, conversation_id: uuid.UUID, worker_id: str | None) -> None:
     await conn.execute(
         """UPDATE conversation_members SET active = false
             WHERE conversation_id = $1 AND role = 'worker' AND user_id IS DISTINCT FROM $2""",
-        conversation.id,
+        conversation_id,
         worker_id,
     )
-    if worker_id is not None:
-        await add_member(conn, conversation.id, worker_id, "worker")
-    return conversation
 
 
 async def close_booking_conversation(conn: Executor, booking_id: str, read_only_after_seconds: float) -> None:

@@ -10,13 +10,14 @@ import pydantic
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from hub.auth import ANY_ROLE
 from hub.chat import uploads
 from hub.errors import InvalidPayload, NotFound
-from hub.http import ANY_ROLE, Reply, Timestamp, authenticate
 from hub.keys import CONTEXT
-from hub.openapi import Operation, add_operations, reply
 from hub.storage import notifications as inbox
 from hub.storage import uploads as upload_store
+from hub.web.http import Reply, Timestamp
+from hub.web.openapi import Operation, add_operations, caller, reply
 
 MAX_PAGE = 100
 MAX_SEQ = 2**63 - 1  # seqs are bigint: anything larger is refused, not sent to PostgreSQL
@@ -84,7 +85,7 @@ class Conversations(Reply):
 
 async def upload(request: web.Request) -> web.Response:
     """Raw body with its Content-Type, or multipart/form-data with a ``file`` field."""
-    user = authenticate(request)
+    user = caller(request)
     hub = request.app[CONTEXT]
     limit = hub.settings.chat.upload_max_bytes
     filename: str | None = request.headers.get("X-Filename")
@@ -133,7 +134,6 @@ async def _read_limited(read: Callable[[int], Awaitable[bytes]], limit: int) -> 
 
 
 async def download(request: web.Request) -> web.Response:
-    authenticate(request)
     try:
         upload_id = uuid.UUID(request.match_info["upload_id"])
     except ValueError:
@@ -153,7 +153,7 @@ async def download(request: web.Request) -> web.Response:
 
 
 async def notifications(request: web.Request) -> web.Response:
-    user = authenticate(request)
+    user = caller(request)
     before = _int_param(request, "before_seq", None, 1, MAX_SEQ)
     limit = _int_param(request, "limit", 50, 1, MAX_PAGE)
     pool = request.app[CONTEXT].pool
@@ -167,7 +167,7 @@ async def notifications(request: web.Request) -> web.Response:
 
 
 async def conversations(request: web.Request) -> web.Response:
-    user = authenticate(request)
+    user = caller(request)
     listed = await request.app[CONTEXT].chat.conversations(user)
     return reply(
         Conversations(

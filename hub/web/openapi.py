@@ -9,6 +9,7 @@ the dialect of OpenAPI 3.1, so models go in unchanged.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +20,8 @@ from aiohttp import web
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from hub import acks, errors
-from hub.auth import Role
+from hub.auth import Principal, Role, TokenError
+from hub.keys import VERIFIER
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 M = TypeVar("M", bound=pydantic.BaseModel)
@@ -62,7 +64,9 @@ class Operation:
     handler: Handler
     summary: str
     tag: str
-    roles: tuple[str, ...] = ()  # roles allowed; empty: any role (or none without authentication)
+    # Who may call it, enforced by ``add_operations`` before the handler runs (``caller`` then
+    # gives the principal); required unless ``auth`` is False (a public route).
+    roles: tuple[Role, ...] = ()
     auth: bool = True
     query: type[pydantic.BaseModel] | None = None
     body: type[pydantic.BaseModel] | None = None
@@ -76,15 +80,54 @@ class Operation:
     path_params: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     description: str = ""
 
+    def __post_init__(self) -> None:
+        if self.auth == (not self.roles):
+            raise ValueError(f"{self.method} {self.path}: declare roles, or auth=False for a public route")
+
 
 OPERATIONS = web.AppKey("operations", list[Operation])
+CALLER = web.RequestKey("caller", Principal)
 
 
 def add_operations(app: web.Application, operations: Sequence[Operation]) -> None:
     kept = app.setdefault(OPERATIONS, [])
     for operation in operations:
-        app.router.add_route(operation.method, operation.path, operation.handler)
+        app.router.add_route(operation.method, operation.path, _guarded(operation))
         kept.append(operation)
+
+
+def _guarded(op: Operation) -> Handler:
+    """The handler behind the check of the roles its operation declares: 401 without a valid
+    token, 403 for a role not among them. The declaration is the only place roles are named."""
+    if not op.auth:
+        return op.handler
+
+    @functools.wraps(op.handler)
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        request[CALLER] = authenticate(request, op.roles)
+        return await op.handler(request)
+
+    return guarded
+
+
+def authenticate(request: web.Request, allowed: Sequence[Role]) -> Principal:
+    """The caller's principal from ``Authorization: Bearer``; 401 if absent or invalid, 403 if
+    its role is not among ``allowed``."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise errors.Unauthenticated("send Authorization: Bearer <JWT>", code="token_missing")
+    try:
+        principal = request.app[VERIFIER].verify(token)
+    except TokenError as exc:
+        raise errors.Unauthenticated(exc.message, code=exc.code) from None
+    if principal.role not in allowed:
+        raise errors.Forbidden(f"role {principal.role.value!r} may not use this route", code="role_forbidden")
+    return principal
+
+
+def caller(request: web.Request) -> Principal:
+    """Who is calling: the principal ``add_operations`` authenticated for this route."""
+    return request[CALLER]
 
 
 # Views -----------------------------------------------------------------------------------------
@@ -162,7 +205,7 @@ def _operation(op: Operation, refs: Refs, components: dict[str, Any]) -> dict[st
         "parameters": _parameters(op, components),
         "responses": {},
     }
-    allowed = op.roles or (tuple(Role) if op.auth else ())
+    allowed = op.roles
     if op.description or allowed:
         roles = f"Roles: {', '.join(allowed)}." if allowed else ""
         out["description"] = " ".join(part for part in (op.description, roles) if part)

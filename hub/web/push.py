@@ -29,15 +29,16 @@ from pydantic import (
 )
 
 from hub.acks import parse_json
+from hub.auth import ANY_ROLE
 from hub.errors import InvalidPayload, NotFound
-from hub.http import ANY_ROLE, Reply, Timestamp, authenticate
 from hub.keys import DATABASE, PUSH_CONFIG, PUSH_SENDER, SETTINGS
-from hub.openapi import Operation, add_operations, reply
 from hub.push import devices, preferences
 from hub.push.config import PushConfig
 from hub.push.devices import Platform
 from hub.push.preferences import KIND, MAX_KINDS_PER_USER, QuietHours
 from hub.push.sender import PushSender
+from hub.web.http import Reply, Timestamp
+from hub.web.openapi import Operation, add_operations, caller, reply
 
 _HH_MM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 
@@ -121,7 +122,7 @@ class PreferencesOut(Reply):
 
 
 async def register_device(request: web.Request) -> web.Response:
-    principal = authenticate(request)
+    principal = caller(request)
     body = parse_json(DeviceIn, await request.read())
     token = devices.check_registration(
         request.app[PUSH_CONFIG], body.platform, body.token, body.app_id, body.locale
@@ -134,13 +135,13 @@ async def register_device(request: web.Request) -> web.Response:
 
 
 async def list_devices(request: web.Request) -> web.Response:
-    principal = authenticate(request)
+    principal = caller(request)
     found = await devices.list_for_user(request.app[DATABASE].pool, principal.user_id)
     return reply(DeviceList(devices=[DeviceOut(**d.to_json()) for d in found]))
 
 
 async def delete_device(request: web.Request) -> web.Response:
-    principal = authenticate(request)
+    principal = caller(request)
     try:
         device_id = uuid.UUID(request.match_info["device_id"])
     except ValueError:
@@ -154,13 +155,13 @@ async def delete_device(request: web.Request) -> web.Response:
 
 
 async def get_preferences(request: web.Request) -> web.Response:
-    principal = authenticate(request)
+    principal = caller(request)
     stored = await preferences.load(request.app[DATABASE].pool, principal.user_id)
     return reply(PreferencesOut(**stored.to_json()))
 
 
 async def put_preferences(request: web.Request) -> web.Response:
-    principal = authenticate(request)
+    principal = caller(request)
     body = parse_json(PreferencesIn, await request.read())
     kinds = {kind: change.model_dump(exclude_none=True) for kind, change in body.kinds.items()}
     quiet = body.quiet_hours.to_domain() if body.quiet_hours is not None else None
@@ -181,7 +182,7 @@ async def put_preferences(request: web.Request) -> web.Response:
 async def sender_context(app: web.Application) -> AsyncIterator[None]:
     """aiohttp cleanup context running a ``PushSender``; append it after the database's.
 
-    Uses ``app[PUSH_CONFIG]`` (set by ``hub.push.api.add_routes``) and ``app[DATABASE]``.
+    Uses ``app[PUSH_CONFIG]`` (set by ``hub.web.push.add_routes``) and ``app[DATABASE]``.
     """
     database = app[DATABASE]
     sender = PushSender(database.pool, database.dsn, app[PUSH_CONFIG])

@@ -15,18 +15,17 @@ import pydantic
 from aiohttp import web
 
 from hub import acks, errors
-from hub.auth import Principal, Role, TokenError
-from hub.keys import DATABASE, METRICS, SETTINGS, VERIFIER
+from hub.auth import ANY_ROLE, Role
+from hub.keys import DATABASE, METRICS, SETTINGS
 from hub.metrics import CONTENT_TYPE
-from hub.openapi import Operation, add_operations, reply, serve_document
 from hub.storage import migrate
 from hub.storage import outbox as outbox_store
+from hub.web.openapi import Operation, add_operations, caller, reply, serve_document
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 READINESS_TIMEOUT_SECONDS = 2.0
-ANY_ROLE: tuple[str, ...] = tuple(Role)
 # A timestamp as the hub writes it (``datetime.isoformat()``, RFC 3339 with an offset).
 Timestamp = Annotated[str, pydantic.Field(json_schema_extra={"format": "date-time"})]
 
@@ -83,21 +82,6 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(500, "internal_error", "the server failed to handle this request")
 
 
-def authenticate(request: web.Request, *allowed: Role) -> Principal:
-    """The caller's principal from ``Authorization: Bearer``; 401 if absent or invalid, 403 if
-    its role is not among ``allowed`` (any role when none are given)."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise errors.Unauthenticated("send Authorization: Bearer <JWT>", code="token_missing")
-    try:
-        principal = request.app[VERIFIER].verify(token)
-    except TokenError as exc:
-        raise errors.Unauthenticated(exc.message, code=exc.code) from None
-    if allowed and principal.role not in allowed:
-        raise errors.Forbidden(f"role {principal.role.value!r} may not use this route", code="role_forbidden")
-    return principal
-
-
 def _challenge(exc: errors.Unauthenticated) -> str:
     # RFC 6750 §3: name the scheme; say why only when a token was sent and refused.
     if exc.code == "token_missing":
@@ -144,7 +128,7 @@ class Me(Reply):
 
 
 async def me(request: web.Request) -> web.Response:
-    principal = authenticate(request)
+    principal = caller(request)
     return reply(Me(user_id=principal.user_id, role=principal.role, expires_at=principal.expires_at))
 
 
@@ -166,7 +150,6 @@ class OutboxStatus(Reply):
 
 async def outbox_status(request: web.Request) -> web.Response:
     """Operators' view of the outbox: backlog, lag and the most recent dead letters."""
-    authenticate(request, Role.ADMIN)
     pool = request.app[DATABASE].pool
     stats = await outbox_store.stats(pool)
     dead = await outbox_store.dead_letters(pool)
