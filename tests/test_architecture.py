@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.support.hubs import ROOT
 
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 

@@ -9,9 +9,10 @@ from typing import Any
 
 from bookings.keys import BOOKINGS
 from hub.keys import CONTEXT
-from tests.bookings_data import CENTRE, add_service, add_worker, book_and_pay, booking_request, tomorrow_at
-from tests.clients import Peer
-from tests.conftest import RunningHub, StartHub, wait_until
+from tests.support.bookings import CENTRE, add_service, add_worker, book_and_pay, booking_request, tomorrow_at
+from tests.support.clients import Peer
+from tests.support.hubs import RunningHub, StartHub
+from tests.support.waiting import wait_until
 
 FAST = {"HUB_BOOKING_MIN_LEAD_MINUTES": "0", "HUB_TIMER_SWEEP_SECONDS": "0.3"}
 

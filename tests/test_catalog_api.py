@@ -9,7 +9,7 @@ import pytest
 from bookings import seed as demo
 from bookings.geo import distance_km
 from hub.keys import CONTEXT
-from tests.conftest import RunningHub
+from tests.support.hubs import RunningHub
 
 
 @pytest.fixture

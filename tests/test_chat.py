@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from hub.keys import CONTEXT
-from tests.clients import Peer
-from tests.conftest import RunningHub, StartHub
+from tests.support.clients import Peer
+from tests.support.hubs import RunningHub, StartHub
 
 Connect = Callable[..., Awaitable[Peer]]
 

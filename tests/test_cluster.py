@@ -9,9 +9,9 @@ from pathlib import Path
 
 import redis.asyncio as redis
 
-from tests.clients import Peer
-from tests.conftest import free_port
-from tests.processes import HubProcess
+from tests.support.clients import Peer
+from tests.support.processes import HubProcess
+from tests.support.services import free_port
 
 GRACE, TTL, SWEEP = 0.5, 2.0, 0.2
 

@@ -9,8 +9,8 @@ import pytest
 from hub import extension
 from hub.env import ConfigError
 from hub.storage.migrate import load_migrations
-from tests.clients import Peer
-from tests.conftest import RunningHub, StartHub, cli
+from tests.support.clients import Peer
+from tests.support.hubs import RunningHub, StartHub, cli
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import asyncpg
 from bookings import people
 from bookings import seed as demo
 from bookings.geo import distance_km
-from tests.conftest import cli
+from tests.support.hubs import cli
 
 TABLES = {
     "service_categories": "id",

@@ -9,9 +9,10 @@ from collections.abc import Awaitable, Callable
 
 from bookings.keys import BOOKINGS
 from hub.keys import CONTEXT
-from tests.bookings_data import CENTRE, add_service, add_worker, book_and_pay, booking_request
-from tests.clients import Peer
-from tests.conftest import RunningHub, StartHub, wait_until
+from tests.support.bookings import CENTRE, add_service, add_worker, book_and_pay, booking_request
+from tests.support.clients import Peer
+from tests.support.hubs import RunningHub, StartHub
+from tests.support.waiting import wait_until
 
 ALERT = {"sound": "new_offer", "vibrate": [400, 200, 400], "repeat_until_seen": True, "urgent": True}
 FAST = {
@@ -251,7 +252,7 @@ async def test_offer_deadline_fires_after_a_restart(start_hub: StartHub, peers: 
     offer = await first.next("offer")
     await first.close()
     peers.remove(first)
-    from tests.conftest import stop_hub
+    from tests.support.hubs import stop_hub
 
     await stop_hub(hub)  # the node dies with the deadline pending
     again = await start_hub(**{**FAST, **env})
@@ -327,7 +328,7 @@ async def test_demo_data_books_and_dispatches(start_hub: StartHub, peers: list[P
     """The demo set is dispatchable as it stands: a seeded customer books at a saved address and
     the nearest seeded workers get the offer."""
     from bookings import seed as demo
-    from tests.bookings_data import tomorrow_at
+    from tests.support.bookings import tomorrow_at
 
     hub: RunningHub = await start_hub(**FAST)
     async with hub.app[CONTEXT].pool.acquire() as conn:

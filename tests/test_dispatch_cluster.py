@@ -9,9 +9,10 @@ import uuid
 from typing import Any
 
 from hub.keys import CONTEXT, SIO
-from tests.bookings_data import CENTRE, add_service, add_worker, booking_request
-from tests.clients import Peer
-from tests.conftest import WAIT, RunningHub, StartHub
+from tests.support.bookings import CENTRE, add_service, add_worker, booking_request
+from tests.support.clients import Peer
+from tests.support.hubs import RunningHub, StartHub
+from tests.support.waiting import WAIT
 
 ENV = {"HUB_BOOKING_MIN_LEAD_MINUTES": "0", "HUB_TIMER_SWEEP_SECONDS": "0.3"}
 

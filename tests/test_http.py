@@ -9,7 +9,8 @@ import jwt
 from hub.events import Event
 from hub.keys import DATABASE
 from hub.storage.outbox import publish
-from tests.conftest import JWT_SECRET, RunningHub, StartHub, wait_until
+from tests.support.hubs import JWT_SECRET, RunningHub, StartHub
+from tests.support.waiting import wait_until
 
 
 async def test_health_and_readiness(hub: RunningHub) -> None:

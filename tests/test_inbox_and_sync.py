@@ -10,8 +10,8 @@ import aiohttp
 from hub.chat.bookings import close_booking_conversation, open_booking_conversation
 from hub.keys import CONTEXT
 from hub.push.inbox import NewNotification, notify
-from tests.clients import Peer
-from tests.conftest import RunningHub
+from tests.support.clients import Peer
+from tests.support.hubs import RunningHub
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import IN_CI, StartHub
+from tests.support.hubs import StartHub
+from tests.support.services import IN_CI
 
 JS_DIR = Path(__file__).with_name("js")
 

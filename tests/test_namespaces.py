@@ -11,7 +11,8 @@ import jwt
 import pytest
 
 from hub.keys import SIO
-from tests.conftest import JWT_SECRET, WAIT, RunningHub, cli, wait_until
+from tests.support.hubs import JWT_SECRET, RunningHub, cli
+from tests.support.waiting import WAIT, wait_until
 
 NAMESPACE_ROLES = [
     ("/customer", "customer"),
@@ -126,7 +127,7 @@ async def test_socket_metrics_follow_connections(hub: RunningHub) -> None:
 
 
 async def test_socket_ends_with_its_token_unless_refreshed(start_hub: Any) -> None:
-    from tests.clients import Peer
+    from tests.support.clients import Peer
 
     hub = await start_hub(HUB_JWT_LEEWAY_SECONDS="0")
     short = await Peer("/customer").connect(hub.url, hub.token("customer", "c-1", ttl_seconds=1))

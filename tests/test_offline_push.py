@@ -16,8 +16,10 @@ from aiohttp.test_utils import TestServer
 
 from hub.keys import CONTEXT
 from hub.push.inbox import NewNotification, notify
-from tests.clients import Peer
-from tests.conftest import WAIT, RunningHub, StartHub, free_port
+from tests.support.clients import Peer
+from tests.support.hubs import RunningHub, StartHub
+from tests.support.services import free_port
+from tests.support.waiting import WAIT
 
 SECRET = "webhook-secret-for-tests-0123456789"
 
@@ -119,7 +121,7 @@ async def test_offer_to_a_worker_without_a_socket_is_an_urgent_push(
     start_hub: StartHub, receiver: Receiver
 ) -> None:
     """Quiet hours all day long: only an urgent push may get through, and the offer does."""
-    from tests.bookings_data import add_service, add_worker, book_and_pay
+    from tests.support.bookings import add_service, add_worker, book_and_pay
 
     hub = await start_hub(
         HUB_WEBHOOK_SECRET=SECRET, HUB_WEBHOOK_ALLOWED_HOSTS="127.0.0.1", HUB_BOOKING_MIN_LEAD_MINUTES="0"

@@ -48,8 +48,9 @@ from hub.storage import notifications as inbox
 from hub.storage.outbox import publish
 from hub.web.openapi import OPERATIONS
 from hub.web.openapi import document as document_of
-from tests.conftest import RunningHub, StartHub, wait_until
-from tests.test_push_config import ACCOUNT
+from tests.support.hubs import RunningHub, StartHub
+from tests.support.push_fakes import ACCOUNT
+from tests.support.waiting import wait_until
 
 # Generated multipart uploads may carry a malformed Content-Disposition; aiohttp warns and parses
 # on (the route then answers 422), and these warnings must not become errors in the in-process hub.

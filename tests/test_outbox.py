@@ -20,7 +20,8 @@ from hub.settings import Settings
 from hub.storage.db import create_pool
 from hub.storage.migrate import migrate
 from hub.storage.outbox import publish
-from tests.conftest import JWT_SECRET, StartHub, wait_until
+from tests.support.hubs import JWT_SECRET, StartHub
+from tests.support.waiting import wait_until
 
 
 def outbox_settings(**overrides: Any) -> Any:

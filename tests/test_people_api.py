@@ -12,7 +12,7 @@ import pytest
 from bookings import people
 from bookings import seed as demo
 from hub.keys import CONTEXT
-from tests.conftest import RunningHub
+from tests.support.hubs import RunningHub
 
 TODAY = datetime.now(ZoneInfo("Asia/Shanghai")).date()  # the hub's booking time zone
 NEW_WORKER = {

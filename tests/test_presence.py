@@ -21,7 +21,6 @@ from hub.env import ConfigError
 from hub.presence import PresenceConfig, PresenceState, create_tracker
 from hub.presence.memory import MemoryPresenceTracker
 from hub.presence.redis import COMMON_LUA, LUA_SCRIPTS, RedisPresenceTracker
-from tests.conftest import wait_until
 from tests.support.presence import (
     BUSY,
     CLOCK_SLACK,
@@ -36,6 +35,7 @@ from tests.support.presence import (
     open_backend,
     state_of,
 )
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from hub.keys import CONTEXT
-from tests.clients import Peer
-from tests.conftest import RunningHub
+from tests.support.clients import Peer
+from tests.support.hubs import RunningHub
 
 
 async def test_support_board_follows_workers(hub: RunningHub) -> None:

@@ -13,8 +13,10 @@ import pytest
 import socketio
 
 from hub.storage.migrate import load_migrations
-from tests.conftest import MIGRATIONS, WAIT, cli, free_port
-from tests.processes import HubProcess
+from tests.support.hubs import cli
+from tests.support.processes import HubProcess
+from tests.support.services import MIGRATIONS, free_port
+from tests.support.waiting import WAIT
 
 SIGTERM_DEADLINE = 10.0  # the promise operators rely on for rolling restarts
 

@@ -23,8 +23,8 @@ from hub.storage.db import Database, create_pool
 from hub.storage.migrate import migrate
 from hub.web.http import error_middleware
 from hub.web.push import add_routes
-from tests.conftest import JWT_SECRET, RunningHub
-from tests.test_push_config import ACCOUNT, EC_PEM
+from tests.support.hubs import JWT_SECRET, RunningHub
+from tests.support.push_fakes import ACCOUNT, EC_PEM
 
 APNS_TOKEN = "0f" * 32
 WEBHOOK_SECRET = "w" * 40

@@ -10,18 +10,8 @@ import pytest
 
 from hub.env import ConfigError
 from hub.push.config import DEFAULT_APNS_ENDPOINT, DEFAULT_FCM_ENDPOINT, PushConfig
-from tests.support.push_fakes import new_ec_key, new_rsa_key, private_pem
+from tests.support.push_fakes import ACCOUNT, EC_PEM, RSA_PEM
 
-EC_PEM = private_pem(new_ec_key())
-RSA_PEM = private_pem(new_rsa_key())
-ACCOUNT = {
-    "type": "service_account",
-    "project_id": "p-1",
-    "private_key_id": "abc",
-    "private_key": RSA_PEM,
-    "client_email": "sender@p-1.iam.gserviceaccount.com",
-    "token_uri": "https://oauth2.googleapis.com/token",
-}
 APNS = {"HUB_APNS_KEY": EC_PEM, "HUB_APNS_KEY_ID": "ABC123DEFG", "HUB_APNS_TEAM_ID": "TEAM012345"}
 
 

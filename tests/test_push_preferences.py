@@ -14,7 +14,7 @@ from hub.push import devices, preferences
 from hub.push.devices import Platform
 from hub.push.preferences import Channels, QuietHours, channels_for, in_quiet_hours
 from hub.push.queue import PushMessage, queue_push
-from tests.conftest import WAIT
+from tests.support.waiting import WAIT
 
 SHANGHAI = "Asia/Shanghai"  # UTC+8, no DST
 NEW_YORK = "America/New_York"

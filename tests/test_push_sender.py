@@ -28,7 +28,6 @@ from hub.push.queue import PushMessage, queue_push
 from hub.push.sender import PushSender
 from hub.storage.db import Database, create_pool
 from hub.web.push import sender_context
-from tests.conftest import WAIT, wait_until
 from tests.support.push_fakes import (
     WEBHOOK_SECRET,
     FakeApns,
@@ -38,6 +37,7 @@ from tests.support.push_fakes import (
     fcm_error_reply,
     running_fakes,
 )
+from tests.support.waiting import WAIT, wait_until
 
 APNS_A, APNS_B, APNS_C = "a1" * 32, "b2" * 32, "c3" * 32
 CUSTOMER_APP = "com.example.hub.customer"

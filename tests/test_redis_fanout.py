@@ -7,7 +7,8 @@ import uuid
 from typing import Any
 
 from hub.keys import SIO
-from tests.conftest import WAIT, StartHub
+from tests.support.hubs import StartHub
+from tests.support.waiting import WAIT
 
 
 async def test_emit_crosses_nodes(start_hub: StartHub, redis_url: str) -> None:

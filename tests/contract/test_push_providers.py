@@ -34,7 +34,6 @@ import hub.push.providers
 from hub.push.devices import Device, Platform
 from hub.push.providers import Outcome, Provider, SendResult, build_providers
 from hub.push.queue import PushMessage
-from tests.conftest import WAIT
 from tests.support.push_fakes import (
     FakeGoogle,
     Fakes,
@@ -46,6 +45,7 @@ from tests.support.push_fakes import (
     private_pem,
     running_fakes,
 )
+from tests.support.waiting import WAIT
 
 # Long enough for the fakes to answer on a busy machine, short enough to wait out in a test.
 SHORT_READ_TIMEOUT = 1.0

@@ -26,7 +26,7 @@ from hub.presence import (
     create_tracker,
 )
 from hub.presence.redis import RedisPresenceTracker
-from tests.conftest import wait_until
+from tests.support.waiting import wait_until
 
 GRACE = 0.3
 TTL = 1.0

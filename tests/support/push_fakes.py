@@ -507,3 +507,16 @@ async def running_fakes(directory: Path) -> AsyncIterator[Fakes]:
             await fakes.webhook.server.close()
     finally:
         await fakes.google.server.close()
+
+
+# Credentials in the providers' own formats, for configuring a hub under test.
+EC_PEM = private_pem(new_ec_key())  # an APNs .p8 key
+RSA_PEM = private_pem(new_rsa_key())
+ACCOUNT = {  # an FCM service account file
+    "type": "service_account",
+    "project_id": "p-1",
+    "private_key_id": "abc",
+    "private_key": RSA_PEM,
+    "client_email": "sender@p-1.iam.gserviceaccount.com",
+    "token_uri": "https://oauth2.googleapis.com/token",
+}

@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from tests.conftest import RunningHub
+from tests.support.hubs import RunningHub
 
 CENTRE = (31.2304, 121.4737)  # People's Square, Shanghai
 TIMEZONE = "Asia/Shanghai"

@@ -12,7 +12,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import ROOT, cli, wait_until
+from tests.support.hubs import ROOT, cli
+from tests.support.waiting import wait_until
 
 
 class HubProcess:

@@ -8,7 +8,7 @@ from typing import Any
 
 import socketio
 
-from tests.conftest import WAIT
+from tests.support.waiting import WAIT
 
 SERVER_EVENTS = (
     "chat:message",
