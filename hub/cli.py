@@ -54,7 +54,7 @@ def _parser(extensions: Sequence[type[Extension]]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m hub",
         description="Real-time messaging and notification hub. Configuration comes from HUB_* "
-        "environment variables (see README).",
+        "environment variables (see docs/configuration.md).",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
