@@ -85,8 +85,10 @@ def _load_one(name: str) -> type[Extension]:
         raise ConfigError(EXTENSIONS_VARIABLE, f"{name!r} is not a package name")
     try:
         module = importlib.import_module(f"{name}.{ENTRY_MODULE}")
-    except ImportError as exc:
-        raise ConfigError(EXTENSIONS_VARIABLE, f"cannot import extension {name!r} ({exc})") from None
+    except ModuleNotFoundError as exc:
+        if exc.name not in (name, f"{name}.{ENTRY_MODULE}"):
+            raise  # a bug inside the extension: its own traceback says more than a config error
+        raise ConfigError(EXTENSIONS_VARIABLE, f"no extension named {name!r} is installed") from None
     kind = getattr(module, ENTRY_ATTRIBUTE, None)
     if not (isinstance(kind, type) and issubclass(kind, Extension)):
         raise ConfigError(
