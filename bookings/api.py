@@ -4,9 +4,30 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bookings import catalog_api, orders_api
+from bookings.http import (
+    bookings,
+    catalog,
+    customers,
+    recommendations,
+    settings,
+    vetting,
+    worker_jobs,
+    workers,
+)
 from hub.openapi import add_operations
 
 
 def add_routes(app: web.Application) -> None:
-    add_operations(app, [*orders_api.OPERATIONS, *catalog_api.OPERATIONS])
+    add_operations(
+        app,
+        [
+            *bookings.OPERATIONS,
+            *settings.OPERATIONS,
+            *worker_jobs.OPERATIONS,
+            *catalog.OPERATIONS,
+            *workers.OPERATIONS,
+            *vetting.OPERATIONS,
+            *customers.OPERATIONS,
+            *recommendations.OPERATIONS,
+        ],
+    )

@@ -1,100 +1,29 @@
-"""HTTP views for quotes, bookings, payment, support actions, dispatch rules and the worker's schedule."""
+"""Bookings: quote, book, list, show and cancel; staff mark paid, assign and redispatch."""
 
 from __future__ import annotations
 
 import uuid
-import zoneinfo
-from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pydantic
 from aiohttp import web
 
 from bookings import checkout, orders
+from bookings.http.operation_ids import published_as
 from bookings.idempotency import create_once
-from bookings.orders import Actor, Address, Booking, BookingDetail, ServiceRef, Status
-from bookings.payloads import Assign, BookingsQuery, Cancel, MarkPaid, Redispatch, ScheduleQuery, SlotRequest
-from bookings.rules import DispatchRules, RulesUpdate
+from bookings.orders import Actor, Booking, BookingDetail
+from bookings.payloads import Assign, BookingsQuery, Cancel, MarkPaid, Redispatch, SlotRequest
 from bookings.runtime import runtime
-from hub.acks import InvalidPayload, NotFound
+from hub.acks import NotFound
 from hub.auth import Role
 from hub.http import authenticate
 from hub.openapi import Operation, read_body, read_query, reply
 
 UUID_PARAM = {"booking_id": {"type": "string", "format": "uuid"}}
-MAX_SCHEDULE_DAYS = 31
 
 
 class BookingList(pydantic.BaseModel):
     items: list[Booking]
-
-
-class Navigation(pydantic.BaseModel):
-    amap: str
-    amap_web: str
-    baidu: str
-    baidu_web: str
-
-
-class ScheduleJob(pydantic.BaseModel):
-    booking_id: uuid.UUID
-    status: Status
-    service: ServiceRef
-    slot_start: datetime
-    slot_end: datetime
-    local_start: str
-    address: Address
-    special_requests: str
-    pay_cents: int
-    customer_id: str
-    navigation: Navigation
-
-
-class ScheduleDay(pydantic.BaseModel):
-    date: date
-    jobs: list[ScheduleJob]
-
-
-class Schedule(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(populate_by_name=True, serialize_by_alias=True)
-
-    start: date = pydantic.Field(alias="from")
-    to: date
-    timezone: str
-    days: list[ScheduleDay]
-
-
-class OfferOrder(pydantic.BaseModel):
-    service: ServiceRef
-    slot_start: datetime
-    slot_end: datetime
-    duration_minutes: int
-    address: Address
-    distance_km: float
-    pay_cents: int
-    special_requests: str
-
-
-class Alert(pydantic.BaseModel):
-    sound: str
-    vibrate: list[int]
-    repeat_until_seen: bool
-    urgent: bool
-
-
-class OfferView(pydantic.BaseModel):
-    offer_id: uuid.UUID
-    booking_id: uuid.UUID
-    wave: int
-    deadline: datetime
-    seconds_left: float
-    chosen: bool
-    order: OfferOrder
-    alert: Alert
-
-
-class OfferList(pydantic.BaseModel):
-    items: list[OfferView]
 
 
 def _booking_id(request: web.Request) -> uuid.UUID:
@@ -182,48 +111,8 @@ async def redispatch(request: web.Request) -> web.Response:
     return reply(await runtime(request).redispatch(user, booking_id, body.reason))
 
 
-async def dispatch_rules(request: web.Request) -> web.Response:
-    authenticate(request, Role.ADMIN, Role.SUPPORT)
-    rt = runtime(request)
-    return reply(await rt.rules.get(rt.pool))
-
-
-async def update_dispatch_rules(request: web.Request) -> web.Response:
-    user = authenticate(request, Role.ADMIN)
-    change = await read_body(request, RulesUpdate)
-    rt = runtime(request)
-    return reply(await rt.rules.update(rt.pool, change, user.user_id))
-
-
-async def schedule(request: web.Request) -> web.Response:
-    """Day view by default; ``view=week`` from the Monday of ``from``'s week; or an explicit range."""
-    user = authenticate(request, Role.WORKER)
-    query = read_query(request, ScheduleQuery)
-    rt = runtime(request)
-    today = datetime.now(UTC).astimezone(zoneinfo.ZoneInfo(rt.config.timezone)).date()
-    first = query.start or today
-    if query.view == "week" and query.to is None:
-        first -= timedelta(days=first.weekday())
-    last = query.to or (first + timedelta(days=6 if query.view == "week" else 0))
-    if last < first or (last - first).days >= MAX_SCHEDULE_DAYS:
-        raise InvalidPayload(
-            f"'to' must be on or after 'from', at most {MAX_SCHEDULE_DAYS} days",
-            code="invalid_range",
-            details=[{"loc": ["query", "to"], "message": "out of range"}],
-        )
-    return reply(Schedule.model_validate(await rt.schedule(user.user_id, first, last)))
-
-
-async def offers(request: web.Request) -> web.Response:
-    """The worker's open offers: what an app shows again after a restart or a lost connection."""
-    user = authenticate(request, Role.WORKER)
-    return reply(
-        OfferList.model_validate({"items": await runtime(request).dispatcher.pending_for(user.user_id)})
-    )
-
-
 _TAG = "bookings"
-OPERATIONS = [
+OPERATIONS = published_as("orders_api", [
     Operation(
         "POST", "/api/v1/bookings/quote", quote, "Price a slot: unit price x duration, surcharges, discounts",
         _TAG, roles=("customer",), body=SlotRequest, responses={200: checkout.QuoteResult},
@@ -261,20 +150,4 @@ OPERATIONS = [
         "Take the booking from a late worker and offer it again", "admin", roles=("support", "admin"),
         body=Redispatch, responses={200: BookingDetail}, errors=(404, 409), path_params=UUID_PARAM,
     ),
-    Operation(
-        "GET", "/api/v1/admin/settings/dispatch", dispatch_rules, "Dispatch rules: waves, deadlines, weights",
-        "admin", roles=("support", "admin"), responses={200: DispatchRules},
-    ),
-    Operation(
-        "PUT", "/api/v1/admin/settings/dispatch", update_dispatch_rules, "Change dispatch rules (partial)",
-        "admin", roles=("admin",), body=RulesUpdate, responses={200: DispatchRules},
-    ),
-    Operation(
-        "GET", "/api/v1/workers/me/schedule", schedule, "The worker's jobs by day, with navigation links",
-        "workers", roles=("worker",), query=ScheduleQuery, responses={200: Schedule},
-    ),
-    Operation(
-        "GET", "/api/v1/workers/me/offers", offers, "The worker's open offers", "workers", roles=("worker",),
-        responses={200: OfferList},
-    ),
-]  # fmt: skip
+])  # fmt: skip

@@ -1,0 +1,168 @@
+"""The customer's own profile and saved addresses."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aiohttp import web
+from pydantic import Field, StrictBool
+
+from bookings import people
+from bookings.http.inputs import (
+    CUSTOMER,
+    SINGLE_LINE,
+    TRIMMED,
+    Lat,
+    Lng,
+    Phone,
+    Strict,
+    Text,
+    path_uuid,
+    pool_of,
+    required_body,
+    unchanged,
+)
+from bookings.http.operation_ids import published_as
+from bookings.idempotency import create_once
+from hub.auth import Role
+from hub.http import authenticate
+from hub.openapi import Operation, reply
+from hub.storage.db import Conn
+
+
+class CustomerIn(Strict):
+    name: Annotated[str, Field(max_length=50, pattern=SINGLE_LINE), Text] = unchanged()
+    phone: Phone | None = None
+
+
+class AddressIn(Strict):
+    label: Annotated[str, Field(max_length=30, pattern=SINGLE_LINE), Text] = ""
+    line: Annotated[str, Field(min_length=1, max_length=200, pattern=TRIMMED), Text]
+    city: Annotated[str, Field(max_length=50, pattern=SINGLE_LINE), Text] = ""
+    lat: Lat
+    lng: Lng
+    is_default: StrictBool = False
+
+
+class AddressPatch(Strict):
+    label: Annotated[str, Field(max_length=30, pattern=SINGLE_LINE), Text] = unchanged()
+    line: Annotated[str, Field(min_length=1, max_length=200, pattern=TRIMMED), Text] = unchanged()
+    city: Annotated[str, Field(max_length=50, pattern=SINGLE_LINE), Text] = unchanged()
+    lat: Lat = unchanged()
+    lng: Lng = unchanged()
+    is_default: StrictBool = unchanged()
+
+
+async def get_customer(request: web.Request) -> web.Response:
+    user = authenticate(request, Role.CUSTOMER)
+    return reply(await people.customer(pool_of(request), user.user_id))
+
+
+async def update_customer(request: web.Request) -> web.Response:
+    user = authenticate(request, Role.CUSTOMER)
+    body = await required_body(request, CustomerIn)
+    changes = {name: getattr(body, name) for name in body.model_fields_set}
+    return reply(await people.update_customer(pool_of(request), user.user_id, changes))
+
+
+async def list_addresses(request: web.Request) -> web.Response:
+    user = authenticate(request, Role.CUSTOMER)
+    return reply(people.AddressList(addresses=await people.addresses(pool_of(request), user.user_id)))
+
+
+async def create_address(request: web.Request) -> web.Response:
+    user = authenticate(request, Role.CUSTOMER)
+    body = await required_body(request, AddressIn)
+
+    async def create(conn: Conn) -> people.Address:
+        return await people.create_address(conn, user.user_id, body.model_dump())
+
+    return await create_once(request, pool_of(request), user.user_id, create)
+
+
+async def update_address(request: web.Request) -> web.Response:
+    user = authenticate(request, Role.CUSTOMER)
+    address_id = path_uuid(request, "address_id", "address")
+    body = await required_body(request, AddressPatch)
+    changes = {name: getattr(body, name) for name in body.model_fields_set}
+    async with pool_of(request).acquire() as conn, conn.transaction():
+        address = await people.update_address(conn, user.user_id, address_id, changes)
+    return reply(address)
+
+
+async def delete_address(request: web.Request) -> web.Response:
+    user = authenticate(request, Role.CUSTOMER)
+    address_id = path_uuid(request, "address_id", "address")
+    async with pool_of(request).acquire() as conn, conn.transaction():
+        await people.delete_address(conn, user.user_id, address_id)
+    return web.Response(status=204)
+
+
+OPERATIONS = published_as(
+    "catalog_api",
+    [
+        Operation(
+            "GET",
+            "/api/v1/customers/me",
+            get_customer,
+            "The customer's profile (created on first use)",
+            "customers",
+            roles=CUSTOMER,
+            responses={200: people.Customer},
+        ),
+        Operation(
+            "PUT",
+            "/api/v1/customers/me",
+            update_customer,
+            "Change the customer's name or phone",
+            "customers",
+            roles=CUSTOMER,
+            body=CustomerIn,
+            responses={200: people.Customer},
+        ),
+        Operation(
+            "GET",
+            "/api/v1/customers/me/addresses",
+            list_addresses,
+            "Saved addresses, the default first",
+            "customers",
+            roles=CUSTOMER,
+            responses={200: people.AddressList},
+        ),
+        Operation(
+            "POST",
+            "/api/v1/customers/me/addresses",
+            create_address,
+            "Save an address (the first one becomes the default)",
+            "customers",
+            roles=CUSTOMER,
+            body=AddressIn,
+            responses={201: people.Address},
+            errors=(409,),
+            idempotent=True,
+        ),
+        Operation(
+            "PUT",
+            "/api/v1/customers/me/addresses/{address_id}",
+            update_address,
+            "Change a saved address",
+            "customers",
+            roles=CUSTOMER,
+            body=AddressPatch,
+            responses={200: people.Address},
+            errors=(404,),
+            path_params={"address_id": {"type": "string", "format": "uuid"}},
+        ),
+        Operation(
+            "DELETE",
+            "/api/v1/customers/me/addresses/{address_id}",
+            delete_address,
+            "Delete a saved address (the most recent other one becomes the default)",
+            "customers",
+            roles=CUSTOMER,
+            responses={204: None},
+            errors=(404,),
+            path_params={"address_id": {"type": "string", "format": "uuid"}},
+        ),
+    ],
+)
