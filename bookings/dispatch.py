@@ -20,7 +20,7 @@ import asyncpg
 
 from bookings import geo, orders, tracking
 from bookings.orders import Actor, Booking, Status
-from bookings.people import eligible_worker_sql
+from bookings.people.eligibility import eligible_worker_sql
 from bookings.rules import DispatchRules, RulesCache
 from hub.acks import Conflict, NotFound
 from hub.presence import PresenceTracker

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from bookings import orders
 from bookings.orders import Actor, Booking, Status
-from bookings.people import eligible_worker_sql
+from bookings.people.eligibility import eligible_worker_sql
 from hub.acks import Conflict, NotFound
 from hub.storage import chat as chat_store
 from hub.storage.db import Conn

@@ -15,10 +15,14 @@ from typing import Literal
 
 import pydantic
 
-from bookings import catalog, people
+from bookings import catalog
+from bookings.people.customers import default_address
+from bookings.people.models import WorkerCard
+from bookings.people.workers import cards_by_ids, list_workers
 from hub.storage.db import Executor
 
 POPULAR_DAYS = 30
+ACTIVE_BOOKING_STATUSES = ("dispatching", "accepted", "on_the_way", "arrived", "in_service", "completed")
 
 
 class PopularService(pydantic.BaseModel):
@@ -33,7 +37,7 @@ class PastService(pydantic.BaseModel):
 
 
 class PastWorker(pydantic.BaseModel):
-    worker: people.WorkerCard
+    worker: WorkerCard
     times_booked: int
     last_booked_at: datetime
 
@@ -53,7 +57,7 @@ class Recommendations(pydantic.BaseModel):
     popular: list[PopularService]
     history: History
     origin: Origin | None  # the point ``nearby`` is measured from; None when there is none
-    nearby: list[people.WorkerCard]
+    nearby: list[WorkerCard]
 
 
 async def popular(db: Executor, limit: int) -> list[PopularService]:
@@ -66,7 +70,7 @@ async def popular(db: Executor, limit: int) -> list[PopularService]:
            GROUP BY s.id, c.position, s.created_at
            ORDER BY n DESC, c.position, s.created_at, s.id
            LIMIT $3""",
-        list(people.ACTIVE_BOOKING_STATUSES),
+        list(ACTIVE_BOOKING_STATUSES),
         POPULAR_DAYS,
         limit,
     )
@@ -93,7 +97,7 @@ async def history(db: Executor, customer_id: str, today: date, limit: int) -> Hi
         limit,
     )
     services = await catalog.services_by_ids(db, [row["service_id"] for row in service_rows])
-    workers = await people.cards_by_ids(db, [row["worker_id"] for row in worker_rows], today)
+    workers = await cards_by_ids(db, [row["worker_id"] for row in worker_rows], today)
     return History(
         services=[
             PastService(service=services[r["service_id"]], times_booked=r["n"], last_booked_at=r["last_at"])
@@ -120,12 +124,12 @@ async def recommend(
     if point is not None:
         origin = Origin(lat=point[0], lng=point[1], source="query")
     else:
-        address = await people.default_address(db, customer_id)
+        address = await default_address(db, customer_id)
         if address is not None:
             origin = Origin(lat=address.lat, lng=address.lng, source="default_address")
-    nearby: list[people.WorkerCard] = []
+    nearby: list[WorkerCard] = []
     if origin is not None:
-        nearby = (await people.list_workers(db, today, near=(origin.lat, origin.lng), limit=limit)).workers
+        nearby = (await list_workers(db, today, near=(origin.lat, origin.lng), limit=limit)).workers
     return Recommendations(
         popular=await popular(db, limit),
         history=await history(db, customer_id, today, limit),

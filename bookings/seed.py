@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pydantic
 
-from bookings.people import eligible_worker_sql
+from bookings.people.eligibility import eligible_worker_sql
 from hub.storage.db import Conn
 
 CENTRE = (31.2304, 121.4737)  # People's Square, Shanghai

@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from bookings import people
 from bookings import seed as demo
 from bookings.geo import distance_km
+from bookings.people import eligibility as people
 from tests.conftest import cli
 
 TABLES = {

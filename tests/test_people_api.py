@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bookings import people
 from bookings import seed as demo
+from bookings.people import eligibility as people
 from hub.keys import CONTEXT
 from tests.conftest import RunningHub
 

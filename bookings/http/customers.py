@@ -7,7 +7,6 @@ from typing import Annotated
 from aiohttp import web
 from pydantic import Field, StrictBool
 
-from bookings import people
 from bookings.http.inputs import (
     CUSTOMER,
     SINGLE_LINE,
@@ -24,6 +23,7 @@ from bookings.http.inputs import (
 )
 from bookings.http.operation_ids import published_as
 from bookings.idempotency import create_once
+from bookings.people import Address, AddressList, Customer, customers
 from hub.auth import Role
 from hub.http import authenticate
 from hub.openapi import Operation, reply
@@ -55,27 +55,27 @@ class AddressPatch(Strict):
 
 async def get_customer(request: web.Request) -> web.Response:
     user = authenticate(request, Role.CUSTOMER)
-    return reply(await people.customer(pool_of(request), user.user_id))
+    return reply(await customers.customer(pool_of(request), user.user_id))
 
 
 async def update_customer(request: web.Request) -> web.Response:
     user = authenticate(request, Role.CUSTOMER)
     body = await required_body(request, CustomerIn)
     changes = {name: getattr(body, name) for name in body.model_fields_set}
-    return reply(await people.update_customer(pool_of(request), user.user_id, changes))
+    return reply(await customers.update_customer(pool_of(request), user.user_id, changes))
 
 
 async def list_addresses(request: web.Request) -> web.Response:
     user = authenticate(request, Role.CUSTOMER)
-    return reply(people.AddressList(addresses=await people.addresses(pool_of(request), user.user_id)))
+    return reply(AddressList(addresses=await customers.addresses(pool_of(request), user.user_id)))
 
 
 async def create_address(request: web.Request) -> web.Response:
     user = authenticate(request, Role.CUSTOMER)
     body = await required_body(request, AddressIn)
 
-    async def create(conn: Conn) -> people.Address:
-        return await people.create_address(conn, user.user_id, body.model_dump())
+    async def create(conn: Conn) -> Address:
+        return await customers.create_address(conn, user.user_id, body.model_dump())
 
     return await create_once(request, pool_of(request), user.user_id, create)
 
@@ -86,7 +86,7 @@ async def update_address(request: web.Request) -> web.Response:
     body = await required_body(request, AddressPatch)
     changes = {name: getattr(body, name) for name in body.model_fields_set}
     async with pool_of(request).acquire() as conn, conn.transaction():
-        address = await people.update_address(conn, user.user_id, address_id, changes)
+        address = await customers.update_address(conn, user.user_id, address_id, changes)
     return reply(address)
 
 
@@ -94,7 +94,7 @@ async def delete_address(request: web.Request) -> web.Response:
     user = authenticate(request, Role.CUSTOMER)
     address_id = path_uuid(request, "address_id", "address")
     async with pool_of(request).acquire() as conn, conn.transaction():
-        await people.delete_address(conn, user.user_id, address_id)
+        await customers.delete_address(conn, user.user_id, address_id)
     return web.Response(status=204)
 
 
@@ -108,7 +108,7 @@ OPERATIONS = published_as(
             "The customer's profile (created on first use)",
             "customers",
             roles=CUSTOMER,
-            responses={200: people.Customer},
+            responses={200: Customer},
         ),
         Operation(
             "PUT",
@@ -118,7 +118,7 @@ OPERATIONS = published_as(
             "customers",
             roles=CUSTOMER,
             body=CustomerIn,
-            responses={200: people.Customer},
+            responses={200: Customer},
         ),
         Operation(
             "GET",
@@ -127,7 +127,7 @@ OPERATIONS = published_as(
             "Saved addresses, the default first",
             "customers",
             roles=CUSTOMER,
-            responses={200: people.AddressList},
+            responses={200: AddressList},
         ),
         Operation(
             "POST",
@@ -137,7 +137,7 @@ OPERATIONS = published_as(
             "customers",
             roles=CUSTOMER,
             body=AddressIn,
-            responses={201: people.Address},
+            responses={201: Address},
             errors=(409,),
             idempotent=True,
         ),
@@ -149,7 +149,7 @@ OPERATIONS = published_as(
             "customers",
             roles=CUSTOMER,
             body=AddressPatch,
-            responses={200: people.Address},
+            responses={200: Address},
             errors=(404,),
             path_params={"address_id": {"type": "string", "format": "uuid"}},
         ),

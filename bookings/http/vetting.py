@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from aiohttp import web
 from pydantic import AfterValidator, Field, RootModel, StrictBool, model_validator
 
-from bookings import catalog, people
+from bookings import catalog
 from bookings.http.inputs import (
     ADMIN,
     MULTI_LINE,
@@ -44,6 +44,8 @@ from bookings.http.workers import (
     Years,
 )
 from bookings.idempotency import create_once
+from bookings.people import workers
+from bookings.people.models import Certificate, Gender, VettingStatus, WorkerRecord, WorkerRecordList
 from hub.acks import NotFound, Payload
 from hub.auth import Role
 from hub.http import authenticate
@@ -52,7 +54,7 @@ from hub.storage.db import Conn
 
 
 class AdminWorkerQuery(Payload):
-    vetting_status: people.VettingStatus | None = None
+    vetting_status: VettingStatus | None = None
     expiring_within_days: Annotated[int, Field(ge=0, le=3650)] | None = Field(
         default=None, description="workers with a certificate expired or expiring within this many days"
     )
@@ -66,7 +68,7 @@ class WorkerIn(Strict):
 
     id: Annotated[UserId, AfterValidator(not_me)]
     name: Name
-    gender: people.Gender
+    gender: Gender
     birth_year: BirthYear | None = None
     photo_url: Url | None = None
     phone: Phone | None = None
@@ -81,7 +83,7 @@ class WorkerIn(Strict):
 
 
 class VettingIn(Strict):
-    status: people.VettingStatus
+    status: VettingStatus
     identity_verified: StrictBool | None = Field(default=None, description="null or left out: unchanged")
     note: Annotated[str, Field(max_length=500, pattern=MULTI_LINE), Text] | None = None
 
@@ -120,8 +122,8 @@ async def create_worker(request: web.Request) -> web.Response:
     today = local_today(request)
     fields = body.model_dump(exclude={"id"})
 
-    async def create(conn: Conn) -> people.WorkerRecord:
-        return await people.create_worker(conn, body.id, fields, today)
+    async def create(conn: Conn) -> WorkerRecord:
+        return await workers.create_worker(conn, body.id, fields, today)
 
     return await create_once(request, pool_of(request), admin.user_id, create)
 
@@ -129,7 +131,7 @@ async def create_worker(request: web.Request) -> web.Response:
 async def admin_list_workers(request: web.Request) -> web.Response:
     authenticate(request, Role.ADMIN)
     query = read_query(request, AdminWorkerQuery)
-    found = await people.admin_list(
+    found = await workers.admin_list(
         pool_of(request),
         local_today(request),
         vetting_status=query.vetting_status,
@@ -143,7 +145,7 @@ async def admin_list_workers(request: web.Request) -> web.Response:
 
 async def admin_get_worker(request: web.Request) -> web.Response:
     authenticate(request, Role.ADMIN)
-    record = await people.worker_record(pool_of(request), path_worker_id(request), local_today(request))
+    record = await workers.worker_record(pool_of(request), path_worker_id(request), local_today(request))
     if record is None:
         raise NotFound("no such worker", code="worker_not_found")
     return reply(record)
@@ -154,7 +156,7 @@ async def admin_update_worker(request: web.Request) -> web.Response:
     worker_id = path_worker_id(request)
     body = await required_body(request, WorkerProfilePatch)
     async with pool_of(request).acquire() as conn, conn.transaction():
-        record = await people.update_profile(conn, worker_id, body.changes(), local_today(request))
+        record = await workers.update_profile(conn, worker_id, body.changes(), local_today(request))
     return reply(record)
 
 
@@ -163,7 +165,7 @@ async def set_vetting(request: web.Request) -> web.Response:
     worker_id = path_worker_id(request)
     body = await required_body(request, VettingIn)
     async with pool_of(request).acquire() as conn, conn.transaction():
-        record = await people.set_vetting(
+        record = await workers.set_vetting(
             conn,
             worker_id,
             status=body.status,
@@ -181,8 +183,8 @@ async def add_certificate(request: web.Request) -> web.Response:
     body = (await required_body(request, CertificateIn)).root
     today = local_today(request)
 
-    async def create(conn: Conn) -> people.Certificate:
-        return await people.add_certificate(conn, worker_id, body.model_dump(), today)
+    async def create(conn: Conn) -> Certificate:
+        return await workers.add_certificate(conn, worker_id, body.model_dump(), today)
 
     return await create_once(request, pool_of(request), admin.user_id, create)
 
@@ -191,7 +193,7 @@ async def delete_certificate(request: web.Request) -> web.Response:
     authenticate(request, Role.ADMIN)
     worker_id = path_worker_id(request)
     certificate_id = path_uuid(request, "certificate_id", "certificate")
-    if not await people.delete_certificate(pool_of(request), worker_id, certificate_id):
+    if not await workers.delete_certificate(pool_of(request), worker_id, certificate_id):
         raise NotFound("no such certificate", code="certificate_not_found")
     return web.Response(status=204)
 
@@ -207,7 +209,7 @@ OPERATIONS = published_as(
             "vetting",
             roles=ADMIN,
             body=WorkerIn,
-            responses={201: people.WorkerRecord},
+            responses={201: WorkerRecord},
             errors=(409,),
             idempotent=True,
         ),
@@ -219,7 +221,7 @@ OPERATIONS = published_as(
             "vetting",
             roles=ADMIN,
             query=AdminWorkerQuery,
-            responses={200: people.WorkerRecordList},
+            responses={200: WorkerRecordList},
         ),
         Operation(
             "GET",
@@ -228,7 +230,7 @@ OPERATIONS = published_as(
             "One worker's full record",
             "vetting",
             roles=ADMIN,
-            responses={200: people.WorkerRecord},
+            responses={200: WorkerRecord},
             errors=(404,),
             path_params={"worker_id": {"type": "string"}},
         ),
@@ -240,7 +242,7 @@ OPERATIONS = published_as(
             "vetting",
             roles=ADMIN,
             body=WorkerProfilePatch,
-            responses={200: people.WorkerRecord},
+            responses={200: WorkerRecord},
             errors=(404,),
             path_params={"worker_id": {"type": "string"}},
         ),
@@ -252,7 +254,7 @@ OPERATIONS = published_as(
             "vetting",
             roles=ADMIN,
             body=VettingIn,
-            responses={200: people.WorkerRecord},
+            responses={200: WorkerRecord},
             errors=(404, 409),
             path_params={"worker_id": {"type": "string"}},
             description="Vetting needs a verified identity and a verified, unexpired health certificate "
@@ -266,7 +268,7 @@ OPERATIONS = published_as(
             "vetting",
             roles=ADMIN,
             body=CertificateIn,
-            responses={201: people.Certificate},
+            responses={201: Certificate},
             errors=(404, 409),
             idempotent=True,
             path_params={"worker_id": {"type": "string"}},

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from aiohttp import web
 from pydantic import AfterValidator, Field, model_validator
 
-from bookings import catalog, people
+from bookings import catalog
 from bookings.http.inputs import (
     MULTI_LINE,
     TRIMMED,
@@ -34,6 +34,8 @@ from bookings.http.inputs import (
     unchanged,
 )
 from bookings.http.operation_ids import published_as
+from bookings.people import workers
+from bookings.people.models import Gender, Level, WorkerList, WorkerProfile, WorkerRecord
 from hub.acks import NotFound, Payload
 from hub.auth import Role
 from hub.http import authenticate
@@ -44,10 +46,8 @@ class WorkerQuery(Payload):
     category: Code | None = None
     service: Code | None = None
     duration_minutes: Minutes | None = None
-    gender: people.Gender | None = None
-    level: people.Level | None = Field(
-        default=None, description="junior <3 years, intermediate 3-7, senior 8+"
-    )
+    gender: Gender | None = None
+    level: Level | None = Field(default=None, description="junior <3 years, intermediate 3-7, senior 8+")
     q: Keyword | None = None
     lat: Lat | None = Field(default=None, description="with lng: only workers covering it, nearest first")
     lng: Lng | None = None
@@ -83,7 +83,7 @@ class WorkerProfilePatch(Strict):
 
     # Fields that cannot be null default to None only to mean "unchanged" (null is refused).
     name: Name = unchanged()
-    gender: people.Gender = unchanged()
+    gender: Gender = unchanged()
     birth_year: BirthYear | None = None
     photo_url: Url | None = None
     phone: Phone | None = None
@@ -106,7 +106,7 @@ async def list_workers(request: web.Request) -> web.Response:
     skills = await catalog.skills_for(
         pool, category=query.category, service=query.service, duration_minutes=query.duration_minutes
     )
-    found = await people.list_workers(
+    found = await workers.list_workers(
         pool,
         local_today(request),
         skills=skills,
@@ -121,7 +121,7 @@ async def list_workers(request: web.Request) -> web.Response:
 
 
 async def get_worker(request: web.Request) -> web.Response:
-    profile = await people.public_profile(pool_of(request), path_worker_id(request), local_today(request))
+    profile = await workers.public_profile(pool_of(request), path_worker_id(request), local_today(request))
     if profile is None:
         raise NotFound("no such worker", code="worker_not_found")
     return reply(profile)
@@ -129,7 +129,7 @@ async def get_worker(request: web.Request) -> web.Response:
 
 async def get_my_worker_profile(request: web.Request) -> web.Response:
     user = authenticate(request, Role.WORKER)
-    record = await people.worker_record(pool_of(request), user.user_id, local_today(request))
+    record = await workers.worker_record(pool_of(request), user.user_id, local_today(request))
     if record is None:
         raise NotFound("no worker profile: an admin onboards workers first", code="worker_not_found")
     return reply(record)
@@ -139,7 +139,7 @@ async def update_my_worker_profile(request: web.Request) -> web.Response:
     user = authenticate(request, Role.WORKER)
     body = await required_body(request, WorkerProfilePatch)
     async with pool_of(request).acquire() as conn, conn.transaction():
-        record = await people.update_profile(conn, user.user_id, body.changes(), local_today(request))
+        record = await workers.update_profile(conn, user.user_id, body.changes(), local_today(request))
     return reply(record)
 
 
@@ -154,7 +154,7 @@ OPERATIONS = published_as(
             "workers",
             auth=False,
             query=WorkerQuery,
-            responses={200: people.WorkerList},
+            responses={200: WorkerList},
         ),
         Operation(
             "GET",
@@ -163,7 +163,7 @@ OPERATIONS = published_as(
             "The worker's own profile, vetting state and certificates",
             "workers",
             roles=WORKER,
-            responses={200: people.WorkerRecord},
+            responses={200: WorkerRecord},
             errors=(404,),
         ),
         Operation(
@@ -174,7 +174,7 @@ OPERATIONS = published_as(
             "workers",
             roles=WORKER,
             body=WorkerProfilePatch,
-            responses={200: people.WorkerRecord},
+            responses={200: WorkerRecord},
             errors=(404,),
         ),
         Operation(
@@ -184,7 +184,7 @@ OPERATIONS = published_as(
             "A vetted worker's public profile with recent reviews",
             "workers",
             auth=False,
-            responses={200: people.WorkerProfile},
+            responses={200: WorkerProfile},
             errors=(404,),
             path_params={"worker_id": {"type": "string"}},
         ),

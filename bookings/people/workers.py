@@ -1,63 +1,35 @@
-"""Workers (profiles, vetting, certificates, reviews) and customers (profile, saved addresses).
-
-A worker is *eligible* for a job needing ``skill`` on ``day`` when ``ELIGIBLE_WORKER_SQL`` holds:
-vetted, identity verified, a verified health certificate valid on that day, and a verified skill
-certificate for a skill the worker lists, valid on that day. Customers only ever see eligible
-workers; admins see everyone with their vetting record.
-"""
+"""Workers: reading (the public listing and profile, the full record, the admin's list) and
+writing (onboarding, profile changes, vetting decisions, certificates)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
-from typing import Any, Literal
+from datetime import date
+from typing import Any
 
 import asyncpg
-import pydantic
 
+from bookings.catalog import like_pattern
+from bookings.people.eligibility import LEVEL_SQL, eligible_worker_sql, level_of
+from bookings.people.models import (
+    Certificate,
+    PastCase,
+    Review,
+    ServiceArea,
+    WorkerCard,
+    WorkerList,
+    WorkerProfile,
+    WorkerRecord,
+    WorkerRecordList,
+)
 from hub.acks import Conflict, NotFound
 from hub.storage.db import Conn, Executor
-
-Gender = Literal["female", "male"]
-Level = Literal["junior", "intermediate", "senior"]
-VettingStatus = Literal["pending", "vetted", "rejected", "suspended"]
-CertificateKind = Literal["health", "skill"]
 
 MAX_PAGE = 100
 RECENT_REVIEWS = 5
 MAX_CERTIFICATES = 50
-MAX_ADDRESSES = 20
-SENIOR_YEARS = 8  # junior: fewer than 3 years; intermediate: 3 to 7; senior: 8 or more
-INTERMEDIATE_YEARS = 3
 EARTH_RADIUS_KM = 6371.0088
-ACTIVE_BOOKING_STATUSES = ("dispatching", "accepted", "on_the_way", "arrived", "in_service", "completed")
-
-
-def eligible_worker_sql(
-    worker: str = "w", skill: str = "$1", on: str = "$2", *, any_skill: bool = False
-) -> str:
-    """The SQL predicate "this worker may be offered a job needing ``skill`` on day ``on``".
-
-    ``worker`` is the alias of the ``workers`` row; ``skill`` is a SQL expression of type text
-    (or text[] with ``any_skill=True``: a certificate for any one of those skills will do, e.g.
-    ``w.skills`` for "eligible for anything"); ``on`` is a SQL expression of type date (the job's
-    local date, so a certificate expiring that day still counts).
-    """
-    skill_match = f"sc.skill = ANY({skill})" if any_skill else f"sc.skill = {skill}"
-    return f"""({worker}.vetting_status = 'vetted' AND {worker}.identity_verified
-    AND EXISTS (SELECT 1 FROM worker_certificates hc
-                WHERE hc.worker_id = {worker}.id AND hc.kind = 'health' AND hc.verified
-                  AND hc.expires_on >= ({on})::date)
-    AND EXISTS (SELECT 1 FROM worker_certificates sc
-                WHERE sc.worker_id = {worker}.id AND sc.kind = 'skill' AND sc.verified
-                  AND sc.expires_on >= ({on})::date AND {skill_match}
-                  AND sc.skill = ANY({worker}.skills)))"""
-
-
-#: Workers aliased ``w``; ``$1`` the skill (text), ``$2`` the job's local date (date).
-#: ``SELECT w.id FROM workers w WHERE {ELIGIBLE_WORKER_SQL}`` lists who may be offered the job.
-ELIGIBLE_WORKER_SQL = eligible_worker_sql()
 
 
 def distance_sql(lat1: str, lng1: str, lat2: str, lng2: str) -> str:
@@ -67,147 +39,6 @@ def distance_sql(lat1: str, lng1: str, lat2: str, lng2: str) -> str:
         f"power(sin(radians(({lat2}) - ({lat1})) / 2), 2) + cos(radians({lat1})) * cos(radians({lat2}))"
         f" * power(sin(radians(({lng2}) - ({lng1})) / 2), 2)))))"
     )
-
-
-_LEVEL_SQL = (
-    f"(CASE WHEN w.years_experience >= {SENIOR_YEARS} THEN 'senior'"
-    f" WHEN w.years_experience >= {INTERMEDIATE_YEARS} THEN 'intermediate' ELSE 'junior' END)"
-)
-
-
-def level_of(years_experience: int) -> Level:
-    if years_experience >= SENIOR_YEARS:
-        return "senior"
-    if years_experience >= INTERMEDIATE_YEARS:
-        return "intermediate"
-    return "junior"
-
-
-async def offerable(db: Executor, worker_ids: Sequence[str] | None, skill: str, on: date) -> list[str]:
-    """The ids (of ``worker_ids``, or of all workers when None) eligible for ``skill`` on ``on``."""
-    rows = await db.fetch(
-        f"""SELECT w.id FROM workers w
-            WHERE {ELIGIBLE_WORKER_SQL} AND ($3::text[] IS NULL OR w.id = ANY($3::text[]))
-            ORDER BY w.id""",
-        skill,
-        on,
-        None if worker_ids is None else list(worker_ids),
-    )
-    return [row["id"] for row in rows]
-
-
-# Models ----------------------------------------------------------------------------------------
-
-
-class PastCase(pydantic.BaseModel):
-    title: str
-    description: str = ""
-    year: int | None = None
-
-
-class ServiceArea(pydantic.BaseModel):
-    lat: float
-    lng: float
-    radius_km: float
-
-
-class Review(pydantic.BaseModel):
-    id: uuid.UUID
-    rating: int
-    comment: str
-    author: str  # the customer's name, masked ("王**")
-    created_at: datetime
-
-
-class WorkerCard(pydantic.BaseModel):
-    """A worker in a list."""
-
-    id: str
-    name: str
-    gender: Gender
-    age: int | None
-    photo_url: str | None
-    years_experience: int
-    level: Level
-    skills: list[str]
-    certified_skills: list[str]  # skills with a verified, unexpired certificate
-    rating_avg: float | None
-    rating_count: int
-    area: ServiceArea
-    distance_km: float | None = None  # from the point searched near, when one was given
-
-
-class WorkerList(pydantic.BaseModel):
-    workers: list[WorkerCard]
-    next_offset: int | None
-
-
-class WorkerProfile(WorkerCard):
-    """What a customer sees on a worker's page."""
-
-    bio: str
-    training: list[str]
-    past_cases: list[PastCase]
-    service_ids: list[str]  # the services the worker can be booked for today
-    recent_reviews: list[Review]
-
-
-class Certificate(pydantic.BaseModel):
-    id: uuid.UUID
-    kind: CertificateKind
-    skill: str | None
-    number: str
-    issued_on: date | None
-    expires_on: date
-    verified: bool
-    expired: bool
-
-
-class WorkerRecord(WorkerProfile):
-    """The full record: the worker's own view and the admin's."""
-
-    phone: str | None
-    birth_year: int | None
-    vetting_status: VettingStatus
-    identity_verified: bool
-    vetting_note: str | None
-    vetted_by: str | None
-    vetted_at: datetime | None
-    eligible: bool  # may be offered jobs today (for at least one of the listed skills)
-    certificates: list[Certificate]
-    created_at: datetime
-    updated_at: datetime
-
-
-class WorkerRecordList(pydantic.BaseModel):
-    workers: list[WorkerRecord]
-    next_offset: int | None
-
-
-class Customer(pydantic.BaseModel):
-    id: str
-    name: str
-    phone: str | None
-    created_at: datetime
-    updated_at: datetime
-
-
-class Address(pydantic.BaseModel):
-    id: uuid.UUID
-    label: str
-    line: str
-    city: str
-    lat: float
-    lng: float
-    is_default: bool
-    created_at: datetime
-
-
-class AddressList(pydantic.BaseModel):
-    addresses: list[Address]
-
-
-# Workers: reading ------------------------------------------------------------------------------
 
 
 def mask_name(name: str) -> str:
@@ -263,8 +94,6 @@ async def list_workers(
 ) -> WorkerList:
     """Eligible workers (for one of ``skills`` when given, else for any of their own skills), the
     nearest first when ``near`` is given (only those whose area covers it), else the best rated."""
-    from bookings.catalog import like_pattern
-
     args: list[Any] = [today]
 
     def param(value: Any) -> str:
@@ -276,7 +105,7 @@ async def list_workers(
     if gender is not None:
         where.append(f"w.gender = {param(gender)}")
     if level is not None:
-        where.append(f"{_LEVEL_SQL} = {param(level)}")
+        where.append(f"{LEVEL_SQL} = {param(level)}")
     for token in q_tokens:
         where.append(_worker_text_match(param(like_pattern(token))))
     distance = "NULL::float8"
@@ -426,8 +255,6 @@ async def admin_list(
 ) -> WorkerRecordList:
     """Every worker, filtered by vetting status, and by a certificate that has expired or expires
     within ``expiring_within_days`` days (0: already expired); newest first."""
-    from bookings.catalog import like_pattern
-
     args: list[Any] = []
 
     def param(value: Any) -> str:
@@ -457,7 +284,7 @@ async def admin_list(
     return WorkerRecordList(workers=records, next_offset=offset + limit if len(rows) > limit else None)
 
 
-# Workers: writing ------------------------------------------------------------------------------
+# Writing ---------------------------------------------------------------------------------------
 
 PROFILE_COLUMNS = (
     "name",
@@ -596,121 +423,3 @@ async def delete_certificate(db: Executor, worker_id: str, certificate_id: uuid.
         worker_id,
     )
     return bool(deleted)
-
-
-# Customers -------------------------------------------------------------------------------------
-
-
-async def customer(db: Executor, customer_id: str) -> Customer:
-    """The customer's profile, created empty on first use."""
-    await db.execute("INSERT INTO customers (id) VALUES ($1) ON CONFLICT (id) DO NOTHING", customer_id)
-    row = await db.fetchrow("SELECT * FROM customers WHERE id = $1", customer_id)
-    assert row is not None
-    return Customer(**{name: row[name] for name in Customer.model_fields})
-
-
-async def update_customer(db: Executor, customer_id: str, fields: Mapping[str, Any]) -> Customer:
-    await customer(db, customer_id)
-    values = {name: fields[name] for name in ("name", "phone") if name in fields}
-    if values:
-        sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(values, start=2))
-        await db.execute(
-            f"UPDATE customers SET {sets}, updated_at = now() WHERE id = $1", customer_id, *values.values()
-        )
-    return await customer(db, customer_id)
-
-
-def _address(row: asyncpg.Record) -> Address:
-    return Address(**{name: row[name] for name in Address.model_fields})
-
-
-async def addresses(db: Executor, customer_id: str) -> list[Address]:
-    rows = await db.fetch(
-        "SELECT * FROM customer_addresses WHERE customer_id = $1 ORDER BY is_default DESC, created_at, id",
-        customer_id,
-    )
-    return [_address(row) for row in rows]
-
-
-async def _lock_customer(conn: Conn, customer_id: str) -> None:
-    """Serialize address changes of one customer (the one-default rule spans rows)."""
-    await conn.execute("INSERT INTO customers (id) VALUES ($1) ON CONFLICT (id) DO NOTHING", customer_id)
-    await conn.execute("SELECT 1 FROM customers WHERE id = $1 FOR UPDATE", customer_id)
-
-
-async def create_address(conn: Conn, customer_id: str, fields: Mapping[str, Any]) -> Address:
-    """Save an address; the first one, or one marked default, becomes the default."""
-    await _lock_customer(conn, customer_id)
-    count = await conn.fetchval("SELECT count(*) FROM customer_addresses WHERE customer_id = $1", customer_id)
-    if count >= MAX_ADDRESSES:
-        raise Conflict(f"at most {MAX_ADDRESSES} saved addresses", code="too_many_addresses")
-    is_default = bool(fields.get("is_default")) or count == 0
-    if is_default:
-        await conn.execute(
-            "UPDATE customer_addresses SET is_default = false WHERE customer_id = $1 AND is_default",
-            customer_id,
-        )
-    row = await conn.fetchrow(
-        """INSERT INTO customer_addresses (id, customer_id, label, line, city, lat, lng, is_default)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *""",
-        uuid.uuid4(),
-        customer_id,
-        fields.get("label", ""),
-        fields["line"],
-        fields.get("city", ""),
-        fields["lat"],
-        fields["lng"],
-        is_default,
-    )
-    assert row is not None
-    return _address(row)
-
-
-async def update_address(
-    conn: Conn, customer_id: str, address_id: uuid.UUID, fields: Mapping[str, Any]
-) -> Address:
-    await _lock_customer(conn, customer_id)
-    values = {n: fields[n] for n in ("label", "line", "city", "lat", "lng", "is_default") if n in fields}
-    if values.get("is_default"):
-        await conn.execute(
-            """UPDATE customer_addresses SET is_default = false
-               WHERE customer_id = $1 AND is_default AND id <> $2""",
-            customer_id,
-            address_id,
-        )
-    sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(values, start=3)) or "id = id"
-    row = await conn.fetchrow(
-        f"UPDATE customer_addresses SET {sets} WHERE id = $1 AND customer_id = $2 RETURNING *",
-        address_id,
-        customer_id,
-        *values.values(),
-    )
-    if row is None:
-        raise NotFound("no such address", code="address_not_found")
-    return _address(row)
-
-
-async def delete_address(conn: Conn, customer_id: str, address_id: uuid.UUID) -> None:
-    """Delete an address; when it was the default, the most recent remaining one takes over."""
-    await _lock_customer(conn, customer_id)
-    was_default = await conn.fetchval(
-        "DELETE FROM customer_addresses WHERE id = $1 AND customer_id = $2 RETURNING is_default",
-        address_id,
-        customer_id,
-    )
-    if was_default is None:
-        raise NotFound("no such address", code="address_not_found")
-    if was_default:
-        await conn.execute(
-            """UPDATE customer_addresses SET is_default = true
-               WHERE id = (SELECT id FROM customer_addresses WHERE customer_id = $1
-                           ORDER BY created_at DESC, id DESC LIMIT 1)""",
-            customer_id,
-        )
-
-
-async def default_address(db: Executor, customer_id: str) -> Address | None:
-    row = await db.fetchrow(
-        "SELECT * FROM customer_addresses WHERE customer_id = $1 AND is_default", customer_id
-    )
-    return None if row is None else _address(row)
