@@ -15,13 +15,14 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from bookings import checkout, geo, idempotency, manage, orders, tracking
+from bookings import checkout, geo, manage, orders, tracking
 from bookings.config import BookingConfig
 from bookings.dispatch import Accepted, Dispatcher
 from bookings.live import BookingLive, DispatchRequests, entry_for_customer
 from bookings.orders import Actor, Booking, BookingDetail
 from bookings.payloads import SlotRequest
 from bookings.rules import RulesCache
+from bookings.storage import idempotency
 from hub.acks import NotFound
 from hub.auth import Principal, Role
 from hub.context import HubContext

@@ -9,8 +9,8 @@ import pydantic
 from aiohttp import web
 
 from bookings import checkout, orders
+from bookings.http.idempotency import create_once
 from bookings.http.operation_ids import published_as
-from bookings.idempotency import create_once
 from bookings.orders import Actor, Booking, BookingDetail
 from bookings.payloads import Assign, BookingsQuery, Cancel, MarkPaid, Redispatch, SlotRequest
 from bookings.runtime import runtime

@@ -7,6 +7,7 @@ from typing import Annotated
 from aiohttp import web
 from pydantic import Field, StrictBool
 
+from bookings.http.idempotency import create_once
 from bookings.http.inputs import (
     CUSTOMER,
     SINGLE_LINE,
@@ -22,7 +23,6 @@ from bookings.http.inputs import (
     unchanged,
 )
 from bookings.http.operation_ids import published_as
-from bookings.idempotency import create_once
 from bookings.people import Address, AddressList, Customer, customers
 from hub.auth import Role
 from hub.http import authenticate

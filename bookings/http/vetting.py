@@ -9,6 +9,7 @@ from aiohttp import web
 from pydantic import AfterValidator, Field, RootModel, StrictBool, model_validator
 
 from bookings import catalog
+from bookings.http.idempotency import create_once
 from bookings.http.inputs import (
     ADMIN,
     MULTI_LINE,
@@ -43,7 +44,6 @@ from bookings.http.workers import (
     WorkerProfilePatch,
     Years,
 )
-from bookings.idempotency import create_once
 from bookings.people import workers
 from bookings.people.models import Certificate, Gender, VettingStatus, WorkerRecord, WorkerRecordList
 from hub.acks import NotFound, Payload
