@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 import zoneinfo
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -15,6 +14,8 @@ from bookings import catalog, orders, pricing
 from bookings.config import BookingConfig
 from bookings.orders import Actor, Address, Booking, Status, TimelineEntry
 from bookings.payloads import SlotRequest
+from bookings.storage import catalog as catalog_store
+from bookings.storage.catalog import ServiceRecord
 from hub.acks import Conflict, InvalidPayload
 from hub.storage.db import Conn, Executor
 
@@ -30,38 +31,18 @@ class QuoteResult(pricing.Quote):
     worker_id: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Service:
-    id: str
-    pricing: str
-    unit_price_cents: int
-    min_minutes: int
-    default_minutes: int
-    max_minutes: int
-    step_minutes: int
-    opens_at: time
-    closes_at: time
-    worker_share_pct: int
-    skill: str
-
-
 def _invalid(field: str, code: str, message: str) -> InvalidPayload:
     return InvalidPayload(message, code=code, details=[{"loc": [field], "message": message}])
 
 
-async def load_service(conn: Executor, service_id: str) -> Service:
-    row = await conn.fetchrow(
-        """SELECT id, pricing, unit_price_cents, min_minutes, default_minutes, max_minutes, step_minutes,
-                  opens_at, closes_at, worker_share_pct, skill
-             FROM services WHERE id = $1 AND active""",
-        service_id,
-    )
-    if row is None:
+async def load_service(conn: Executor, service_id: str) -> ServiceRecord:
+    service = await catalog_store.active_service(conn, service_id)
+    if service is None:
         raise _invalid("service_id", "unknown_service", f"there is no service {service_id!r}")
-    return Service(**dict(row))
+    return service
 
 
-def duration_for(service: Service, wanted: int | None) -> int:
+def duration_for(service: ServiceRecord, wanted: int | None) -> int:
     """The wanted duration (or the service's default) if the catalog allows it: the same rule
     that the catalog's duration filter applies."""
     minutes = service.default_minutes if wanted is None else wanted
@@ -76,7 +57,7 @@ def duration_for(service: Service, wanted: int | None) -> int:
 
 
 def slot_for(
-    service: Service, day: date, start: str, minutes: int, config: BookingConfig, now: datetime
+    service: ServiceRecord, day: date, start: str, minutes: int, config: BookingConfig, now: datetime
 ) -> Slot:
     zone = zoneinfo.ZoneInfo(config.timezone)
     local_start = datetime.combine(day, time.fromisoformat(start), zone)
@@ -138,16 +119,9 @@ async def quote(conn: Executor, customer_id: str, request: SlotRequest, config: 
                            WHERE customer_id = $1 AND status NOT IN ('cancelled', 'expired'))""",
         customer_id,
     )
-    priced = pricing.Priced(
-        id=service.id,
-        pricing=service.pricing,
-        unit_price_cents=service.unit_price_cents,
-        min_minutes=service.min_minutes,
-        worker_share_pct=service.worker_share_pct,
-    )
     local_start = slot.start.astimezone(zoneinfo.ZoneInfo(config.timezone))
     result = pricing.quote(
-        priced, minutes, local_start, now, chosen_worker=request.worker_id is not None, first_booking=first
+        service, minutes, local_start, now, chosen_worker=request.worker_id is not None, first_booking=first
     )
     return QuoteResult(**result.model_dump(), slot=slot, worker_id=request.worker_id)
 

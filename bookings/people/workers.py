@@ -10,7 +10,6 @@ from typing import Any
 
 import asyncpg
 
-from bookings.catalog import like_pattern
 from bookings.people.eligibility import LEVEL_SQL, eligible_worker_sql, level_of
 from bookings.people.models import (
     Certificate,
@@ -23,6 +22,7 @@ from bookings.people.models import (
     WorkerRecord,
     WorkerRecordList,
 )
+from bookings.storage.catalog import like_pattern
 from hub.acks import Conflict, NotFound
 from hub.storage.db import Conn, Executor
 
