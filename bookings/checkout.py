@@ -15,6 +15,7 @@ from bookings.config import BookingConfig
 from bookings.orders import Actor, Address, Booking, Status, TimelineEntry
 from bookings.payloads import SlotRequest
 from bookings.storage import catalog as catalog_store
+from bookings.storage import customers as customer_store
 from bookings.storage.catalog import ServiceRecord
 from hub.acks import Conflict, InvalidPayload
 from hub.storage.db import Conn, Executor
@@ -89,14 +90,10 @@ def slot_for(
 async def address_for(conn: Executor, customer_id: str, request: SlotRequest) -> Address:
     if request.address is not None:
         return Address(**request.address.model_dump())
-    row = await conn.fetchrow(
-        "SELECT label, line, city, lat, lng FROM customer_addresses WHERE id = $1 AND customer_id = $2",
-        request.address_id,
-        customer_id,
-    )
+    row = await customer_store.address(conn, customer_id, request.address_id)
     if row is None:
         raise _invalid("address_id", "unknown_address", "you have no saved address with this id")
-    return Address(**dict(row))
+    return Address(**{name: row[name] for name in Address.model_fields})
 
 
 async def check_worker(conn: Executor, worker_id: str, skill: str) -> None:

@@ -20,6 +20,7 @@ import pydantic
 
 from bookings.people.eligibility import eligible_worker_sql
 from bookings.storage import catalog as catalog_store
+from bookings.storage import customers as customer_store
 from bookings.storage.catalog import ServiceRecord
 from hub.storage.db import Conn
 
@@ -384,35 +385,13 @@ async def seed(conn: Conn, today: date | None = None) -> SeedSummary:
                 )
         customer_ids = [c[0] for c in CUSTOMERS]
         for cid, name, phone in CUSTOMERS:
-            await conn.execute(
-                """INSERT INTO customers (id, name, phone) VALUES ($1, $2, $3)
-                   ON CONFLICT (id) DO UPDATE SET name = $2, phone = $3, updated_at = now()""",
-                cid,
-                name,
-                phone,
-            )
+            await customer_store.upsert(conn, cid, name, phone)
         address_ids = [_id("address", a[0], a[1]) for a in ADDRESSES]
         # The demo's default addresses win over any default chosen since.
-        await conn.execute(
-            """UPDATE customer_addresses SET is_default = false
-               WHERE customer_id = ANY($1::text[]) AND is_default AND id <> ALL($2::uuid[])""",
-            customer_ids,
-            address_ids,
-        )
+        await customer_store.clear_defaults_except(conn, customer_ids, address_ids)
         for address_id, (cid, label, line, lat, lng, default) in zip(address_ids, ADDRESSES, strict=True):
-            await conn.execute(
-                """INSERT INTO customer_addresses (id, customer_id, label, line, city, lat, lng, is_default)
-                   VALUES ($1, $2, $3, $4, '上海市', $5, $6, $7)
-                   ON CONFLICT (id) DO UPDATE SET customer_id = $2, label = $3, line = $4, city = '上海市',
-                       lat = $5, lng = $6, is_default = $7""",
-                address_id,
-                cid,
-                label,
-                line,
-                lat,
-                lng,
-                default,
-            )
+            address = {"label": label, "line": line, "city": "上海市", "lat": lat, "lng": lng}
+            await customer_store.upsert_address(conn, address_id, cid, {**address, "is_default": default})
         for wid, cid, rating, comment, days in REVIEWS:
             await conn.execute(
                 """INSERT INTO worker_reviews (id, worker_id, customer_id, rating, comment, created_at)
