@@ -16,6 +16,7 @@ from bookings.orders import Actor, Address, Booking, Status, TimelineEntry
 from bookings.payloads import SlotRequest
 from bookings.storage import catalog as catalog_store
 from bookings.storage import customers as customer_store
+from bookings.storage import workers as worker_store
 from bookings.storage.catalog import ServiceRecord
 from hub.acks import Conflict, InvalidPayload
 from hub.storage.db import Conn, Executor
@@ -97,7 +98,7 @@ async def address_for(conn: Executor, customer_id: str, request: SlotRequest) ->
 
 
 async def check_worker(conn: Executor, worker_id: str, skill: str) -> None:
-    row = await conn.fetchrow("SELECT vetting_status, skills FROM workers WHERE id = $1", worker_id)
+    row = await worker_store.vetting_and_skills(conn, worker_id)
     if row is None or row["vetting_status"] != "vetted":
         raise _invalid("worker_id", "unknown_worker", "there is no bookable worker with this id")
     if skill not in row["skills"]:

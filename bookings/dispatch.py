@@ -22,6 +22,7 @@ from bookings import geo, orders, tracking
 from bookings.orders import Actor, Booking, Status
 from bookings.people.eligibility import eligible_worker_sql
 from bookings.rules import DispatchRules, RulesCache
+from bookings.storage import workers as worker_store
 from hub.acks import Conflict, NotFound
 from hub.presence import PresenceTracker
 from hub.presence import Status as Presence
@@ -437,7 +438,7 @@ class Dispatcher:
         return Accepted(booking, offer_id, conversation.id, [])
 
     async def _tell_customer_assigned(self, conn: Conn, booking: Booking, worker_id: str) -> None:
-        name = await conn.fetchval("SELECT name FROM workers WHERE id = $1", worker_id) or worker_id
+        name = await worker_store.name(conn, worker_id) or worker_id
         await orders.tell(
             conn,
             booking,

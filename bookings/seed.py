@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 
 import pydantic
 
-from bookings.people.eligibility import eligible_worker_sql
 from bookings.storage import catalog as catalog_store
 from bookings.storage import customers as customer_store
+from bookings.storage import workers as worker_store
 from bookings.storage.catalog import ServiceRecord
 from hub.storage.db import Conn
 
@@ -344,45 +344,23 @@ async def seed(conn: Conn, today: date | None = None) -> SeedSummary:
             wid = row["id"]
             worker_ids.append(wid)
             pending = wid == PENDING_WORKER
-            columns = list(row)
-            await conn.execute(
-                f"""INSERT INTO workers ({", ".join(columns)}, vetting_status, identity_verified,
-                                         vetting_note, vetted_by, vetted_at)
-                    VALUES ({", ".join(f"${i}" for i in range(1, len(columns) + 1))},
-                            ${len(columns) + 1}, ${len(columns) + 2}, ${len(columns) + 3},
-                            ${len(columns) + 4}, ${len(columns) + 5})
-                    ON CONFLICT (id) DO UPDATE SET
-                        {", ".join(f"{c} = EXCLUDED.{c}" for c in columns[1:])},
-                        vetting_status = EXCLUDED.vetting_status,
-                        identity_verified = EXCLUDED.identity_verified,
-                        vetting_note = EXCLUDED.vetting_note, vetted_by = EXCLUDED.vetted_by,
-                        vetted_at = EXCLUDED.vetted_at, updated_at = now()""",
-                *row.values(),
-                "pending" if pending else "vetted",
-                not pending,
-                "等待身份证核验和健康证原件" if pending else "身份证、健康证和技能证书已核验",
-                None if pending else ADMIN_ID,
-                None
-                if pending
-                else datetime.combine(today - timedelta(days=30), time(10, 0), ZoneInfo("UTC")),
+            vetted_at = datetime.combine(today - timedelta(days=30), time(10, 0), ZoneInfo("UTC"))
+            await worker_store.upsert(
+                conn,
+                {
+                    **row,
+                    "vetting_status": "pending" if pending else "vetted",
+                    "identity_verified": not pending,
+                    "vetting_note": "等待身份证核验和健康证原件"
+                    if pending
+                    else "身份证、健康证和技能证书已核验",
+                    "vetted_by": None if pending else ADMIN_ID,
+                    "vetted_at": None if pending else vetted_at,
+                },
             )
             for cert in _certificates(index, entry[4], today):
                 certificates += 1
-                await conn.execute(
-                    """INSERT INTO worker_certificates
-                           (id, worker_id, kind, skill, number, issued_on, expires_on, verified)
-                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                       ON CONFLICT (id) DO UPDATE SET kind = $3, skill = $4, number = $5, issued_on = $6,
-                           expires_on = $7, verified = $8""",
-                    cert["id"],
-                    wid,
-                    cert["kind"],
-                    cert["skill"],
-                    cert["number"],
-                    cert["issued_on"],
-                    cert["expires_on"],
-                    cert["verified"],
-                )
+                await worker_store.upsert_certificate(conn, wid, cert)
         customer_ids = [c[0] for c in CUSTOMERS]
         for cid, name, phone in CUSTOMERS:
             await customer_store.upsert(conn, cid, name, phone)
@@ -393,32 +371,12 @@ async def seed(conn: Conn, today: date | None = None) -> SeedSummary:
             address = {"label": label, "line": line, "city": "上海市", "lat": lat, "lng": lng}
             await customer_store.upsert_address(conn, address_id, cid, {**address, "is_default": default})
         for wid, cid, rating, comment, days in REVIEWS:
-            await conn.execute(
-                """INSERT INTO worker_reviews (id, worker_id, customer_id, rating, comment, created_at)
-                   VALUES ($1, $2, $3, $4, $5, $6)
-                   ON CONFLICT (id) DO UPDATE SET worker_id = $2, customer_id = $3, rating = $4,
-                       comment = $5, created_at = $6""",
-                _id("review", wid, cid),
-                wid,
-                cid,
-                rating,
-                comment,
-                datetime.combine(today - timedelta(days=days), time(12, 0), ZoneInfo("UTC")),
+            created_at = datetime.combine(today - timedelta(days=days), time(12, 0), ZoneInfo("UTC"))
+            await worker_store.upsert_review(
+                conn, _id("review", wid, cid), wid, cid, rating, comment, created_at
             )
-        await conn.execute(
-            """UPDATE workers w SET rating_sum = r.total, rating_count = r.n
-               FROM (SELECT w2.id, coalesce(sum(x.rating), 0) AS total, count(x.id) AS n
-                     FROM workers w2 LEFT JOIN worker_reviews x ON x.worker_id = w2.id
-                     WHERE w2.id = ANY($1::text[]) GROUP BY w2.id) r
-               WHERE w.id = r.id""",
-            worker_ids,
-        )
-        eligible = eligible_worker_sql("w", "w.skills", "$1", any_skill=True)
-        bookable = await conn.fetchval(
-            f"SELECT count(*) FROM workers w WHERE w.id = ANY($2::text[]) AND {eligible}",
-            today,
-            worker_ids,
-        )
+        await worker_store.recount_ratings(conn, worker_ids)
+        bookable = await worker_store.count_eligible(conn, worker_ids, today)
     return SeedSummary(
         categories=len(CATEGORIES),
         services=len(SERVICES),

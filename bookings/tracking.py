@@ -15,6 +15,7 @@ from typing import Any
 from bookings import geo, orders
 from bookings.config import BookingConfig
 from bookings.orders import Actor, Booking, Status
+from bookings.storage import workers as worker_store
 from hub.acks import Conflict
 from hub.storage import chat as chat_store
 from hub.storage.db import Conn
@@ -73,7 +74,7 @@ async def _advance(
         if current.status == step.to:
             return current
         raise
-    worker = await conn.fetchval("SELECT name FROM workers WHERE id = $1", worker_id) or "Your worker"
+    worker = await worker_store.name(conn, worker_id) or "Your worker"
     body = step.body.format(name=worker, **told)
     await orders.tell(
         conn, booking, booking.customer_id, "customer", step.title, body, status=step.to.value, **told
@@ -148,7 +149,7 @@ async def finish(conn: Conn, worker_id: str, booking_id: uuid.UUID, read_only_se
 
 async def set_depart_by(conn: Conn, booking: Booking, worker_id: str, speed_kmh: float) -> Booking:
     """When must the worker leave? Slot start minus the trip from their base at city speed."""
-    row = await conn.fetchrow("SELECT area_lat, area_lng FROM workers WHERE id = $1", worker_id)
+    row = await worker_store.base(conn, worker_id)
     minutes = DEFAULT_TRAVEL_MINUTES
     if row is not None:
         km = geo.distance_km(row["area_lat"], row["area_lng"], booking.address.lat, booking.address.lng)
