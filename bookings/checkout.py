@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 import zoneinfo
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 
 import asyncpg
 import pydantic
@@ -14,6 +13,7 @@ from bookings import catalog, orders, pricing
 from bookings.config import BookingConfig
 from bookings.orders import Actor, Address, Booking, Status, TimelineEntry
 from bookings.payloads import SlotRequest
+from bookings.storage import bookings as booking_store
 from bookings.storage import catalog as catalog_store
 from bookings.storage import customers as customer_store
 from bookings.storage import workers as worker_store
@@ -112,11 +112,7 @@ async def quote(conn: Executor, customer_id: str, request: SlotRequest, config: 
     slot = slot_for(service, request.date, request.start_time, minutes, config, now)
     if request.worker_id is not None:
         await check_worker(conn, request.worker_id, service.skill)
-    first = not await conn.fetchval(
-        """SELECT EXISTS (SELECT 1 FROM bookings
-                           WHERE customer_id = $1 AND status NOT IN ('cancelled', 'expired'))""",
-        customer_id,
-    )
+    first = not await booking_store.has_live_booking(conn, customer_id)
     local_start = slot.start.astimezone(zoneinfo.ZoneInfo(config.timezone))
     result = pricing.quote(
         service, minutes, local_start, now, chosen_worker=request.worker_id is not None, first_booking=first
@@ -155,11 +151,11 @@ async def mark_paid(conn: Conn, booking_id: uuid.UUID, payment_ref: str, actor: 
     """
     current = await orders.require(conn, booking_id)
     if current.paid_at is not None:
-        ref = await conn.fetchval("SELECT payment_ref FROM bookings WHERE id = $1", booking_id)
+        ref = await booking_store.payment_ref(conn, booking_id)
         if ref == payment_ref:
             return current
         raise Conflict("the booking is already paid", code="already_paid")
-    taken = await conn.fetchval("SELECT id FROM bookings WHERE payment_ref = $1", payment_ref)
+    taken = await booking_store.paid_by(conn, payment_ref)
     if taken == booking_id:  # paid by this very reference since we looked
         return await orders.require(conn, booking_id)
     if taken is not None:
@@ -180,7 +176,7 @@ async def mark_paid(conn: Conn, booking_id: uuid.UUID, payment_ref: str, actor: 
         raise Conflict("this payment reference belongs to another booking", code="payment_ref_used") from None
     except Conflict:
         # The provider's callback raced its own retry: the one that lost sees the booking paid.
-        ref = await conn.fetchval("SELECT payment_ref FROM bookings WHERE id = $1", booking_id)
+        ref = await booking_store.payment_ref(conn, booking_id)
         if ref == payment_ref:
             return await orders.require(conn, booking_id)
         raise
@@ -221,8 +217,5 @@ async def expire_unpaid(conn: Conn, booking_id: uuid.UUID) -> Booking | None:
     return booking
 
 
-async def overdue_unpaid(conn: Executor) -> list[Any]:
-    rows = await conn.fetch(
-        "SELECT id FROM bookings WHERE status = 'pending_payment' AND payment_due_at <= now() LIMIT 500"
-    )
-    return [row["id"] for row in rows]
+async def overdue_unpaid(conn: Executor) -> list[uuid.UUID]:
+    return await booking_store.overdue_unpaid(conn)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from bookings import orders
 from bookings.orders import Actor, Booking, Status
-from bookings.people.eligibility import eligible_worker_sql
+from bookings.storage import bookings as booking_store
 from hub.acks import Conflict, NotFound
 from hub.storage import chat as chat_store
 from hub.storage.db import Conn
@@ -124,22 +124,14 @@ async def _check_assignable(
     conn: Conn, booking: Booking, worker_id: str, buffer_minutes: int, timezone: str
 ) -> None:
     """Support may pick anyone the offer loop could have picked, bar the score and area."""
-    row = await conn.fetchrow(
-        f"""SELECT {eligible_worker_sql("w", "s.skill", "($4 AT TIME ZONE $7)::date")} AS eligible,
-                  s.skill = ANY (w.skills) AS skilled,
-                  EXISTS (SELECT 1 FROM bookings j
-                           WHERE j.worker_id = w.id AND j.id <> $2
-                             AND j.status IN ('accepted', 'on_the_way', 'arrived', 'in_service')
-                             AND tstzrange(j.slot_start - make_interval(mins => $3),
-                                           j.slot_end + make_interval(mins => $3))
-                                 && tstzrange($4, $5)) AS busy
-             FROM workers w, services s WHERE w.id = $1 AND s.id = $6""",
+    row = await booking_store.assignability(
+        conn,
         worker_id,
         booking.id,
-        buffer_minutes,
+        booking.service.id,
         booking.slot_start,
         booking.slot_end,
-        booking.service.id,
+        buffer_minutes,
         timezone,
     )
     if row is None:

@@ -19,6 +19,7 @@ from bookings import catalog
 from bookings.people.customers import default_address
 from bookings.people.models import WorkerCard
 from bookings.people.workers import cards_by_ids, list_workers
+from bookings.storage import bookings as booking_store
 from hub.storage.db import Executor
 
 POPULAR_DAYS = 30
@@ -61,41 +62,14 @@ class Recommendations(pydantic.BaseModel):
 
 
 async def popular(db: Executor, limit: int) -> list[PopularService]:
-    rows = await db.fetch(
-        """SELECT s.id, count(b.id) AS n
-           FROM services s JOIN service_categories c ON c.id = s.category_id
-           LEFT JOIN bookings b ON b.service_id = s.id AND b.status = ANY($1::text[])
-                                AND b.created_at > now() - make_interval(days => $2)
-           WHERE s.active
-           GROUP BY s.id, c.position, s.created_at
-           ORDER BY n DESC, c.position, s.created_at, s.id
-           LIMIT $3""",
-        list(ACTIVE_BOOKING_STATUSES),
-        POPULAR_DAYS,
-        limit,
-    )
+    rows = await booking_store.popular_services(db, ACTIVE_BOOKING_STATUSES, POPULAR_DAYS, limit)
     services = await catalog.services_by_ids(db, [row["id"] for row in rows])
     return [PopularService(service=services[row["id"]], bookings_30d=row["n"]) for row in rows]
 
 
 async def history(db: Executor, customer_id: str, today: date, limit: int) -> History:
-    service_rows = await db.fetch(
-        """SELECT b.service_id, count(*) AS n, max(b.created_at) AS last_at
-           FROM bookings b JOIN services s ON s.id = b.service_id AND s.active
-           WHERE b.customer_id = $1 AND b.status NOT IN ('expired', 'pending_payment')
-           GROUP BY b.service_id ORDER BY last_at DESC, b.service_id LIMIT $2""",
-        customer_id,
-        limit,
-    )
-    worker_rows = await db.fetch(
-        """SELECT b.worker_id, count(*) AS n, max(b.created_at) AS last_at
-           FROM bookings b
-           WHERE b.customer_id = $1 AND b.worker_id IS NOT NULL
-             AND b.status NOT IN ('expired', 'pending_payment')
-           GROUP BY b.worker_id ORDER BY last_at DESC, b.worker_id LIMIT $2""",
-        customer_id,
-        limit,
-    )
+    service_rows = await booking_store.services_booked_by(db, customer_id, limit)
+    worker_rows = await booking_store.workers_booked_by(db, customer_id, limit)
     services = await catalog.services_by_ids(db, [row["service_id"] for row in service_rows])
     workers = await cards_by_ids(db, [row["worker_id"] for row in worker_rows], today)
     return History(
