@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from bookings import orders
 from bookings.orders import Actor, Booking, Status
 from bookings.storage import bookings as booking_store
+from bookings.storage import offers as offer_store
 from hub.acks import Conflict, NotFound
 from hub.storage import chat as chat_store
 from hub.storage.db import Conn
@@ -21,15 +22,6 @@ class Changed:
     booking: Booking
     withdrawn: list[tuple[str, uuid.UUID]]  # (worker, offer) told their offer is gone
     released_worker: str | None  # a worker no longer on this job (presence busy to clear)
-
-
-async def _withdraw_offers(conn: Conn, booking_id: uuid.UUID) -> list[tuple[str, uuid.UUID]]:
-    rows = await conn.fetch(
-        """UPDATE offers SET status = 'withdrawn', answered_at = now()
-            WHERE booking_id = $1 AND status = 'pending' RETURNING worker_id, id""",
-        booking_id,
-    )
-    return [(row["worker_id"], row["id"]) for row in rows]
 
 
 async def cancel(
@@ -63,7 +55,7 @@ async def cancel(
         params=(actor.id, reason, fee),
         allowed_from=[current.status],
     )
-    withdrawn = await _withdraw_offers(conn, booking_id)
+    withdrawn = await offer_store.close_pending(conn, booking_id, "withdrawn")
     await chat_store.close_booking_conversation(conn, str(booking_id), read_only_seconds)
     if current.worker_id is not None:
         await orders.tell(
@@ -105,7 +97,7 @@ async def assign(
         params=(worker_id,),
         allowed_from=[Status.DISPATCHING],
     )
-    withdrawn = await _withdraw_offers(conn, booking_id)
+    withdrawn = await offer_store.close_pending(conn, booking_id, "withdrawn")
     await chat_store.ensure_booking_conversation(conn, str(booking_id), booking.customer_id, worker_id)
     await orders.tell(
         conn,
@@ -163,9 +155,7 @@ async def redispatch(conn: Conn, booking_id: uuid.UUID, actor: Actor, reason: st
         "accepted_at = NULL, departed_at = NULL, eta_at = NULL",
         allowed_from=[Status.ACCEPTED, Status.ON_THE_WAY],
     )
-    await conn.execute(
-        "UPDATE offers SET status = 'withdrawn' WHERE booking_id = $1 AND status = 'accepted'", booking_id
-    )
+    await offer_store.withdraw_accepted(conn, booking_id)
     await chat_store.ensure_booking_conversation(conn, str(booking_id), booking.customer_id, None)
     await orders.request_dispatch(conn, booking_id, after_wave=0)
     if current.worker_id is not None:
