@@ -2,7 +2,25 @@
 
 from __future__ import annotations
 
-from bookings import catalog_api, orders_api
+from bookings.http import (
+    bookings,
+    catalog,
+    customers,
+    recommendations,
+    settings,
+    vetting,
+    worker_jobs,
+    workers,
+)
 from hub.web.openapi import Operation
 
-OPERATIONS: list[Operation] = [*orders_api.OPERATIONS, *catalog_api.OPERATIONS]
+OPERATIONS: list[Operation] = [
+    *bookings.OPERATIONS,
+    *settings.OPERATIONS,
+    *worker_jobs.OPERATIONS,
+    *catalog.OPERATIONS,
+    *workers.OPERATIONS,
+    *vetting.OPERATIONS,
+    *customers.OPERATIONS,
+    *recommendations.OPERATIONS,
+]

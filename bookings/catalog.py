@@ -4,7 +4,7 @@ A service is priced ``hourly`` (``unit_price_cents`` per hour, billed for at lea
 or ``fixed`` (``unit_price_cents`` for the job). A booking's duration must lie between the
 shortest allowed duration (``GREATEST(min_minutes, step_minutes)``) and ``max_minutes`` in steps of
 ``step_minutes`` counted from that shortest duration; ``allows_duration`` and
-``ALLOWS_DURATION_SQL`` say the same thing in Python and in SQL.
+``bookings.storage.catalog.ALLOWS_DURATION_SQL`` say the same thing in Python and in SQL.
 
 Keyword search is substring matching (``ILIKE``), which works for Chinese without a tokenizer:
 each whitespace-separated token must occur in a name, description, keyword or category name, in
@@ -15,22 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import time
-from typing import Any, Literal
 
-import asyncpg
 import pydantic
 
 from bookings import pricing
+from bookings.storage import catalog as store
+from bookings.storage.catalog import Pricing, ServiceRecord
 from hub.storage.db import Executor
-
-Pricing = Literal["hourly", "fixed"]
-MAX_LIMIT = 100
-
-# Parameter: the service alias is ``s``; ``{minutes}`` is the duration placeholder.
-ALLOWS_DURATION_SQL = (
-    "({minutes} BETWEEN GREATEST(s.min_minutes, s.step_minutes) AND s.max_minutes"
-    " AND ({minutes} - GREATEST(s.min_minutes, s.step_minutes)) % s.step_minutes = 0)"
-)
 
 
 class Category(pydantic.BaseModel):
@@ -89,68 +80,46 @@ def allows_duration(min_minutes: int, max_minutes: int, step_minutes: int, minut
     return shortest <= minutes <= max_minutes and (minutes - shortest) % step_minutes == 0
 
 
-def like_pattern(token: str) -> str:
-    """``%token%`` with LIKE's wildcards and escape character taken literally."""
-    escaped = token.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def keyword_tokens(q: str | None, limit: int = 8) -> list[str]:
     return [] if q is None else q.split()[:limit]
-
-
-_SERVICE_COLUMNS = """s.id, s.category_id, s.name_en, s.name_zh, s.description_en, s.description_zh,
-    s.skill, s.pricing, s.unit_price_cents, s.min_minutes, s.default_minutes, s.max_minutes,
-    s.step_minutes, s.opens_at, s.closes_at, s.worker_share_pct"""
-
-_SEARCH_TEXT = (
-    "concat_ws(' ', s.name_en, s.name_zh, s.description_en, s.description_zh, s.keywords,"
-    " c.name_en, c.name_zh)"
-)
-_NAME_TEXT = "concat_ws(' ', s.name_en, s.name_zh)"
 
 
 def _hhmm(value: time) -> str:
     return value.strftime("%H:%M")
 
 
-def service_from_row(row: asyncpg.Record | dict[str, Any]) -> Service:
-    shortest = shortest_minutes(row["min_minutes"], row["step_minutes"])
+def service_view(record: ServiceRecord) -> Service:
+    shortest = shortest_minutes(record.min_minutes, record.step_minutes)
     return Service(
-        id=row["id"],
-        category_id=row["category_id"],
-        name_en=row["name_en"],
-        name_zh=row["name_zh"],
-        description_en=row["description_en"],
-        description_zh=row["description_zh"],
-        skill=row["skill"],
+        id=record.id,
+        category_id=record.category_id,
+        name_en=record.name_en,
+        name_zh=record.name_zh,
+        description_en=record.description_en,
+        description_zh=record.description_zh,
+        skill=record.skill,
         price=Price(
-            pricing=row["pricing"],
-            unit_price_cents=row["unit_price_cents"],
-            min_minutes=row["min_minutes"],
+            pricing=record.pricing,
+            unit_price_cents=record.unit_price_cents,
+            min_minutes=record.min_minutes,
             from_cents=pricing.base_cents(
-                row["pricing"], row["unit_price_cents"], row["min_minutes"], shortest
+                record.pricing, record.unit_price_cents, record.min_minutes, shortest
             ),
         ),
         durations=Durations(
-            default_minutes=row["default_minutes"],
+            default_minutes=record.default_minutes,
             min_minutes=shortest,
-            max_minutes=row["max_minutes"],
-            step_minutes=row["step_minutes"],
+            max_minutes=record.max_minutes,
+            step_minutes=record.step_minutes,
         ),
-        opens_at=_hhmm(row["opens_at"]),
-        closes_at=_hhmm(row["closes_at"]),
-        worker_share_pct=row["worker_share_pct"],
+        opens_at=_hhmm(record.opens_at),
+        closes_at=_hhmm(record.closes_at),
+        worker_share_pct=record.worker_share_pct,
     )
 
 
 async def list_categories(db: Executor) -> list[Category]:
-    rows = await db.fetch(
-        """SELECT c.id, c.name_en, c.name_zh, c.position,
-                  (SELECT count(*) FROM services s WHERE s.category_id = c.id AND s.active) AS service_count
-           FROM service_categories c ORDER BY c.position, c.id"""
-    )
-    return [Category(**dict(row)) for row in rows]
+    return [Category(**dict(row)) for row in await store.categories(db)]
 
 
 async def search_services(
@@ -164,48 +133,24 @@ async def search_services(
 ) -> list[Service]:
     """Active services matching every filter; with ``q``, services whose names hold more of the
     tokens come first, then catalog order."""
-    args: list[Any] = []
-    where = ["s.active"]
-
-    def param(value: Any) -> str:
-        args.append(value)
-        return f"${len(args)}"
-
-    if category is not None:
-        where.append(f"s.category_id = {param(category)}")
-    if duration_minutes is not None:
-        where.append(ALLOWS_DURATION_SQL.format(minutes=param(duration_minutes)))
-    if skills is not None:
-        where.append(f"s.skill = ANY({param(list(skills))}::text[])")
-    name_hits: list[str] = []
-    for token in keyword_tokens(q):
-        p = param(like_pattern(token))
-        where.append(f"{_SEARCH_TEXT} ILIKE {p}")
-        name_hits.append(f"({_NAME_TEXT} ILIKE {p})::int")
-    rank = f"({' + '.join(name_hits)}) DESC, " if name_hits else ""
-    rows = await db.fetch(
-        f"""SELECT {_SERVICE_COLUMNS}
-            FROM services s JOIN service_categories c ON c.id = s.category_id
-            WHERE {" AND ".join(where)}
-            ORDER BY {rank}c.position, s.created_at, s.id
-            LIMIT {param(min(max(limit, 1), MAX_LIMIT))}""",
-        *args,
+    found = await store.search_services(
+        db,
+        category=category,
+        duration_minutes=duration_minutes,
+        tokens=keyword_tokens(q),
+        skills=skills,
+        limit=limit,
     )
-    return [service_from_row(row) for row in rows]
+    return [service_view(record) for record in found]
 
 
 async def get_service(db: Executor, service_id: str) -> Service | None:
-    row = await db.fetchrow(
-        f"SELECT {_SERVICE_COLUMNS} FROM services s WHERE s.id = $1 AND s.active", service_id
-    )
-    return None if row is None else service_from_row(row)
+    record = await store.active_service(db, service_id)
+    return None if record is None else service_view(record)
 
 
 async def services_by_ids(db: Executor, ids: Sequence[str]) -> dict[str, Service]:
-    rows = await db.fetch(
-        f"SELECT {_SERVICE_COLUMNS} FROM services s WHERE s.id = ANY($1::text[])", list(ids)
-    )
-    return {row["id"]: service_from_row(row) for row in rows}
+    return {record.id: service_view(record) for record in await store.services_by_ids(db, ids)}
 
 
 async def skills_for(
@@ -215,16 +160,4 @@ async def skills_for(
     a worker qualifies for a category or a duration through one of them."""
     if category is None and service is None and duration_minutes is None:
         return None
-    args: list[Any] = []
-    where = ["s.active"]
-    if category is not None:
-        args.append(category)
-        where.append(f"s.category_id = ${len(args)}")
-    if service is not None:
-        args.append(service)
-        where.append(f"s.id = ${len(args)}")
-    if duration_minutes is not None:
-        args.append(duration_minutes)
-        where.append(ALLOWS_DURATION_SQL.format(minutes=f"${len(args)}"))
-    rows = await db.fetch(f"SELECT DISTINCT s.skill FROM services s WHERE {' AND '.join(where)}", *args)
-    return sorted(row["skill"] for row in rows)
+    return await store.skills_of(db, category=category, service=service, duration_minutes=duration_minutes)

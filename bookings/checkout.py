@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import uuid
 import zoneinfo
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 
 import asyncpg
 import pydantic
@@ -15,6 +13,11 @@ from bookings import catalog, orders, pricing
 from bookings.config import BookingConfig
 from bookings.orders import Actor, Address, Booking, Status, TimelineEntry
 from bookings.payloads import SlotRequest
+from bookings.storage import bookings as booking_store
+from bookings.storage import catalog as catalog_store
+from bookings.storage import customers as customer_store
+from bookings.storage import workers as worker_store
+from bookings.storage.catalog import ServiceRecord
 from hub.errors import Conflict, InvalidPayload
 from hub.storage.db import Conn, Executor
 
@@ -30,38 +33,18 @@ class QuoteResult(pricing.Quote):
     worker_id: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Service:
-    id: str
-    pricing: str
-    unit_price_cents: int
-    min_minutes: int
-    default_minutes: int
-    max_minutes: int
-    step_minutes: int
-    opens_at: time
-    closes_at: time
-    worker_share_pct: int
-    skill: str
-
-
 def _invalid(field: str, code: str, message: str) -> InvalidPayload:
     return InvalidPayload(message, code=code, details=[{"loc": [field], "message": message}])
 
 
-async def load_service(conn: Executor, service_id: str) -> Service:
-    row = await conn.fetchrow(
-        """SELECT id, pricing, unit_price_cents, min_minutes, default_minutes, max_minutes, step_minutes,
-                  opens_at, closes_at, worker_share_pct, skill
-             FROM services WHERE id = $1 AND active""",
-        service_id,
-    )
-    if row is None:
+async def load_service(conn: Executor, service_id: str) -> ServiceRecord:
+    service = await catalog_store.active_service(conn, service_id)
+    if service is None:
         raise _invalid("service_id", "unknown_service", f"there is no service {service_id!r}")
-    return Service(**dict(row))
+    return service
 
 
-def duration_for(service: Service, wanted: int | None) -> int:
+def duration_for(service: ServiceRecord, wanted: int | None) -> int:
     """The wanted duration (or the service's default) if the catalog allows it: the same rule
     that the catalog's duration filter applies."""
     minutes = service.default_minutes if wanted is None else wanted
@@ -76,7 +59,7 @@ def duration_for(service: Service, wanted: int | None) -> int:
 
 
 def slot_for(
-    service: Service, day: date, start: str, minutes: int, config: BookingConfig, now: datetime
+    service: ServiceRecord, day: date, start: str, minutes: int, config: BookingConfig, now: datetime
 ) -> Slot:
     zone = zoneinfo.ZoneInfo(config.timezone)
     local_start = datetime.combine(day, time.fromisoformat(start), zone)
@@ -108,18 +91,14 @@ def slot_for(
 async def address_for(conn: Executor, customer_id: str, request: SlotRequest) -> Address:
     if request.address is not None:
         return Address(**request.address.model_dump())
-    row = await conn.fetchrow(
-        "SELECT label, line, city, lat, lng FROM customer_addresses WHERE id = $1 AND customer_id = $2",
-        request.address_id,
-        customer_id,
-    )
+    row = await customer_store.address(conn, customer_id, request.address_id)
     if row is None:
         raise _invalid("address_id", "unknown_address", "you have no saved address with this id")
-    return Address(**dict(row))
+    return Address(**{name: row[name] for name in Address.model_fields})
 
 
 async def check_worker(conn: Executor, worker_id: str, skill: str) -> None:
-    row = await conn.fetchrow("SELECT vetting_status, skills FROM workers WHERE id = $1", worker_id)
+    row = await worker_store.vetting_and_skills(conn, worker_id)
     if row is None or row["vetting_status"] != "vetted":
         raise _invalid("worker_id", "unknown_worker", "there is no bookable worker with this id")
     if skill not in row["skills"]:
@@ -133,21 +112,10 @@ async def quote(conn: Executor, customer_id: str, request: SlotRequest, config: 
     slot = slot_for(service, request.date, request.start_time, minutes, config, now)
     if request.worker_id is not None:
         await check_worker(conn, request.worker_id, service.skill)
-    first = not await conn.fetchval(
-        """SELECT EXISTS (SELECT 1 FROM bookings
-                           WHERE customer_id = $1 AND status NOT IN ('cancelled', 'expired'))""",
-        customer_id,
-    )
-    priced = pricing.Priced(
-        id=service.id,
-        pricing=service.pricing,
-        unit_price_cents=service.unit_price_cents,
-        min_minutes=service.min_minutes,
-        worker_share_pct=service.worker_share_pct,
-    )
+    first = not await booking_store.has_live_booking(conn, customer_id)
     local_start = slot.start.astimezone(zoneinfo.ZoneInfo(config.timezone))
     result = pricing.quote(
-        priced, minutes, local_start, now, chosen_worker=request.worker_id is not None, first_booking=first
+        service, minutes, local_start, now, chosen_worker=request.worker_id is not None, first_booking=first
     )
     return QuoteResult(**result.model_dump(), slot=slot, worker_id=request.worker_id)
 
@@ -183,11 +151,11 @@ async def mark_paid(conn: Conn, booking_id: uuid.UUID, payment_ref: str, actor: 
     """
     current = await orders.require(conn, booking_id)
     if current.paid_at is not None:
-        ref = await conn.fetchval("SELECT payment_ref FROM bookings WHERE id = $1", booking_id)
+        ref = await booking_store.payment_ref(conn, booking_id)
         if ref == payment_ref:
             return current
         raise Conflict("the booking is already paid", code="already_paid")
-    taken = await conn.fetchval("SELECT id FROM bookings WHERE payment_ref = $1", payment_ref)
+    taken = await booking_store.paid_by(conn, payment_ref)
     if taken == booking_id:  # paid by this very reference since we looked
         return await orders.require(conn, booking_id)
     if taken is not None:
@@ -208,7 +176,7 @@ async def mark_paid(conn: Conn, booking_id: uuid.UUID, payment_ref: str, actor: 
         raise Conflict("this payment reference belongs to another booking", code="payment_ref_used") from None
     except Conflict:
         # The provider's callback raced its own retry: the one that lost sees the booking paid.
-        ref = await conn.fetchval("SELECT payment_ref FROM bookings WHERE id = $1", booking_id)
+        ref = await booking_store.payment_ref(conn, booking_id)
         if ref == payment_ref:
             return await orders.require(conn, booking_id)
         raise
@@ -249,8 +217,5 @@ async def expire_unpaid(conn: Conn, booking_id: uuid.UUID) -> Booking | None:
     return booking
 
 
-async def overdue_unpaid(conn: Executor) -> list[Any]:
-    rows = await conn.fetch(
-        "SELECT id FROM bookings WHERE status = 'pending_payment' AND payment_due_at <= now() LIMIT 500"
-    )
-    return [row["id"] for row in rows]
+async def overdue_unpaid(conn: Executor) -> list[uuid.UUID]:
+    return await booking_store.overdue_unpaid(conn)

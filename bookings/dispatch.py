@@ -20,15 +20,17 @@ import asyncpg
 
 from bookings import geo, orders, tracking
 from bookings.orders import Actor, Booking, Status
-from bookings.people import eligible_worker_sql
 from bookings.rules import DispatchRules, RulesCache
+from bookings.storage import bookings as booking_store
+from bookings.storage import offers as offer_store
+from bookings.storage import workers as worker_store
+from hub.chat import bookings as booking_chat
 from hub.errors import Conflict, NotFound
 from hub.presence import PresenceTracker
 from hub.presence import Status as Presence
 from hub.push.inbox import NewNotification, notify
 from hub.realtime import Realtime
 from hub.scheduler import Timers
-from hub.storage import chat as chat_store
 from hub.storage.db import Conn
 
 log = logging.getLogger(__name__)
@@ -43,33 +45,6 @@ WITHDRAWN_EVENT = "offer:withdrawn"
 RETRIES = 3  # a wave that lost a deadlock is tried again at once
 NEUTRAL_RATING = 4.0  # a new worker is scored as an average one, not as the worst
 MAX_EXPERIENCE_YEARS = 15.0  # experience counts up to this
-
-_CANDIDATES = f"""
-WITH bk AS (
-    SELECT b.id, b.lat, b.lng, b.slot_start, b.slot_end, s.skill,
-           (b.slot_start AT TIME ZONE $2)::date AS job_date
-      FROM bookings b JOIN services s ON s.id = b.service_id WHERE b.id = $1)
-SELECT w.id, w.name, w.area_lat, w.area_lng, w.area_radius_km, w.years_experience,
-       w.rating_sum, w.rating_count,
-       (SELECT count(*) FROM offers o
-         WHERE o.worker_id = w.id AND o.created_at > now() - interval '24 hours') AS recent_offers,
-       (SELECT count(*) FROM bookings j
-         WHERE j.worker_id = w.id AND j.status <> 'cancelled'
-           AND j.slot_start > now() - interval '7 days') AS recent_jobs
-  FROM workers w, bk
- WHERE {eligible_worker_sql("w", "bk.skill", "bk.job_date")} AND NOT w.on_leave
-   AND ($4::text IS NULL OR w.id = $4)
-   -- a cheap box around each worker's service circle; the exact distance is checked in Python
-   AND abs(w.area_lat - bk.lat) <= w.area_radius_km / 110.0
-   AND abs(w.area_lng - bk.lng) <= w.area_radius_km / (110.0 * cos(radians(bk.lat)))
-   AND NOT EXISTS (SELECT 1 FROM offers o WHERE o.booking_id = bk.id AND o.worker_id = w.id)
-   AND NOT EXISTS (
-        SELECT 1 FROM bookings j
-         WHERE j.worker_id = w.id AND j.id <> bk.id
-           AND j.status IN ('accepted', 'on_the_way', 'arrived', 'in_service')
-           AND tstzrange(j.slot_start - make_interval(mins => $3), j.slot_end + make_interval(mins => $3))
-               && tstzrange(bk.slot_start, bk.slot_end))
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,9 +116,10 @@ class Dispatcher:
 
     async def candidates(self, conn: Conn, booking: Booking, rules: DispatchRules) -> list[Candidate]:
         chosen = booking.chosen_worker_id if booking.dispatch_wave == 0 else None
-        rows = await conn.fetch(_CANDIDATES, booking.id, self.timezone, rules.travel_buffer_minutes, chosen)
+        buffer = rules.travel_buffer_minutes
+        rows = await offer_store.candidates(conn, booking.id, self.timezone, buffer, chosen)
         if chosen is not None and not rows:  # the chosen worker cannot take it: dispatch as usual
-            rows = await conn.fetch(_CANDIDATES, booking.id, self.timezone, rules.travel_buffer_minutes, None)
+            rows = await offer_store.candidates(conn, booking.id, self.timezone, buffer, None)
         lat, lng = booking.address.lat, booking.address.lng
         in_area = [
             (row, d)
@@ -196,13 +172,7 @@ class Dispatcher:
                 return
             picked = (await self.candidates(conn, booking, rules))[: rules.wave_size]
             async with conn.transaction():
-                row = await conn.fetchrow(
-                    """SELECT status, dispatch_wave, escalated_at,
-                              EXISTS (SELECT 1 FROM offers
-                                       WHERE booking_id = $1 AND status = 'pending') AS open
-                         FROM bookings WHERE id = $1 FOR UPDATE""",
-                    booking_id,
-                )
+                row = await booking_store.lock_for_wave(conn, booking_id)
                 if (
                     row is None
                     or row["status"] != Status.DISPATCHING
@@ -251,10 +221,8 @@ class Dispatcher:
                 booking.worker_pay_cents,
                 None,
             )
-            await conn.execute(
-                """INSERT INTO offers (id, booking_id, worker_id, wave, score, distance_km, pay_cents,
-                                     deadline)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+            await offer_store.insert(
+                conn,
                 offer.id,
                 booking.id,
                 offer.worker_id,
@@ -282,9 +250,7 @@ class Dispatcher:
                 ),
             )
             offers.append(offer)
-        await conn.execute(
-            "UPDATE bookings SET dispatch_wave = $2, updated_at = now() WHERE id = $1", booking.id, wave
-        )
+        await booking_store.set_wave(conn, booking.id, wave)
         offered = [{"worker_id": c.worker_id, "score": c.score, "online": c.online} for c in picked]
         current = booking.model_copy(update={"dispatch_wave": wave})
         await orders.record(
@@ -293,9 +259,7 @@ class Dispatcher:
         return offers
 
     async def _escalate(self, conn: Conn, booking: Booking, wave: int, candidates_left: bool) -> None:
-        await conn.execute(
-            "UPDATE bookings SET escalated_at = now(), updated_at = now() WHERE id = $1", booking.id
-        )
+        await booking_store.escalate(conn, booking.id)
         current = await orders.require(conn, booking.id)
         reason = "all_waves_unanswered" if candidates_left or wave > 0 else "no_candidates"
         await orders.record(
@@ -344,13 +308,7 @@ class Dispatcher:
 
     async def wave_deadline(self, booking_id: uuid.UUID, wave: int) -> None:
         """Expire what is still pending of ``wave`` (idempotent), then move on to the next wave."""
-        rows = await self.pool.fetch(
-            """UPDATE offers SET status = 'expired', answered_at = now()
-                WHERE booking_id = $1 AND wave = $2 AND status = 'pending' AND deadline <= now()
-            RETURNING id, worker_id""",
-            booking_id,
-            wave,
-        )
+        rows = await offer_store.expire_wave(self.pool, booking_id, wave)
         for row in rows:
             await self.realtime.to_user(
                 row["worker_id"],
@@ -363,81 +321,48 @@ class Dispatcher:
     # A worker's answers --------------------------------------------------------------------------
 
     async def seen(self, worker_id: str, offer_id: uuid.UUID) -> dict[str, Any]:
-        row = await self.pool.fetchrow(
-            """UPDATE offers SET seen_at = coalesce(seen_at, now())
-                WHERE id = $1 AND worker_id = $2 RETURNING id, status, seen_at""",
-            offer_id,
-            worker_id,
-        )
+        row = await offer_store.mark_seen(self.pool, offer_id, worker_id)
         if row is None:
             raise NotFound("no such offer", code="offer_not_found")
         return {"offer_id": str(row["id"]), "status": row["status"], "seen_at": row["seen_at"].isoformat()}
 
     async def accept(self, worker_id: str, offer_id: uuid.UUID) -> Accepted:
         async with self.pool.acquire() as conn, conn.transaction():
-            # The one conditional UPDATE that decides the race: the booking must still be
-            # dispatching, and this worker's offer pending and in time.
-            won = await conn.fetchval(
-                """UPDATE bookings b
-                      SET status = 'accepted', worker_id = o.worker_id, accepted_at = now(),
-                          escalated_at = NULL, late_alerted_at = NULL, version = b.version + 1,
-                          updated_at = now()
-                     FROM offers o
-                    WHERE o.id = $1 AND o.worker_id = $2 AND o.status = 'pending' AND o.deadline > now()
-                      AND b.id = o.booking_id AND b.status = 'dispatching'
-                RETURNING b.id""",
-                offer_id,
-                worker_id,
-            )
+            # The one conditional UPDATE that decides the race (storage's accept).
+            won = await booking_store.accept(conn, offer_id, worker_id)
             if won is None:
                 again = await self._accepted_before(conn, worker_id, offer_id)
                 if again is not None:
                     return again
                 raise await self._refusal(conn, worker_id, offer_id)
-            mine = await conn.fetchval(
-                """UPDATE offers SET status = 'accepted', answered_at = now(),
-                                      seen_at = coalesce(seen_at, now())
-                    WHERE id = $1 AND status = 'pending' RETURNING id""",
-                offer_id,
-            )
-            if mine is None:  # it expired between the two statements
+            if not await offer_store.mark_accepted(conn, offer_id):  # expired between the two statements
                 raise Conflict("the offer has expired", code="offer_expired")
-            taken = await conn.fetch(
-                """UPDATE offers SET status = 'taken', answered_at = now()
-                    WHERE booking_id = $1 AND status = 'pending' RETURNING worker_id, id""",
-                won,
-            )
+            others = await offer_store.close_pending(conn, won, "taken")
             booking = await orders.require(conn, won)
             booking = await tracking.set_depart_by(conn, booking, worker_id, self.travel_speed_kmh)
             await orders.record(
                 conn, booking, "accepted", Actor(worker_id, "worker"), data={"offer_id": str(offer_id)}
             )
-            conversation = await chat_store.ensure_booking_conversation(
+            conversation = await booking_chat.open_booking_conversation(
                 conn, str(booking.id), booking.customer_id, worker_id
             )
             await self._tell_customer_assigned(conn, booking, worker_id)
-        others = [(row["worker_id"], row["id"]) for row in taken]
         await self.tell_taken(booking.id, others)
         return Accepted(booking, offer_id, conversation.id, others)
 
     async def _accepted_before(self, conn: Conn, worker_id: str, offer_id: uuid.UUID) -> Accepted | None:
         """A phone that lost the ack of its accept sends it again: it gets the same answer."""
-        booking_id = await conn.fetchval(
-            """SELECT o.booking_id FROM offers o JOIN bookings b ON b.id = o.booking_id
-                WHERE o.id = $1 AND o.worker_id = $2 AND o.status = 'accepted' AND b.worker_id = $2""",
-            offer_id,
-            worker_id,
-        )
+        booking_id = await offer_store.accepted_booking(conn, offer_id, worker_id)
         if booking_id is None:
             return None
         booking = await orders.require(conn, booking_id)
-        conversation = await chat_store.ensure_booking_conversation(
+        conversation = await booking_chat.open_booking_conversation(
             conn, str(booking_id), booking.customer_id, worker_id
         )
         return Accepted(booking, offer_id, conversation.id, [])
 
     async def _tell_customer_assigned(self, conn: Conn, booking: Booking, worker_id: str) -> None:
-        name = await conn.fetchval("SELECT name FROM workers WHERE id = $1", worker_id) or worker_id
+        name = await worker_store.name(conn, worker_id) or worker_id
         await orders.tell(
             conn,
             booking,
@@ -449,12 +374,7 @@ class Dispatcher:
         )
 
     async def _refusal(self, conn: Conn, worker_id: str, offer_id: uuid.UUID) -> Exception:
-        row = await conn.fetchrow(
-            """SELECT o.status, o.deadline <= now() AS late, b.status AS booking_status, b.worker_id
-                 FROM offers o JOIN bookings b ON b.id = o.booking_id WHERE o.id = $1 AND o.worker_id = $2""",
-            offer_id,
-            worker_id,
-        )
+        row = await offer_store.with_booking_state(conn, offer_id, worker_id)
         if row is None:
             return NotFound("no such offer", code="offer_not_found")
         if row["status"] in ("taken", "withdrawn") or row["booking_status"] in (
@@ -472,25 +392,15 @@ class Dispatcher:
 
     async def decline(self, worker_id: str, offer_id: uuid.UUID, reason: str) -> dict[str, Any]:
         async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(
-                """UPDATE offers SET status = 'declined', decline_reason = $3, answered_at = now()
-                    WHERE id = $1 AND worker_id = $2 AND status = 'pending' RETURNING booking_id, wave""",
-                offer_id,
-                worker_id,
-                reason,
-            )
+            row = await offer_store.decline(conn, offer_id, worker_id, reason)
             if row is None:
-                status = await conn.fetchval(
-                    "SELECT status FROM offers WHERE id = $1 AND worker_id = $2", offer_id, worker_id
-                )
+                status = await offer_store.status(conn, offer_id, worker_id)
                 if status == "declined":  # a resent decline whose ack was lost
                     return {"offer_id": str(offer_id), "status": "declined"}
                 raise await self._refusal(conn, worker_id, offer_id)
             # Counted after the decline committed: of two workers declining at once, the later
             # one sees nobody left (inside one transaction each would still see the other).
-            left = await conn.fetchval(
-                "SELECT count(*) FROM offers WHERE booking_id = $1 AND status = 'pending'", row["booking_id"]
-            )
+            left = await offer_store.count_pending(conn, row["booking_id"])
         if left == 0:  # everyone in this wave has answered: no need to wait for the deadline
             self.request(row["booking_id"], row["wave"])
         return {"offer_id": str(offer_id), "status": "declined"}
@@ -522,15 +432,7 @@ class Dispatcher:
 
     async def pending_for(self, worker_id: str) -> list[dict[str, Any]]:
         """The worker's open offers, as ``offer`` events (resent when the worker reconnects)."""
-        rows = await self.pool.fetch(
-            f"""SELECT {orders.COLUMNS}, o.id AS offer_id, o.wave AS offer_wave, o.deadline AS offer_deadline,
-                       o.distance_km AS offer_distance_km, o.pay_cents AS offer_pay_cents,
-                       o.seen_at AS offer_seen_at
-                  FROM offers o JOIN bookings b ON b.id = o.booking_id JOIN services s ON s.id = b.service_id
-                 WHERE o.worker_id = $1 AND o.status = 'pending' AND o.deadline > now()
-                 ORDER BY o.deadline""",
-            worker_id,
-        )
+        rows = await offer_store.pending_for(self.pool, worker_id)
         return [
             self.offer_event(
                 Offer(
@@ -553,28 +455,16 @@ class Dispatcher:
 
     async def reschedule_pending(self) -> int:
         """After a start: a date job for every wave still waiting on its deadline."""
-        rows = await self.pool.fetch(
-            """SELECT booking_id, wave, max(deadline) AS deadline FROM offers
-                WHERE status = 'pending' GROUP BY booking_id, wave"""
-        )
+        rows = await offer_store.waiting_waves(self.pool)
         for row in rows:
             self.schedule_deadline(row["booking_id"], row["wave"], row["deadline"])
         return len(rows)
 
     async def sweep(self) -> None:
         """Fire overdue deadlines (another node's, a restarted node's) and restart stalled dispatches."""
-        overdue = await self.pool.fetch(
-            """SELECT DISTINCT booking_id, wave FROM offers
-                WHERE status = 'pending' AND deadline <= now() - interval '1 second'"""
-        )
+        overdue = await offer_store.overdue_waves(self.pool)
         for row in overdue:
             await self.wave_deadline(row["booking_id"], row["wave"])
-        stalled = await self.pool.fetch(
-            """SELECT id, dispatch_wave FROM bookings b
-                WHERE status = 'dispatching' AND escalated_at IS NULL
-                  AND updated_at < now() - interval '5 seconds'
-                  AND NOT EXISTS (SELECT 1 FROM offers o
-                                   WHERE o.booking_id = b.id AND o.status = 'pending')"""
-        )
+        stalled = await booking_store.stalled(self.pool)
         for row in stalled:
             await self.next_wave(row["id"], row["dispatch_wave"])

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 
 from bookings import orders
 from bookings.orders import Actor, Booking, Status
-from bookings.people import eligible_worker_sql
+from bookings.storage import bookings as booking_store
+from bookings.storage import offers as offer_store
+from hub.chat import bookings as booking_chat
 from hub.errors import Conflict, NotFound
-from hub.storage import chat as chat_store
 from hub.storage.db import Conn
 
 STAFF = frozenset({"support", "admin"})
@@ -21,15 +22,6 @@ class Changed:
     booking: Booking
     withdrawn: list[tuple[str, uuid.UUID]]  # (worker, offer) told their offer is gone
     released_worker: str | None  # a worker no longer on this job (presence busy to clear)
-
-
-async def _withdraw_offers(conn: Conn, booking_id: uuid.UUID) -> list[tuple[str, uuid.UUID]]:
-    rows = await conn.fetch(
-        """UPDATE offers SET status = 'withdrawn', answered_at = now()
-            WHERE booking_id = $1 AND status = 'pending' RETURNING worker_id, id""",
-        booking_id,
-    )
-    return [(row["worker_id"], row["id"]) for row in rows]
 
 
 async def cancel(
@@ -63,8 +55,8 @@ async def cancel(
         params=(actor.id, reason, fee),
         allowed_from=[current.status],
     )
-    withdrawn = await _withdraw_offers(conn, booking_id)
-    await chat_store.close_booking_conversation(conn, str(booking_id), read_only_seconds)
+    withdrawn = await offer_store.close_pending(conn, booking_id, "withdrawn")
+    await booking_chat.close_booking_conversation(conn, str(booking_id), read_only_seconds)
     if current.worker_id is not None:
         await orders.tell(
             conn,
@@ -105,8 +97,8 @@ async def assign(
         params=(worker_id,),
         allowed_from=[Status.DISPATCHING],
     )
-    withdrawn = await _withdraw_offers(conn, booking_id)
-    await chat_store.ensure_booking_conversation(conn, str(booking_id), booking.customer_id, worker_id)
+    withdrawn = await offer_store.close_pending(conn, booking_id, "withdrawn")
+    await booking_chat.open_booking_conversation(conn, str(booking_id), booking.customer_id, worker_id)
     await orders.tell(
         conn,
         current,
@@ -124,22 +116,14 @@ async def _check_assignable(
     conn: Conn, booking: Booking, worker_id: str, buffer_minutes: int, timezone: str
 ) -> None:
     """Support may pick anyone the offer loop could have picked, bar the score and area."""
-    row = await conn.fetchrow(
-        f"""SELECT {eligible_worker_sql("w", "s.skill", "($4 AT TIME ZONE $7)::date")} AS eligible,
-                  s.skill = ANY (w.skills) AS skilled,
-                  EXISTS (SELECT 1 FROM bookings j
-                           WHERE j.worker_id = w.id AND j.id <> $2
-                             AND j.status IN ('accepted', 'on_the_way', 'arrived', 'in_service')
-                             AND tstzrange(j.slot_start - make_interval(mins => $3),
-                                           j.slot_end + make_interval(mins => $3))
-                                 && tstzrange($4, $5)) AS busy
-             FROM workers w, services s WHERE w.id = $1 AND s.id = $6""",
+    row = await booking_store.assignability(
+        conn,
         worker_id,
         booking.id,
-        buffer_minutes,
+        booking.service.id,
         booking.slot_start,
         booking.slot_end,
-        booking.service.id,
+        buffer_minutes,
         timezone,
     )
     if row is None:
@@ -171,10 +155,8 @@ async def redispatch(conn: Conn, booking_id: uuid.UUID, actor: Actor, reason: st
         "accepted_at = NULL, departed_at = NULL, eta_at = NULL",
         allowed_from=[Status.ACCEPTED, Status.ON_THE_WAY],
     )
-    await conn.execute(
-        "UPDATE offers SET status = 'withdrawn' WHERE booking_id = $1 AND status = 'accepted'", booking_id
-    )
-    await chat_store.ensure_booking_conversation(conn, str(booking_id), booking.customer_id, None)
+    await offer_store.withdraw_accepted(conn, booking_id)
+    await booking_chat.open_booking_conversation(conn, str(booking_id), booking.customer_id, None)
     await orders.request_dispatch(conn, booking_id, after_wave=0)
     if current.worker_id is not None:
         await orders.tell(

@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 import asyncpg
 import pydantic
 
+from bookings.storage import bookings as store
 from hub.errors import Conflict, NotFound
 from hub.events import Event
 from hub.push.inbox import NewNotification, notify
@@ -138,14 +139,9 @@ class BookingDetail(Booking):
     timeline: list[TimelineEntry]
 
 
-COLUMNS = """b.id, b.status, b.customer_id, b.service_id, b.worker_id, b.chosen_worker_id, b.slot_start,
-    b.slot_end, b.duration_minutes, b.address, b.special_requests, b.price, b.total_cents,
-    b.worker_pay_cents, b.payment_due_at, b.paid_at, b.dispatch_wave, b.escalated_at, b.accepted_at,
-    b.depart_by, b.departed_at, b.eta_at, b.arrived_at, b.arrival_distance_m, b.arrival_flagged,
-    b.started_at, b.finished_at, b.cancelled_at, b.cancel_reason, b.cancellation_fee_cents,
-    b.late_alerted_at, b.version, b.created_at, b.updated_at, b.lat, b.lng,
-    s.name_en AS service_name_en, s.name_zh AS service_name_zh"""
-SELECT = f"SELECT {COLUMNS} FROM bookings b JOIN services s ON s.id = b.service_id"
+# runtime.py's own queries (the worker's schedule) still read these here.
+COLUMNS = store.COLUMNS
+SELECT = store.SELECT
 
 
 def booking_from(row: asyncpg.Record) -> Booking:
@@ -161,7 +157,7 @@ def entry_from(row: asyncpg.Record) -> TimelineEntry:
 
 
 async def get(conn: Executor, booking_id: uuid.UUID) -> Booking | None:
-    row = await conn.fetchrow(f"{SELECT} WHERE b.id = $1", booking_id)
+    row = await store.get(conn, booking_id)
     return None if row is None else booking_from(row)
 
 
@@ -173,12 +169,7 @@ async def require(conn: Executor, booking_id: uuid.UUID) -> Booking:
 
 
 async def timeline(conn: Executor, booking_id: uuid.UUID) -> list[TimelineEntry]:
-    rows = await conn.fetch(
-        """SELECT id, status, kind, actor_id, actor_role, note, data, at FROM booking_timeline
-            WHERE booking_id = $1 ORDER BY id""",
-        booking_id,
-    )
-    return [entry_from(row) for row in rows]
+    return [entry_from(row) for row in await store.timeline(conn, booking_id)]
 
 
 async def detail(conn: Executor, booking: Booking) -> BookingDetail:
@@ -196,22 +187,15 @@ async def listing(
     before: datetime | None = None,
     limit: int = 50,
 ) -> list[Booking]:
-    rows = await conn.fetch(
-        f"""{SELECT}
-            WHERE ($1::text IS NULL OR b.customer_id = $1)
-              AND ($2::text IS NULL OR b.worker_id = $2)
-              AND (cardinality($3::text[]) = 0 OR b.status = ANY($3))
-              AND ($4::boolean IS NULL OR (b.escalated_at IS NOT NULL AND b.status = 'dispatching') = $4)
-              AND ($5::boolean IS NULL OR (b.late_alerted_at IS NOT NULL) = $5)
-              AND ($6::timestamptz IS NULL OR b.created_at < $6)
-            ORDER BY b.created_at DESC, b.id LIMIT $7""",
-        customer_id,
-        worker_id,
-        list(statuses),
-        escalated,
-        late,
-        before,
-        limit,
+    rows = await store.listing(
+        conn,
+        customer_id=customer_id,
+        worker_id=worker_id,
+        statuses=statuses,
+        escalated=escalated,
+        late=late,
+        before=before,
+        limit=limit,
     )
     return [booking_from(row) for row in rows]
 
@@ -233,27 +217,23 @@ async def insert(
     payment_minutes: float,
 ) -> tuple[Booking, TimelineEntry]:
     booking_id = uuid.uuid4()
-    await conn.execute(
-        """INSERT INTO bookings (id, customer_id, service_id, chosen_worker_id, status, slot_start, slot_end,
-                                 duration_minutes, address, lat, lng, special_requests, price, total_cents,
-                                 worker_pay_cents, payment_due_at)
-           VALUES ($1, $2, $3, $4, 'pending_payment', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
-                   now() + make_interval(secs => $15))""",
+    await store.insert(
+        conn,
         booking_id,
-        customer_id,
-        service_id,
-        chosen_worker_id,
-        slot_start,
-        slot_end,
-        duration_minutes,
-        address.model_dump(),
-        address.lat,
-        address.lng,
-        special_requests,
-        price,
-        total_cents,
-        worker_pay_cents,
-        payment_minutes * 60,
+        customer_id=customer_id,
+        service_id=service_id,
+        chosen_worker_id=chosen_worker_id,
+        slot_start=slot_start,
+        slot_end=slot_end,
+        duration_minutes=duration_minutes,
+        address=address.model_dump(),
+        lat=address.lat,
+        lng=address.lng,
+        special_requests=special_requests,
+        price=price,
+        total_cents=total_cents,
+        worker_pay_cents=worker_pay_cents,
+        payment_seconds=payment_minutes * 60,
     )
     booking = await require(conn, booking_id)
     entry = await record(conn, booking, "created", Actor(customer_id, "customer"))
@@ -282,19 +262,7 @@ async def transition(
     """
     params = tuple(params)
     froms = [s.value for s in allowed_from] if allowed_from is not None else sources(to)
-    assignments = ", ".join(
-        filter(None, ["status = $2", "version = version + 1", "updated_at = now()", sets])
-    )
-    row = await conn.fetchrow(
-        f"""WITH b AS (UPDATE bookings SET {assignments}
-                        WHERE id = $1 AND status = ANY(${3 + len(params)}::text[]) {where}
-                    RETURNING *)
-            SELECT {COLUMNS} FROM b JOIN services s ON s.id = b.service_id""",
-        booking_id,
-        to.value,
-        *params,
-        froms,
-    )
+    row = await store.transition(conn, booking_id, to.value, froms, sets, where, params)
     if row is None:
         await _explain_refusal(conn, booking_id, to, where, params)
     booking = booking_from(row)
@@ -305,18 +273,12 @@ async def transition(
 async def _explain_refusal(
     conn: Conn, booking_id: uuid.UUID, to: Status, where: str, params: tuple[Any, ...]
 ) -> NoReturn:
-    current = await conn.fetchval("SELECT status FROM bookings WHERE id = $1", booking_id)
+    current = await store.status(conn, booking_id)
     if current is None:
         raise NotFound("no such booking", code="booking_not_found")
     if where:
         used = max((int(n) for n in re.findall(r"\$(\d+)", where)), default=2) - 2
-        mine = await conn.fetchval(
-            f"SELECT true FROM bookings WHERE id = $1 AND $2::text IS NULL {where}",
-            booking_id,
-            None,
-            *params[:used],
-        )
-        if not mine:
+        if not await store.matches(conn, booking_id, where, params[:used]):
             raise NotFound("no such booking", code="booking_not_found")
     raise Conflict(
         f"a booking that is {current} cannot become {to.value}",
@@ -334,19 +296,9 @@ async def record(
     data: dict[str, Any] | None = None,
 ) -> TimelineEntry:
     """Append a timeline entry and announce it (with the booking as it now is) through the outbox."""
-    row = await conn.fetchrow(
-        """INSERT INTO booking_timeline (booking_id, status, kind, actor_id, actor_role, note, data)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)
-           RETURNING id, status, kind, actor_id, actor_role, note, data, at""",
-        booking.id,
-        booking.status.value,
-        kind,
-        actor.id,
-        actor.role,
-        note,
-        data or {},
+    row = await store.append_timeline(
+        conn, booking.id, booking.status.value, kind, actor.id, actor.role, note, data or {}
     )
-    assert row is not None
     entry = entry_from(row)
     await publish(
         conn,

@@ -10,6 +10,8 @@ from datetime import datetime
 
 import pydantic
 
+from bookings.storage.catalog import ServiceRecord
+
 WEEKEND_SURCHARGE_PCT = 10  # Saturday and Sunday, local time
 SHORT_NOTICE_HOURS = 24  # a slot starting sooner than this...
 SHORT_NOTICE_SURCHARGE_PCT = 15  # ...costs this much more
@@ -42,16 +44,6 @@ class Quote(pydantic.BaseModel):
     currency: str = "CNY"
 
 
-class Priced(pydantic.BaseModel):
-    """What pricing needs of a service."""
-
-    id: str
-    pricing: str
-    unit_price_cents: int
-    min_minutes: int
-    worker_share_pct: int
-
-
 def percent(amount: int, pct: int) -> int:
     return math.floor(amount * pct / 100 + 0.5)
 
@@ -65,7 +57,7 @@ def base_cents(pricing: str, unit_price_cents: int, min_minutes: int, minutes: i
 
 
 def quote(
-    service: Priced,
+    service: ServiceRecord,
     duration_minutes: int,
     local_start: datetime,
     now: datetime,

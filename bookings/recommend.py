@@ -15,10 +15,15 @@ from typing import Literal
 
 import pydantic
 
-from bookings import catalog, people
+from bookings import catalog
+from bookings.people.customers import default_address
+from bookings.people.models import WorkerCard
+from bookings.people.workers import cards_by_ids, list_workers
+from bookings.storage import bookings as booking_store
 from hub.storage.db import Executor
 
 POPULAR_DAYS = 30
+ACTIVE_BOOKING_STATUSES = ("dispatching", "accepted", "on_the_way", "arrived", "in_service", "completed")
 
 
 class PopularService(pydantic.BaseModel):
@@ -33,7 +38,7 @@ class PastService(pydantic.BaseModel):
 
 
 class PastWorker(pydantic.BaseModel):
-    worker: people.WorkerCard
+    worker: WorkerCard
     times_booked: int
     last_booked_at: datetime
 
@@ -53,47 +58,20 @@ class Recommendations(pydantic.BaseModel):
     popular: list[PopularService]
     history: History
     origin: Origin | None  # the point ``nearby`` is measured from; None when there is none
-    nearby: list[people.WorkerCard]
+    nearby: list[WorkerCard]
 
 
 async def popular(db: Executor, limit: int) -> list[PopularService]:
-    rows = await db.fetch(
-        """SELECT s.id, count(b.id) AS n
-           FROM services s JOIN service_categories c ON c.id = s.category_id
-           LEFT JOIN bookings b ON b.service_id = s.id AND b.status = ANY($1::text[])
-                                AND b.created_at > now() - make_interval(days => $2)
-           WHERE s.active
-           GROUP BY s.id, c.position, s.created_at
-           ORDER BY n DESC, c.position, s.created_at, s.id
-           LIMIT $3""",
-        list(people.ACTIVE_BOOKING_STATUSES),
-        POPULAR_DAYS,
-        limit,
-    )
+    rows = await booking_store.popular_services(db, ACTIVE_BOOKING_STATUSES, POPULAR_DAYS, limit)
     services = await catalog.services_by_ids(db, [row["id"] for row in rows])
     return [PopularService(service=services[row["id"]], bookings_30d=row["n"]) for row in rows]
 
 
 async def history(db: Executor, customer_id: str, today: date, limit: int) -> History:
-    service_rows = await db.fetch(
-        """SELECT b.service_id, count(*) AS n, max(b.created_at) AS last_at
-           FROM bookings b JOIN services s ON s.id = b.service_id AND s.active
-           WHERE b.customer_id = $1 AND b.status NOT IN ('expired', 'pending_payment')
-           GROUP BY b.service_id ORDER BY last_at DESC, b.service_id LIMIT $2""",
-        customer_id,
-        limit,
-    )
-    worker_rows = await db.fetch(
-        """SELECT b.worker_id, count(*) AS n, max(b.created_at) AS last_at
-           FROM bookings b
-           WHERE b.customer_id = $1 AND b.worker_id IS NOT NULL
-             AND b.status NOT IN ('expired', 'pending_payment')
-           GROUP BY b.worker_id ORDER BY last_at DESC, b.worker_id LIMIT $2""",
-        customer_id,
-        limit,
-    )
+    service_rows = await booking_store.services_booked_by(db, customer_id, limit)
+    worker_rows = await booking_store.workers_booked_by(db, customer_id, limit)
     services = await catalog.services_by_ids(db, [row["service_id"] for row in service_rows])
-    workers = await people.cards_by_ids(db, [row["worker_id"] for row in worker_rows], today)
+    workers = await cards_by_ids(db, [row["worker_id"] for row in worker_rows], today)
     return History(
         services=[
             PastService(service=services[r["service_id"]], times_booked=r["n"], last_booked_at=r["last_at"])
@@ -120,12 +98,12 @@ async def recommend(
     if point is not None:
         origin = Origin(lat=point[0], lng=point[1], source="query")
     else:
-        address = await people.default_address(db, customer_id)
+        address = await default_address(db, customer_id)
         if address is not None:
             origin = Origin(lat=address.lat, lng=address.lng, source="default_address")
-    nearby: list[people.WorkerCard] = []
+    nearby: list[WorkerCard] = []
     if origin is not None:
-        nearby = (await people.list_workers(db, today, near=(origin.lat, origin.lng), limit=limit)).workers
+        nearby = (await list_workers(db, today, near=(origin.lat, origin.lng), limit=limit)).workers
     return Recommendations(
         popular=await popular(db, limit),
         history=await history(db, customer_id, today, limit),

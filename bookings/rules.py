@@ -12,6 +12,7 @@ from typing import Any
 import pydantic
 
 from bookings.config import DispatchDefaults
+from bookings.storage import settings as store
 from hub.acks import Payload
 from hub.storage.db import Executor
 
@@ -63,25 +64,18 @@ class RulesCache:
 
     async def get(self, conn: Executor) -> DispatchRules:
         if self._value is None or time.monotonic() - self._read_at > CACHE_SECONDS:
-            stored = await conn.fetchval("SELECT value FROM system_settings WHERE key = $1", KEY)
+            stored = await store.get(conn, KEY)
             self._value = self._merge(stored)
             self._read_at = time.monotonic()
         return self._value
 
     async def update(self, conn: Executor, change: RulesUpdate, admin_id: str) -> DispatchRules:
-        current = self._merge(await conn.fetchval("SELECT value FROM system_settings WHERE key = $1", KEY))
+        current = self._merge(await store.get(conn, KEY))
         merged = current.model_dump()
         for name, value in change.model_dump(exclude_unset=True, exclude_none=True).items():
             merged[name] = {**merged[name], **value} if isinstance(value, dict) else value
         new = DispatchRules.model_validate(merged)
-        await conn.execute(
-            """INSERT INTO system_settings (key, value, updated_by) VALUES ($1, $2, $3)
-               ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_by = excluded.updated_by,
-                                               updated_at = now()""",
-            KEY,
-            new.model_dump(mode="json"),
-            admin_id,
-        )
+        await store.put(conn, KEY, new.model_dump(mode="json"), admin_id)
         self._value, self._read_at = new, time.monotonic()
         return new
 

@@ -10,13 +10,14 @@ from typing import Any
 
 import asyncpg
 
-from bookings import checkout, idempotency, manage, orders, schedule, tracking
+from bookings import checkout, manage, orders, schedule, tracking
 from bookings.config import BookingConfig, DispatchDefaults
 from bookings.dispatch import Accepted, Dispatcher
 from bookings.live import entry_for_customer
 from bookings.orders import Actor, Booking, BookingDetail
 from bookings.payloads import SlotRequest
 from bookings.rules import RulesCache
+from bookings.storage import idempotency
 from hub.auth import Principal, Role
 from hub.context import HubContext
 from hub.errors import NotFound

@@ -12,19 +12,22 @@ from __future__ import annotations
 
 import math
 import uuid
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pydantic
 
-from bookings.people import eligible_worker_sql
+from bookings.storage import catalog as catalog_store
+from bookings.storage import customers as customer_store
+from bookings.storage import workers as worker_store
+from bookings.storage.catalog import ServiceRecord
 from hub.storage.db import Conn
 
 CENTRE = (31.2304, 121.4737)  # People's Square, Shanghai
 SUPPORT_ID = "support-01"
 ADMIN_ID = "admin-01"
+CATALOG_CREATED = datetime(2024, 1, 1, tzinfo=UTC)
 _NS = uuid.uuid5(uuid.NAMESPACE_URL, "https://homeservices.example/demo")
 
 CATEGORIES = [
@@ -37,79 +40,58 @@ CATEGORIES = [
 ]
 
 
-@dataclass(frozen=True)
-class DemoService:
-    id: str
-    category_id: str
-    name_en: str
-    name_zh: str
-    description_en: str
-    description_zh: str
-    keywords: str
-    skill: str
-    pricing: str
-    unit_price_cents: int
-    min_minutes: int
-    default_minutes: int
-    max_minutes: int
-    step_minutes: int
-    opens_at: time = time(8, 0)
-    closes_at: time = time(20, 0)
-    worker_share_pct: int = 70
-
-
 # fmt: off
-SERVICES = [
-    DemoService(
+SERVICES: list[ServiceRecord] = [
+    ServiceRecord(
         "daily-cleaning", "daily-cleaning", "Daily home cleaning", "日常保洁",
         "Dusting, floors, kitchen and bathroom surfaces, tidying and taking out rubbish.",
         "除尘、拖地，厨房和卫生间台面清洁，整理收纳，倒垃圾。",
         "housekeeping hourly cleaner 钟点工 打扫 家政 保洁阿姨",
         "daily_cleaning", "hourly", 4500, 120, 180, 480, 30,
     ),
-    DemoService(
+    ServiceRecord(
         "deep-cleaning", "deep-cleaning", "Deep cleaning", "深度保洁",
         "Top-to-bottom cleaning: kitchen grease, bathroom scale, inside cabinets, skirting boards.",
         "全屋深度清洁：厨房重油污、卫生间水垢、柜内清洁、踢脚线。",
         "spring cleaning thorough 大扫除 深度清洁 除螨",
         "deep_cleaning", "hourly", 6000, 240, 240, 600, 60,
     ),
-    DemoService(
+    ServiceRecord(
         "window-cleaning", "deep-cleaning", "Window cleaning", "擦玻璃",
         "Inside and reachable outside glass, frames, tracks and screens; no work outside high-rise windows.",
         "室内及可安全触及的外侧玻璃、窗框、窗槽和纱窗清洁（不做高空外墙作业）。",
         "window glass washing 玻璃 擦窗 窗户 纱窗 清洗",
         "window_cleaning", "hourly", 5000, 120, 120, 360, 30,
     ),
-    DemoService(
+    ServiceRecord(
         "move-in-cleaning", "deep-cleaning", "Move-in cleaning (up to 90 m²)", "开荒保洁（90平米以内）",
         "After renovation or before moving in: dust, paint and glue removal, windows and fittings.",
         "装修后或入住前：除尘、去除油漆胶渍，门窗和五金清洁。",
         "post-renovation new home 开荒 装修后 新房 入住",
         "deep_cleaning", "fixed", 68800, 360, 360, 480, 60,
     ),
-    DemoService(
+    ServiceRecord(
         "ac-cleaning", "appliance-cleaning", "Air conditioner cleaning (wall unit)", "空调清洗（挂机）",
         "Filter, fins and fan wheel cleaned and disinfected without removing the unit.",
         "免拆清洗滤网、蒸发器翅片和风轮，并消毒。",
         "aircon air conditioning 空调 挂机 消毒",
         "appliance_cleaning", "fixed", 9900, 90, 90, 150, 30, worker_share_pct=75,
     ),
-    DemoService(
+    ServiceRecord(
         "range-hood-cleaning", "appliance-cleaning", "Range hood cleaning", "油烟机清洗",
         "Fan, filters and oil cup disassembled and degreased.",
         "拆洗风轮、滤网和油杯，深度去油污。",
         "cooker hood kitchen 油烟机 抽油烟机 厨房",
         "appliance_cleaning", "fixed", 16800, 120, 120, 180, 30, worker_share_pct=75,
     ),
-    DemoService(
+    ServiceRecord(
         "washing-machine-cleaning", "appliance-cleaning", "Washing machine cleaning", "洗衣机清洗",
         "Drum removed and descaled, mould and detergent residue cleaned away.",
         "拆筒清洗除垢，去除霉斑和洗涤剂残留。",
         "washer laundry 洗衣机 除垢 拆洗",
         "appliance_cleaning", "fixed", 12800, 90, 90, 150, 30, worker_share_pct=75,
     ),
-    DemoService(
+    ServiceRecord(
         "maternity-nurse-26d", "maternity-nurse",
         "Maternity nurse, 26-day live-in package", "月嫂 26天住家套餐",
         "Newborn care, breastfeeding support, postpartum meals and recovery care, 26 days live-in.",
@@ -117,21 +99,21 @@ SERVICES = [
         "confinement postpartum newborn 月子 产后 新生儿 住家",
         "maternity_care", "fixed", 1580000, 37440, 37440, 37440, 1440, worker_share_pct=80,
     ),
-    DemoService(
+    ServiceRecord(
         "nanny-hourly", "nanny", "Nanny (by the hour)", "育儿嫂（钟点）",
         "Child care for babies and toddlers: feeding, naps, play and early learning, light housework.",
         "婴幼儿照护：喂养、哄睡、陪玩和早教，兼做轻家务。",
         "child care babysitter childcare toddler 带娃 看孩子 保姆 早教",
         "childcare", "hourly", 4000, 240, 480, 600, 60,
     ),
-    DemoService(
+    ServiceRecord(
         "elder-care-hourly", "elder-care", "Elder care at home", "居家养老陪护",
         "Companionship, meals, medication reminders, help with walking and personal care.",
         "陪伴聊天、做饭喂饭、提醒服药、协助行走和生活照料。",
         "elderly senior companion 老人 陪护 护工 照护",
         "elder_care", "hourly", 5000, 120, 240, 720, 60,
     ),
-    DemoService(
+    ServiceRecord(
         "hospital-escort", "elder-care", "Hospital escort", "医院陪诊",
         "Registration, queues, pharmacy and getting home safely for an elderly patient.",
         "陪同挂号、排队、取药，安全送回家。",
@@ -351,45 +333,10 @@ async def seed(conn: Conn, today: date | None = None) -> SeedSummary:
         today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
     async with conn.transaction():
         for position, (cid, name_en, name_zh) in enumerate(CATEGORIES, start=1):
-            await conn.execute(
-                """INSERT INTO service_categories (id, name_en, name_zh, position) VALUES ($1, $2, $3, $4)
-                   ON CONFLICT (id) DO UPDATE SET name_en = $2, name_zh = $3, position = $4""",
-                cid,
-                name_en,
-                name_zh,
-                position * 10,
-            )
-        for s in SERVICES:
-            await conn.execute(
-                """INSERT INTO services (id, category_id, name_en, name_zh, description_en, description_zh,
-                       keywords, skill, pricing, unit_price_cents, min_minutes, default_minutes, max_minutes,
-                       step_minutes, opens_at, closes_at, worker_share_pct, active, created_at)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, true,
-                           '2024-01-01T00:00:00Z'::timestamptz + make_interval(secs => $18))
-                   ON CONFLICT (id) DO UPDATE SET category_id = $2, name_en = $3, name_zh = $4,
-                       description_en = $5, description_zh = $6, keywords = $7, skill = $8, pricing = $9,
-                       unit_price_cents = $10, min_minutes = $11, default_minutes = $12, max_minutes = $13,
-                       step_minutes = $14, opens_at = $15, closes_at = $16, worker_share_pct = $17,
-                       active = true, created_at = EXCLUDED.created_at""",
-                s.id,
-                s.category_id,
-                s.name_en,
-                s.name_zh,
-                s.description_en,
-                s.description_zh,
-                s.keywords,
-                s.skill,
-                s.pricing,
-                s.unit_price_cents,
-                s.min_minutes,
-                s.default_minutes,
-                s.max_minutes,
-                s.step_minutes,
-                s.opens_at,
-                s.closes_at,
-                s.worker_share_pct,
-                float(SERVICES.index(s)),
-            )
+            await catalog_store.upsert_category(conn, cid, name_en, name_zh, position * 10)
+        for index, service in enumerate(SERVICES):
+            # A second apart, in list order: the catalog lists services by creation time.
+            await catalog_store.upsert_service(conn, service, CATALOG_CREATED + timedelta(seconds=index))
         worker_ids: list[str] = []
         certificates = 0
         for index, entry in enumerate(WORKERS, start=1):
@@ -397,103 +344,39 @@ async def seed(conn: Conn, today: date | None = None) -> SeedSummary:
             wid = row["id"]
             worker_ids.append(wid)
             pending = wid == PENDING_WORKER
-            columns = list(row)
-            await conn.execute(
-                f"""INSERT INTO workers ({", ".join(columns)}, vetting_status, identity_verified,
-                                         vetting_note, vetted_by, vetted_at)
-                    VALUES ({", ".join(f"${i}" for i in range(1, len(columns) + 1))},
-                            ${len(columns) + 1}, ${len(columns) + 2}, ${len(columns) + 3},
-                            ${len(columns) + 4}, ${len(columns) + 5})
-                    ON CONFLICT (id) DO UPDATE SET
-                        {", ".join(f"{c} = EXCLUDED.{c}" for c in columns[1:])},
-                        vetting_status = EXCLUDED.vetting_status,
-                        identity_verified = EXCLUDED.identity_verified,
-                        vetting_note = EXCLUDED.vetting_note, vetted_by = EXCLUDED.vetted_by,
-                        vetted_at = EXCLUDED.vetted_at, updated_at = now()""",
-                *row.values(),
-                "pending" if pending else "vetted",
-                not pending,
-                "等待身份证核验和健康证原件" if pending else "身份证、健康证和技能证书已核验",
-                None if pending else ADMIN_ID,
-                None
-                if pending
-                else datetime.combine(today - timedelta(days=30), time(10, 0), ZoneInfo("UTC")),
+            vetted_at = datetime.combine(today - timedelta(days=30), time(10, 0), ZoneInfo("UTC"))
+            await worker_store.upsert(
+                conn,
+                {
+                    **row,
+                    "vetting_status": "pending" if pending else "vetted",
+                    "identity_verified": not pending,
+                    "vetting_note": "等待身份证核验和健康证原件"
+                    if pending
+                    else "身份证、健康证和技能证书已核验",
+                    "vetted_by": None if pending else ADMIN_ID,
+                    "vetted_at": None if pending else vetted_at,
+                },
             )
             for cert in _certificates(index, entry[4], today):
                 certificates += 1
-                await conn.execute(
-                    """INSERT INTO worker_certificates
-                           (id, worker_id, kind, skill, number, issued_on, expires_on, verified)
-                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                       ON CONFLICT (id) DO UPDATE SET kind = $3, skill = $4, number = $5, issued_on = $6,
-                           expires_on = $7, verified = $8""",
-                    cert["id"],
-                    wid,
-                    cert["kind"],
-                    cert["skill"],
-                    cert["number"],
-                    cert["issued_on"],
-                    cert["expires_on"],
-                    cert["verified"],
-                )
+                await worker_store.upsert_certificate(conn, wid, cert)
         customer_ids = [c[0] for c in CUSTOMERS]
         for cid, name, phone in CUSTOMERS:
-            await conn.execute(
-                """INSERT INTO customers (id, name, phone) VALUES ($1, $2, $3)
-                   ON CONFLICT (id) DO UPDATE SET name = $2, phone = $3, updated_at = now()""",
-                cid,
-                name,
-                phone,
-            )
+            await customer_store.upsert(conn, cid, name, phone)
         address_ids = [_id("address", a[0], a[1]) for a in ADDRESSES]
         # The demo's default addresses win over any default chosen since.
-        await conn.execute(
-            """UPDATE customer_addresses SET is_default = false
-               WHERE customer_id = ANY($1::text[]) AND is_default AND id <> ALL($2::uuid[])""",
-            customer_ids,
-            address_ids,
-        )
+        await customer_store.clear_defaults_except(conn, customer_ids, address_ids)
         for address_id, (cid, label, line, lat, lng, default) in zip(address_ids, ADDRESSES, strict=True):
-            await conn.execute(
-                """INSERT INTO customer_addresses (id, customer_id, label, line, city, lat, lng, is_default)
-                   VALUES ($1, $2, $3, $4, '上海市', $5, $6, $7)
-                   ON CONFLICT (id) DO UPDATE SET customer_id = $2, label = $3, line = $4, city = '上海市',
-                       lat = $5, lng = $6, is_default = $7""",
-                address_id,
-                cid,
-                label,
-                line,
-                lat,
-                lng,
-                default,
-            )
+            address = {"label": label, "line": line, "city": "上海市", "lat": lat, "lng": lng}
+            await customer_store.upsert_address(conn, address_id, cid, {**address, "is_default": default})
         for wid, cid, rating, comment, days in REVIEWS:
-            await conn.execute(
-                """INSERT INTO worker_reviews (id, worker_id, customer_id, rating, comment, created_at)
-                   VALUES ($1, $2, $3, $4, $5, $6)
-                   ON CONFLICT (id) DO UPDATE SET worker_id = $2, customer_id = $3, rating = $4,
-                       comment = $5, created_at = $6""",
-                _id("review", wid, cid),
-                wid,
-                cid,
-                rating,
-                comment,
-                datetime.combine(today - timedelta(days=days), time(12, 0), ZoneInfo("UTC")),
+            created_at = datetime.combine(today - timedelta(days=days), time(12, 0), ZoneInfo("UTC"))
+            await worker_store.upsert_review(
+                conn, _id("review", wid, cid), wid, cid, rating, comment, created_at
             )
-        await conn.execute(
-            """UPDATE workers w SET rating_sum = r.total, rating_count = r.n
-               FROM (SELECT w2.id, coalesce(sum(x.rating), 0) AS total, count(x.id) AS n
-                     FROM workers w2 LEFT JOIN worker_reviews x ON x.worker_id = w2.id
-                     WHERE w2.id = ANY($1::text[]) GROUP BY w2.id) r
-               WHERE w.id = r.id""",
-            worker_ids,
-        )
-        eligible = eligible_worker_sql("w", "w.skills", "$1", any_skill=True)
-        bookable = await conn.fetchval(
-            f"SELECT count(*) FROM workers w WHERE w.id = ANY($2::text[]) AND {eligible}",
-            today,
-            worker_ids,
-        )
+        await worker_store.recount_ratings(conn, worker_ids)
+        bookable = await worker_store.count_eligible(conn, worker_ids, today)
     return SeedSummary(
         categories=len(CATEGORIES),
         services=len(SERVICES),

@@ -15,8 +15,10 @@ from typing import Any
 from bookings import geo, orders
 from bookings.config import BookingConfig
 from bookings.orders import Actor, Booking, Status
+from bookings.storage import bookings as booking_store
+from bookings.storage import workers as worker_store
+from hub.chat import bookings as booking_chat
 from hub.errors import Conflict
-from hub.storage import chat as chat_store
 from hub.storage.db import Conn
 
 ONLY_ASSIGNED = "AND worker_id = $3"
@@ -73,7 +75,7 @@ async def _advance(
         if current.status == step.to:
             return current
         raise
-    worker = await conn.fetchval("SELECT name FROM workers WHERE id = $1", worker_id) or "Your worker"
+    worker = await worker_store.name(conn, worker_id) or "Your worker"
     body = step.body.format(name=worker, **told)
     await orders.tell(
         conn, booking, booking.customer_id, "customer", step.title, body, status=step.to.value, **told
@@ -142,19 +144,19 @@ async def start(conn: Conn, worker_id: str, booking_id: uuid.UUID) -> Booking:
 
 async def finish(conn: Conn, worker_id: str, booking_id: uuid.UUID, read_only_seconds: float) -> Booking:
     booking = await _advance(conn, worker_id, booking_id, "finish", "finished_at = now()")
-    await chat_store.close_booking_conversation(conn, str(booking_id), read_only_seconds)
+    await booking_chat.close_booking_conversation(conn, str(booking_id), read_only_seconds)
     return booking
 
 
 async def set_depart_by(conn: Conn, booking: Booking, worker_id: str, speed_kmh: float) -> Booking:
     """When must the worker leave? Slot start minus the trip from their base at city speed."""
-    row = await conn.fetchrow("SELECT area_lat, area_lng FROM workers WHERE id = $1", worker_id)
+    row = await worker_store.base(conn, worker_id)
     minutes = DEFAULT_TRAVEL_MINUTES
     if row is not None:
         km = geo.distance_km(row["area_lat"], row["area_lng"], booking.address.lat, booking.address.lng)
         minutes = geo.travel_minutes(km, speed_kmh)
     depart_by = booking.slot_start - timedelta(minutes=minutes)
-    await conn.execute("UPDATE bookings SET depart_by = $2 WHERE id = $1", booking.id, depart_by)
+    await booking_store.set_depart_by(conn, booking.id, depart_by)
     return booking.model_copy(update={"depart_by": depart_by})
 
 
@@ -181,17 +183,7 @@ async def locate(
     conn: Conn, worker_id: str, booking_id: uuid.UUID, lat: float, lng: float, interval: float
 ) -> dict[str, Any] | None:
     """Record the worker's position; the customer's live event if it is due, else None."""
-    row = await conn.fetchrow(
-        """UPDATE bookings SET last_lat = $3, last_lng = $4, last_located_at = now()
-            WHERE id = $1 AND worker_id = $2 AND status IN ('on_the_way', 'arrived', 'in_service')
-              AND (last_located_at IS NULL OR last_located_at <= now() - make_interval(secs => $5))
-        RETURNING customer_id, lat, lng, eta_at, last_located_at""",
-        booking_id,
-        worker_id,
-        lat,
-        lng,
-        interval,
-    )
+    row = await booking_store.locate(conn, booking_id, worker_id, lat, lng, interval)
     if row is None:
         await orders.require_worker_booking(conn, booking_id, worker_id)
         return None
@@ -210,11 +202,7 @@ async def locate(
 
 async def alert_late(conn: Conn, booking: Booking, reason: str, data: dict[str, Any]) -> bool:
     """Announce lateness once per acceptance: to support (order:alert) and to the customer."""
-    flagged = await conn.fetchval(
-        "UPDATE bookings SET late_alerted_at = now() WHERE id = $1 AND late_alerted_at IS NULL RETURNING id",
-        booking.id,
-    )
-    if flagged is None:
+    if not await booking_store.flag_late(conn, booking.id):
         return False
     current = await orders.require(conn, booking.id)
     await orders.record(
@@ -238,13 +226,7 @@ async def alert_late(conn: Conn, booking: Booking, reason: str, data: dict[str, 
 
 
 async def overdue_departures(conn: Conn, grace_minutes: float) -> list[uuid.UUID]:
-    rows = await conn.fetch(
-        """SELECT id FROM bookings
-            WHERE status = 'accepted' AND late_alerted_at IS NULL
-              AND depart_by < now() - make_interval(mins => $1) LIMIT 500""",
-        grace_minutes,
-    )
-    return [row["id"] for row in rows]
+    return await booking_store.overdue_departures(conn, grace_minutes)
 
 
 async def check_departure(conn: Conn, booking_id: uuid.UUID) -> bool:

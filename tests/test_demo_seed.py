@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from bookings import people
 from bookings import seed as demo
 from bookings.geo import distance_km
+from bookings.storage.workers import offerable
 from tests.support.hubs import cli
 
 TABLES = {
@@ -52,7 +52,7 @@ async def test_demo_workers_cover_every_service_around_shanghai(pool: asyncpg.Po
         await demo.seed(conn)
     today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
     for service in demo.SERVICES:
-        assert len(await people.offerable(pool, None, service.skill, today)) >= 3, service.id
+        assert len(await offerable(pool, None, service.skill, today)) >= 3, service.id
     rows = await pool.fetch("SELECT id, gender, area_lat, area_lng, birth_year FROM workers")
     assert {r["gender"] for r in rows} == {"female", "male"}
     spread = [distance_km(*demo.CENTRE, r["area_lat"], r["area_lng"]) for r in rows]

@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bookings import people
 from bookings import seed as demo
+from bookings.eligibility import ELIGIBLE_WORKER_SQL
+from bookings.storage.workers import offerable
 from hub.keys import CONTEXT
 from tests.support.hubs import RunningHub
 
@@ -188,21 +189,14 @@ async def test_eligibility_predicate_honours_the_job_date(seeded: RunningHub) ->
     health_expires = await pool.fetchval(
         "SELECT expires_on FROM worker_certificates WHERE worker_id = 'worker-01' AND kind = 'health'"
     )
-    assert "worker-01" in await people.offerable(pool, None, "window_cleaning", TODAY)
-    assert await people.offerable(pool, ["worker-01"], "window_cleaning", health_expires) == ["worker-01"]
-    assert (
-        await people.offerable(pool, ["worker-01"], "window_cleaning", health_expires + timedelta(days=1))
-        == []
-    )
-    assert await people.offerable(pool, ["worker-01"], "elder_care", TODAY) == []  # not a skill of hers
-    rows = await pool.fetch(
-        f"SELECT w.id FROM workers w WHERE {people.ELIGIBLE_WORKER_SQL}", "elder_care", TODAY
-    )
+    assert "worker-01" in await offerable(pool, None, "window_cleaning", TODAY)
+    assert await offerable(pool, ["worker-01"], "window_cleaning", health_expires) == ["worker-01"]
+    assert await offerable(pool, ["worker-01"], "window_cleaning", health_expires + timedelta(days=1)) == []
+    assert await offerable(pool, ["worker-01"], "elder_care", TODAY) == []  # not a skill of hers
+    rows = await pool.fetch(f"SELECT w.id FROM workers w WHERE {ELIGIBLE_WORKER_SQL}", "elder_care", TODAY)
     elder = {r["id"] for r in rows}
     assert demo.EXPIRING_WORKER in elder
-    assert demo.EXPIRING_WORKER not in await people.offerable(
-        pool, None, "elder_care", TODAY + timedelta(days=22)
-    )
+    assert demo.EXPIRING_WORKER not in await offerable(pool, None, "elder_care", TODAY + timedelta(days=22))
 
 
 async def test_worker_edits_own_profile(seeded: RunningHub) -> None:

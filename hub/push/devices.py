@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import enum
 import ipaddress
 import re
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 from urllib.parse import urlsplit
-
-import asyncpg
 
 from hub.errors import InvalidPayload
 from hub.push.config import BUNDLE_ID, PushConfig, WebhookConfig
 from hub.storage import push as store
 from hub.storage.db import Conn, Executor
+
+# Stored types, mapped from their rows in hub.storage.push; the push code imports them from here.
+from hub.storage.push import Device as Device
+from hub.storage.push import Platform as Platform
 
 # A user rarely has more than a few phones; tokens that rotate leave stale rows behind until a
 # provider reports them unregistered. Beyond this, the least recently seen ones are dropped.
@@ -27,48 +25,6 @@ _FCM_TOKEN = re.compile(r"^[A-Za-z0-9_:.\-]+$")
 _APNS_TOKEN = re.compile(r"^(?:[0-9a-fA-F]{2}){16,100}$")
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8}){0,4}$")
 _LOCAL_HOSTS = frozenset({"localhost"})
-
-
-class Platform(enum.StrEnum):
-    FCM = "fcm"
-    APNS = "apns"
-    WEBHOOK = "webhook"
-
-
-@dataclass(frozen=True, slots=True)
-class Device:
-    id: uuid.UUID
-    user_id: str
-    platform: Platform
-    token: str
-    app_id: str | None = None
-    locale: str | None = None
-    created_at: datetime | None = None
-    last_seen_at: datetime | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": str(self.id),
-            "platform": self.platform.value,
-            "token": self.token,
-            "app_id": self.app_id,
-            "locale": self.locale,
-            "created_at": None if self.created_at is None else self.created_at.isoformat(),
-            "last_seen_at": None if self.last_seen_at is None else self.last_seen_at.isoformat(),
-        }
-
-
-def _device(row: asyncpg.Record) -> Device:
-    return Device(
-        id=row["id"],
-        user_id=row["user_id"],
-        platform=Platform(row["platform"]),
-        token=row["token"],
-        app_id=row["app_id"],
-        locale=row["locale"],
-        created_at=row["created_at"],
-        last_seen_at=row["last_seen_at"],
-    )
 
 
 def check_registration(
@@ -149,16 +105,16 @@ async def register(
         for _ in range(3):
             await store.take_over_token(conn, platform.value, token, user_id)
             new_id = uuid.uuid4()
-            row = await store.upsert_device(conn, new_id, user_id, platform.value, token, app_id, locale)
-            if row is not None:
+            device = await store.upsert_device(conn, new_id, user_id, platform.value, token, app_id, locale)
+            if device is not None:
                 await store.evict_stale_devices(conn, user_id, MAX_DEVICES_PER_USER)
-                return _device(row), row["id"] == new_id
+                return device, device.id == new_id
             # Another user registered the token between our DELETE and INSERT: take it again.
     raise RuntimeError(f"could not register a {platform.value} token: it keeps changing hands")
 
 
 async def list_for_user(conn: Executor, user_id: str) -> list[Device]:
-    return [_device(row) for row in await store.list_devices(conn, user_id)]
+    return await store.list_devices(conn, user_id)
 
 
 async def remove(conn: Executor, user_id: str, device_id: uuid.UUID) -> bool:

@@ -1,14 +1,17 @@
 """SQL for push delivery (hub/push): devices, preferences, quiet hours and the push outbox.
 
-Functions return rows or plain values; hub/push turns them into its dataclasses, so this module
+Devices are returned as ``Device``, mapped from their row in one place (``device_from``); the
+other functions return rows or plain values that hub/push turns into its dataclasses. This module
 depends on nothing in hub/push.
 """
 
 from __future__ import annotations
 
+import enum
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import time
+from dataclasses import dataclass
+from datetime import datetime, time
 from typing import Any
 
 import asyncpg
@@ -19,6 +22,48 @@ NOTIFY_CHANNEL = "hub_push"  # the trigger in 0004_push.sql notifies here
 DEVICE_COLUMNS = "id, user_id, platform, token, app_id, locale, created_at, last_seen_at"
 
 # ---------------------------------------------------------------------------------------- devices
+
+
+class Platform(enum.StrEnum):
+    FCM = "fcm"
+    APNS = "apns"
+    WEBHOOK = "webhook"
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    id: uuid.UUID
+    user_id: str
+    platform: Platform
+    token: str
+    app_id: str | None = None
+    locale: str | None = None
+    created_at: datetime | None = None
+    last_seen_at: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "platform": self.platform.value,
+            "token": self.token,
+            "app_id": self.app_id,
+            "locale": self.locale,
+            "created_at": None if self.created_at is None else self.created_at.isoformat(),
+            "last_seen_at": None if self.last_seen_at is None else self.last_seen_at.isoformat(),
+        }
+
+
+def device_from(row: asyncpg.Record) -> Device:
+    return Device(
+        id=row["id"],
+        user_id=row["user_id"],
+        platform=Platform(row["platform"]),
+        token=row["token"],
+        app_id=row["app_id"],
+        locale=row["locale"],
+        created_at=row["created_at"],
+        last_seen_at=row["last_seen_at"],
+    )
 
 
 async def take_over_token(conn: Conn, platform: str, token: str, user_id: str) -> int:
@@ -45,13 +90,13 @@ async def upsert_device(
     token: str,
     app_id: str | None,
     locale: str | None,
-) -> asyncpg.Record | None:
+) -> Device | None:
     """Insert the device, or refresh the caller's own row for the token.
 
     Returns None when the token belongs to another user (registered concurrently after
     ``take_over_token``), so the caller can take it over again.
     """
-    return await conn.fetchrow(
+    row = await conn.fetchrow(
         f"""INSERT INTO push_devices (id, user_id, platform, token, app_id, locale)
             VALUES ($1, $2, $3, $4, $5, $6)
             ON CONFLICT (platform, token) DO UPDATE
@@ -65,6 +110,7 @@ async def upsert_device(
         app_id,
         locale,
     )
+    return None if row is None else device_from(row)
 
 
 async def evict_stale_devices(conn: Conn, user_id: str, keep: int) -> int:
@@ -79,11 +125,12 @@ async def evict_stale_devices(conn: Conn, user_id: str, keep: int) -> int:
     return int(status.split()[-1])
 
 
-async def list_devices(conn: Executor, user_id: str) -> list[asyncpg.Record]:
-    return await conn.fetch(
+async def list_devices(conn: Executor, user_id: str) -> list[Device]:
+    rows = await conn.fetch(
         f"SELECT {DEVICE_COLUMNS} FROM push_devices WHERE user_id = $1 ORDER BY created_at, id",
         user_id,
     )
+    return [device_from(row) for row in rows]
 
 
 async def delete_device(conn: Executor, device_id: uuid.UUID, user_id: str | None = None) -> bool:

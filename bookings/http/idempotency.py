@@ -16,13 +16,13 @@ import asyncpg
 import pydantic
 from aiohttp import web
 
+from bookings.storage import idempotency as store
 from hub.errors import InvalidPayload
-from hub.storage.db import Conn, Executor
+from hub.storage.db import Conn
 
 HEADER = "Idempotency-Key"
 REPLAY_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
-KEEP_HOURS = 24  # how long a key is remembered
 
 Create = Callable[[Conn], Awaitable[pydantic.BaseModel]]
 
@@ -47,32 +47,12 @@ async def create_once(
     for _ in range(2):  # a second round only when the first holder of the key rolled back
         async with pool.acquire() as conn:
             async with conn.transaction():
-                claimed = await conn.fetchval(
-                    """INSERT INTO idempotency_keys (user_id, key, operation, request_hash, status_code, body)
-                       VALUES ($1, $2, $3, $4, 0, 'null') ON CONFLICT DO NOTHING RETURNING true""",
-                    user_id,
-                    key,
-                    operation,
-                    fingerprint,
-                )
-                if claimed:
+                if await store.claim(conn, user_id, key, operation, fingerprint):
                     created = await create(conn)
                     body = created.model_dump(mode="json")
-                    await conn.execute(
-                        """UPDATE idempotency_keys SET status_code = $3, body = $4
-                            WHERE user_id = $1 AND key = $2""",
-                        user_id,
-                        key,
-                        status,
-                        body,
-                    )
+                    await store.save_response(conn, user_id, key, status, body)
                     return web.json_response(body, status=status)
-            first = await conn.fetchrow(
-                """SELECT request_hash, status_code, body FROM idempotency_keys
-                    WHERE user_id = $1 AND key = $2""",
-                user_id,
-                key,
-            )
+            first = await store.first_response(conn, user_id, key)
         if first is not None:
             if first["request_hash"] != fingerprint:
                 raise InvalidPayload(
@@ -93,9 +73,3 @@ def _fingerprint(operation: str, raw: bytes) -> str:
     except ValueError:
         canonical = raw.decode("utf-8", "replace")
     return hashlib.sha256(f"{operation}\n{canonical}".encode()).hexdigest()
-
-
-async def prune(conn: Executor) -> None:
-    await conn.execute(
-        "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1)", KEEP_HOURS
-    )

@@ -1,0 +1,1 @@
+"""HTTP views of the bookings API, one module per resource; ``bookings.api`` registers them all."""

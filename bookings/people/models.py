@@ -1,0 +1,100 @@
+"""Workers as customers, the workers themselves and admins see them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Literal
+
+import pydantic
+
+from bookings.eligibility import Level
+
+Gender = Literal["female", "male"]
+VettingStatus = Literal["pending", "vetted", "rejected", "suspended"]
+CertificateKind = Literal["health", "skill"]
+
+
+class PastCase(pydantic.BaseModel):
+    title: str
+    description: str = ""
+    year: int | None = None
+
+
+class ServiceArea(pydantic.BaseModel):
+    lat: float
+    lng: float
+    radius_km: float
+
+
+class Review(pydantic.BaseModel):
+    id: uuid.UUID
+    rating: int
+    comment: str
+    author: str  # the customer's name, masked ("王**")
+    created_at: datetime
+
+
+class WorkerCard(pydantic.BaseModel):
+    """A worker in a list."""
+
+    id: str
+    name: str
+    gender: Gender
+    age: int | None
+    photo_url: str | None
+    years_experience: int
+    level: Level
+    skills: list[str]
+    certified_skills: list[str]  # skills with a verified, unexpired certificate
+    rating_avg: float | None
+    rating_count: int
+    area: ServiceArea
+    distance_km: float | None = None  # from the point searched near, when one was given
+
+
+class WorkerList(pydantic.BaseModel):
+    workers: list[WorkerCard]
+    next_offset: int | None
+
+
+class WorkerProfile(WorkerCard):
+    """What a customer sees on a worker's page."""
+
+    bio: str
+    training: list[str]
+    past_cases: list[PastCase]
+    service_ids: list[str]  # the services the worker can be booked for today
+    recent_reviews: list[Review]
+
+
+class Certificate(pydantic.BaseModel):
+    id: uuid.UUID
+    kind: CertificateKind
+    skill: str | None
+    number: str
+    issued_on: date | None
+    expires_on: date
+    verified: bool
+    expired: bool
+
+
+class WorkerRecord(WorkerProfile):
+    """The full record: the worker's own view and the admin's."""
+
+    phone: str | None
+    birth_year: int | None
+    vetting_status: VettingStatus
+    identity_verified: bool
+    vetting_note: str | None
+    vetted_by: str | None
+    vetted_at: datetime | None
+    eligible: bool  # may be offered jobs today (for at least one of the listed skills)
+    certificates: list[Certificate]
+    created_at: datetime
+    updated_at: datetime
+
+
+class WorkerRecordList(pydantic.BaseModel):
+    workers: list[WorkerRecord]
+    next_offset: int | None
