@@ -15,6 +15,7 @@ from bookings.idempotency import create_once
 from bookings.keys import runtime
 from bookings.orders import Actor, Address, Booking, BookingDetail, ServiceRef, Status
 from bookings.payloads import Assign, BookingsQuery, Cancel, MarkPaid, Redispatch, ScheduleQuery, SlotRequest
+from bookings.protocol import OfferView
 from bookings.rules import DispatchRules, RulesUpdate
 from hub.acks import InvalidPayload, NotFound
 from hub.auth import Role
@@ -62,35 +63,6 @@ class Schedule(pydantic.BaseModel):
     to: date
     timezone: str
     days: list[ScheduleDay]
-
-
-class OfferOrder(pydantic.BaseModel):
-    service: ServiceRef
-    slot_start: datetime
-    slot_end: datetime
-    duration_minutes: int
-    address: Address
-    distance_km: float
-    pay_cents: int
-    special_requests: str
-
-
-class Alert(pydantic.BaseModel):
-    sound: str
-    vibrate: list[int]
-    repeat_until_seen: bool
-    urgent: bool
-
-
-class OfferView(pydantic.BaseModel):
-    offer_id: uuid.UUID
-    booking_id: uuid.UUID
-    wave: int
-    deadline: datetime
-    seconds_left: float
-    chosen: bool
-    order: OfferOrder
-    alert: Alert
 
 
 class OfferList(pydantic.BaseModel):
