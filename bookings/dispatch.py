@@ -20,6 +20,7 @@ import asyncpg
 
 from bookings import geo, orders, tracking
 from bookings.orders import Actor, Booking, Status
+from bookings.protocol import OFFER, OFFER_EXPIRED, OFFER_TAKEN, OFFER_WITHDRAWN
 from bookings.rules import DispatchRules, RulesCache
 from bookings.storage import bookings as booking_store
 from bookings.storage import offers as offer_store
@@ -38,10 +39,6 @@ log = logging.getLogger(__name__)
 # The worker app's alert: play this sound, vibrate in this pattern (ms on/off/on), keep
 # repeating until the offer is displayed (offer:seen); the event must pierce quiet hours.
 ALERT = {"sound": "new_offer", "vibrate": [400, 200, 400], "repeat_until_seen": True, "urgent": True}
-OFFER_EVENT = "offer"
-TAKEN_EVENT = "offer:taken"
-EXPIRED_EVENT = "offer:expired"
-WITHDRAWN_EVENT = "offer:withdrawn"
 RETRIES = 3  # a wave that lost a deadlock is tried again at once
 NEUTRAL_RATING = 4.0  # a new worker is scored as an average one, not as the worst
 MAX_EXPERIENCE_YEARS = 15.0  # experience counts up to this
@@ -301,7 +298,7 @@ class Dispatcher:
         }
 
     async def _announce(self, offer: Offer, booking: Booking) -> None:
-        await self.realtime.to_user(offer.worker_id, "worker", OFFER_EVENT, self.offer_event(offer, booking))
+        await self.realtime.to_user(offer.worker_id, "worker", OFFER, self.offer_event(offer, booking))
 
     def schedule_deadline(self, booking_id: uuid.UUID, wave: int, when: datetime) -> None:
         self.timers.at(f"offers:{booking_id}:{wave}", when, self.wave_deadline, booking_id, wave)
@@ -313,7 +310,7 @@ class Dispatcher:
             await self.realtime.to_user(
                 row["worker_id"],
                 "worker",
-                EXPIRED_EVENT,
+                OFFER_EXPIRED,
                 {"offer_id": str(row["id"]), "booking_id": str(booking_id)},
             )
         await self.next_wave(booking_id, wave)
@@ -409,7 +406,7 @@ class Dispatcher:
         await asyncio.gather(
             *(
                 self.realtime.to_user(
-                    worker, "worker", TAKEN_EVENT, {"offer_id": str(offer), "booking_id": str(booking_id)}
+                    worker, "worker", OFFER_TAKEN, {"offer_id": str(offer), "booking_id": str(booking_id)}
                 )
                 for worker, offer in others
             )
@@ -423,7 +420,7 @@ class Dispatcher:
                 self.realtime.to_user(
                     worker,
                     "worker",
-                    WITHDRAWN_EVENT,
+                    OFFER_WITHDRAWN,
                     {"offer_id": str(offer), "booking_id": str(booking_id), "reason": reason},
                 )
                 for worker, offer in others

@@ -12,7 +12,7 @@ from typing import Self
 
 from aiohttp import web
 
-from bookings import api, orders
+from bookings import api, orders, protocol
 from bookings.config import BookingConfig, DispatchDefaults
 from bookings.keys import BOOKINGS
 from bookings.live import BookingLive, DispatchRequests
@@ -45,6 +45,7 @@ class BookingsExtension(Extension):
     def attach(self, host: Host) -> None:
         app = host.app
         host.add_operations(api.OPERATIONS)
+        host.add_server_events(protocol.SERVER_EVENTS)
         WorkerEvents(host.namespace("/worker"), lambda: app[BOOKINGS]).attach()
         host.add_service(self._run)
 

@@ -11,14 +11,12 @@ import uuid
 from typing import Any
 
 from bookings.dispatch import Dispatcher
+from bookings.protocol import BOOKING_UPDATED, DISPATCH_ESCALATED, ORDER_ALERT
 from hub.events import StoredEvent
 from hub.realtime import Realtime
 
-UPDATED_EVENT = "booking:updated"
-ALERT_EVENT = "order:alert"
 # Timeline kinds the support console is alerted to.
 ALERTS = frozenset({"late", "arrival_flagged"})
-ESCALATED_EVENT = "dispatch:escalated"  # nobody took the booking: an agent assigns it by hand
 # What a customer may see of the dispatch bookkeeping in a timeline entry.
 CUSTOMER_HIDDEN_DATA = frozenset({"offers", "previous_worker_id"})
 
@@ -38,25 +36,25 @@ class BookingLive:
         await self.realtime.to_user(
             booking["customer_id"],
             "customer",
-            UPDATED_EVENT,
+            BOOKING_UPDATED,
             {"booking": booking, "entry": entry_for_customer(entry)},
         )
         update = {"booking": booking, "entry": entry}
         if booking.get("worker_id"):
-            await self.realtime.to_user(booking["worker_id"], "worker", UPDATED_EVENT, update)
+            await self.realtime.to_user(booking["worker_id"], "worker", BOOKING_UPDATED, update)
         previous = entry.get("data", {}).get("previous_worker_id")
         if previous:  # re-dispatched away from this worker: their app drops the job
-            await self.realtime.to_user(previous, "worker", UPDATED_EVENT, update)
-        await self.realtime.to_agents(UPDATED_EVENT, update)
+            await self.realtime.to_user(previous, "worker", BOOKING_UPDATED, update)
+        await self.realtime.to_agents(BOOKING_UPDATED, update)
         if entry["kind"] in ALERTS:
             await self.realtime.to_agents(
-                ALERT_EVENT,
+                ORDER_ALERT,
                 {"kind": entry["kind"], "booking_id": booking["id"], "booking": booking, "entry": entry},
             )
         elif entry["kind"] == "escalated":
             data = entry.get("data", {})
             await self.realtime.to_agents(
-                ESCALATED_EVENT,
+                DISPATCH_ESCALATED,
                 {
                     "booking": booking,
                     "reason": data.get("reason"),

@@ -16,6 +16,7 @@ from bookings.dispatch import Accepted, Dispatcher
 from bookings.live import entry_for_customer
 from bookings.orders import Actor, Booking, BookingDetail
 from bookings.payloads import SlotRequest
+from bookings.protocol import BOOKING_LOCATION
 from bookings.rules import RulesCache
 from bookings.storage import idempotency
 from hub.auth import Principal, Role
@@ -26,7 +27,6 @@ from hub.storage.db import Conn
 
 log = logging.getLogger(__name__)
 
-LOCATION_EVENT = "booking:location"
 PRUNE_EVERY_SWEEPS = 720  # idempotency keys are pruned about hourly at the default 5 s sweep
 
 
@@ -166,7 +166,7 @@ class BookingsRuntime:
             )
         if due is None:
             return False
-        await self.hub.realtime.to_user(due["customer_id"], "customer", LOCATION_EVENT, due["event"])
+        await self.hub.realtime.to_user(due["customer_id"], "customer", BOOKING_LOCATION, due["event"])
         return True
 
     async def arrive(self, worker_id: str, booking_id: uuid.UUID, lat: float, lng: float) -> Booking:

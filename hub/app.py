@@ -25,20 +25,20 @@ from hub.namespaces.support import SupportNamespace
 from hub.namespaces.worker import WorkerNamespace
 from hub.outbox import Relay
 from hub.presence import create_tracker
+from hub.protocol import CUSTOMER, SERVER_EVENTS, SERVER_SHUTDOWN, SUPPORT, WORKER
 from hub.push.inbox import NOTIFICATION_CREATED
 from hub.push.notifier import Notifier
 from hub.realtime import Realtime
 from hub.settings import Settings
 from hub.storage.db import open_database
 from hub.storage.migrate import directories, migrate
+from hub.web import asyncapi, http
 from hub.web import chat as chat_api
-from hub.web import http
 from hub.web import push as push_api
 
 log = logging.getLogger(__name__)
 
-NAMESPACES = {"/customer": CustomerNamespace, "/worker": WorkerNamespace, "/support": SupportNamespace}
-SHUTDOWN_EVENT = "server:shutdown"
+NAMESPACES = {CUSTOMER: CustomerNamespace, WORKER: WorkerNamespace, SUPPORT: SupportNamespace}
 ASSIGNMENT_SWEEP_SECONDS = 10.0  # safety net for queue changes another node did not act on
 GC_THRESHOLDS = (50_000, 20, 50)  # CPython's default is (700, 10, 10)
 NOTIFIER_SUBSCRIBER = "push.notifier"  # stable: the outbox records deliveries under this name
@@ -65,7 +65,11 @@ def build_app(settings: Settings, *, bus: Bus | None = None) -> web.Application:
     namespaces = {path: kind(path, hub) for path, kind in NAMESPACES.items()}
     for namespace in namespaces.values():
         sio.register_namespace(namespace)
+    content_type = "application/msgpack" if settings.serializer == "msgpack" else "application/json"
+    app[asyncapi.PROTOCOL] = protocol = asyncapi.Protocol(namespaces, content_type)
+    protocol.add_server_events(SERVER_EVENTS)
     http.add_routes(app)
+    asyncapi.add_routes(app)
     chat_api.add_routes(app)
     push_api.add_routes(app, settings.push)
     host = Host(app, hub, bus, namespaces)
@@ -199,7 +203,7 @@ async def _disconnect_sockets(app: web.Application) -> None:
     try:
         async with asyncio.timeout(2.0):
             for path in NAMESPACES:
-                await sio.emit(SHUTDOWN_EVENT, notice, namespace=path, ignore_queue=True)
+                await sio.emit(SERVER_SHUTDOWN.name, notice, namespace=path, ignore_queue=True)
             if sio.eio.sockets:  # asyncio.wait() inside refuses an empty set
                 await sio.eio.disconnect()
     except TimeoutError:

@@ -14,6 +14,15 @@ from hub.chat.models import Member, Message
 from hub.chat.service import ConversationChange
 from hub.context import HubContext
 from hub.presence import PresenceChange, Status
+from hub.protocol import (
+    CHAT_MESSAGE,
+    CONVERSATION_ASSIGNED,
+    CONVERSATION_TRANSFERRED,
+    PRESENCE_CHANGED,
+    SUPPORT_QUEUE,
+    SUPPORT_QUEUE_CHANGED,
+    ServerEvent,
+)
 from hub.push.queue import PushMessage, queue_push
 
 log = logging.getLogger(__name__)
@@ -23,7 +32,7 @@ async def emit_message(
     hub: HubContext, message: Message, members: list[Member], skip_sid: str | None = None
 ) -> None:
     await hub.realtime.to_members(
-        members, "chat:message", message.to_dict(), agents_only=message.private, skip_sid=skip_sid
+        members, CHAT_MESSAGE, message.to_dict(), agents_only=message.private, skip_sid=skip_sid
     )
 
 
@@ -49,12 +58,12 @@ async def push_to_unreachable(hub: HubContext, message: Message, members: list[M
             )
 
 
-async def publish_change(hub: HubContext, change: ConversationChange, event: str) -> None:
+async def publish_change(hub: HubContext, change: ConversationChange, event: ServerEvent) -> None:
     conversation = change.conversation.to_dict()
     await hub.realtime.to_members(change.members, event, conversation)
     if change.previous_agent_id is not None:
         await hub.realtime.to_user(
-            change.previous_agent_id, "support", "conversation:transferred", conversation
+            change.previous_agent_id, "support", CONVERSATION_TRANSFERRED, conversation
         )
     if change.system_message is not None:
         await emit_message(hub, change.system_message, change.members)
@@ -74,7 +83,7 @@ async def run_assignment(hub: HubContext, *, queue_changed: bool = False) -> Non
         ]
         changes = await support.assign_waiting(hub.pool, agents, hub.settings.chat.agent_capacity)
         for change in changes:
-            await publish_change(hub, change, "conversation:assigned")
+            await publish_change(hub, change, CONVERSATION_ASSIGNED)
         if changes or queue_changed:
             await broadcast_queue(hub)
 
@@ -86,10 +95,10 @@ async def broadcast_queue(hub: HubContext) -> None:
         await hub.realtime.to_user(
             conversation.customer_id,
             "customer",
-            "support:queue",
+            SUPPORT_QUEUE,
             {"conversation_id": str(conversation.id), "position": position},
         )
-    await hub.realtime.to_agents("support:queue_changed", {"queued": len(queue)})
+    await hub.realtime.to_agents(SUPPORT_QUEUE_CHANGED, {"queued": len(queue)})
 
 
 async def on_presence_change(hub: HubContext, change: PresenceChange) -> None:
@@ -98,7 +107,7 @@ async def on_presence_change(hub: HubContext, change: PresenceChange) -> None:
     state = change.state
     if state.role == "customer":
         return  # customers' presence is nobody's business on the console
-    await hub.realtime.to_agents("presence:changed", _presence_event(state.to_dict()))
+    await hub.realtime.to_agents(PRESENCE_CHANGED, _presence_event(state.to_dict()))
     if state.role == "support" and state.status == Status.ONLINE and hub.database is not None:
         await run_assignment(hub)
 

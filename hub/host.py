@@ -11,6 +11,8 @@ from aiohttp import web
 from hub.bus import Bus
 from hub.context import HubContext
 from hub.namespaces.base import AuthenticatedNamespace
+from hub.protocol import ServerEvent
+from hub.web.asyncapi import PROTOCOL
 from hub.web.openapi import Operation, add_operations
 
 Service = Callable[[web.Application], AsyncIterator[None]]
@@ -29,6 +31,12 @@ class Host:
     def add_operations(self, operations: Sequence[Operation]) -> None:
         """HTTP routes, documented in ``/api/v1/openapi.json`` like the core's own."""
         add_operations(self.app, operations)
+
+    def add_server_events(self, events: Sequence[ServerEvent]) -> None:
+        """The events the extension sends to clients (``hub.protocol.ServerEvent`` constants),
+        documented in ``/api/v1/asyncapi.json`` like the core's own. The socket events it
+        handles are documented from their ``add_event`` declarations."""
+        self.app[PROTOCOL].add_server_events(events)
 
     def add_service(self, service: Service) -> None:
         """An aiohttp cleanup context: set-up before ``yield``, tear-down after."""

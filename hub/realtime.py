@@ -1,5 +1,8 @@
 """Where server→client events leave: to a person (all their devices), to conversation members,
-to the support console. With Redis configured each emit also reaches sockets on other nodes."""
+to the support console. With Redis configured each emit also reaches sockets on other nodes.
+
+Events are ``hub.protocol.ServerEvent`` constants, never strings: whatever leaves here is
+declared, and so documented in ``/api/v1/asyncapi.json``."""
 
 from __future__ import annotations
 
@@ -10,6 +13,9 @@ if TYPE_CHECKING:  # handed a server and members; imports neither
     import socketio
 
     from hub.chat.models import Member
+
+if TYPE_CHECKING:
+    from hub.protocol import ServerEvent
 
 NAMESPACE_FOR_ROLE = {
     "customer": "/customer",
@@ -29,16 +35,16 @@ class Realtime:
         self.sio = sio
 
     async def to_user(
-        self, user_id: str, role: str, event: str, data: Any, skip_sid: str | None = None
+        self, user_id: str, role: str, event: ServerEvent, data: Any, skip_sid: str | None = None
     ) -> None:
         await self.sio.emit(
-            event, data, room=user_room(user_id), namespace=NAMESPACE_FOR_ROLE[role], skip_sid=skip_sid
+            event.name, data, room=user_room(user_id), namespace=NAMESPACE_FOR_ROLE[role], skip_sid=skip_sid
         )
 
     async def to_members(
         self,
         members: Iterable[Member],
-        event: str,
+        event: ServerEvent,
         data: Any,
         *,
         agents_only: bool = False,
@@ -54,5 +60,5 @@ class Realtime:
                 continue
             await self.to_user(member.user_id, member.role, event, data, skip_sid)
 
-    async def to_agents(self, event: str, data: Any) -> None:
-        await self.sio.emit(event, data, room=AGENTS_ROOM, namespace="/support")
+    async def to_agents(self, event: ServerEvent, data: Any) -> None:
+        await self.sio.emit(event.name, data, room=AGENTS_ROOM, namespace="/support")

@@ -12,6 +12,7 @@ from aiohttp import web
 from bookings.keys import runtime
 from bookings.orders import Address, ServiceRef, Status
 from bookings.payloads import ScheduleQuery
+from bookings.protocol import OfferView
 from hub.auth import Role
 from hub.errors import InvalidPayload
 from hub.web.openapi import Operation, caller, read_query, reply
@@ -52,35 +53,6 @@ class Schedule(pydantic.BaseModel):
     to: date
     timezone: str
     days: list[ScheduleDay]
-
-
-class OfferOrder(pydantic.BaseModel):
-    service: ServiceRef
-    slot_start: datetime
-    slot_end: datetime
-    duration_minutes: int
-    address: Address
-    distance_km: float
-    pay_cents: int
-    special_requests: str
-
-
-class Alert(pydantic.BaseModel):
-    sound: str
-    vibrate: list[int]
-    repeat_until_seen: bool
-    urgent: bool
-
-
-class OfferView(pydantic.BaseModel):
-    offer_id: uuid.UUID
-    booking_id: uuid.UUID
-    wave: int
-    deadline: datetime
-    seconds_left: float
-    chosen: bool
-    order: OfferOrder
-    alert: Alert
 
 
 class OfferList(pydantic.BaseModel):

@@ -2,8 +2,11 @@
 
 Connection: the client sends ``{"token": "<JWT>"}`` as the Socket.IO ``auth`` object; a refusal
 reaches its ``connect_error`` handler as ``{"code", "message"}``. Events: handlers are declared
-with ``@event("name")`` and answered with the ack envelope (``hub.acks``) whatever happens
-inside them, so a malformed payload can never crash a handler or leave a client waiting.
+with ``@event("name", payload=Model, ack=Model)`` (a ``hub.protocol.ClientEvent``); the namespace
+validates the payload with the declared model before calling the handler with the parsed model,
+and answers with the ack envelope (``hub.acks``) whatever happens inside, so a malformed payload
+can never crash a handler or leave a client waiting. The declarations are what
+``/api/v1/asyncapi.json`` documents.
 """
 
 from __future__ import annotations
@@ -16,11 +19,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, NoReturn, TypeVar
 
+import pydantic
 import socketio
 
 from hub import acks, errors
 from hub.auth import Principal, Role, TokenError
 from hub.context import HubContext
+from hub.namespaces import payloads as p
+from hub.namespaces import replies as r
+from hub.protocol import AUTH_EXPIRED, SERVER_ABUSE, ClientEvent, docstring_parts
 from hub.ratelimit import ABUSE, LIMITS, TokenBucket
 from hub.realtime import user_room
 
@@ -28,13 +35,13 @@ log = logging.getLogger(__name__)
 
 EventHandler = Callable[[Any, Principal, str, Any], Awaitable[Any]]
 # A handler as the namespace calls it: ``(user, sid, payload) -> data`` (a bound method, or a
-# function an extension registers with ``add_event``).
+# function an extension registers with ``add_event``); ``payload`` is an instance of the declared
+# payload model, or None for an event without one.
 BoundHandler = Callable[[Principal, str, Any], Awaitable[Any]]
 ConnectHook = Callable[[str, Principal], Coroutine[Any, Any, None]]
 F = TypeVar("F", bound=EventHandler)
+Model = type[pydantic.BaseModel]
 UNKNOWN_EVENT_LABEL = "<unknown>"  # keeps metric label cardinality bounded against junk names
-ABUSE_EVENT = "server:abuse"
-EXPIRED_EVENT = "auth:expired"
 
 
 class ConnectionRefused(socketio.exceptions.ConnectionRefusedError):  # type: ignore[misc]
@@ -47,12 +54,34 @@ class ConnectionRefused(socketio.exceptions.ConnectionRefusedError):  # type: ig
         self.error_args = {"code": code, "message": message, "data": {"code": code, "message": message}}
 
 
-def event(name: str, limit: str = "default") -> Callable[[F], F]:
-    """Mark a method ``async (self, user, sid, payload) -> data`` as the handler of ``name``,
-    rate-limited per socket by the bucket ``limit`` (see ``hub.ratelimit.LIMITS``)."""
+def declare(
+    name: str,
+    handler: Callable[..., Any],
+    payload: Model | None,
+    ack: Model | None,
+    limit: str,
+    summary: str | None,
+) -> ClientEvent:
+    """The ``ClientEvent`` of a handler: its summary defaults to the first paragraph of the
+    handler's docstring, and the rest of the docstring is its description."""
+    if limit not in LIMITS:
+        raise ValueError(f"unknown rate limit {limit!r}")
+    first, rest = docstring_parts(handler)
+    return ClientEvent(name, payload, ack, limit, summary or first, rest)
+
+
+def event(
+    name: str, *, payload: Model | None, ack: Model | None, limit: str = "default", summary: str | None = None
+) -> Callable[[F], F]:
+    """Mark a method ``async (self, user, sid, payload) -> data`` as the handler of ``name``.
+
+    ``payload``: the model the payload is validated with before the handler is called with the
+    parsed model (None: the event takes no payload, and the handler gets None). ``ack``: the model
+    of the data the handler returns (None: it returns None). Rate-limited per socket by the bucket
+    ``limit`` (``hub.ratelimit.LIMITS``). The summary is the docstring's first paragraph."""
 
     def mark(func: F) -> F:
-        func._hub_event = (name, limit)  # type: ignore[attr-defined]
+        func._hub_event = declare(name, func, payload, ack, limit, summary)  # type: ignore[attr-defined]
         return func
 
     return mark
@@ -70,36 +99,45 @@ class SocketState:
 
 class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     allowed_roles: ClassVar[frozenset[Role]]
-    _events: ClassVar[dict[str, tuple[str, str]]]  # event name → (method name, rate limit bucket)
+    _events: ClassVar[dict[str, tuple[str, ClientEvent]]]  # event name → (method name, declaration)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._events = {}
         for klass in reversed(cls.__mro__):
             for attr, value in vars(klass).items():
-                marked = getattr(value, "_hub_event", None)
-                if marked is not None:
-                    cls._events[marked[0]] = (attr, marked[1])
+                declared = getattr(value, "_hub_event", None)
+                if isinstance(declared, ClientEvent):
+                    cls._events[declared.name] = (attr, declared)
 
     def __init__(self, namespace: str, hub: HubContext) -> None:
         super().__init__(namespace)
         self.hub = hub
         self.sockets: dict[str, SocketState] = {}
         self._sockets_gauge = hub.metrics.sockets.labels(namespace)
-        self.handlers: dict[str, tuple[BoundHandler, str]] = {
-            name: (getattr(self, method), limit) for name, (method, limit) in self._events.items()
+        # Every event the namespace handles, with its declaration: what the AsyncAPI document lists.
+        self.handlers: dict[str, tuple[BoundHandler, ClientEvent]] = {
+            name: (getattr(self, method), declared) for name, (method, declared) in self._events.items()
         }
         self.connect_hooks: list[ConnectHook] = []
 
-    def add_event(self, name: str, handler: BoundHandler, limit: str = "default") -> None:
-        """Handle ``name`` with ``handler(user, sid, payload) -> data``, answered with the ack
-        envelope and rate-limited like the namespace's own events. Names are never replaced:
-        an extension cannot silently take over an event of the core or of another extension."""
+    def add_event(
+        self,
+        name: str,
+        handler: BoundHandler,
+        *,
+        payload: Model | None,
+        ack: Model | None,
+        limit: str = "default",
+        summary: str | None = None,
+    ) -> None:
+        """Handle ``name`` with ``handler(user, sid, payload) -> data``, declared, validated,
+        answered with the ack envelope and rate-limited like the namespace's own events (see
+        ``event`` for the arguments). Names are never replaced: an extension cannot silently
+        take over an event of the core or of another extension."""
         if name in self.handlers:
             raise ValueError(f"{self.namespace} already handles {name!r}")
-        if limit not in LIMITS:
-            raise ValueError(f"unknown rate limit {limit!r}")
-        self.handlers[name] = (handler, limit)
+        self.handlers[name] = (handler, declare(name, handler, payload, ack, limit, summary))
 
     def on_connected(self, hook: ConnectHook) -> None:
         """Run ``hook(sid, user)`` in the background after each socket has connected."""
@@ -155,7 +193,7 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if sid not in self.sockets:
             return
         await self.emit(
-            EXPIRED_EVENT, {"code": "token_expired", "message": "refresh the token and reconnect"}, to=sid
+            AUTH_EXPIRED.name, {"code": "token_expired", "message": "refresh the token and reconnect"}, to=sid
         )
         await self.disconnect(sid)
 
@@ -182,8 +220,8 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             self._count(UNKNOWN_EVENT_LABEL, "refused")
             await self._strike(sid, state)
             return acks.refused("unknown_event", f"{self.namespace} has no event {str(event_name)[:64]!r}")
-        call, limit = route
-        wait = self._bucket(state, limit).take()
+        call, declared = route
+        wait = self._bucket(state, declared.limit).take()
         if wait:
             self._count(event_name, "refused")
             await self._strike(sid, state)
@@ -191,7 +229,8 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 "rate_limited", "too many events; slow down", {"retry_after_ms": int(wait * 1000) + 1}
             )
         try:
-            data = await call(state.user, sid, payload)
+            parsed = None if declared.payload is None else acks.parse(declared.payload, payload)
+            data = await call(state.user, sid, parsed)
         except errors.ClientError as exc:
             self._count(event_name, "refused")
             return acks.from_error(exc)
@@ -215,18 +254,19 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         """Refusals are free up to a point; sustained abuse costs the socket its connection."""
         if state.strikes.take():
             log.warning("disconnecting %s (%s) for sustained abuse", state.user.user_id, self.namespace)
-            await self.emit(ABUSE_EVENT, {"reason": "too_many_refused_events"}, to=sid)
+            await self.emit(SERVER_ABUSE.name, {"reason": "too_many_refused_events"}, to=sid)
             await self.disconnect(sid)
 
     def _count(self, event_name: str, outcome: str) -> None:
         self.hub.metrics.socket_events.labels(self.namespace, event_name, outcome).inc()
 
-    @event("auth:refresh")
-    async def auth_refresh(self, user: Principal, sid: str, payload: Any) -> dict[str, int]:
-        """Swap in a fresh token for the same person and role, extending the session."""
-        token = payload.get("token") if isinstance(payload, dict) else None
+    @event("auth:refresh", payload=p.AuthRefresh, ack=r.TokenExpiry)
+    async def auth_refresh(self, user: Principal, sid: str, payload: p.AuthRefresh) -> dict[str, int]:
+        """Swap in a fresh token for the same person and role, extending the session.
+
+        Errors: ``token_mismatch`` (another person or role) and the connect codes."""
         try:
-            fresh = self.hub.verifier.verify(token)
+            fresh = self.hub.verifier.verify(payload.token)
         except TokenError as exc:
             raise errors.Unauthenticated(exc.message, code=exc.code) from None
         if (fresh.user_id, fresh.role) != (user.user_id, user.role):
@@ -236,6 +276,7 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._schedule_expiry(sid, state)
         return {"expires_at": fresh.expires_at}
 
-    @event("ping")
-    async def ping(self, user: Principal, sid: str, payload: Any) -> dict[str, str]:
+    @event("ping", payload=None, ack=r.ServerTime)
+    async def ping(self, user: Principal, sid: str, payload: None) -> dict[str, str]:
+        """The server's clock: a round trip that checks the socket works."""
         return {"server_time": datetime.now(UTC).isoformat(timespec="milliseconds")}

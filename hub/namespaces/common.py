@@ -8,8 +8,19 @@ from typing import Any
 from hub import acks, desk, errors, sync
 from hub.auth import Principal
 from hub.namespaces import payloads as p
+from hub.namespaces import replies as r
 from hub.namespaces.base import AuthenticatedNamespace, event
 from hub.presence import InvalidStatus, Status
+from hub.protocol import (
+    CHAT_RECEIPT,
+    CHAT_TYPING,
+    NOTIFICATIONS_UNREAD,
+    SYNC,
+    Conversations,
+    NotificationPage,
+    SyncResult,
+    UnreadCount,
+)
 from hub.storage import notifications as inbox
 
 log = logging.getLogger(__name__)
@@ -25,17 +36,16 @@ class HubNamespace(AuthenticatedNamespace):
 
     async def _sync_after_connect(self, sid: str, user: Principal, wanted: Any) -> None:
         try:
-            result = acks.ok(await self.sync(user, sid, wanted))
+            result = acks.ok(await self.sync(user, sid, acks.parse(p.Sync, wanted)))
         except errors.ClientError as exc:
             result = acks.from_error(exc)
         except Exception:
             log.exception("sync after connect failed for %s", user.user_id)
             result = acks.refused("internal_error", "sync failed; send a sync event")
-        await self.emit("sync", result, to=sid)
+        await self.emit(SYNC.name, result, to=sid)
 
-    async def choose_status(self, user: Principal, payload: Any) -> dict[str, Any]:
+    async def choose_status(self, user: Principal, wanted: p.PresenceSet) -> dict[str, Any]:
         """Set the status a person chose, then tell the listeners (``HubContext.on_status_chosen``)."""
-        wanted = acks.parse(p.PresenceSet, payload)
         try:
             status = Status(wanted.status)
             state = await self.hub.presence.set_status(user.user_id, user.role.value, status)
@@ -48,39 +58,51 @@ class HubNamespace(AuthenticatedNamespace):
 
     # Recovery and inbox ----------------------------------------------------------------------
 
-    @event("sync")
-    async def sync(self, user: Principal, sid: str, payload: Any) -> dict[str, Any]:
-        wanted = acks.parse(p.Sync, payload)
+    @event("sync", payload=p.Sync, ack=SyncResult)
+    async def sync(self, user: Principal, sid: str, wanted: p.Sync) -> dict[str, Any]:
+        """What the client missed since the marks it sends: notifications and messages, in order.
+
+        The same can be asked in the handshake (``auth.sync``), answered by a ``sync`` event."""
         return await sync.missed(self.hub.pool, user, wanted.notifications_since, wanted.conversations)
 
-    @event("notifications:list")
-    async def notifications_list(self, user: Principal, sid: str, payload: Any) -> dict[str, Any]:
-        query = acks.parse(p.NotificationsList, payload)
+    @event("notifications:list", payload=p.NotificationsList, ack=NotificationPage)
+    async def notifications_list(
+        self, user: Principal, sid: str, query: p.NotificationsList
+    ) -> dict[str, Any]:
+        """A page of the person's notifications, newest first, and the unread count."""
         items = await inbox.page(self.hub.pool, user.user_id, query.before_seq, query.limit)
         return {"items": items, "unread": await inbox.unread_count(self.hub.pool, user.user_id)}
 
-    @event("notifications:read")
-    async def notifications_read(self, user: Principal, sid: str, payload: Any) -> dict[str, Any]:
-        mark = acks.parse(p.NotificationsRead, payload)
+    @event("notifications:read", payload=p.NotificationsRead, ack=UnreadCount)
+    async def notifications_read(
+        self, user: Principal, sid: str, mark: p.NotificationsRead
+    ) -> dict[str, Any]:
+        """Mark one notification (``seq``) or all of them read; the other devices are told.
+
+        Errors: ``notification_not_found``."""
         if mark.seq is not None and not await inbox.exists(self.hub.pool, user.user_id, mark.seq):
             raise errors.NotFound("no such notification", code="notification_not_found")
         unread = await inbox.mark_read(self.hub.pool, user.user_id, mark.seq)
         await self.hub.realtime.to_user(
-            user.user_id, user.role, "notifications:unread", {"unread": unread}, skip_sid=sid
+            user.user_id, user.role, NOTIFICATIONS_UNREAD, {"unread": unread}, skip_sid=sid
         )
         return {"unread": unread}
 
-    @event("app:state")
-    async def app_state(self, user: Principal, sid: str, payload: Any) -> None:
+    @event("app:state", payload=p.AppState, ack=None)
+    async def app_state(self, user: Principal, sid: str, state: p.AppState) -> None:
         """The app went to the background (or back): a backgrounded device gets offline pushes."""
-        state = acks.parse(p.AppState, payload)
         await self.hub.presence.set_background(user.user_id, sid, state.state == "background")
 
     # Chat --------------------------------------------------------------------------------------
 
-    @event("chat:send", limit="chat")
-    async def chat_send(self, user: Principal, sid: str, payload: Any) -> dict[str, Any]:
-        send = acks.parse(p.ChatSend, payload)
+    @event("chat:send", payload=p.ChatSend, ack=r.ChatSent, limit="chat")
+    async def chat_send(self, user: Principal, sid: str, send: p.ChatSend) -> dict[str, Any]:
+        """Send a message; it is stored before it is acknowledged, and a retry with the same
+        ``client_id`` returns the original (``duplicate: true``) without sending it again.
+
+        Errors: ``body_too_long``, ``empty_message``, ``invalid_attachment``,
+        ``private_not_allowed``, ``not_a_participant``, ``conversation_resolved``,
+        ``conversation_closed``, ``conversation_not_found``."""
         sent = await self.hub.chat.send(
             user,
             send.conversation_id,
@@ -102,9 +124,9 @@ class HubNamespace(AuthenticatedNamespace):
             "duplicate": sent.duplicate,
         }
 
-    @event("chat:typing", limit="typing")
-    async def chat_typing(self, user: Principal, sid: str, payload: Any) -> None:
-        typing = acks.parse(p.ChatTyping, payload)
+    @event("chat:typing", payload=p.ChatTyping, ack=None, limit="typing")
+    async def chat_typing(self, user: Principal, sid: str, typing: p.ChatTyping) -> None:
+        """Tell the other members the person is (or is no longer) typing; not stored."""
         members = await self.hub.chat.recipients(user, typing.conversation_id)
         signal = {
             "conversation_id": str(typing.conversation_id),
@@ -112,35 +134,37 @@ class HubNamespace(AuthenticatedNamespace):
             "role": user.role.value,
             "typing": typing.typing,
         }
-        await self.hub.realtime.to_members(members, "chat:typing", signal, skip_user=user.user_id)
+        await self.hub.realtime.to_members(members, CHAT_TYPING, signal, skip_user=user.user_id)
 
-    @event("chat:read")
-    async def chat_read(self, user: Principal, sid: str, payload: Any) -> dict[str, Any] | None:
-        return await self._receipt(user, payload, read=True)
+    @event("chat:read", payload=p.ChatMark, ack=r.ReceiptOrNull)
+    async def chat_read(self, user: Principal, sid: str, mark: p.ChatMark) -> dict[str, Any] | None:
+        """The person has read the conversation up to ``seq`` (read implies delivered)."""
+        return await self._receipt(user, mark, read=True)
 
-    @event("chat:delivered")
-    async def chat_delivered(self, user: Principal, sid: str, payload: Any) -> dict[str, Any] | None:
-        return await self._receipt(user, payload, read=False)
+    @event("chat:delivered", payload=p.ChatMark, ack=r.ReceiptOrNull)
+    async def chat_delivered(self, user: Principal, sid: str, mark: p.ChatMark) -> dict[str, Any] | None:
+        """The person's device has received the conversation up to ``seq``."""
+        return await self._receipt(user, mark, read=False)
 
-    async def _receipt(self, user: Principal, payload: Any, *, read: bool) -> dict[str, Any] | None:
-        mark = acks.parse(p.ChatMark, payload)
+    async def _receipt(self, user: Principal, mark: p.ChatMark, *, read: bool) -> dict[str, Any] | None:
         receipt = await self.hub.chat.receipt(user, mark.conversation_id, mark.seq, read=read)
         if receipt is None:
             return None
         data = receipt.to_dict()
-        await self.hub.realtime.to_members(receipt.members, "chat:receipt", data, skip_user=user.user_id)
+        await self.hub.realtime.to_members(receipt.members, CHAT_RECEIPT, data, skip_user=user.user_id)
         return data
 
-    @event("chat:history")
-    async def chat_history(self, user: Principal, sid: str, payload: Any) -> dict[str, Any]:
-        query = acks.parse(p.ChatHistory, payload)
+    @event("chat:history", payload=p.ChatHistory, ack=r.History)
+    async def chat_history(self, user: Principal, sid: str, query: p.ChatHistory) -> dict[str, Any]:
+        """A page of a conversation's messages before ``before_seq`` (or the latest), oldest first."""
         messages = await self.hub.chat.history(user, query.conversation_id, query.before_seq, query.limit)
         return {
             "messages": [m.to_dict() for m in messages],
             "more": bool(messages) and messages[0].seq > 1 and len(messages) == query.limit,
         }
 
-    @event("conversations:list")
-    async def conversations_list(self, user: Principal, sid: str, payload: Any) -> dict[str, Any]:
+    @event("conversations:list", payload=None, ack=Conversations)
+    async def conversations_list(self, user: Principal, sid: str, payload: None) -> dict[str, Any]:
+        """The person's conversations with their read marks and unread counts, most recent first."""
         conversations = await self.hub.chat.conversations(user)
         return {"conversations": conversations, "unread": sum(c["unread"] for c in conversations)}

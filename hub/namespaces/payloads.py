@@ -84,3 +84,18 @@ class Csat(Payload):
 class Transfer(Payload):
     conversation_id: ConversationId
     agent_id: Annotated[StrictStr, Field(min_length=1, max_length=128)]
+
+
+class AuthRefresh(Payload):
+    # Optional here so that a missing token is answered token_missing, like a handshake without one.
+    token: StrictStr | None = Field(default=None, description="A new JWT for the same person and role.")
+
+
+class HandshakeAuth(Payload):
+    """The Socket.IO ``auth`` object a client connects to a namespace with."""
+
+    token: StrictStr = Field(description="The JWT (sub, role, exp; iss and aud when configured).")
+    sync: Sync | None = Field(
+        default=None,
+        description="Missed-message recovery in the handshake itself: answered with a sync event.",
+    )

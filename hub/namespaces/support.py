@@ -4,14 +4,25 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from hub import acks, desk, errors
+from hub import desk, errors
 from hub.auth import Principal, Role
 from hub.chat import support
 from hub.chat.models import AGENT_ROLES
 from hub.namespaces import payloads as p
+from hub.namespaces import replies as r
 from hub.namespaces.base import event
 from hub.namespaces.common import HubNamespace
 from hub.presence import Status
+from hub.protocol import (
+    CONVERSATION_ASSIGNED,
+    CONVERSATION_REOPENED,
+    CONVERSATION_RESOLVED,
+    PRESENCE_SNAPSHOT,
+    Conversation,
+    PresenceBoard,
+    PresenceState,
+    ServerEvent,
+)
 from hub.realtime import AGENTS_ROOM
 from hub.storage import chat as chat_store
 
@@ -21,7 +32,7 @@ class SupportNamespace(HubNamespace):
 
     async def connected(self, sid: str, user: Principal, auth: dict[str, Any]) -> None:
         await self.enter_room(sid, AGENTS_ROOM)
-        await self.emit("presence:snapshot", await self._board(), to=sid)
+        await self.emit(PRESENCE_SNAPSHOT.name, await self._board(), to=sid)
         await super().connected(sid, user, auth)
 
     async def _board(self) -> dict[str, Any]:
@@ -30,62 +41,73 @@ class SupportNamespace(HubNamespace):
         agents = await presence.snapshot("support")  # admins included
         return {"workers": [s.to_dict() for s in workers], "agents": [s.to_dict() for s in agents]}
 
-    @event("presence:snapshot")
-    async def presence_snapshot(self, user: Principal, sid: str, payload: Any) -> dict[str, Any]:
+    @event("presence:snapshot", payload=None, ack=PresenceBoard)
+    async def presence_snapshot(self, user: Principal, sid: str, payload: None) -> dict[str, Any]:
+        """Every worker's and agent's presence (also sent right after connecting)."""
         return await self._board()
 
-    @event("presence:set")
-    async def presence_set(self, user: Principal, sid: str, payload: Any) -> dict[str, Any]:
-        """``online`` (takes conversations from the queue) or ``away``."""
-        return await self.choose_status(user, payload)
+    @event("presence:set", payload=p.PresenceSet, ack=PresenceState)
+    async def presence_set(self, user: Principal, sid: str, wanted: p.PresenceSet) -> dict[str, Any]:
+        """Choose ``online`` (takes conversations from the queue) or ``away``.
 
-    @event("support:queue")
-    async def support_queue(self, user: Principal, sid: str, payload: Any) -> dict[str, Any]:
+        Errors: ``invalid_status``."""
+        return await self.choose_status(user, wanted)
+
+    @event("support:queue", payload=None, ack=r.Queue)
+    async def support_queue(self, user: Principal, sid: str, payload: None) -> dict[str, Any]:
+        """The conversations waiting for an agent, longest waiting first."""
         queue = await support.queue_positions(self.hub.pool)
         return {"queue": [{**c.to_dict(), "position": n} for c, n in queue]}
 
-    @event("conversation:pick")
-    async def conversation_pick(self, user: Principal, sid: str, payload: Any) -> dict[str, Any]:
-        ref = acks.parse(p.ConversationRef, payload)
+    @event("conversation:pick", payload=p.ConversationRef, ack=Conversation)
+    async def conversation_pick(self, user: Principal, sid: str, ref: p.ConversationRef) -> dict[str, Any]:
+        """Take a queued conversation.
+
+        Errors: ``not_queued`` (someone was faster)."""
         change = await support.pick(self.hub.pool, user, ref.conversation_id)
-        await self._changed(change, "conversation:assigned", queue_changed=True)
+        await self._changed(change, CONVERSATION_ASSIGNED, queue_changed=True)
         return change.conversation.to_dict()
 
-    @event("conversation:transfer")
-    async def conversation_transfer(self, user: Principal, sid: str, payload: Any) -> dict[str, Any]:
-        move = acks.parse(p.Transfer, payload)
+    @event("conversation:transfer", payload=p.Transfer, ack=Conversation)
+    async def conversation_transfer(self, user: Principal, sid: str, move: p.Transfer) -> dict[str, Any]:
+        """Hand a conversation to another online agent (by its agent or an admin).
+
+        Errors: ``agent_unavailable``, ``not_your_conversation``."""
         target = await self.hub.presence.get(move.agent_id)
         if target is None or target.role not in AGENT_ROLES or target.status != Status.ONLINE:
             raise errors.Conflict("that agent is not online", code="agent_unavailable")
         change = await support.transfer(self.hub.pool, user, move.conversation_id, move.agent_id, target.role)
-        await self._changed(change, "conversation:assigned")
+        await self._changed(change, CONVERSATION_ASSIGNED)
         return change.conversation.to_dict()
 
-    @event("conversation:resolve")
-    async def conversation_resolve(self, user: Principal, sid: str, payload: Any) -> dict[str, Any]:
-        ref = acks.parse(p.ConversationRef, payload)
+    @event("conversation:resolve", payload=p.ConversationRef, ack=Conversation)
+    async def conversation_resolve(self, user: Principal, sid: str, ref: p.ConversationRef) -> dict[str, Any]:
+        """Resolve a conversation.
+
+        Errors: ``already_resolved``."""
         change = await support.resolve(self.hub.pool, user, ref.conversation_id)
-        await self._changed(change, "conversation:resolved")
+        await self._changed(change, CONVERSATION_RESOLVED)
         return change.conversation.to_dict()
 
-    @event("conversation:reopen")
-    async def conversation_reopen(self, user: Principal, sid: str, payload: Any) -> dict[str, Any]:
-        ref = acks.parse(p.ConversationRef, payload)
+    @event("conversation:reopen", payload=p.ConversationRef, ack=Conversation)
+    async def conversation_reopen(self, user: Principal, sid: str, ref: p.ConversationRef) -> dict[str, Any]:
+        """Reopen a resolved conversation, assigned to the caller.
+
+        Errors: ``not_resolved``, ``customer_has_open_conversation``."""
         change = await support.reopen(self.hub.pool, user, ref.conversation_id)
-        await self._changed(change, "conversation:reopened")
+        await self._changed(change, CONVERSATION_REOPENED)
         return change.conversation.to_dict()
 
-    @event("chat:join")
-    async def chat_join(self, user: Principal, sid: str, payload: Any) -> dict[str, Any]:
+    @event("chat:join", payload=p.ConversationRef, ack=Conversation)
+    async def chat_join(self, user: Principal, sid: str, ref: p.ConversationRef) -> dict[str, Any]:
         """Join a conversation (e.g. a booking's) to receive its messages live."""
-        ref = acks.parse(p.ConversationRef, payload)
         conversation = await self.hub.chat.conversation_for(user, ref.conversation_id)
         await chat_store.add_member(self.hub.pool, conversation.id, user.user_id, user.role.value)
         self.hub.chat.forget(conversation.id)
         return conversation.to_dict()
 
-    async def _changed(self, change: Any, event_name: str, queue_changed: bool = False) -> None:
+    async def _changed(self, change: Any, event: ServerEvent, queue_changed: bool = False) -> None:
         self.hub.chat.forget(change.conversation.id)
-        await desk.publish_change(self.hub, change, event_name)
+        await desk.publish_change(self.hub, change, event)
         # A resolve or transfer frees capacity; a pick shortens the queue.
         self.hub.spawn(desk.run_assignment(self.hub, queue_changed=queue_changed))

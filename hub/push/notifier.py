@@ -11,13 +11,12 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 
 from hub.events import StoredEvent
+from hub.protocol import NOTIFICATION, ServerEvent
 from hub.push.preferences import channels_for
 from hub.push.queue import PushMessage, queue_push
 
 Reachable = Callable[[str], Awaitable[bool]]
-EmitToUser = Callable[[str, str, str, object], Awaitable[None]]
-
-LIVE_EVENT = "notification"
+EmitToUser = Callable[[str, str, ServerEvent, object], Awaitable[None]]
 
 
 class Notifier:
@@ -31,7 +30,7 @@ class Notifier:
         user_id, role, kind = notification["user_id"], notification["role"], notification["kind"]
         channels = await channels_for(self._pool, user_id, kind)
         if channels.in_app:
-            await self._emit(user_id, role, LIVE_EVENT, notification)
+            await self._emit(user_id, role, NOTIFICATION, notification)
         if channels.push and not await self._reachable(user_id):
             async with self._pool.acquire() as conn, conn.transaction():
                 await queue_push(

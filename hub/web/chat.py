@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
 
 import pydantic
 from aiohttp import BodyPartReader, web
@@ -14,9 +13,9 @@ from hub.auth import ANY_ROLE
 from hub.chat import uploads
 from hub.errors import InvalidPayload, NotFound
 from hub.keys import CONTEXT
+from hub.protocol import Conversations, ConversationSummary, Notification, NotificationPage, Upload
 from hub.storage import notifications as inbox
 from hub.storage import uploads as upload_store
-from hub.web.http import Reply, Timestamp
 from hub.web.openapi import Operation, add_operations, caller, reply
 
 MAX_PAGE = 100
@@ -25,62 +24,11 @@ CHUNK = 64 * 1024
 UUID_PARAM = {"type": "string", "format": "uuid"}
 
 
-class Upload(Reply):
-    upload_id: str = pydantic.Field(json_schema_extra={"format": "uuid"})
-    url: str = pydantic.Field(description="Where to download it (with a Bearer token).")
-    content_type: str
-    size: int
-    filename: str | None
-
-
-class Notification(Reply):
-    id: str = pydantic.Field(json_schema_extra={"format": "uuid"})
-    seq: int = pydantic.Field(description="The user's own counter: 1, 2, 3...")
-    user_id: str
-    role: str
-    kind: str
-    title: str
-    body: str
-    data: dict[str, Any]
-    urgent: bool
-    created_at: Timestamp
-    read_at: Timestamp | None
-
-
 class NotificationsQuery(pydantic.BaseModel):
     before_seq: int | None = pydantic.Field(
         default=None, ge=1, le=MAX_SEQ, description="Only notifications older than this seq."
     )
     limit: int = pydantic.Field(default=50, ge=1, le=MAX_PAGE)
-
-
-class NotificationPage(Reply):
-    items: list[Notification] = pydantic.Field(description="Newest first.")
-    unread: int
-
-
-class ConversationSummary(Reply):
-    id: str = pydantic.Field(json_schema_extra={"format": "uuid"})
-    kind: Literal["support", "booking"]
-    customer_id: str
-    booking_id: str | None
-    worker_id: str | None
-    status: Literal["queued", "assigned", "resolved", "open"]
-    assigned_agent_id: str | None
-    queued_at: Timestamp | None
-    read_only_after: Timestamp | None
-    last_seq: int
-    last_message_at: Timestamp | None
-    csat_score: int | None
-    created_at: Timestamp
-    last_read_seq: int
-    last_delivered_seq: int
-    unread: int
-
-
-class Conversations(Reply):
-    conversations: list[ConversationSummary] = pydantic.Field(description="Most recent first.")
-    unread: int
 
 
 async def upload(request: web.Request) -> web.Response:

@@ -1,7 +1,8 @@
 """HTTP plumbing shared by every route: the JSON error envelope, Bearer auth, health and metrics.
 
 ``/healthz``, ``/readyz`` and ``/metrics`` are for load balancers and Prometheus and stay plain
-routes; every ``/api/v1`` route is an ``Operation`` documented in ``/api/v1/openapi.json``.
+routes; every ``/api/v1`` route is an ``Operation`` documented in ``/api/v1/openapi.json``. The
+Socket.IO protocol is documented in ``/api/v1/asyncapi.json``, a route of ``hub.web.asyncapi``.
 """
 
 from __future__ import annotations
