@@ -9,34 +9,21 @@ from collections.abc import Awaitable, Callable
 
 from bookings.keys import BOOKINGS
 from hub.keys import CONTEXT
-from tests.support.bookings import CENTRE, add_service, add_worker, book_and_pay, booking_request
+from tests.support.bookings import (
+    CENTRE,
+    FAST,
+    add_worker,
+    book_and_pay,
+    booking_request,
+    open_peer,
+    start,
+)
 from tests.support.clients import Peer
 from tests.support.hubs import RunningHub, StartHub
 from tests.support.waiting import wait_until
 
 ALERT = {"sound": "new_offer", "vibrate": [400, 200, 400], "repeat_until_seen": True, "urgent": True}
-FAST = {
-    "HUB_BOOKING_MIN_LEAD_MINUTES": "0",
-    "HUB_TIMER_SWEEP_SECONDS": "0.3",
-    "HUB_TRACKING_LOCATION_SECONDS": "0",
-}
-
 Connect = Callable[..., Awaitable[Peer]]
-
-
-async def open_peer(hub: RunningHub, peers: list[Peer], namespace: str, role: str, sub: str) -> Peer:
-    peer = await Peer(namespace).connect(hub.url, hub.token(role, sub))
-    peers.append(peer)
-    return peer
-
-
-async def start(start_hub: StartHub, workers: int = 3, **env: str) -> RunningHub:
-    hub: RunningHub = await start_hub(**{**FAST, **env})
-    pool = hub.app[CONTEXT].pool
-    await add_service(pool)
-    for n in range(1, workers + 1):
-        await add_worker(pool, f"w-{n}", km_east=float(n))
-    return hub
 
 
 async def test_full_story(start_hub: StartHub, peers: list[Peer]) -> None:

@@ -9,28 +9,18 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support.hubs import StartHub
-from tests.support.services import IN_CI
-
-JS_DIR = Path(__file__).with_name("js")
+from tests.support.js import JS_DIR, js_packages
 
 
 @pytest.fixture(scope="session")
 def node_client() -> Path:
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        if IN_CI:
-            pytest.fail("Node.js and npm are needed for the socket.io-client tests", pytrace=False)
-        pytest.skip("Node.js is not installed")
-    if not (JS_DIR / "node_modules" / "socket.io-client").exists():
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=JS_DIR, check=True, timeout=300)
+    js_packages()
     return JS_DIR / "client_checks.mjs"
 
 

@@ -10,7 +10,9 @@ from typing import Any
 
 import asyncpg
 
-from tests.support.hubs import RunningHub
+from hub.keys import CONTEXT
+from tests.support.clients import Peer
+from tests.support.hubs import RunningHub, StartHub
 
 CENTRE = (31.2304, 121.4737)  # People's Square, Shanghai
 TIMEZONE = "Asia/Shanghai"
@@ -134,3 +136,27 @@ async def book_and_pay(hub: RunningHub, customer: str = "c-1", **overrides: Any)
     assert status == 200, paid
     assert paid["status"] == "dispatching"
     return dict(paid)
+
+
+# Bookings due at once, timers swept often, every position forwarded: tests wait for seconds, not minutes.
+FAST = {
+    "HUB_BOOKING_MIN_LEAD_MINUTES": "0",
+    "HUB_TIMER_SWEEP_SECONDS": "0.3",
+    "HUB_TRACKING_LOCATION_SECONDS": "0",
+}
+
+
+async def open_peer(hub: RunningHub, peers: list[Peer], namespace: str, role: str, sub: str) -> Peer:
+    peer = await Peer(namespace).connect(hub.url, hub.token(role, sub))
+    peers.append(peer)
+    return peer
+
+
+async def start(start_hub: StartHub, workers: int = 3, **env: str) -> RunningHub:
+    """A hub with FAST timers, one service and ``workers`` eligible workers east of the centre."""
+    hub: RunningHub = await start_hub(**{**FAST, **env})
+    pool = hub.app[CONTEXT].pool
+    await add_service(pool)
+    for n in range(1, workers + 1):
+        await add_worker(pool, f"w-{n}", km_east=float(n))
+    return hub
