@@ -35,6 +35,7 @@ from tests.support.services import (
     require_service,
     tcp_reachable,
 )
+from tests.support.webhooks import Receiver
 
 pytest_plugins = ["tests.support.processes"]
 
@@ -54,28 +55,44 @@ def pg_admin_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def migrated_template(pg_admin_dsn: str) -> Iterator[str]:
-    """A database with every migration applied, migrated once per session: each test's database
-    is a copy of it (CREATE DATABASE … TEMPLATE), which is much faster than migrating each one."""
-
-    async def build() -> str:
-        dsn = await create_database(pg_admin_dsn)
-        conn = await asyncpg.connect(dsn)
-        try:
-            await migrate(conn, *MIGRATIONS)
-        finally:
-            await conn.close()  # a template may have no open connection while it is copied
-        return dsn
-
-    dsn = asyncio.run(build())
-    yield urlsplit(dsn).path.lstrip("/")
-    asyncio.run(drop_database(pg_admin_dsn, dsn))
+def templates(pg_admin_dsn: str) -> Iterator[dict[tuple[Path, ...], str]]:
+    """Migrated template databases, one per set of migration folders, each migrated once per
+    session: a test's database is a copy (CREATE DATABASE … TEMPLATE), much faster than
+    migrating each one."""
+    built: dict[tuple[Path, ...], str] = {}
+    yield built
+    for dsn in built.values():
+        asyncio.run(drop_database(pg_admin_dsn, dsn))
 
 
 @pytest.fixture
-async def database_url(pg_admin_dsn: str, migrated_template: str) -> AsyncIterator[str]:
-    """A new database for this test only, with every migration applied."""
-    dsn = await create_database(pg_admin_dsn, template=migrated_template)
+def migrations() -> tuple[Path, ...]:
+    """The migrations of the hub under test: the core's and the default extensions'. A folder of
+    tests overrides it (tests/hub: the core's alone)."""
+    return MIGRATIONS
+
+
+@pytest.fixture
+def extensions_env() -> dict[str, str]:
+    """``HUB_*`` variables choosing the extensions of the hub under test, to match ``migrations``;
+    none by default (the default extensions)."""
+    return {}
+
+
+@pytest.fixture
+async def database_url(
+    pg_admin_dsn: str, templates: dict[tuple[Path, ...], str], migrations: tuple[Path, ...]
+) -> AsyncIterator[str]:
+    """A new database for this test only, with ``migrations`` applied."""
+    if migrations not in templates:
+        template = await create_database(pg_admin_dsn)
+        conn = await asyncpg.connect(template)
+        try:
+            await migrate(conn, *migrations)
+        finally:
+            await conn.close()  # a template may have no open connection while it is copied
+        templates[migrations] = template
+    dsn = await create_database(pg_admin_dsn, template=urlsplit(templates[migrations]).path.lstrip("/"))
     yield dsn
     await drop_database(pg_admin_dsn, dsn)
 
@@ -89,11 +106,11 @@ async def empty_database_url(pg_admin_dsn: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+async def pool(database_url: str, migrations: tuple[Path, ...]) -> AsyncIterator[asyncpg.Pool]:
     """A pool on this test's database, migrated."""
     pool = await create_pool(database_url, 1, 5)
     async with pool.acquire() as conn:
-        await migrate(conn, *MIGRATIONS)
+        await migrate(conn, *migrations)
     yield pool
     await pool.close()
 
@@ -105,9 +122,10 @@ def redis_url() -> str:
 
 
 @pytest.fixture
-def hub_env(database_url: str, tmp_path: Path) -> dict[str, str]:
+def hub_env(database_url: str, tmp_path: Path, extensions_env: dict[str, str]) -> dict[str, str]:
     """Environment for a hub under test; tests add or override variables."""
     return {
+        **extensions_env,
         "HUB_DATABASE_URL": database_url,
         "HUB_JWT_SECRET": JWT_SECRET,
         "HUB_DATA_DIR": str(tmp_path / "var"),
@@ -153,3 +171,12 @@ async def peers() -> AsyncIterator[list[Any]]:
 async def hub(start_hub: StartHub) -> RunningHub:
     result: RunningHub = await start_hub()
     return result
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A webhook endpoint on a real port, for push tests."""
+    r = Receiver()
+    await r.server.start_server()
+    yield r
+    await r.server.close()

@@ -15,7 +15,7 @@ import socketio
 from hub.storage.migrate import load_migrations
 from tests.support.hubs import cli
 from tests.support.processes import HubProcess
-from tests.support.services import MIGRATIONS, free_port
+from tests.support.services import free_port
 from tests.support.waiting import WAIT
 
 SIGTERM_DEADLINE = 10.0  # the promise operators rely on for rolling restarts
@@ -77,11 +77,13 @@ async def test_embedded_database_from_nothing(processes: list[HubProcess], tmp_p
     assert leftovers == []
 
 
-def test_migrate_command(hub_env: dict[str, str], empty_database_url: str) -> None:
+def test_migrate_command(
+    hub_env: dict[str, str], empty_database_url: str, migrations: tuple[Path, ...]
+) -> None:
     hub_env = {**hub_env, "HUB_DATABASE_URL": empty_database_url}
     first = cli("migrate", env=hub_env)
     assert first.returncode == 0, first.stderr
-    versions = [m.version for m in load_migrations(*MIGRATIONS)]
+    versions = [m.version for m in load_migrations(*migrations)]
     assert f"applied {len(versions)} migration(s): {', '.join(versions)}" in first.stderr
     again = cli("migrate", env=hub_env)
     assert again.returncode == 0, again.stderr
