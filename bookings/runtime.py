@@ -18,7 +18,9 @@ from bookings.orders import Actor, Booking, BookingDetail
 from bookings.payloads import SlotRequest
 from bookings.protocol import BOOKING_LOCATION
 from bookings.rules import RulesCache
+from bookings.storage import bookings as booking_store
 from bookings.storage import idempotency
+from bookings.storage import workers as worker_store
 from hub.auth import Principal, Role
 from hub.context import HubContext
 from hub.errors import NotFound
@@ -139,9 +141,7 @@ class BookingsRuntime:
     async def remember_leave(self, user: Principal, status: Status) -> None:
         """Leave is kept with the worker's profile too: no offers while on leave, connected or not."""
         if user.role == Role.WORKER:
-            await self.pool.execute(
-                "UPDATE workers SET on_leave = $2 WHERE id = $1", user.user_id, status == Status.ON_LEAVE
-            )
+            await worker_store.set_on_leave(self.pool, user.user_id, status == Status.ON_LEAVE)
 
     # Their job ---------------------------------------------------------------------------------
 
@@ -193,9 +193,7 @@ class BookingsRuntime:
     async def recover(self) -> None:
         """After start-up: date jobs for deadlines this node (or a dead one) had scheduled."""
         waves = await self.dispatcher.reschedule_pending()
-        rows = await self.pool.fetch(
-            "SELECT id, payment_due_at FROM bookings WHERE status = 'pending_payment' LIMIT 10000"
-        )
+        rows = await booking_store.unpaid_deadlines(self.pool)
         for row in rows:
             self.hub.timers.at(f"unpaid:{row['id']}", row["payment_due_at"], self.expire_unpaid, row["id"])
         log.info("timers recovered: %d offer waves, %d unpaid bookings", waves, len(rows))

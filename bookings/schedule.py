@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from bookings import geo, orders
+from bookings.storage import bookings as booking_store
 from hub.storage.db import Executor
 
 
@@ -15,14 +16,7 @@ async def days(db: Executor, worker_id: str, first: date, last: date, timezone: 
     zone = zoneinfo.ZoneInfo(timezone)
     start = datetime.combine(first, time(), zone)
     end = datetime.combine(last + timedelta(days=1), time(), zone)
-    rows = await db.fetch(
-        f"""{orders.SELECT}
-            WHERE b.worker_id = $1 AND b.slot_start < $3 AND b.slot_end > $2
-              AND b.status <> 'cancelled' ORDER BY b.slot_start""",
-        worker_id,
-        start,
-        end,
-    )
+    rows = await booking_store.assigned_between(db, worker_id, start, end)
     by_day: dict[date, list[dict[str, Any]]] = {
         first + timedelta(days=n): [] for n in range((last - first).days + 1)
     }

@@ -45,12 +45,7 @@ async def _conversations(
     wanted = {**marks, **known}
     agent = user.role in AGENT_ROLES
     out: dict[str, dict[str, Any]] = {}
-    rows = await pool.fetch(
-        """SELECT id, kind, customer_id, worker_id, last_seq FROM conversations
-            WHERE id = ANY($1::uuid[])""",
-        list(wanted),
-    )
-    found = {r["id"]: r for r in rows}
+    found = {r["id"]: r for r in await chat_store.heads(pool, list(wanted))}
     for conversation_id, after_seq in wanted.items():
         row = found.get(conversation_id)
         if row is None or not can_see(

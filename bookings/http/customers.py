@@ -21,7 +21,8 @@ from bookings.http.inputs import (
     required_body,
     unchanged,
 )
-from bookings.people import Address, AddressList, Customer, customers
+from bookings.people import customers
+from bookings.people.models import AddressList, Customer, SavedAddress
 from hub.auth import Role
 from hub.storage.db import Conn
 from hub.web.openapi import Operation, caller, reply
@@ -71,7 +72,7 @@ async def create_address(request: web.Request) -> web.Response:
     user = caller(request)
     body = await required_body(request, AddressIn)
 
-    async def create(conn: Conn) -> Address:
+    async def create(conn: Conn) -> SavedAddress:
         return await customers.create_address(conn, user.user_id, body.model_dump())
 
     return await create_once(request, pool_of(request), user.user_id, create)
@@ -132,7 +133,7 @@ OPERATIONS = [
         "customers",
         roles=(Role.CUSTOMER,),
         body=AddressIn,
-        responses={201: Address},
+        responses={201: SavedAddress},
         errors=(409,),
         idempotent=True,
     ),
@@ -144,7 +145,7 @@ OPERATIONS = [
         "customers",
         roles=(Role.CUSTOMER,),
         body=AddressPatch,
-        responses={200: Address},
+        responses={200: SavedAddress},
         errors=(404,),
         path_params={"address_id": {"type": "string", "format": "uuid"}},
     ),

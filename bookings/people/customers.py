@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from bookings.people import Address, Customer
+from bookings.people.models import Customer, SavedAddress
 from bookings.storage import customers as store
 from hub.errors import Conflict, NotFound
 from hub.storage.db import Conn, Executor
@@ -20,8 +20,8 @@ def _customer(row: asyncpg.Record) -> Customer:
     return Customer(**{name: row[name] for name in Customer.model_fields})
 
 
-def _address(row: asyncpg.Record) -> Address:
-    return Address(**{name: row[name] for name in Address.model_fields})
+def _address(row: asyncpg.Record) -> SavedAddress:
+    return SavedAddress(**{name: row[name] for name in SavedAddress.model_fields})
 
 
 async def customer(db: Executor, customer_id: str) -> Customer:
@@ -40,11 +40,11 @@ async def update_customer(db: Executor, customer_id: str, fields: Mapping[str, A
     return await customer(db, customer_id)
 
 
-async def addresses(db: Executor, customer_id: str) -> list[Address]:
+async def addresses(db: Executor, customer_id: str) -> list[SavedAddress]:
     return [_address(row) for row in await store.addresses(db, customer_id)]
 
 
-async def create_address(conn: Conn, customer_id: str, fields: Mapping[str, Any]) -> Address:
+async def create_address(conn: Conn, customer_id: str, fields: Mapping[str, Any]) -> SavedAddress:
     """Save an address; the first one, or one marked default, becomes the default."""
     await store.lock(conn, customer_id)
     count = await store.count_addresses(conn, customer_id)
@@ -58,7 +58,7 @@ async def create_address(conn: Conn, customer_id: str, fields: Mapping[str, Any]
 
 async def update_address(
     conn: Conn, customer_id: str, address_id: uuid.UUID, fields: Mapping[str, Any]
-) -> Address:
+) -> SavedAddress:
     await store.lock(conn, customer_id)
     values = {n: fields[n] for n in ("label", "line", "city", "lat", "lng", "is_default") if n in fields}
     if values.get("is_default"):
@@ -79,6 +79,6 @@ async def delete_address(conn: Conn, customer_id: str, address_id: uuid.UUID) ->
         await store.make_latest_default(conn, customer_id)
 
 
-async def default_address(db: Executor, customer_id: str) -> Address | None:
+async def default_address(db: Executor, customer_id: str) -> SavedAddress | None:
     row = await store.default_address(db, customer_id)
     return None if row is None else _address(row)

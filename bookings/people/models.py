@@ -98,3 +98,28 @@ class WorkerRecord(WorkerProfile):
 class WorkerRecordList(pydantic.BaseModel):
     workers: list[WorkerRecord]
     next_offset: int | None
+
+
+class Customer(pydantic.BaseModel):
+    id: str
+    name: str
+    phone: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class SavedAddress(pydantic.BaseModel):
+    """An address a customer keeps for bookings (a booking copies it, see ``bookings.orders``)."""
+
+    id: uuid.UUID
+    label: str
+    line: str
+    city: str
+    lat: float
+    lng: float
+    is_default: bool
+    created_at: datetime
+
+
+class AddressList(pydantic.BaseModel):
+    addresses: list[SavedAddress]

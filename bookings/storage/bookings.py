@@ -212,6 +212,27 @@ async def paid_by(db: Executor, payment_ref: str) -> uuid.UUID | None:
     return found
 
 
+async def unpaid_deadlines(db: Executor, limit: int = 10000) -> list[asyncpg.Record]:
+    """``id, payment_due_at`` of every booking still waiting for its payment."""
+    return await db.fetch(
+        "SELECT id, payment_due_at FROM bookings WHERE status = 'pending_payment' LIMIT $1", limit
+    )
+
+
+async def assigned_between(
+    db: Executor, worker_id: str, start: datetime, end: datetime
+) -> list[asyncpg.Record]:
+    """The worker's bookings overlapping [start, end), cancelled ones left out, by start."""
+    return await db.fetch(
+        f"""{SELECT}
+            WHERE b.worker_id = $1 AND b.slot_start < $3 AND b.slot_end > $2
+              AND b.status <> 'cancelled' ORDER BY b.slot_start""",
+        worker_id,
+        start,
+        end,
+    )
+
+
 async def overdue_unpaid(db: Executor) -> list[uuid.UUID]:
     rows = await db.fetch(
         "SELECT id FROM bookings WHERE status = 'pending_payment' AND payment_due_at <= now() LIMIT 500"

@@ -210,6 +210,10 @@ async def update(conn: Conn, worker_id: str, values: Mapping[str, Any]) -> bool:
     return found is not None
 
 
+async def set_on_leave(db: Executor, worker_id: str, on_leave: bool) -> None:
+    await db.execute("UPDATE workers SET on_leave = $2 WHERE id = $1", worker_id, on_leave)
+
+
 async def lock(conn: Conn, worker_id: str) -> asyncpg.Record | None:
     """The worker's row, locked until the transaction ends; None when there is no such worker."""
     return await conn.fetchrow("SELECT * FROM workers WHERE id = $1 FOR UPDATE", worker_id)

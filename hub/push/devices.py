@@ -9,12 +9,9 @@ from urllib.parse import urlsplit
 
 from hub.errors import InvalidPayload
 from hub.push.config import BUNDLE_ID, PushConfig, WebhookConfig
+from hub.push.models import Device, Platform
 from hub.storage import push as store
 from hub.storage.db import Conn, Executor
-
-# Stored types, mapped from their rows in hub.storage.push; the push code imports them from here.
-from hub.storage.push import Device as Device
-from hub.storage.push import Platform as Platform
 
 # A user rarely has more than a few phones; tokens that rotate leave stale rows behind until a
 # provider reports them unregistered. Beyond this, the least recently seen ones are dropped.

@@ -27,7 +27,7 @@ import asyncpg
 
 from hub.claimloop import ClaimLoop, backoff
 from hub.push.config import PushConfig
-from hub.push.devices import Device, Platform
+from hub.push.models import Device, Platform
 from hub.push.providers import Outcome, Provider, SendResult, build_providers
 from hub.push.queue import PushMessage
 from hub.storage import push as store
@@ -124,7 +124,7 @@ class PushSender(ClaimLoop):
             log.warning("push delivery %d failed: %s", delivery_id, error)
             await store.finish(self._pool, delivery_id, "failed", error)
             return
-        device, message = _device(row), _message(row)
+        device, message = store.claimed_device(row), _message(row)
         try:
             async with asyncio.timeout(self._send_timeout):
                 result = await provider.send(device, message)
@@ -167,17 +167,6 @@ class PushSender(ClaimLoop):
                 error = f"gave up after {attempts} attempts: {error}"
             await store.finish(self._pool, delivery_id, "failed", error)
             log.warning("push delivery %d failed: %s", delivery_id, error)
-
-
-def _device(row: asyncpg.Record) -> Device:
-    return Device(
-        id=row["device_id"],
-        user_id=row["user_id"],
-        platform=Platform(row["platform"]),
-        token=row["token"],
-        app_id=row["app_id"],
-        locale=row["locale"],
-    )
 
 
 def _message(row: asyncpg.Record) -> PushMessage:

@@ -67,6 +67,16 @@ async def get_conversation(conn: Executor, conversation_id: uuid.UUID) -> Conver
     return None if row is None else conversation_from(row)
 
 
+async def heads(db: Executor, conversation_ids: Sequence[uuid.UUID]) -> list[asyncpg.Record]:
+    """``id, kind, customer_id, worker_id, last_seq`` of each conversation that exists: enough to
+    check who may see it and whether anything is new, without loading it."""
+    return await db.fetch(
+        """SELECT id, kind, customer_id, worker_id, last_seq FROM conversations
+            WHERE id = ANY($1::uuid[])""",
+        list(conversation_ids),
+    )
+
+
 async def lock_conversation(conn: Conn, conversation_id: uuid.UUID) -> Conversation | None:
     row = await conn.fetchrow(
         f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE id = $1 FOR UPDATE", conversation_id

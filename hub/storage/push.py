@@ -1,56 +1,26 @@
 """SQL for push delivery (hub/push): devices, preferences, quiet hours and the push outbox.
 
-Devices are returned as ``Device``, mapped from their row in one place (``device_from``); the
-other functions return rows or plain values that hub/push turns into its dataclasses. This module
-depends on nothing in hub/push.
+Devices are returned as ``Device`` (``hub/push/models.py``), mapped from their rows here
+(``device_from``, ``claimed_device``); the other functions return rows or plain values that
+hub/push turns into its dataclasses.
 """
 
 from __future__ import annotations
 
-import enum
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import time
 from typing import Any
 
 import asyncpg
 
+from hub.push.models import Device, Platform
 from hub.storage.db import Conn, Executor
 
 NOTIFY_CHANNEL = "hub_push"  # the trigger in 0004_push.sql notifies here
 DEVICE_COLUMNS = "id, user_id, platform, token, app_id, locale, created_at, last_seen_at"
 
 # ---------------------------------------------------------------------------------------- devices
-
-
-class Platform(enum.StrEnum):
-    FCM = "fcm"
-    APNS = "apns"
-    WEBHOOK = "webhook"
-
-
-@dataclass(frozen=True, slots=True)
-class Device:
-    id: uuid.UUID
-    user_id: str
-    platform: Platform
-    token: str
-    app_id: str | None = None
-    locale: str | None = None
-    created_at: datetime | None = None
-    last_seen_at: datetime | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": str(self.id),
-            "platform": self.platform.value,
-            "token": self.token,
-            "app_id": self.app_id,
-            "locale": self.locale,
-            "created_at": None if self.created_at is None else self.created_at.isoformat(),
-            "last_seen_at": None if self.last_seen_at is None else self.last_seen_at.isoformat(),
-        }
 
 
 def device_from(row: asyncpg.Record) -> Device:
@@ -63,6 +33,18 @@ def device_from(row: asyncpg.Record) -> Device:
         locale=row["locale"],
         created_at=row["created_at"],
         last_seen_at=row["last_seen_at"],
+    )
+
+
+def claimed_device(row: asyncpg.Record) -> Device:
+    """The device of a delivery row from ``claim`` (its columns there: ``device_id``, no dates)."""
+    return Device(
+        id=row["device_id"],
+        user_id=row["user_id"],
+        platform=Platform(row["platform"]),
+        token=row["token"],
+        app_id=row["app_id"],
+        locale=row["locale"],
     )
 
 

@@ -34,7 +34,7 @@ from hub.errors import InvalidPayload, NotFound
 from hub.keys import DATABASE, PUSH_CONFIG, PUSH_SENDER, SETTINGS
 from hub.push import devices, preferences
 from hub.push.config import PushConfig
-from hub.push.devices import Platform
+from hub.push.models import Platform
 from hub.push.preferences import KIND, MAX_KINDS_PER_USER, QuietHours
 from hub.push.sender import PushSender
 from hub.web.http import Reply, Timestamp

@@ -31,7 +31,7 @@ import httpx
 import pytest
 
 import hub.push.providers
-from hub.push.devices import Device, Platform
+from hub.push.models import Device, Platform
 from hub.push.providers import Outcome, Provider, SendResult, build_providers
 from hub.push.queue import PushMessage
 from tests.support.push_fakes import (

@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from hub.push import devices, preferences
-from hub.push.devices import Platform
+from hub.push.models import Platform
 from hub.push.preferences import Channels, QuietHours, channels_for, in_quiet_hours
 from hub.push.queue import PushMessage, queue_push
 from tests.support.waiting import WAIT

@@ -19,7 +19,7 @@ from hub.keys import DATABASE, PUSH_CONFIG, PUSH_SENDER
 from hub.push import devices
 from hub.push import sender as sender_module
 from hub.push.config import PushConfig
-from hub.push.devices import Device, Platform
+from hub.push.models import Device, Platform
 from hub.push.providers import build_providers
 from hub.push.providers.apns import ApnsProvider
 from hub.push.providers.fcm import string_data

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ssl
 
 from hub.push.config import PushConfig
-from hub.push.devices import Platform
+from hub.push.models import Platform
 from hub.push.providers.apns import ApnsProvider
 from hub.push.providers.base import Outcome, Provider, SendResult
 from hub.push.providers.fcm import FcmProvider

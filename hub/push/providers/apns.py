@@ -18,7 +18,7 @@ import httpx
 import jwt
 
 from hub.push.config import ApnsConfig
-from hub.push.devices import Device
+from hub.push.models import Device
 from hub.push.providers.base import (
     HTTP_TIMEOUT,
     Outcome,

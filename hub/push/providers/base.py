@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from hub.push.devices import Device
+from hub.push.models import Device
 from hub.push.queue import PushMessage
 
 # Connect and read timeouts for provider calls; the sender bounds each send as a whole too.

@@ -19,7 +19,7 @@ import httpx
 import jwt
 
 from hub.push.config import FcmConfig
-from hub.push.devices import Device
+from hub.push.models import Device
 from hub.push.providers.base import (
     HTTP_TIMEOUT,
     Outcome,

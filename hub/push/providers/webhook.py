@@ -36,7 +36,7 @@ from typing import Any
 import httpx
 
 from hub.push.config import WebhookConfig
-from hub.push.devices import Device
+from hub.push.models import Device
 from hub.push.providers.base import HTTP_TIMEOUT, Outcome, SendResult, by_status, network_error
 from hub.push.queue import PushMessage
 
