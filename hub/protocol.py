@@ -9,7 +9,7 @@ string. ``/api/v1/asyncapi.json`` (``hub.web.asyncapi``) is generated from the n
 tables and the registered server events, so the document cannot drift from the code.
 
 The models here describe the JSON exactly as it is sent; the hub still builds plain dicts (so
-no key appears or disappears), and ``tests/test_asyncapi.py`` checks what is sent against them.
+no key appears or disappears), and ``tests/api/test_asyncapi.py`` checks what is sent against them.
 A field declared with ``omitted()`` is a key that is left out, rather than null, when it does
 not apply. Nothing here imports the rest of the hub.
 """

@@ -1,4 +1,4 @@
-"""Local stand-ins for the push providers, on real sockets; tests/test_push_fakes.py checks that
+"""Local stand-ins for the push providers, on real sockets; tests/hub/test_push_fakes.py checks that
 they really refuse what they claim to.
 
 - ``FakeGoogle``: Google's OAuth2 token endpoint and the FCM HTTP v1 ``messages:send`` endpoint
