@@ -53,8 +53,11 @@ async def _advance(
     params: tuple[Any, ...] = (),
     data: dict[str, Any] | None = None,
     **told: Any,
-) -> Booking:
-    """Make step ``name`` as the assigned worker, then tell the customer."""
+) -> tuple[Booking, bool]:
+    """Make step ``name`` as the assigned worker, then tell the customer; the flag says whether
+    the step was made by this call. A step resent because its ack was lost (a flaky network) is
+    answered with the booking as it is, not refused, and the caller adds nothing: its side
+    records and alerts belong to the first one."""
     step = STEPS[name]
     try:
         async with conn.transaction():  # a savepoint, so a refusal leaves the caller's transaction usable
@@ -70,17 +73,16 @@ async def _advance(
                 where=ONLY_ASSIGNED,
             )
     except Conflict:
-        # A step resent because its ack was lost on a flaky network is answered, not refused.
         current = await orders.require_worker_booking(conn, booking_id, worker_id)
         if current.status == step.to:
-            return current
+            return current, False
         raise
     worker = await worker_store.name(conn, worker_id) or "Your worker"
     body = step.body.format(name=worker, **told)
     await orders.tell(
         conn, booking, booking.customer_id, "customer", step.title, body, status=step.to.value, **told
     )
-    return booking
+    return booking, True
 
 
 async def depart(
@@ -92,7 +94,7 @@ async def depart(
     eta_minutes: int,
     config: BookingConfig,
 ) -> Booking:
-    booking = await _advance(
+    booking, made = await _advance(
         conn,
         worker_id,
         booking_id,
@@ -104,7 +106,7 @@ async def depart(
         eta=eta_minutes,
     )
     assert booking.eta_at is not None
-    if booking.eta_at > booking.slot_start + timedelta(minutes=config.lateness_grace_minutes):
+    if made and booking.eta_at > booking.slot_start + timedelta(minutes=config.lateness_grace_minutes):
         await alert_late(conn, booking, "eta_after_start", {"eta_at": booking.eta_at.isoformat()})
     return booking
 
@@ -115,7 +117,7 @@ async def arrive(
     current = await orders.require_worker_booking(conn, booking_id, worker_id)
     meters = round(geo.distance_km(lat, lng, current.address.lat, current.address.lng) * 1000)
     flagged = meters > config.geofence_meters
-    booking = await _advance(
+    booking, made = await _advance(
         conn,
         worker_id,
         booking_id,
@@ -125,7 +127,7 @@ async def arrive(
         (meters, flagged, lat, lng),
         {"lat": lat, "lng": lng, "distance_m": meters, "outside_geofence": flagged},
     )
-    if flagged:
+    if made and booking.arrival_flagged:
         # Accepted (GPS drifts, entrances differ), but support should look.
         await orders.record(
             conn,
@@ -139,12 +141,14 @@ async def arrive(
 
 
 async def start(conn: Conn, worker_id: str, booking_id: uuid.UUID) -> Booking:
-    return await _advance(conn, worker_id, booking_id, "start", "started_at = now()")
+    booking, _ = await _advance(conn, worker_id, booking_id, "start", "started_at = now()")
+    return booking
 
 
 async def finish(conn: Conn, worker_id: str, booking_id: uuid.UUID, read_only_seconds: float) -> Booking:
-    booking = await _advance(conn, worker_id, booking_id, "finish", "finished_at = now()")
-    await booking_chat.close_booking_conversation(conn, str(booking_id), read_only_seconds)
+    booking, made = await _advance(conn, worker_id, booking_id, "finish", "finished_at = now()")
+    if made:  # a resent finish must not push the conversation's read-only time further out
+        await booking_chat.close_booking_conversation(conn, str(booking_id), read_only_seconds)
     return booking
 
 
