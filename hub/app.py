@@ -17,6 +17,7 @@ from hub.auth import build_verifier
 from hub.bus import Bus
 from hub.chat.service import ChatService
 from hub.context import HubContext
+from hub.fanout import FanoutLink
 from hub.host import Host
 from hub.keys import BUS, CONTEXT, DATABASE, METRICS, RELAY, SETTINGS, SIO, VERIFIER
 from hub.metrics import Metrics
@@ -25,7 +26,7 @@ from hub.namespaces.support import SupportNamespace
 from hub.namespaces.worker import WorkerNamespace
 from hub.outbox import Relay
 from hub.presence import create_tracker
-from hub.protocol import CUSTOMER, SERVER_EVENTS, SERVER_SHUTDOWN, SUPPORT, WORKER
+from hub.protocol import CUSTOMER, SERVER_EVENTS, SERVER_SHUTDOWN, SUPPORT, SYNC_REQUIRED, WORKER
 from hub.push.inbox import NOTIFICATION_CREATED
 from hub.push.notifier import Notifier
 from hub.realtime import Realtime
@@ -95,8 +96,10 @@ def _socketio_server(settings: Settings) -> socketio.AsyncServer:
     if settings.redis_url:
         # Fan-out between hub nodes: every emit is published on Redis and delivered by the node
         # that holds the socket.
-        manager = socketio.AsyncRedisManager(settings.redis_url, channel=settings.redis_channel)
-    return socketio.AsyncServer(
+        manager = FanoutLink(
+            settings.redis_url, settings.redis_channel, lambda cluster_wide: _tell_to_sync(sio, cluster_wide)
+        )
+    sio = socketio.AsyncServer(
         async_mode="aiohttp",
         client_manager=manager,
         cors_allowed_origins=origins,
@@ -105,6 +108,7 @@ def _socketio_server(settings: Settings) -> socketio.AsyncServer:
         logger=False,
         engineio_logger=False,
     )
+    return sio
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -212,16 +216,13 @@ async def _disconnect_sockets(app: web.Application) -> None:
 
 
 async def _close_redis_manager(app: web.Application) -> None:
-    """Stop the Redis listener and close its connections; python-socketio has no close() for it."""
     manager = app[SIO].manager
-    if not isinstance(manager, socketio.AsyncRedisManager):
-        return
-    listener = getattr(manager, "thread", None)
-    if isinstance(listener, asyncio.Task):
-        listener.cancel()
-        # On Python 3.11 redis-py's socket timeout (asyncio.wait_for) can swallow the
-        # cancellation; do not wait for it forever, closing the connections ends it anyway.
-        await asyncio.wait([listener], timeout=2.0)
-    for connection in (manager.pubsub, manager.redis):
-        if connection is not None:
-            await connection.aclose()
+    if isinstance(manager, FanoutLink):
+        await manager.close()
+
+
+async def _tell_to_sync(sio: socketio.AsyncServer, cluster_wide: bool) -> None:
+    """The fan-out link is back (``hub.fanout``): sockets fetch what they missed with ``sync``."""
+    notice = {"reason": "fanout_interrupted", "message": "live delivery was interrupted; send sync"}
+    for path in NAMESPACES:
+        await sio.emit(SYNC_REQUIRED.name, notice, namespace=path, ignore_queue=not cluster_wide)

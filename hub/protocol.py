@@ -267,6 +267,11 @@ class ShutdownNotice(Wire):
     message: str
 
 
+class SyncRequired(Wire):
+    reason: Literal["fanout_interrupted"]
+    message: str
+
+
 class AbuseNotice(Wire):
     reason: Literal["too_many_refused_events"]
 
@@ -344,6 +349,15 @@ SYNC = ServerEvent(
 SERVER_SHUTDOWN = ServerEvent(
     "server:shutdown", EVERY_NAMESPACE, ShutdownNotice, "The hub is restarting: reconnect shortly"
 )
+SYNC_REQUIRED = ServerEvent(
+    "sync:required",
+    EVERY_NAMESPACE,
+    SyncRequired,
+    "Live delivery between hub nodes was interrupted: send sync with the last seqs you have",
+    "A node that lost its link to the other nodes (Redis) says so once the link is back, to every "
+    "socket it holds and, if events it emitted could not be passed on, to every socket of every "
+    "node. Everything stored while the link was down comes back through sync; nothing is lost.",
+)
 SERVER_ABUSE = ServerEvent(
     "server:abuse",
     EVERY_NAMESPACE,
@@ -358,6 +372,7 @@ AUTH_EXPIRED = ServerEvent(
 )
 
 SERVER_EVENTS = (
+    SYNC_REQUIRED,
     CHAT_MESSAGE,
     CHAT_TYPING,
     CHAT_RECEIPT,

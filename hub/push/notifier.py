@@ -5,6 +5,7 @@ must be idempotent: a repeated live emit carries the same seq (clients drop what
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -15,11 +16,15 @@ from hub.protocol import NOTIFICATION, ServerEvent
 from hub.push.preferences import channels_for
 from hub.push.queue import PushMessage, queue_push
 
+log = logging.getLogger(__name__)
+
 Reachable = Callable[[str], Awaitable[bool]]
 EmitToUser = Callable[[str, str, ServerEvent, object], Awaitable[None]]
 
 
 class Notifier:
+    """Live first; a push when the person has no foreground socket."""
+
     def __init__(self, pool: asyncpg.Pool, emit_to_user: EmitToUser, reachable: Reachable) -> None:
         self._pool = pool
         self._emit = emit_to_user
@@ -31,7 +36,7 @@ class Notifier:
         channels = await channels_for(self._pool, user_id, kind)
         if channels.in_app:
             await self._emit(user_id, role, NOTIFICATION, notification)
-        if channels.push and not await self._reachable(user_id):
+        if channels.push and not await self._seen_live(user_id):
             async with self._pool.acquire() as conn, conn.transaction():
                 await queue_push(
                     conn,
@@ -46,3 +51,15 @@ class Notifier:
                         sound=notification["data"].get("sound"),
                     ),
                 )
+
+    async def _seen_live(self, user_id: str) -> bool:
+        """Whether a foreground socket got it. When presence cannot say (Redis restarting), the
+        answer is no: a phone buzzing for something already on screen beats a push that waits
+        for Redis to come back, or never comes."""
+        try:
+            return await self._reachable(user_id)
+        except Exception as exc:
+            log.warning(
+                "presence unavailable (%r); pushing to %s without knowing whether they see it", exc, user_id
+            )
+            return False

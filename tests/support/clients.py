@@ -25,6 +25,7 @@ SERVER_EVENTS = (
     "notification",
     "notifications:unread",
     "sync",
+    "sync:required",
     "server:shutdown",
     "server:abuse",
     "auth:expired",

@@ -1,0 +1,84 @@
+"""Redis restarts empty under two nodes: nothing a connected client was sent is lost. Each node
+tells its sockets ``sync:required`` once its link is back, and ``sync`` returns what live delivery
+dropped; live delivery then works again."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from hub.keys import CONTEXT
+from hub.push.inbox import NewNotification, notify
+from tests.support.clients import Peer
+from tests.support.hubs import StartHub
+from tests.support.redis_server import RedisServer
+from tests.support.webhooks import SECRET, Receiver, register
+
+MISSED = 5
+
+
+@pytest.fixture
+async def own_redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    await server.start()
+    yield server
+    await server.kill()
+
+
+async def test_a_redis_restart_loses_nothing(
+    start_hub: StartHub, own_redis: RedisServer, peers: list[Peer]
+) -> None:
+    env = {"HUB_REDIS_URL": own_redis.url, "HUB_REDIS_CHANNEL": f"hub-test-{uuid.uuid4().hex}"}
+    node_a = await start_hub(**env)
+    node_b = await start_hub(**env)
+    agent = await Peer("/support").connect(node_b.url, node_b.token("support", "a-1"))
+    customer = await Peer("/customer").connect(node_a.url, node_a.token("customer", "c-1"))
+    peers += [agent, customer]
+    opened = await customer.ok("support:open")
+    conv = opened["conversation"]["id"]
+    assert opened["conversation"]["assigned_agent_id"] == "a-1"
+    before = await customer.ok("chat:send", {"conversation_id": conv, "client_id": "before", "body": "hi"})
+    seen = await agent.next_where("chat:message", lambda m: m.get("client_id") == "before")
+    assert seen["seq"] == before["seq"]
+
+    await own_redis.kill()
+    sent = [
+        await customer.ok(
+            "chat:send", {"conversation_id": conv, "client_id": f"m{n}", "body": f"while down {n}"}
+        )
+        for n in range(MISSED)
+    ]
+    await own_redis.start()  # empty: no subscription, no presence survives
+
+    for peer in (agent, customer):
+        notice = await peer.next("sync:required")
+        assert notice["reason"] == "fanout_interrupted"
+    synced = await agent.ok("sync", {"conversations": {conv: seen["seq"]}})
+    got = synced["conversations"][conv]["messages"]
+    assert [m["seq"] for m in got] == [s["seq"] for s in sent]
+    assert [m["client_id"] for m in got] == [f"m{n}" for n in range(MISSED)]
+
+    # Live again, across the nodes.
+    after = await customer.ok("chat:send", {"conversation_id": conv, "client_id": "after", "body": "back"})
+    live = await agent.next_where("chat:message", lambda m: m.get("client_id") == "after")
+    assert live["seq"] == after["seq"]
+
+
+async def test_a_push_goes_out_while_redis_is_down(
+    start_hub: StartHub, own_redis: RedisServer, receiver: Receiver
+) -> None:
+    hub = await start_hub(
+        HUB_REDIS_URL=own_redis.url,
+        HUB_REDIS_CHANNEL=f"hub-test-{uuid.uuid4().hex}",
+        HUB_WEBHOOK_SECRET=SECRET,
+        HUB_WEBHOOK_ALLOWED_HOSTS="127.0.0.1",
+    )
+    await register(hub, "worker", "w-1", receiver.url)
+    await own_redis.kill()  # presence cannot tell whether the worker watches
+    async with hub.app[CONTEXT].pool.acquire() as conn, conn.transaction():
+        await notify(conn, NewNotification("w-1", "worker", "offer", "a job nearby", "details"))
+    pushed = await receiver.next()
+    assert (pushed["title"], pushed["user_id"]) == ("a job nearby", "w-1")
