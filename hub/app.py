@@ -31,6 +31,7 @@ from hub.push.inbox import NOTIFICATION_CREATED
 from hub.push.notifier import Notifier
 from hub.realtime import Realtime
 from hub.settings import Settings
+from hub.storage import presence as presence_store
 from hub.storage.db import open_database
 from hub.storage.migrate import directories, migrate
 from hub.web import asyncapi, http
@@ -136,7 +137,9 @@ async def _presence(app: web.Application) -> AsyncIterator[None]:
         await desk.on_presence_change(hub, change)
 
     hub.presence.on_change(changed)
+    hub.presence.keep_choices_in(lambda: presence_store.choices(hub.pool))
     await hub.presence.start()
+    await hub.presence.restore_choices()
     yield
     await hub.presence.stop()
 

@@ -22,6 +22,7 @@ from hub.protocol import (
     UnreadCount,
 )
 from hub.storage import notifications as inbox
+from hub.storage import presence as presence_store
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,8 @@ class HubNamespace(AuthenticatedNamespace):
             state = await self.hub.presence.set_status(user.user_id, user.role.value, status)
         except (ValueError, InvalidStatus) as exc:
             raise errors.InvalidPayload(str(exc), code="invalid_status") from None
+        # Kept for good, so that neither a restart nor a Redis that lost its data forgets it.
+        await presence_store.save_choice(self.hub.pool, user.user_id, user.role.value, status)
         for listener in self.hub.status_listeners:
             await listener(user, status)
         result: dict[str, Any] = state.to_dict()

@@ -108,6 +108,9 @@ def roles_of(role: str) -> tuple[str, ...]:
     return ("support", "admin") if role == "support" else (role,)
 
 
+ChoiceLoader = Callable[[], Awaitable[list[tuple[str, str, Status]]]]
+
+
 class PresenceTracker(abc.ABC):
     """Who is connected and what they show. One instance per hub node.
 
@@ -119,6 +122,25 @@ class PresenceTracker(abc.ABC):
 
     def __init__(self) -> None:
         self._callbacks: list[ChangeCallback] = []
+        self._choices: ChoiceLoader | None = None
+
+    def keep_choices_in(self, loader: ChoiceLoader) -> None:
+        """Where the statuses people chose are kept for good (PostgreSQL): ``await loader()``
+        returns every ``(user_id, role, status)`` that is not the default ``online``. What a
+        tracker holds is lost with its process or with Redis; ``restore_choices`` puts it back."""
+        self._choices = loader
+
+    async def restore_choices(self) -> int:
+        """Apply every kept choice again (at start, and after Redis lost its data); how many."""
+        if self._choices is None:
+            return 0
+        choices = await self._choices()
+        for user_id, role, status in choices:
+            try:
+                await self.set_status(user_id, role, status)
+            except ValueError:  # InvalidStatus too: a row no rule allows any longer
+                log.warning("ignoring the kept status %r of %s %s", status, role, user_id)
+        return len(choices)
 
     def on_change(self, callback: ChangeCallback) -> None:
         """Call ``await callback(change)`` once per effective-status change this node causes.

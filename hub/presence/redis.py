@@ -40,7 +40,10 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -59,8 +62,11 @@ from hub.presence.config import PresenceConfig
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
+RECONNECT_RETRIES = 2  # a call after a Redis restart: the stale connection, then a fresh one
 BATCH = 500  # sockets or people per script call or pipeline, so no single call blocks Redis long
 REDIS_TIMEOUT_SECONDS = 5.0  # a Redis that stopped answering must not hang connect handlers
+# Set by the first node to see this Redis; its absence means Redis was emptied (a restart).
+EPOCH_KEY = "epoch"
 NOT_A_WORKER = "PRESENCE_NOT_A_WORKER"  # raised by lua/set_busy.lua
 # The scripts, one file each (shipped as package data); each runs behind lua/_common.lua.
 LUA_SCRIPTS = importlib.resources.files("hub.presence").joinpath("lua")
@@ -94,6 +100,10 @@ class RedisPresenceTracker(PresenceTracker):
             # 3.11 can swallow a cancellation (CPython gh-86296) and leave stop() hanging; calls
             # are bounded by _deadline() instead.
             socket_timeout=None,
+            # After Redis restarts, every pooled connection is dead: a call gets a fresh one
+            # instead of failing (redis-py's from_url sets no retry of its own).
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), RECONNECT_RETRIES),
+            retry_on_error=[RedisConnectionError, RedisTimeoutError],
         )
         self._scripts = _Scripts(self._redis)
         self._sockets: dict[str, _Socket] = {}  # member -> socket held by this node
@@ -251,7 +261,13 @@ class RedisPresenceTracker(PresenceTracker):
         return bool(await self._eval(self._scripts.reachable, user_id))
 
     async def _heartbeat(self) -> None:
-        """Push back the expiry of this node's sockets; re-register any that Redis lost."""
+        """Push back the expiry of this node's sockets; re-register any that Redis lost, and put
+        back the statuses people chose if Redis lost everything (restarted empty)."""
+        if await self._redis.set(self._prefix + EPOCH_KEY, self.node_id, nx=True):
+            # The marker was missing: Redis is new or was emptied, and with it every chosen status.
+            restored = await self.restore_choices()
+            if restored:
+                log.warning("presence: Redis had lost its data; %d chosen statuses restored", restored)
         members = [m for m, s in self._sockets.items() if s.registered]
         missing: list[str] = []
         for chunk in _chunks(members, BATCH):

@@ -30,10 +30,3 @@ async def test_a_database_migrated_from_one_folder_needs_nothing_more(
     finally:
         await conn.close()
     assert [m.version for m in load_migrations(*folders)] == before
-
-
-def test_bookings_versions_follow_the_cores() -> None:
-    core = [m.version for m in load_migrations()]
-    extension = [m.version for m in load_migrations(*directories([BookingsExtension.from_env({})]))]
-    assert extension[: len(core)] == core
-    assert min(set(extension) - set(core)) > max(core)

@@ -326,3 +326,21 @@ async def test_stop_right_after_start_does_not_hang(backend: Backend) -> None:
         tracker = await backend.node()
         await tracker.connect(f"w-{i}", "worker", "s1")
         await asyncio.wait_for(tracker.stop(), 5)
+
+
+async def test_kept_choices_are_restored(tracker: PresenceTracker, changes: Recorder) -> None:
+    """What a tracker holds can be lost (a restart, Redis emptied); the choices kept elsewhere
+    come back, and a row no rule allows any longer is skipped, not fatal."""
+    kept = [("a-1", "support", AWAY), ("w-1", "worker", ON_LEAVE), ("c-1", "customer", AWAY)]
+
+    async def loader() -> list[tuple[str, str, Status]]:
+        return kept
+
+    assert await tracker.restore_choices() == 0  # nowhere to restore from yet
+    tracker.keep_choices_in(loader)
+    assert await tracker.restore_choices() == len(kept)
+    await tracker.connect("a-1", "support", "s-1")
+    await tracker.connect("w-1", "worker", "s-2")
+    assert (await state_of(tracker, "a-1")).status == AWAY
+    assert (await state_of(tracker, "w-1")).status == ON_LEAVE
+    assert await tracker.get("c-1") is None

@@ -1,6 +1,6 @@
-"""Redis restarts empty under two nodes: nothing a connected client was sent is lost. Each node
-tells its sockets ``sync:required`` once its link is back, and ``sync`` returns what live delivery
-dropped; live delivery then works again."""
+"""Redis restarts empty under the hub: nothing a connected client was sent is lost (each node tells
+its sockets ``sync:required`` once its link is back, and ``sync`` returns what live delivery
+dropped), pushes still go out, and the statuses people chose come back."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import pytest
 from hub.keys import CONTEXT
 from hub.push.inbox import NewNotification, notify
 from tests.support.clients import Peer
-from tests.support.hubs import StartHub
+from tests.support.hubs import StartHub, stop_hub
 from tests.support.redis_server import RedisServer
+from tests.support.waiting import wait_until
 from tests.support.webhooks import SECRET, Receiver, register
 
 MISSED = 5
@@ -82,3 +83,57 @@ async def test_a_push_goes_out_while_redis_is_down(
         await notify(conn, NewNotification("w-1", "worker", "offer", "a job nearby", "details"))
     pushed = await receiver.next()
     assert (pushed["title"], pushed["user_id"]) == ("a job nearby", "w-1")
+
+
+async def test_chosen_statuses_survive_redis_coming_back_empty(
+    start_hub: StartHub, own_redis: RedisServer, peers: list[Peer]
+) -> None:
+    hub = await start_hub(HUB_REDIS_URL=own_redis.url, HUB_REDIS_CHANNEL=f"hub-test-{uuid.uuid4().hex}")
+    presence = hub.app[CONTEXT].presence
+    away = await Peer("/support").connect(hub.url, hub.token("support", "a-away"))
+    worker = await Peer("/worker").connect(hub.url, hub.token("worker", "w-1"))
+    peers += [away, worker]
+    assert (await away.ok("presence:set", {"status": "away"}))["status"] == "away"
+    assert (await worker.ok("presence:set", {"status": "on_leave"}))["status"] == "on_leave"
+
+    await own_redis.kill()
+    await own_redis.start()  # empty
+
+    async def restored() -> bool:
+        states = [await presence.get("a-away"), await presence.get("w-1")]
+        return [s.status if s else None for s in states] == ["away", "on_leave"]
+
+    await wait_until(restored)
+    # The away agent is not given a conversation; one who is online is.
+    online = await Peer("/support").connect(hub.url, hub.token("support", "a-online"))
+    customer = await Peer("/customer").connect(hub.url, hub.token("customer", "c-1"))
+    peers += [online, customer]
+    opened = await customer.ok("support:open")
+    assert opened["conversation"]["assigned_agent_id"] == "a-online"
+    # A socket that goes after the restart is forgotten like any other.
+    await worker.close()
+
+    async def offline() -> bool:
+        state = await presence.get("w-1")
+        return state is not None and state.status == "offline"
+
+    await wait_until(offline)
+
+
+async def test_chosen_statuses_survive_a_restart_of_a_single_node(
+    start_hub: StartHub, peers: list[Peer]
+) -> None:
+    first = await start_hub()
+    agent = await Peer("/support").connect(first.url, first.token("support", "a-1"))
+    await agent.ok("presence:set", {"status": "away"})
+    await agent.close()
+    await stop_hub(first)
+    second = await start_hub()  # in-process presence: it started from nothing
+    state = await second.app[CONTEXT].presence.get("a-1")
+    assert state is not None
+    assert state.status == "offline"
+    again = await Peer("/support").connect(second.url, second.token("support", "a-1"))
+    peers.append(again)
+    state = await second.app[CONTEXT].presence.get("a-1")
+    assert state is not None
+    assert state.status == "away"
