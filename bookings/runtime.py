@@ -158,11 +158,9 @@ class BookingsRuntime:
 
     async def locate(self, worker_id: str, booking_id: uuid.UUID, lat: float, lng: float) -> bool:
         """Forward the position to the customer if it is due (throttled); False if it was dropped."""
-        if not self.throttle.allows(booking_id):
-            return False
         async with self.pool.acquire() as conn:
             due = await tracking.locate(
-                conn, worker_id, booking_id, lat, lng, self.config.location_interval_seconds
+                conn, worker_id, booking_id, lat, lng, self.config.location_interval_seconds, self.throttle
             )
         if due is None:
             return False

@@ -87,18 +87,18 @@ class ChatService:
         """Active members, for ephemeral signals (typing); cached briefly to keep them query-free."""
         now = time.monotonic()
         cached = self._members.get(conversation_id)
-        if cached is None or cached[0] < now:
-            conversation = await store.get_conversation(self.pool, conversation_id)
-            if conversation is None:
+        if cached is not None and cached[0] >= now:
+            _, conversation, members = cached
+            if not conversation.visible_to(user.user_id, user.role):
                 raise NotFound("no such conversation", code="conversation_not_found")
-            members = await store.active_members(self.pool, conversation_id)
-            if len(self._members) >= MEMBERS_CACHE_SIZE:
-                self._members.clear()
-            cached = (now + MEMBERS_CACHE_SECONDS, conversation, members)
-            self._members[conversation_id] = cached
-        _, conversation, members = cached
-        if not conversation.visible_to(user.user_id, user.role):
-            raise NotFound("no such conversation", code="conversation_not_found")
+            return members
+        # Checked before anything is cached: the cache is the node's, and someone who may not see
+        # the conversation must not fill it (nor, at its size limit, empty it for everyone).
+        conversation = await self.conversation_for(user, conversation_id)
+        members = await store.active_members(self.pool, conversation_id)
+        if len(self._members) >= MEMBERS_CACHE_SIZE:
+            self._members.clear()
+        self._members[conversation_id] = (now + MEMBERS_CACHE_SECONDS, conversation, members)
         return members
 
     def forget(self, conversation_id: uuid.UUID) -> None:
