@@ -53,7 +53,7 @@ class ConversationChange:
     conversation: Conversation
     members: list[Member]
     system_message: Message | None
-    previous_agent_id: str | None = None
+    previous_agent: Member | None = None  # told the conversation went to someone else
 
 
 class ChatService:
@@ -77,7 +77,9 @@ class ChatService:
         return await store.history(self.pool, conversation_id, before_seq, limit, user.role in AGENT_ROLES)
 
     async def conversations(self, user: Principal, limit: int = 100) -> list[dict[str, Any]]:
-        rows = await store.list_for_member(self.pool, user.user_id, user.role in AGENT_ROLES, limit)
+        rows = await store.list_for_member(
+            self.pool, user.user_id, user.role.value, user.role in AGENT_ROLES, limit
+        )
         return [
             {**conv.to_dict(), "last_read_seq": read, "last_delivered_seq": delivered, "unread": unread}
             for conv, read, delivered, unread in rows
@@ -140,7 +142,9 @@ class ChatService:
         except asyncpg.UniqueViolationError:
             stored = None  # a concurrent retry of the same client_id won the race
         if stored is None:
-            original = await store.find_by_client_id(self.pool, conversation_id, user.user_id, client_id)
+            original = await store.find_by_client_id(
+                self.pool, conversation_id, user.user_id, user.role.value, client_id
+            )
             if original is not None:
                 return Sent(original, [], duplicate=True)
             raise await self._why_not_writable(user, conversation_id)
@@ -170,7 +174,7 @@ class ChatService:
         """Record delivered (and read) up to ``seq``; None for a non-member agent just looking."""
         conversation = await self.conversation_for(user, conversation_id)
         marks = await store.record_receipt(
-            self.pool, conversation.id, user.user_id, seq, seq if read else None
+            self.pool, conversation.id, user.user_id, user.role.value, seq, seq if read else None
         )
         if marks is None:
             return None

@@ -105,11 +105,11 @@ async def notifications(request: web.Request) -> web.Response:
     before = _int_param(request, "before_seq", None, 1, MAX_SEQ)
     limit = _int_param(request, "limit", 50, 1, MAX_PAGE)
     pool = request.app[CONTEXT].pool
-    items = await inbox.page(pool, user.user_id, before, limit or 50)
+    items = await inbox.page(pool, user.user_id, user.role, before, limit or 50)
     return reply(
         NotificationPage(
             items=[Notification(**item) for item in items],
-            unread=await inbox.unread_count(pool, user.user_id),
+            unread=await inbox.unread_count(pool, user.user_id, user.role),
         )
     )
 
