@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 
 from hub.auth import Principal
-from hub.chat.models import AGENT_ROLES, MAX_BODY_CHARS, Conversation, Member, Message
+from hub.chat.models import AGENT_ROLES, MAX_BODY_CHARS, Conversation, Member, Message, can_see
 from hub.errors import Conflict, Forbidden, InvalidPayload, NotFound
 from hub.storage import chat as store
 from hub.storage import uploads as upload_store
@@ -103,6 +103,30 @@ class ChatService:
         self._members[conversation_id] = (now + MEMBERS_CACHE_SECONDS, conversation, members)
         return members
 
+    async def upload(self, user: Principal, upload_id: uuid.UUID) -> tuple[str, str | None, bytes, str]:
+        """(content type, filename, bytes, sha256) of an upload ``user`` may see: their own, or one
+        attached to a message they may see (a private note's, agents only). ``NotFound``
+        otherwise, whether it exists or not, and before its bytes are read."""
+        found = None
+        if await self._may_see_upload(user, upload_id):
+            found = await upload_store.content(self.pool, upload_id)
+        if found is None:
+            raise NotFound("no such upload", code="upload_not_found")
+        return found
+
+    async def _may_see_upload(self, user: Principal, upload_id: uuid.UUID) -> bool:
+        owner = await upload_store.owner(self.pool, upload_id)
+        if owner is None:
+            return False
+        if owner == (user.user_id, user.role.value):
+            return True
+        is_agent = user.role in AGENT_ROLES
+        return any(
+            can_see(user.user_id, user.role, row["kind"], row["customer_id"], row["worker_id"])
+            and (is_agent or not row["private"])
+            for row in await upload_store.attached_in(self.pool, upload_id)
+        )
+
     def forget(self, conversation_id: uuid.UUID) -> None:
         self._members.pop(conversation_id, None)
 
@@ -160,7 +184,7 @@ class ChatService:
         return Forbidden("you are not a participant of this conversation", code="not_a_participant")
 
     async def _attachments(self, user: Principal, upload_ids: Sequence[uuid.UUID]) -> list[dict[str, Any]]:
-        found = await upload_store.describe(self.pool, list(upload_ids), user.user_id)
+        found = await upload_store.describe(self.pool, list(upload_ids), user.user_id, user.role.value)
         missing = [str(u) for u in upload_ids if u not in found]
         if missing:
             raise InvalidPayload(

@@ -42,3 +42,15 @@ SELECT DISTINCT c.user_id, n.role, c.last_seq
 DELETE FROM notification_counters WHERE role IS NULL;
 ALTER TABLE notification_counters ALTER COLUMN role SET NOT NULL;
 ALTER TABLE notification_counters ADD PRIMARY KEY (user_id, role);
+
+-- Uploads belong to who uploaded them, role included. Older rows learn their role from a message
+-- that attached them (only the owner could attach them). One never attached keeps none: whose it
+-- was cannot be known, so nobody may attach or download it any more (upload it again).
+ALTER TABLE uploads ADD COLUMN owner_role text;
+UPDATE uploads u
+   SET owner_role = (SELECT m.sender_role FROM messages m
+                      WHERE m.sender_id = u.owner_id
+                        AND m.attachments @> jsonb_build_array(jsonb_build_object('upload_id', u.id::text))
+                      LIMIT 1);
+-- Who may download an upload depends on the messages that attach it: find them by upload id.
+CREATE INDEX messages_attachments ON messages USING gin (attachments jsonb_path_ops);
