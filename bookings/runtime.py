@@ -132,7 +132,7 @@ class BookingsRuntime:
             await self._clear_busy(changed.released_worker, changed.booking.id)
 
     async def _clear_busy(self, worker_id: str, booking_id: uuid.UUID) -> None:
-        state = await self.hub.presence.get(worker_id)
+        state = await self.hub.presence.get(worker_id, "worker")
         if state is not None and state.booking_id in (None, str(booking_id)):
             await self.hub.presence.clear_busy(worker_id)
 

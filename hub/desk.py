@@ -40,7 +40,7 @@ async def push_to_unreachable(hub: HubContext, message: Message, members: list[M
     """Queue an offline push of a chat message for each recipient without a foreground socket."""
     sender = Member(message.sender_id, message.sender_role) if message.sender_id is not None else None
     targets = [m for m in members if m != sender and (m.is_agent or not message.private)]
-    offline = [m for m in targets if not await hub.presence.reachable(m.user_id)]
+    offline = [m for m in targets if not await hub.presence.reachable(m.user_id, m.role)]
     if not offline:
         return
     async with hub.pool.acquire() as conn, conn.transaction():

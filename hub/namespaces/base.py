@@ -173,7 +173,7 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             state.expiry.cancel()
         self._sockets_gauge.dec()
         try:
-            await self.hub.presence.disconnect(state.user.user_id, sid)
+            await self.hub.presence.disconnect(state.user.user_id, state.user.role.value, sid)
         except Exception:
             log.exception("presence disconnect failed for %s", state.user.user_id)
 

@@ -92,7 +92,9 @@ class HubNamespace(AuthenticatedNamespace):
     @event("app:state", payload=p.AppState, ack=None)
     async def app_state(self, user: Principal, sid: str, state: p.AppState) -> None:
         """The app went to the background (or back): a backgrounded device gets offline pushes."""
-        await self.hub.presence.set_background(user.user_id, sid, state.state == "background")
+        await self.hub.presence.set_background(
+            user.user_id, user.role.value, sid, state.state == "background"
+        )
 
     # Chat --------------------------------------------------------------------------------------
 

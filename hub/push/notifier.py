@@ -15,7 +15,7 @@ from hub.protocol import NOTIFICATION, ServerEvent
 from hub.push.preferences import channels_for
 from hub.push.queue import PushMessage, queue_push
 
-Reachable = Callable[[str], Awaitable[bool]]
+Reachable = Callable[[str, str], Awaitable[bool]]  # (user id, role)
 EmitToUser = Callable[[str, str, ServerEvent, object], Awaitable[None]]
 
 
@@ -31,7 +31,7 @@ class Notifier:
         channels = await channels_for(self._pool, user_id, kind)
         if channels.in_app:
             await self._emit(user_id, role, NOTIFICATION, notification)
-        if channels.push and not await self._reachable(user_id):
+        if channels.push and not await self._reachable(user_id, role):
             async with self._pool.acquire() as conn, conn.transaction():
                 await queue_push(
                     conn,

@@ -86,7 +86,7 @@ async def test_full_story(start_hub: StartHub, peers: list[Peer]) -> None:
     await winner.ok(
         "job:depart", {"booking_id": booking["id"], "lat": lat, "lng": lng + 0.01, "eta_minutes": 12}
     )
-    state = await hub.app[CONTEXT].presence.get(winner_id)
+    state = await hub.app[CONTEXT].presence.get(winner_id, "worker")
     assert state is not None
     assert state.status == "busy"
     assert state.booking_id == booking["id"]
@@ -113,7 +113,7 @@ async def test_full_story(start_hub: StartHub, peers: list[Peer]) -> None:
         await customer.next_where("notification", lambda n, t=title: n["title"] == t)
     monitor = await agent.next_where("booking:updated", lambda u: u["entry"]["kind"] == "finished")
     assert monitor["booking"]["id"] == booking["id"]
-    state = await hub.app[CONTEXT].presence.get(winner_id)
+    state = await hub.app[CONTEXT].presence.get(winner_id, "worker")
     assert state is not None
     assert state.status == "online"
 

@@ -142,3 +142,22 @@ async def test_an_agent_is_their_role_and_id_in_the_queue(hub: RunningHub, conne
     moved = await admin.next("conversation:transferred")
     assert moved["assigned_agent_role"] == "support"
     await same_id.ok("chat:send", note)
+
+
+async def test_presence_is_per_role_and_id(hub: RunningHub, connect: Connect) -> None:
+    agent = await connect("/support", "support", "a-1")
+    worker = await connect("/worker", "worker", "w-1")
+    await worker.ok("presence:set", {"status": "on_leave"})
+    # Same ids, other roles: neither takes the agent out of the queue nor puts the worker back.
+    await connect("/support", "admin", "a-1")
+    await connect("/customer", "customer", "w-1")
+    board = await agent.ok("presence:snapshot")
+    assert [(s["user_id"], s["role"], s["status"]) for s in board["workers"]] == [
+        ("w-1", "worker", "on_leave")
+    ]
+    agents = {(s["user_id"], s["role"], s["status"]) for s in board["agents"]}
+    assert agents == {("a-1", "support", "online"), ("a-1", "admin", "online")}
+    customer = await connect("/customer", "customer", "c-1")
+    opened = await customer.ok("support:open")
+    conversation = opened["conversation"]
+    assert (conversation["assigned_agent_id"], conversation["assigned_agent_role"]) == ("a-1", "support")
