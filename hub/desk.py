@@ -50,6 +50,7 @@ async def push_to_unreachable(hub: HubContext, message: Message, members: list[M
                 PushMessage(
                     notification_id=message.id,
                     user_id=member.user_id,
+                    role=member.role,
                     kind="chat.message",
                     title="New message",
                     body=message.body[:200] or "(attachment)",

@@ -28,7 +28,7 @@ class Notifier:
     async def __call__(self, event: StoredEvent) -> None:
         notification = dict(event.payload)
         user_id, role, kind = notification["user_id"], notification["role"], notification["kind"]
-        channels = await channels_for(self._pool, user_id, kind)
+        channels = await channels_for(self._pool, user_id, role, kind)
         if channels.in_app:
             await self._emit(user_id, role, NOTIFICATION, notification)
         if channels.push and not await self._reachable(user_id, role):
@@ -38,6 +38,7 @@ class Notifier:
                     PushMessage(
                         notification_id=uuid.UUID(notification["id"]),
                         user_id=user_id,
+                        role=role,
                         kind=kind,
                         title=notification["title"],
                         body=notification["body"],

@@ -54,3 +54,57 @@ UPDATE uploads u
                       LIMIT 1);
 -- Who may download an upload depends on the messages that attach it: find them by upload id.
 CREATE INDEX messages_attachments ON messages USING gin (attachments jsonb_path_ops);
+
+-- Push devices, preferences, quiet hours and deliveries are per (user, role). What older rows
+-- belonged to is learnt from the roles each id had in notifications and chat.
+CREATE TEMPORARY TABLE known_roles ON COMMIT DROP AS
+SELECT user_id, role, max(at) AS last_at FROM (
+    SELECT user_id, role, created_at AS at FROM notifications
+    UNION ALL
+    SELECT user_id, role, joined_at FROM conversation_members
+) seen GROUP BY user_id, role;
+
+-- A device goes to the role its user was last seen in; one whose user was never seen in any is
+-- deleted (its app registers it again at its next start).
+ALTER TABLE push_devices ADD COLUMN role text;
+UPDATE push_devices d
+   SET role = (SELECT k.role FROM known_roles k WHERE k.user_id = d.user_id
+                ORDER BY k.last_at DESC, k.role LIMIT 1);
+DELETE FROM push_devices WHERE role IS NULL;
+ALTER TABLE push_devices ALTER COLUMN role SET NOT NULL;
+DROP INDEX push_devices_user_idx;
+CREATE INDEX push_devices_user_idx ON push_devices (user_id, role, last_seen_at);
+
+-- Preferences were the id's whatever its role: each role it was seen in keeps them (every role
+-- when it was seen in none), so nobody's settings are lost.
+CREATE TEMPORARY TABLE roles_of_ids ON COMMIT DROP AS
+SELECT ids.user_id, r.role
+  FROM (SELECT user_id FROM push_preferences UNION SELECT user_id FROM push_quiet_hours) ids
+  CROSS JOIN unnest(ARRAY['customer', 'worker', 'support', 'admin']) AS r(role)
+ WHERE EXISTS (SELECT 1 FROM known_roles k WHERE k.user_id = ids.user_id AND k.role = r.role)
+    OR NOT EXISTS (SELECT 1 FROM known_roles k WHERE k.user_id = ids.user_id);
+
+ALTER TABLE push_preferences ADD COLUMN role text;
+ALTER TABLE push_preferences DROP CONSTRAINT push_preferences_pkey;
+INSERT INTO push_preferences (user_id, role, kind, in_app, push, updated_at)
+SELECT p.user_id, r.role, p.kind, p.in_app, p.push, p.updated_at
+  FROM push_preferences p JOIN roles_of_ids r ON r.user_id = p.user_id
+ WHERE p.role IS NULL;
+DELETE FROM push_preferences WHERE role IS NULL;
+ALTER TABLE push_preferences ALTER COLUMN role SET NOT NULL;
+ALTER TABLE push_preferences ADD PRIMARY KEY (user_id, role, kind);
+
+ALTER TABLE push_quiet_hours ADD COLUMN role text;
+ALTER TABLE push_quiet_hours DROP CONSTRAINT push_quiet_hours_pkey;
+INSERT INTO push_quiet_hours (user_id, role, starts_at, ends_at, time_zone, updated_at)
+SELECT q.user_id, r.role, q.starts_at, q.ends_at, q.time_zone, q.updated_at
+  FROM push_quiet_hours q JOIN roles_of_ids r ON r.user_id = q.user_id
+ WHERE q.role IS NULL;
+DELETE FROM push_quiet_hours WHERE role IS NULL;
+ALTER TABLE push_quiet_hours ALTER COLUMN role SET NOT NULL;
+ALTER TABLE push_quiet_hours ADD PRIMARY KEY (user_id, role);
+
+-- A queued delivery keeps the role of its device (for the webhook body); finished ones may have
+-- lost their device, and keep none.
+ALTER TABLE push_deliveries ADD COLUMN role text;
+UPDATE push_deliveries p SET role = d.role FROM push_devices d WHERE d.id = p.device_id;
