@@ -123,7 +123,7 @@ class Dispatcher:
             for row in rows
             if (d := geo.distance_km(row["area_lat"], row["area_lng"], lat, lng)) <= row["area_radius_km"]
         ]
-        states = await asyncio.gather(*(self.presence.get(row["id"]) for row, _ in in_area))
+        states = await asyncio.gather(*(self.presence.get(row["id"], "worker") for row, _ in in_area))
         found = []
         for (row, distance), state in zip(in_area, states, strict=True):
             if state is not None and state.status == Presence.ON_LEAVE:

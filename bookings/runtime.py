@@ -132,7 +132,7 @@ class BookingsRuntime:
             await self._clear_busy(changed.released_worker, changed.booking.id)
 
     async def _clear_busy(self, worker_id: str, booking_id: uuid.UUID) -> None:
-        state = await self.hub.presence.get(worker_id)
+        state = await self.hub.presence.get(worker_id, "worker")
         if state is not None and state.booking_id in (None, str(booking_id)):
             await self.hub.presence.clear_busy(worker_id)
 
@@ -158,11 +158,9 @@ class BookingsRuntime:
 
     async def locate(self, worker_id: str, booking_id: uuid.UUID, lat: float, lng: float) -> bool:
         """Forward the position to the customer if it is due (throttled); False if it was dropped."""
-        if not self.throttle.allows(booking_id):
-            return False
         async with self.pool.acquire() as conn:
             due = await tracking.locate(
-                conn, worker_id, booking_id, lat, lng, self.config.location_interval_seconds
+                conn, worker_id, booking_id, lat, lng, self.config.location_interval_seconds, self.throttle
             )
         if due is None:
             return False

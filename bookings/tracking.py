@@ -18,7 +18,7 @@ from bookings.orders import Actor, Booking, Status
 from bookings.storage import bookings as booking_store
 from bookings.storage import workers as worker_store
 from hub.chat import bookings as booking_chat
-from hub.errors import Conflict
+from hub.errors import Conflict, NotFound
 from hub.storage.db import Conn
 
 ONLY_ASSIGNED = "AND worker_id = $3"
@@ -184,13 +184,25 @@ class LocationThrottle:
 
 
 async def locate(
-    conn: Conn, worker_id: str, booking_id: uuid.UUID, lat: float, lng: float, interval: float
+    conn: Conn,
+    worker_id: str,
+    booking_id: uuid.UUID,
+    lat: float,
+    lng: float,
+    interval: float,
+    throttle: LocationThrottle,
 ) -> dict[str, Any] | None:
-    """Record the worker's position; the customer's live event if it is due, else None."""
+    """Record the worker's position; the customer's live event if it is due, else None.
+
+    Only the assigned worker gets as far as the throttle: it is kept per booking, so a position
+    from anyone else must never take the slot of the next real one (``NotFound`` instead)."""
+    if await booking_store.worker_of(conn, booking_id) != worker_id:
+        raise NotFound("no such booking", code="booking_not_found")
+    if not throttle.allows(booking_id):
+        return None
     row = await booking_store.locate(conn, booking_id, worker_id, lat, lng, interval)
     if row is None:
-        await orders.require_worker_booking(conn, booking_id, worker_id)
-        return None
+        return None  # not due yet by another node's position, or the job is not under way
     return {
         "customer_id": row["customer_id"],
         "event": {

@@ -38,8 +38,9 @@ async def emit_message(
 
 async def push_to_unreachable(hub: HubContext, message: Message, members: list[Member]) -> None:
     """Queue an offline push of a chat message for each recipient without a foreground socket."""
-    targets = [m for m in members if m.user_id != message.sender_id and (m.is_agent or not message.private)]
-    offline = [m for m in targets if not await hub.presence.reachable(m.user_id)]
+    sender = Member(message.sender_id, message.sender_role) if message.sender_id is not None else None
+    targets = [m for m in members if m != sender and (m.is_agent or not message.private)]
+    offline = [m for m in targets if not await hub.presence.reachable(m.user_id, m.role)]
     if not offline:
         return
     async with hub.pool.acquire() as conn, conn.transaction():
@@ -49,6 +50,7 @@ async def push_to_unreachable(hub: HubContext, message: Message, members: list[M
                 PushMessage(
                     notification_id=message.id,
                     user_id=member.user_id,
+                    role=member.role,
                     kind="chat.message",
                     title="New message",
                     body=message.body[:200] or "(attachment)",
@@ -61,10 +63,9 @@ async def push_to_unreachable(hub: HubContext, message: Message, members: list[M
 async def publish_change(hub: HubContext, change: ConversationChange, event: ServerEvent) -> None:
     conversation = change.conversation.to_dict()
     await hub.realtime.to_members(change.members, event, conversation)
-    if change.previous_agent_id is not None:
-        await hub.realtime.to_user(
-            change.previous_agent_id, "support", CONVERSATION_TRANSFERRED, conversation
-        )
+    previous = change.previous_agent
+    if previous is not None:
+        await hub.realtime.to_user(previous.user_id, previous.role, CONVERSATION_TRANSFERRED, conversation)
     if change.system_message is not None:
         await emit_message(hub, change.system_message, change.members)
 

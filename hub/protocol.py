@@ -139,6 +139,9 @@ class Conversation(Wire):
     worker_id: str | None
     status: Literal["queued", "assigned", "resolved", "open"]
     assigned_agent_id: str | None
+    assigned_agent_role: Literal["support", "admin"] | None = pydantic.Field(
+        description="The assigned agent's role: an id is unique within its role only."
+    )
     queued_at: Timestamp | None
     read_only_after: Timestamp | None
     last_seq: int

@@ -26,8 +26,10 @@ NAMESPACE_FOR_ROLE = {
 AGENTS_ROOM = "agents"  # every /support socket: queue changes, presence board
 
 
-def user_room(user_id: str) -> str:
-    return f"user:{user_id}"
+def user_room(user_id: str, role: str) -> str:
+    """The room of one person's sockets. The role is part of it: ids are unique within a role
+    only, and support agents and admins share ``/support``."""
+    return f"user:{role}:{user_id}"
 
 
 class Realtime:
@@ -38,7 +40,11 @@ class Realtime:
         self, user_id: str, role: str, event: ServerEvent, data: Any, skip_sid: str | None = None
     ) -> None:
         await self.sio.emit(
-            event.name, data, room=user_room(user_id), namespace=NAMESPACE_FOR_ROLE[role], skip_sid=skip_sid
+            event.name,
+            data,
+            room=user_room(user_id, role),
+            namespace=NAMESPACE_FOR_ROLE[role],
+            skip_sid=skip_sid,
         )
 
     async def to_members(
@@ -48,15 +54,15 @@ class Realtime:
         data: Any,
         *,
         agents_only: bool = False,
-        skip_user: str | None = None,
+        skip_member: Member | None = None,
         skip_sid: str | None = None,
     ) -> None:
         """One emit per member room: python-socketio encodes each packet once for all its sockets.
 
-        ``skip_sid`` spares the socket that caused the event (it has the ack); the sender's other
-        devices still get it."""
+        ``skip_member`` is left out altogether (say, the one typing); ``skip_sid`` spares only the
+        socket that caused the event (it has the ack), and the sender's other devices still get it."""
         for member in members:
-            if member.user_id == skip_user or (agents_only and not member.is_agent):
+            if member == skip_member or (agents_only and not member.is_agent):
                 continue
             await self.to_user(member.user_id, member.role, event, data, skip_sid)
 

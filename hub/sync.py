@@ -28,9 +28,9 @@ async def missed(
 ) -> dict[str, Any]:
     result: dict[str, Any] = {}
     if notifications_since is not None:
-        items = await inbox_store.after(pool, user.user_id, notifications_since, PAGE + 1)
+        items = await inbox_store.after(pool, user.user_id, user.role, notifications_since, PAGE + 1)
         result["notifications"] = {"items": items[:PAGE], "more": len(items) > PAGE}
-        result["notifications_unread"] = await inbox_store.unread_count(pool, user.user_id)
+        result["notifications_unread"] = await inbox_store.unread_count(pool, user.user_id, user.role)
     if conversations is not None:
         result["conversations"] = await _conversations(pool, user, conversations)
     return result
@@ -41,7 +41,7 @@ async def _conversations(
 ) -> dict[str, dict[str, Any]]:
     # Conversations the client did not mention (new while it was away, or forgotten) replay
     # from the user's own read mark, i.e. what is still unread.
-    marks = await chat_store.member_marks(pool, user.user_id)
+    marks = await chat_store.member_marks(pool, user.user_id, user.role)
     wanted = {**marks, **known}
     agent = user.role in AGENT_ROLES
     out: dict[str, dict[str, Any]] = {}

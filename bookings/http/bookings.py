@@ -48,7 +48,7 @@ async def create(request: web.Request) -> web.Response:
     async def make(conn: Any) -> pydantic.BaseModel:
         return await rt.create(conn, user.user_id, wanted)
 
-    return await create_once(request, rt.pool, user.user_id, make)
+    return await create_once(request, rt.pool, user, make)
 
 
 async def listing(request: web.Request) -> web.Response:

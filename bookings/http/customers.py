@@ -75,7 +75,7 @@ async def create_address(request: web.Request) -> web.Response:
     async def create(conn: Conn) -> SavedAddress:
         return await customers.create_address(conn, user.user_id, body.model_dump())
 
-    return await create_once(request, pool_of(request), user.user_id, create)
+    return await create_once(request, pool_of(request), user, create)
 
 
 async def update_address(request: web.Request) -> web.Response:

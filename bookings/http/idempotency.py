@@ -17,6 +17,7 @@ import pydantic
 from aiohttp import web
 
 from bookings.storage import idempotency as store
+from hub.auth import Principal
 from hub.errors import InvalidPayload
 from hub.storage.db import Conn
 
@@ -28,9 +29,11 @@ Create = Callable[[Conn], Awaitable[pydantic.BaseModel]]
 
 
 async def create_once(
-    request: web.Request, pool: asyncpg.Pool, user_id: str, create: Create, status: int = 201
+    request: web.Request, pool: asyncpg.Pool, user: Principal, create: Create, status: int = 201
 ) -> web.Response:
-    """Run ``create`` in a transaction, once per (user, Idempotency-Key); answer with its result."""
+    """Run ``create`` in a transaction, once per (user id, role, Idempotency-Key); answer with its
+    result."""
+    user_id, role = user.user_id, user.role.value
     key = request.headers.get(HEADER)
     if key is None:
         async with pool.acquire() as conn, conn.transaction():
@@ -47,12 +50,12 @@ async def create_once(
     for _ in range(2):  # a second round only when the first holder of the key rolled back
         async with pool.acquire() as conn:
             async with conn.transaction():
-                if await store.claim(conn, user_id, key, operation, fingerprint):
+                if await store.claim(conn, user_id, role, key, operation, fingerprint):
                     created = await create(conn)
                     body = created.model_dump(mode="json")
-                    await store.save_response(conn, user_id, key, status, body)
+                    await store.save_response(conn, user_id, role, key, status, body)
                     return web.json_response(body, status=status)
-            first = await store.first_response(conn, user_id, key)
+            first = await store.first_response(conn, user_id, role, key)
         if first is not None:
             if first["request_hash"] != fingerprint:
                 raise InvalidPayload(

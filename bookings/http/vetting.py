@@ -123,7 +123,7 @@ async def create_worker(request: web.Request) -> web.Response:
     async def create(conn: Conn) -> WorkerRecord:
         return await workers.create_worker(conn, body.id, fields, today)
 
-    return await create_once(request, pool_of(request), admin.user_id, create)
+    return await create_once(request, pool_of(request), admin, create)
 
 
 async def admin_list_workers(request: web.Request) -> web.Response:
@@ -181,7 +181,7 @@ async def add_certificate(request: web.Request) -> web.Response:
     async def create(conn: Conn) -> Certificate:
         return await workers.add_certificate(conn, worker_id, body.model_dump(), today)
 
-    return await create_once(request, pool_of(request), admin.user_id, create)
+    return await create_once(request, pool_of(request), admin, create)
 
 
 async def delete_certificate(request: web.Request) -> web.Response:

@@ -49,6 +49,12 @@ async def status(db: Executor, booking_id: uuid.UUID) -> str | None:
     return found
 
 
+async def worker_of(db: Executor, booking_id: uuid.UUID) -> str | None:
+    """The worker assigned to the booking, or None (no such booking, or nobody assigned)."""
+    found: str | None = await db.fetchval("SELECT worker_id FROM bookings WHERE id = $1", booking_id)
+    return found
+
+
 async def matches(db: Executor, booking_id: uuid.UUID, where: str, params: Sequence[Any]) -> bool:
     """Whether the booking meets ``where`` (a trusted fragment over its row, parameters from $3)."""
     found = await db.fetchval(

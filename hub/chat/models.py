@@ -12,7 +12,10 @@ MAX_BODY_CHARS = 4000
 
 
 def can_see(user_id: str, role: str, kind: str, customer_id: str, worker_id: str | None) -> bool:
-    """Customers see their own conversations, workers their bookings' ones, support all."""
+    """Customers see their own conversations, workers their bookings' ones, support all.
+
+    ``customer_id`` is a customer's id and ``worker_id`` a worker's: each matches only the
+    caller of that role, since an id is unique within its role only."""
     if role in AGENT_ROLES:
         return True
     if role == "customer":
@@ -72,6 +75,7 @@ class Conversation:
     worker_id: str | None
     status: str
     assigned_agent_id: str | None
+    assigned_agent_role: str | None  # "support" | "admin": an id alone does not say who
     queued_at: datetime | None
     read_only_after: datetime | None
     last_seq: int
@@ -82,6 +86,9 @@ class Conversation:
     def visible_to(self, user_id: str, role: str) -> bool:
         return can_see(user_id, role, self.kind, self.customer_id, self.worker_id)
 
+    def assigned_to(self, user_id: str, role: str) -> bool:
+        return (self.assigned_agent_id, self.assigned_agent_role) == (user_id, role)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": str(self.id),
@@ -91,6 +98,7 @@ class Conversation:
             "worker_id": self.worker_id,
             "status": self.status,
             "assigned_agent_id": self.assigned_agent_id,
+            "assigned_agent_role": self.assigned_agent_role,
             "queued_at": iso(self.queued_at),
             "read_only_after": iso(self.read_only_after),
             "last_seq": self.last_seq,

@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 
 from hub.auth import Principal
-from hub.chat.models import AGENT_ROLES, MAX_BODY_CHARS, Conversation, Member, Message
+from hub.chat.models import AGENT_ROLES, MAX_BODY_CHARS, Conversation, Member, Message, can_see
 from hub.errors import Conflict, Forbidden, InvalidPayload, NotFound
 from hub.storage import chat as store
 from hub.storage import uploads as upload_store
@@ -53,7 +53,7 @@ class ConversationChange:
     conversation: Conversation
     members: list[Member]
     system_message: Message | None
-    previous_agent_id: str | None = None
+    previous_agent: Member | None = None  # told the conversation went to someone else
 
 
 class ChatService:
@@ -77,7 +77,9 @@ class ChatService:
         return await store.history(self.pool, conversation_id, before_seq, limit, user.role in AGENT_ROLES)
 
     async def conversations(self, user: Principal, limit: int = 100) -> list[dict[str, Any]]:
-        rows = await store.list_for_member(self.pool, user.user_id, user.role in AGENT_ROLES, limit)
+        rows = await store.list_for_member(
+            self.pool, user.user_id, user.role.value, user.role in AGENT_ROLES, limit
+        )
         return [
             {**conv.to_dict(), "last_read_seq": read, "last_delivered_seq": delivered, "unread": unread}
             for conv, read, delivered, unread in rows
@@ -87,19 +89,43 @@ class ChatService:
         """Active members, for ephemeral signals (typing); cached briefly to keep them query-free."""
         now = time.monotonic()
         cached = self._members.get(conversation_id)
-        if cached is None or cached[0] < now:
-            conversation = await store.get_conversation(self.pool, conversation_id)
-            if conversation is None:
+        if cached is not None and cached[0] >= now:
+            _, conversation, members = cached
+            if not conversation.visible_to(user.user_id, user.role):
                 raise NotFound("no such conversation", code="conversation_not_found")
-            members = await store.active_members(self.pool, conversation_id)
-            if len(self._members) >= MEMBERS_CACHE_SIZE:
-                self._members.clear()
-            cached = (now + MEMBERS_CACHE_SECONDS, conversation, members)
-            self._members[conversation_id] = cached
-        _, conversation, members = cached
-        if not conversation.visible_to(user.user_id, user.role):
-            raise NotFound("no such conversation", code="conversation_not_found")
+            return members
+        # Checked before anything is cached: the cache is the node's, and someone who may not see
+        # the conversation must not fill it (nor, at its size limit, empty it for everyone).
+        conversation = await self.conversation_for(user, conversation_id)
+        members = await store.active_members(self.pool, conversation_id)
+        if len(self._members) >= MEMBERS_CACHE_SIZE:
+            self._members.clear()
+        self._members[conversation_id] = (now + MEMBERS_CACHE_SECONDS, conversation, members)
         return members
+
+    async def upload(self, user: Principal, upload_id: uuid.UUID) -> tuple[str, str | None, bytes, str]:
+        """(content type, filename, bytes, sha256) of an upload ``user`` may see: their own, or one
+        attached to a message they may see (a private note's, agents only). ``NotFound``
+        otherwise, whether it exists or not, and before its bytes are read."""
+        found = None
+        if await self._may_see_upload(user, upload_id):
+            found = await upload_store.content(self.pool, upload_id)
+        if found is None:
+            raise NotFound("no such upload", code="upload_not_found")
+        return found
+
+    async def _may_see_upload(self, user: Principal, upload_id: uuid.UUID) -> bool:
+        owner = await upload_store.owner(self.pool, upload_id)
+        if owner is None:
+            return False
+        if owner == (user.user_id, user.role.value):
+            return True
+        is_agent = user.role in AGENT_ROLES
+        return any(
+            can_see(user.user_id, user.role, row["kind"], row["customer_id"], row["worker_id"])
+            and (is_agent or not row["private"])
+            for row in await upload_store.attached_in(self.pool, upload_id)
+        )
 
     def forget(self, conversation_id: uuid.UUID) -> None:
         self._members.pop(conversation_id, None)
@@ -140,7 +166,9 @@ class ChatService:
         except asyncpg.UniqueViolationError:
             stored = None  # a concurrent retry of the same client_id won the race
         if stored is None:
-            original = await store.find_by_client_id(self.pool, conversation_id, user.user_id, client_id)
+            original = await store.find_by_client_id(
+                self.pool, conversation_id, user.user_id, user.role.value, client_id
+            )
             if original is not None:
                 return Sent(original, [], duplicate=True)
             raise await self._why_not_writable(user, conversation_id)
@@ -156,7 +184,7 @@ class ChatService:
         return Forbidden("you are not a participant of this conversation", code="not_a_participant")
 
     async def _attachments(self, user: Principal, upload_ids: Sequence[uuid.UUID]) -> list[dict[str, Any]]:
-        found = await upload_store.describe(self.pool, list(upload_ids), user.user_id)
+        found = await upload_store.describe(self.pool, list(upload_ids), user.user_id, user.role.value)
         missing = [str(u) for u in upload_ids if u not in found]
         if missing:
             raise InvalidPayload(
@@ -170,7 +198,7 @@ class ChatService:
         """Record delivered (and read) up to ``seq``; None for a non-member agent just looking."""
         conversation = await self.conversation_for(user, conversation_id)
         marks = await store.record_receipt(
-            self.pool, conversation.id, user.user_id, seq, seq if read else None
+            self.pool, conversation.id, user.user_id, user.role.value, seq, seq if read else None
         )
         if marks is None:
             return None

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from hub.auth import Principal
-from hub.chat.models import AGENT_ROLES, Conversation, Message
+from hub.chat.models import AGENT_ROLES, Conversation, Member, Message
 from hub.chat.service import ConversationChange
 from hub.errors import Conflict, Forbidden, NotFound
 from hub.storage import chat as store
@@ -53,7 +53,7 @@ async def _assign(
     agent_id: str,
     agent_role: str,
     verb: str,
-    previous: str | None = None,
+    previous: Member | None = None,
 ) -> ConversationChange:
     conversation = await store.assign(conn, conversation_id, agent_id, agent_role)
     note = await _system_message(conn, conversation_id, f"agent {agent_id} {verb}")
@@ -110,15 +110,21 @@ async def transfer(
         conversation = await _locked(conn, conversation_id)
         if conversation.status != "assigned":
             raise Conflict("only an assigned conversation can be transferred", code="not_assigned")
-        if conversation.assigned_agent_id != agent.user_id and agent.role != "admin":
+        if not conversation.assigned_to(agent.user_id, agent.role) and agent.role != "admin":
             raise Forbidden("the conversation is assigned to another agent", code="not_your_conversation")
-        if to_agent_id == conversation.assigned_agent_id:
+        if conversation.assigned_to(to_agent_id, to_role):
             raise Conflict("the conversation is already assigned to that agent", code="same_agent")
-        previous = conversation.assigned_agent_id
-        if previous is not None:
-            await store.deactivate_member(conn, conversation_id, previous)
+        previous = None
+        if conversation.assigned_agent_id is not None and conversation.assigned_agent_role is not None:
+            previous = Member(conversation.assigned_agent_id, conversation.assigned_agent_role)
+            await store.deactivate_member(conn, conversation_id, previous.user_id, previous.role)
         return await _assign(
-            conn, conversation_id, to_agent_id, to_role, f"took over from {previous}", previous=previous
+            conn,
+            conversation_id,
+            to_agent_id,
+            to_role,
+            f"took over from {conversation.assigned_agent_id}",
+            previous=previous,
         )
 
 
@@ -128,7 +134,7 @@ async def resolve(pool: asyncpg.Pool, agent: Principal, conversation_id: uuid.UU
         conversation = await _locked(conn, conversation_id)
         if conversation.status == "resolved":
             raise Conflict("the conversation is already resolved", code="already_resolved")
-        mine = conversation.status != "assigned" or conversation.assigned_agent_id == agent.user_id
+        mine = conversation.status != "assigned" or conversation.assigned_to(agent.user_id, agent.role)
         if not mine and agent.role != "admin":
             raise Forbidden("the conversation is assigned to another agent", code="not_your_conversation")
         note = await _system_message(conn, conversation_id, f"resolved by {agent.user_id}")

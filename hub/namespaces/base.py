@@ -154,7 +154,7 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         state = self.sockets[sid] = SocketState(user)
         self._schedule_expiry(sid, state)
         self._sockets_gauge.inc()
-        await self.enter_room(sid, user_room(user.user_id))
+        await self.enter_room(sid, user_room(user.user_id, user.role.value))
         try:
             await self.hub.presence.connect(user.user_id, user.role.value, sid)
         except Exception:
@@ -173,7 +173,7 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             state.expiry.cancel()
         self._sockets_gauge.dec()
         try:
-            await self.hub.presence.disconnect(state.user.user_id, sid)
+            await self.hub.presence.disconnect(state.user.user_id, state.user.role.value, sid)
         except Exception:
             log.exception("presence disconnect failed for %s", state.user.user_id)
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from hub import acks, desk, errors, sync
 from hub.auth import Principal
+from hub.chat.models import Member
 from hub.namespaces import payloads as p
 from hub.namespaces import replies as r
 from hub.namespaces.base import AuthenticatedNamespace, event
@@ -73,8 +74,8 @@ class HubNamespace(AuthenticatedNamespace):
         self, user: Principal, sid: str, query: p.NotificationsList
     ) -> dict[str, Any]:
         """A page of the person's notifications, newest first, and the unread count."""
-        items = await inbox.page(self.hub.pool, user.user_id, query.before_seq, query.limit)
-        return {"items": items, "unread": await inbox.unread_count(self.hub.pool, user.user_id)}
+        items = await inbox.page(self.hub.pool, user.user_id, user.role, query.before_seq, query.limit)
+        return {"items": items, "unread": await inbox.unread_count(self.hub.pool, user.user_id, user.role)}
 
     @event("notifications:read", payload=p.NotificationsRead, ack=UnreadCount)
     async def notifications_read(
@@ -83,9 +84,9 @@ class HubNamespace(AuthenticatedNamespace):
         """Mark one notification (``seq``) or all of them read; the other devices are told.
 
         Errors: ``notification_not_found``."""
-        if mark.seq is not None and not await inbox.exists(self.hub.pool, user.user_id, mark.seq):
+        if mark.seq is not None and not await inbox.exists(self.hub.pool, user.user_id, user.role, mark.seq):
             raise errors.NotFound("no such notification", code="notification_not_found")
-        unread = await inbox.mark_read(self.hub.pool, user.user_id, mark.seq)
+        unread = await inbox.mark_read(self.hub.pool, user.user_id, user.role, mark.seq)
         await self.hub.realtime.to_user(
             user.user_id, user.role, NOTIFICATIONS_UNREAD, {"unread": unread}, skip_sid=sid
         )
@@ -94,7 +95,9 @@ class HubNamespace(AuthenticatedNamespace):
     @event("app:state", payload=p.AppState, ack=None)
     async def app_state(self, user: Principal, sid: str, state: p.AppState) -> None:
         """The app went to the background (or back): a backgrounded device gets offline pushes."""
-        await self.hub.presence.set_background(user.user_id, sid, state.state == "background")
+        await self.hub.presence.set_background(
+            user.user_id, user.role.value, sid, state.state == "background"
+        )
 
     # Chat --------------------------------------------------------------------------------------
 
@@ -137,7 +140,9 @@ class HubNamespace(AuthenticatedNamespace):
             "role": user.role.value,
             "typing": typing.typing,
         }
-        await self.hub.realtime.to_members(members, CHAT_TYPING, signal, skip_user=user.user_id)
+        await self.hub.realtime.to_members(
+            members, CHAT_TYPING, signal, skip_member=Member(user.user_id, user.role.value)
+        )
 
     @event("chat:read", payload=p.ChatMark, ack=r.ReceiptOrNull)
     async def chat_read(self, user: Principal, sid: str, mark: p.ChatMark) -> dict[str, Any] | None:
@@ -154,7 +159,9 @@ class HubNamespace(AuthenticatedNamespace):
         if receipt is None:
             return None
         data = receipt.to_dict()
-        await self.hub.realtime.to_members(receipt.members, CHAT_RECEIPT, data, skip_user=user.user_id)
+        await self.hub.realtime.to_members(
+            receipt.members, CHAT_RECEIPT, data, skip_member=Member(user.user_id, user.role.value)
+        )
         return data
 
     @event("chat:history", payload=p.ChatHistory, ack=r.History)

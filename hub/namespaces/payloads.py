@@ -84,6 +84,9 @@ class Csat(Payload):
 class Transfer(Payload):
     conversation_id: ConversationId
     agent_id: Annotated[StrictStr, Field(min_length=1, max_length=128)]
+    # An id is unique within its role only; without a role, the support agent of that id if
+    # online, else the admin.
+    agent_role: Literal["support", "admin"] | None = None
 
 
 class AuthRefresh(Payload):

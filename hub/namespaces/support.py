@@ -7,7 +7,6 @@ from typing import Any, ClassVar
 from hub import desk, errors
 from hub.auth import Principal, Role
 from hub.chat import support
-from hub.chat.models import AGENT_ROLES
 from hub.namespaces import payloads as p
 from hub.namespaces import replies as r
 from hub.namespaces.base import event
@@ -73,9 +72,15 @@ class SupportNamespace(HubNamespace):
         """Hand a conversation to another online agent (by its agent or an admin).
 
         Errors: ``agent_unavailable``, ``not_your_conversation``."""
-        target = await self.hub.presence.get(move.agent_id)
-        if target is None or target.role not in AGENT_ROLES or target.status != Status.ONLINE:
+        roles = [move.agent_role] if move.agent_role is not None else ["support", "admin"]
+        online = [
+            state
+            for state in [await self.hub.presence.get(move.agent_id, role) for role in roles]
+            if state is not None and state.status == Status.ONLINE
+        ]
+        if not online:
             raise errors.Conflict("that agent is not online", code="agent_unavailable")
+        target = online[0]
         change = await support.transfer(self.hub.pool, user, move.conversation_id, move.agent_id, target.role)
         await self._changed(change, CONVERSATION_ASSIGNED)
         return change.conversation.to_dict()

@@ -1,6 +1,8 @@
 """Presence types and the tracker interface; no Socket.IO, no aiohttp.
 
-A person (one ``user_id``, unique across roles) is connected while any of their sockets is live.
+A person is a ``(user_id, role)`` pair (ids are unique within a role only: a worker and a customer
+may share one, and so may a support agent and an admin, and each is someone else). A person is
+connected while any of their sockets is live.
 What others see is the *effective* status:
 
 - ``offline`` when no socket is live and the grace period since the last one left has run out;
@@ -190,7 +192,7 @@ class PresenceTracker(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def disconnect(self, user_id: str, socket_id: str) -> None:
+    async def disconnect(self, user_id: str, role: str, socket_id: str) -> None:
         """Forget a socket; when it was the person's last, start the grace period.
 
         An unknown socket is ignored. In Redis, the socket is forgotten by this node even if
@@ -199,7 +201,7 @@ class PresenceTracker(abc.ABC):
 
     @abc.abstractmethod
     async def set_status(self, user_id: str, role: str, status: Status) -> PresenceState:
-        """Record the status ``user_id`` chose; it persists across disconnects. Returns the new state.
+        """Record the status the person chose; it persists across disconnects. Returns the new state.
 
         Raises ``InvalidStatus`` when ``role`` may not choose ``status`` (worker: online or
         on_leave; support and admin: online or away; customer: nothing) and ``ValueError`` for an
@@ -208,10 +210,10 @@ class PresenceTracker(abc.ABC):
 
     @abc.abstractmethod
     async def set_busy(self, worker_id: str, booking_id: str) -> None:
-        """Mark a worker busy with ``booking_id`` until ``clear_busy``, across disconnects.
+        """Mark the worker ``worker_id`` busy with ``booking_id`` until ``clear_busy``, across
+        disconnects. Nobody else of that id is affected.
 
-        Raises ``InvalidStatus`` if ``worker_id`` is known with another role, ``ValueError`` for
-        an empty ``booking_id``.
+        Raises ``ValueError`` for an empty ``booking_id``.
         """
 
     @abc.abstractmethod
@@ -219,16 +221,17 @@ class PresenceTracker(abc.ABC):
         """End the job in service; the worker shows their chosen status again. Raises nothing else."""
 
     @abc.abstractmethod
-    async def set_background(self, user_id: str, socket_id: str, background: bool) -> None:
+    async def set_background(self, user_id: str, role: str, socket_id: str, background: bool) -> None:
         """Record whether the app behind this socket is in the background. Unknown sockets are ignored."""
 
     @abc.abstractmethod
-    async def get(self, user_id: str) -> PresenceState | None:
-        """The state of ``user_id``, or ``None`` if never seen. Raises nothing else."""
+    async def get(self, user_id: str, role: str) -> PresenceState | None:
+        """The state of the person, or ``None`` if never seen. Raises nothing else."""
 
     @abc.abstractmethod
     async def snapshot(self, role: str) -> list[PresenceState]:
-        """Everyone of ``role`` ever seen, offline included, by user id; ``"support"`` includes admins.
+        """Everyone of ``role`` ever seen, offline included, by user id (then role);
+        ``"support"`` includes admins.
 
         Raises ``ValueError`` for an unknown role.
         """
@@ -241,8 +244,8 @@ class PresenceTracker(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def reachable(self, user_id: str) -> bool:
-        """Whether a live socket of ``user_id`` is in the foreground (if not, a push is needed).
+    async def reachable(self, user_id: str, role: str) -> bool:
+        """Whether a live socket of the person is in the foreground (if not, a push is needed).
 
         False during the grace period. Raises nothing else.
         """

@@ -1,17 +1,20 @@
 """Presence shared by every hub node through one Redis (5 or newer, not Redis Cluster).
 
-Keys, all under ``PresenceConfig.key_prefix`` (P):
+Keys, all under ``PresenceConfig.key_prefix`` (P). A person is ``<role>:<user_id>`` (a pid): ids
+are unique within a role only, and roles never contain a colon.
 
-- ``P user:<user_id>``: hash ``role``, ``chosen``, ``status``, ``since``, ``last_seen``,
+- ``P person:<pid>``: hash ``role``, ``chosen``, ``status``, ``since``, ``last_seen``,
   ``booking`` (while busy) and ``grace_until`` (while in the grace period). Kept for good, so a
   chosen ``on_leave`` or ``away`` survives disconnects and restarts.
-- ``P sockets:<user_id>``: hash socket member -> ``"1"`` if the app is in the background, else ``"0"``.
-- ``P expiry``: sorted set of socket members scored by when they expire (ms, Redis clock).
-- ``P grace``: sorted set of user ids scored by when their grace period ends.
-- ``P status:<role>:<status>``: set of user ids, so ``count`` is an ``SCARD``.
+- ``P person-sockets:<pid>``: hash socket member -> ``"1"`` if the app is in the background, else
+  ``"0"``.
+- ``P socket-expiry``: sorted set of socket members scored by when they expire (ms, Redis clock).
+- ``P grace-ends``: sorted set of pids scored by when their grace period ends.
+- ``P people:<role>:<status>``: set of user ids, so ``count`` is an ``SCARD``.
 
-A socket member is the JSON array ``[node_id, socket_id, user_id]``: socket ids need only be unique
-on their node, and the sweeper can find the person of an expired socket without another lookup.
+A socket member is the JSON array ``[node_id, socket_id, pid]``: socket ids need only be unique on
+their node, and the sweeper can find the person of an expired socket without another lookup.
+(Presence once kept people by user id alone, under other key names; those keys are no longer read.)
 
 Every change runs in one Lua script, with Redis's own clock, so it is atomic across nodes: the
 script that moves a person's effective status is the only one that returns that change, and only
@@ -44,11 +47,10 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from hub.presence.base import (
-    InvalidStatus,
     PresenceChange,
     PresenceState,
     PresenceTracker,
@@ -67,7 +69,6 @@ BATCH = 500  # sockets or people per script call or pipeline, so no single call 
 REDIS_TIMEOUT_SECONDS = 5.0  # a Redis that stopped answering must not hang connect handlers
 # Set by the first node to see this Redis; its absence means Redis was emptied (a restart).
 EPOCH_KEY = "epoch"
-NOT_A_WORKER = "PRESENCE_NOT_A_WORKER"  # raised by lua/set_busy.lua
 # The scripts, one file each (shipped as package data); each runs behind lua/_common.lua.
 LUA_SCRIPTS = importlib.resources.files("hub.presence").joinpath("lua")
 COMMON_LUA = "_common"
@@ -77,8 +78,7 @@ _USER_FIELDS = ("role", "status", "since", "last_seen", "booking")
 
 @dataclass(frozen=True, slots=True)
 class _Socket:
-    user_id: str
-    role: str
+    pid: str
     background: bool
     registered: bool  # False while its connect is on the way to Redis: the heartbeat skips it
 
@@ -143,7 +143,7 @@ class RedisPresenceTracker(PresenceTracker):
         try:
             changes: list[PresenceChange] = []
             for chunk in _chunks(list(sockets.items()), BATCH):
-                pairs = [value for member, s in chunk for value in (s.user_id, member)]
+                pairs = [value for member, s in chunk for value in (s.pid, member)]
                 changes.extend(_changes(await self._eval(self._scripts.disconnect, self._grace_ms, *pairs)))
             await self._notify(changes)  # only without a grace period; else another node's sweep
         except (RedisError, OSError) as exc:
@@ -159,10 +159,10 @@ class RedisPresenceTracker(PresenceTracker):
 
     async def connect(self, user_id: str, role: str, socket_id: str) -> None:
         self._check_open()
-        role = check_role(role)
-        member = self._member(user_id, socket_id)
+        pid = _pid(user_id, check_role(role))
+        member = self._member(pid, socket_id)
         # Known here first, so a disconnect arriving meanwhile finds it.
-        self._sockets[member] = socket = _Socket(user_id, role, background=False, registered=False)
+        self._sockets[member] = socket = _Socket(pid, background=False, registered=False)
         try:
             raw = await self._register(member, socket)
         except BaseException:
@@ -174,22 +174,21 @@ class RedisPresenceTracker(PresenceTracker):
             self._sockets[member] = replace(socket, registered=True)
         await self._notify(_changes(raw))
 
-    async def disconnect(self, user_id: str, socket_id: str) -> None:
+    async def disconnect(self, user_id: str, role: str, socket_id: str) -> None:
         if self._stopped:
             return
-        member = self._member(user_id, socket_id)
+        pid = _pid(user_id, role)
+        member = self._member(pid, socket_id)
         # Forgotten here before Redis is asked: if Redis fails, the heartbeat no longer refreshes
         # the socket and it expires there instead of lingering as a ghost.
         self._sockets.pop(member, None)
-        await self._notify(
-            _changes(await self._eval(self._scripts.disconnect, self._grace_ms, user_id, member))
-        )
+        await self._notify(_changes(await self._eval(self._scripts.disconnect, self._grace_ms, pid, member)))
 
     async def set_status(self, user_id: str, role: str, status: Status) -> PresenceState:
         self._check_open()
         role = check_role(role)
         chosen = check_choice(role, status)
-        raw = await self._eval(self._scripts.set_status, user_id, role, chosen.value)
+        raw = await self._eval(self._scripts.set_status, _pid(user_id, role), chosen.value)
         state, previous = _record(raw[0])
         if previous is not None:
             await self._notify([PresenceChange(state, previous)])
@@ -199,33 +198,28 @@ class RedisPresenceTracker(PresenceTracker):
         self._check_open()
         if not booking_id:
             raise ValueError("booking_id must not be empty")
-        try:
-            raw = await self._eval(self._scripts.set_busy, worker_id, booking_id)
-        except ResponseError as exc:
-            if NOT_A_WORKER not in str(exc):
-                raise
-            role = str(exc).split(NOT_A_WORKER, 1)[1].strip()
-            raise InvalidStatus(f"{worker_id} is a {role}, only workers can be busy") from None
+        raw = await self._eval(self._scripts.set_busy, _pid(worker_id, "worker"), booking_id)
         await self._notify(_changes(raw))
 
     async def clear_busy(self, worker_id: str) -> None:
         self._check_open()
-        await self._notify(_changes(await self._eval(self._scripts.set_busy, worker_id, "")))
+        await self._notify(_changes(await self._eval(self._scripts.set_busy, _pid(worker_id, "worker"), "")))
 
-    async def set_background(self, user_id: str, socket_id: str, background: bool) -> None:
+    async def set_background(self, user_id: str, role: str, socket_id: str, background: bool) -> None:
         if self._stopped:
             return
-        member = self._member(user_id, socket_id)
+        pid = _pid(user_id, role)
+        member = self._member(pid, socket_id)
         socket = self._sockets.get(member)
         if socket is not None:
             # Kept here too, so a re-registration by the heartbeat restores it.
             self._sockets[member] = replace(socket, background=background)
-        await self._eval(self._scripts.set_background, user_id, member, "1" if background else "0")
+        await self._eval(self._scripts.set_background, pid, member, "1" if background else "0")
 
-    async def get(self, user_id: str) -> PresenceState | None:
+    async def get(self, user_id: str, role: str) -> PresenceState | None:
         self._check_open()
         async with _deadline():
-            values = await self._redis.hmget(self._user_key(user_id), list(_USER_FIELDS))
+            values = await self._redis.hmget(self._person_key(_pid(user_id, role)), list(_USER_FIELDS))
         return None if values[0] is None else _state(user_id, values)
 
     async def snapshot(self, role: str) -> list[PresenceState]:
@@ -234,17 +228,23 @@ class RedisPresenceTracker(PresenceTracker):
         async with _deadline(), self._redis.pipeline(transaction=False) as pipe:
             for r in roles:
                 for status in Status:
-                    pipe.smembers(self._status_key(r, status))
+                    pipe.smembers(self._people_key(r, status))
             members: list[set[str]] = await pipe.execute()
-        user_ids = sorted(set().union(*members))
+        per_role = len(Status)  # one set per (role, status), in that order
+        people = sorted(
+            (uid, r)
+            for i, r in enumerate(roles)
+            for ids in members[i * per_role : (i + 1) * per_role]
+            for uid in ids
+        )
         states: list[PresenceState] = []
-        for chunk in _chunks(user_ids, BATCH):
+        for chunk in _chunks(people, BATCH):
             async with _deadline(), self._redis.pipeline(transaction=False) as pipe:
-                for user_id in chunk:
-                    pipe.hmget(self._user_key(user_id), list(_USER_FIELDS))
+                for uid, r in chunk:
+                    pipe.hmget(self._person_key(_pid(uid, r)), list(_USER_FIELDS))
                 rows: list[list[str | None]] = await pipe.execute()
             # Someone deleted meanwhile has no role any more: leave them out.
-            states.extend(_state(uid, row) for uid, row in zip(chunk, rows, strict=True) if row[0])
+            states.extend(_state(uid, row) for (uid, _), row in zip(chunk, rows, strict=True) if row[0])
         return states
 
     async def count(self, role: str, status: Status) -> int:
@@ -252,13 +252,13 @@ class RedisPresenceTracker(PresenceTracker):
         roles, wanted = roles_of(role), Status(status)
         async with _deadline(), self._redis.pipeline(transaction=False) as pipe:
             for r in roles:
-                pipe.scard(self._status_key(r, wanted))
+                pipe.scard(self._people_key(r, wanted))
             counts: list[int] = await pipe.execute()
         return sum(counts)
 
-    async def reachable(self, user_id: str) -> bool:
+    async def reachable(self, user_id: str, role: str) -> bool:
         self._check_open()
-        return bool(await self._eval(self._scripts.reachable, user_id))
+        return bool(await self._eval(self._scripts.reachable, _pid(user_id, role)))
 
     async def _heartbeat(self) -> None:
         """Push back the expiry of this node's sockets; re-register any that Redis lost, and put
@@ -317,9 +317,7 @@ class RedisPresenceTracker(PresenceTracker):
 
     async def _register(self, member: str, socket: _Socket) -> Any:
         flag = "1" if socket.background else "0"
-        return await self._eval(
-            self._scripts.connect, socket.user_id, socket.role, member, self._ttl_ms, flag
-        )
+        return await self._eval(self._scripts.connect, socket.pid, member, self._ttl_ms, flag)
 
     async def _eval(self, script: AsyncScript, *args: str | int) -> Any:
         async with _deadline():
@@ -329,14 +327,14 @@ class RedisPresenceTracker(PresenceTracker):
         if self._stopped:
             raise RuntimeError("the presence tracker is stopped")
 
-    def _member(self, user_id: str, socket_id: str) -> str:
-        return json.dumps([self.node_id, socket_id, user_id], ensure_ascii=False, separators=(",", ":"))
+    def _member(self, pid: str, socket_id: str) -> str:
+        return json.dumps([self.node_id, socket_id, pid], ensure_ascii=False, separators=(",", ":"))
 
-    def _user_key(self, user_id: str) -> str:
-        return f"{self._prefix}user:{user_id}"
+    def _person_key(self, pid: str) -> str:
+        return f"{self._prefix}person:{pid}"
 
-    def _status_key(self, role: str, status: Status) -> str:
-        return f"{self._prefix}status:{role}:{status.value}"
+    def _people_key(self, role: str, status: Status) -> str:
+        return f"{self._prefix}people:{role}:{status.value}"
 
 
 class _Scripts:
@@ -382,6 +380,11 @@ async def _deadline() -> AsyncIterator[None]:
             yield
     except TimeoutError:
         raise RedisTimeoutError(f"no answer from Redis within {REDIS_TIMEOUT_SECONDS:g}s") from None
+
+
+def _pid(user_id: str, role: str) -> str:
+    """The person: an id is unique within its role only (roles never contain a colon)."""
+    return f"{role}:{user_id}"
 
 
 def _chunks(items: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:

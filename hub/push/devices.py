@@ -87,33 +87,38 @@ def _invalid(field: str, message: str) -> InvalidPayload:
 async def register(
     conn: Conn,
     user_id: str,
+    role: str,
     platform: Platform,
     token: str,
     *,
     app_id: str | None = None,
     locale: str | None = None,
 ) -> tuple[Device, bool]:
-    """Register a (validated) token for ``user_id``; return the device and whether it is new.
+    """Register a (validated) token for the user (id and role); return the device and whether
+    it is new.
 
-    Registering a token again refreshes it (same id). A token another user registered moves to
-    this user, as a new device: the phone changed hands, or someone logged in as another user.
+    Registering a token again refreshes it (same id). A token another user registered (another
+    id, or the same id in another role) moves to this user, as a new device: the phone changed
+    hands, or someone logged in as another user.
     """
     async with conn.transaction():
         for _ in range(3):
-            await store.take_over_token(conn, platform.value, token, user_id)
+            await store.take_over_token(conn, platform.value, token, user_id, role)
             new_id = uuid.uuid4()
-            device = await store.upsert_device(conn, new_id, user_id, platform.value, token, app_id, locale)
+            device = await store.upsert_device(
+                conn, new_id, user_id, role, platform.value, token, app_id, locale
+            )
             if device is not None:
-                await store.evict_stale_devices(conn, user_id, MAX_DEVICES_PER_USER)
+                await store.evict_stale_devices(conn, user_id, role, MAX_DEVICES_PER_USER)
                 return device, device.id == new_id
             # Another user registered the token between our DELETE and INSERT: take it again.
     raise RuntimeError(f"could not register a {platform.value} token: it keeps changing hands")
 
 
-async def list_for_user(conn: Executor, user_id: str) -> list[Device]:
-    return await store.list_devices(conn, user_id)
+async def list_for_user(conn: Executor, user_id: str, role: str) -> list[Device]:
+    return await store.list_devices(conn, user_id, role)
 
 
-async def remove(conn: Executor, user_id: str, device_id: uuid.UUID) -> bool:
+async def remove(conn: Executor, user_id: str, role: str, device_id: uuid.UUID) -> bool:
     """Delete one of the user's devices; False when it does not exist or is someone else's."""
-    return await store.delete_device(conn, device_id, user_id)
+    return await store.delete_device(conn, device_id, (user_id, role))

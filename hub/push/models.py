@@ -19,6 +19,7 @@ class Platform(enum.StrEnum):
 class Device:
     id: uuid.UUID
     user_id: str
+    role: str
     platform: Platform
     token: str
     app_id: str | None = None

@@ -18,7 +18,7 @@ from hub.push.queue import PushMessage, queue_push
 
 log = logging.getLogger(__name__)
 
-Reachable = Callable[[str], Awaitable[bool]]
+Reachable = Callable[[str, str], Awaitable[bool]]  # (user id, role)
 EmitToUser = Callable[[str, str, ServerEvent, object], Awaitable[None]]
 
 
@@ -33,16 +33,17 @@ class Notifier:
     async def __call__(self, event: StoredEvent) -> None:
         notification = dict(event.payload)
         user_id, role, kind = notification["user_id"], notification["role"], notification["kind"]
-        channels = await channels_for(self._pool, user_id, kind)
+        channels = await channels_for(self._pool, user_id, role, kind)
         if channels.in_app:
             await self._emit(user_id, role, NOTIFICATION, notification)
-        if channels.push and not await self._seen_live(user_id):
+        if channels.push and not await self._seen_live(user_id, role):
             async with self._pool.acquire() as conn, conn.transaction():
                 await queue_push(
                     conn,
                     PushMessage(
                         notification_id=uuid.UUID(notification["id"]),
                         user_id=user_id,
+                        role=role,
                         kind=kind,
                         title=notification["title"],
                         body=notification["body"],
@@ -52,12 +53,12 @@ class Notifier:
                     ),
                 )
 
-    async def _seen_live(self, user_id: str) -> bool:
+    async def _seen_live(self, user_id: str, role: str) -> bool:
         """Whether a foreground socket got it. When presence cannot say (Redis restarting), the
         answer is no: a phone buzzing for something already on screen beats a push that waits
         for Redis to come back, or never comes."""
         try:
-            return await self._reachable(user_id)
+            return await self._reachable(user_id, role)
         except Exception as exc:
             log.warning(
                 "presence unavailable (%r); pushing to %s without knowing whether they see it", exc, user_id

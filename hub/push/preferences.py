@@ -91,28 +91,29 @@ def in_quiet_hours(quiet: QuietHours | None, now: datetime) -> bool:
     return local >= quiet.start or local < quiet.end
 
 
-async def channels_for(conn: Executor, user_id: str, kind: str) -> Channels:
-    """The channels ``user_id`` wants for ``kind``; both on unless the user turned one off."""
-    row = await store.channel_row(conn, user_id, check_kind(kind))
+async def channels_for(conn: Executor, user_id: str, role: str, kind: str) -> Channels:
+    """The channels the user (id and role) wants for ``kind``; both on unless they turned one off."""
+    row = await store.channel_row(conn, user_id, role, check_kind(kind))
     return Channels() if row is None else Channels(in_app=row["in_app"], push=row["push"])
 
 
-async def quiet_hours_for(conn: Executor, user_id: str) -> QuietHours | None:
-    row = await store.quiet_hours_row(conn, user_id)
+async def quiet_hours_for(conn: Executor, user_id: str, role: str) -> QuietHours | None:
+    row = await store.quiet_hours_row(conn, user_id, role)
     if row is None:
         return None
     return QuietHours(start=row["starts_at"], end=row["ends_at"], time_zone=row["time_zone"])
 
 
-async def load(conn: Executor, user_id: str) -> Preferences:
-    rows = await store.list_preferences(conn, user_id)
+async def load(conn: Executor, user_id: str, role: str) -> Preferences:
+    rows = await store.list_preferences(conn, user_id, role)
     kinds = {r["kind"]: Channels(in_app=r["in_app"], push=r["push"]) for r in rows}
-    return Preferences(kinds=kinds, quiet_hours=await quiet_hours_for(conn, user_id))
+    return Preferences(kinds=kinds, quiet_hours=await quiet_hours_for(conn, user_id, role))
 
 
 async def update(
     conn: Conn,
     user_id: str,
+    role: str,
     kinds: Mapping[str, Mapping[str, bool]],
     *,
     set_quiet_hours: bool = False,
@@ -125,18 +126,18 @@ async def update(
     Raises ``ValueError`` for a bad kind or when the user would exceed ``MAX_KINDS_PER_USER``.
     """
     async with conn.transaction():
-        current = await load(conn, user_id)
+        current = await load(conn, user_id, role)
         merged: dict[str, tuple[bool, bool]] = {}
         for kind, change in kinds.items():
             before = current.kinds.get(check_kind(kind), Channels())
             merged[kind] = (change.get("in_app", before.in_app), change.get("push", before.push))
         if len(set(current.kinds) | set(merged)) > MAX_KINDS_PER_USER:
             raise ValueError(f"at most {MAX_KINDS_PER_USER} notification kinds per user")
-        await store.save_preferences(conn, user_id, merged)
+        await store.save_preferences(conn, user_id, role, merged)
         if set_quiet_hours and quiet_hours is None:
-            await store.clear_quiet_hours(conn, user_id)
+            await store.clear_quiet_hours(conn, user_id, role)
         elif set_quiet_hours and quiet_hours is not None:
             await store.save_quiet_hours(
-                conn, user_id, quiet_hours.start, quiet_hours.end, quiet_hours.time_zone
+                conn, user_id, role, quiet_hours.start, quiet_hours.end, quiet_hours.time_zone
             )
-        return await load(conn, user_id)
+        return await load(conn, user_id, role)

@@ -25,6 +25,7 @@ class PushMessage:
 
     notification_id: uuid.UUID
     user_id: str
+    role: str  # with ``user_id``, who it is for: ids are unique within a role only
     kind: str
     title: str
     body: str
@@ -35,18 +36,19 @@ class PushMessage:
 
 
 async def queue_push(conn: Conn, message: PushMessage, *, now: datetime | None = None) -> int:
-    """Queue ``message`` for every device of its user; return how many deliveries were queued.
+    """Queue ``message`` for every device of its user (id and role); return how many deliveries
+    were queued.
 
     Run it in the transaction that records the notification: the deliveries exist if, and only
     if, that commits, and the commit wakes the senders. Nothing is queued when the user turned
     push off for the kind, or during their quiet hours unless the message is urgent. Calling it
     again for the same ``notification_id`` (a redelivered outbox event) queues nothing new.
     """
-    channels = await channels_for(conn, message.user_id, message.kind)
+    channels = await channels_for(conn, message.user_id, message.role, message.kind)
     if not channels.push:
         return 0
     if not message.urgent:
-        quiet = await quiet_hours_for(conn, message.user_id)
+        quiet = await quiet_hours_for(conn, message.user_id, message.role)
         if in_quiet_hours(quiet, now or datetime.now(UTC)):
             log.debug("push %s for %s held back by quiet hours", message.notification_id, message.user_id)
             return 0
@@ -54,6 +56,7 @@ async def queue_push(conn: Conn, message: PushMessage, *, now: datetime | None =
         conn,
         notification_id=message.notification_id,
         user_id=message.user_id,
+        role=message.role,
         kind=message.kind,
         title=message.title,
         body=message.body,

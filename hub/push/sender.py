@@ -173,6 +173,7 @@ def _message(row: asyncpg.Record) -> PushMessage:
     return PushMessage(
         notification_id=row["notification_id"],
         user_id=row["user_id"],
+        role=row["role"],
         kind=row["kind"],
         title=row["title"],
         body=row["body"],

@@ -15,8 +15,8 @@ from hub.storage.db import Conn, Executor
 # by commit or rollback, so a crashed node never leaves it held.
 ASSIGNMENT_LOCK_KEY = 0x68756222
 
-_CONVERSATION_COLUMNS = """id, kind, customer_id, booking_id, worker_id, status, assigned_agent_id, queued_at,
-    read_only_after, last_seq, last_message_at, csat_score, created_at"""
+_CONVERSATION_COLUMNS = """id, kind, customer_id, booking_id, worker_id, status, assigned_agent_id,
+    assigned_agent_role, queued_at, read_only_after, last_seq, last_message_at, csat_score, created_at"""
 _MESSAGE_COLUMNS = """id, conversation_id, seq, sender_id, sender_role, client_id, kind, body, attachments,
     private, created_at"""
 
@@ -30,6 +30,7 @@ def conversation_from(row: asyncpg.Record) -> Conversation:
         worker_id=row["worker_id"],
         status=row["status"],
         assigned_agent_id=row["assigned_agent_id"],
+        assigned_agent_role=row["assigned_agent_role"],
         queued_at=row["queued_at"],
         read_only_after=row["read_only_after"],
         last_seq=row["last_seq"],
@@ -110,6 +111,7 @@ async def insert_message(
 
     Returns None when the sender may not write there (not a member, resolved, read-only).
     Raises ``asyncpg.UniqueViolationError`` when ``client_id`` was used before by this sender.
+    The sender is (``sender_id``, ``sender_role``): membership and assignment match both.
     """
     row = await conn.fetchrow(
         f"""
@@ -121,9 +123,12 @@ async def insert_message(
                        c.status <> 'resolved'
                    AND (c.read_only_after IS NULL OR now() < c.read_only_after)
                    AND (EXISTS (SELECT 1 FROM conversation_members m
-                                 WHERE m.conversation_id = c.id AND m.user_id = $3 AND m.active)
+                                 WHERE m.conversation_id = c.id AND m.user_id = $3 AND m.role = $4
+                                   AND m.active)
                         OR $4 = 'admin'
-                        OR ($4 = 'support' AND (c.kind = 'booking' OR c.assigned_agent_id = $3 OR $9)))))
+                        OR ($4 = 'support'
+                            AND (c.kind = 'booking' OR $9
+                                 OR (c.assigned_agent_id = $3 AND c.assigned_agent_role = $4))))))
          RETURNING c.id, c.last_seq
         ), msg AS (
             INSERT INTO messages ({_MESSAGE_COLUMNS})
@@ -134,7 +139,7 @@ async def insert_message(
                    (conversation_id, user_id, role, last_read_seq, last_delivered_seq)
             SELECT msg.conversation_id, msg.sender_id, msg.sender_role, msg.seq, msg.seq
               FROM msg WHERE msg.sender_id IS NOT NULL
-            ON CONFLICT (conversation_id, user_id) DO UPDATE
+            ON CONFLICT (conversation_id, user_id, role) DO UPDATE
                SET last_read_seq = GREATEST(m.last_read_seq, excluded.last_read_seq),
                    last_delivered_seq = GREATEST(m.last_delivered_seq, excluded.last_delivered_seq),
                    active = true
@@ -158,19 +163,20 @@ async def insert_message(
     if row is None:
         return None
     members = _members_from(row["members"])
-    if sender_id is not None and all(m.user_id != sender_id for m in members):
+    if sender_id is not None and Member(sender_id, sender_role) not in members:
         members.append(Member(sender_id, sender_role))  # joined in this very statement
     return message_from(row), members
 
 
 async def find_by_client_id(
-    conn: Executor, conversation_id: uuid.UUID, sender_id: str, client_id: str
+    conn: Executor, conversation_id: uuid.UUID, sender_id: str, sender_role: str, client_id: str
 ) -> Message | None:
     row = await conn.fetchrow(
         f"""SELECT {_MESSAGE_COLUMNS} FROM messages
-             WHERE conversation_id = $1 AND sender_id = $2 AND client_id = $3""",
+             WHERE conversation_id = $1 AND sender_id = $2 AND sender_role = $3 AND client_id = $4""",
         conversation_id,
         sender_id,
+        sender_role,
         client_id,
     )
     return None if row is None else message_from(row)
@@ -210,7 +216,12 @@ async def messages_after(
 
 
 async def record_receipt(
-    conn: Executor, conversation_id: uuid.UUID, user_id: str, delivered_seq: int, read_seq: int | None
+    conn: Executor,
+    conversation_id: uuid.UUID,
+    user_id: str,
+    role: str,
+    delivered_seq: int,
+    read_seq: int | None,
 ) -> tuple[int, int] | None:
     """Move the member's delivered/read marks forward (never back, never past the last seq).
 
@@ -222,18 +233,19 @@ async def record_receipt(
                                                 LEAST(COALESCE($4, 0), c.last_seq)),
                   last_read_seq = GREATEST(m.last_read_seq, LEAST(COALESCE($4, 0), c.last_seq))
              FROM conversations c
-            WHERE m.conversation_id = $1 AND m.user_id = $2 AND c.id = m.conversation_id
+            WHERE m.conversation_id = $1 AND m.user_id = $2 AND m.role = $5 AND c.id = m.conversation_id
         RETURNING m.last_delivered_seq, m.last_read_seq""",
         conversation_id,
         user_id,
         delivered_seq,
         read_seq,
+        role,
     )
     return None if row is None else (row["last_delivered_seq"], row["last_read_seq"])
 
 
 async def list_for_member(
-    conn: Executor, user_id: str, include_private: bool, limit: int
+    conn: Executor, user_id: str, role: str, include_private: bool, limit: int
 ) -> list[tuple[Conversation, int, int, int]]:
     """The user's conversations, most recent first, with (last_read_seq, last_delivered_seq, unread).
 
@@ -243,23 +255,27 @@ async def list_for_member(
                    m.last_read_seq, m.last_delivered_seq,
                    (SELECT count(*) FROM messages x
                      WHERE x.conversation_id = c.id AND x.seq > m.last_read_seq AND x.kind = 'text'
-                       AND x.sender_id <> $1 AND (NOT x.private OR $2)) AS unread
+                       AND (x.sender_id, x.sender_role) IS DISTINCT FROM ($1, $4)
+                       AND (NOT x.private OR $2)) AS unread
               FROM conversation_members m JOIN conversations c ON c.id = m.conversation_id
-             WHERE m.user_id = $1 AND m.active
+             WHERE m.user_id = $1 AND m.role = $4 AND m.active
              ORDER BY c.last_message_at DESC NULLS LAST, c.created_at DESC
              LIMIT $3""",
         user_id,
         include_private,
         limit,
+        role,
     )
     return [(conversation_from(r), r["last_read_seq"], r["last_delivered_seq"], r["unread"]) for r in rows]
 
 
-async def member_marks(conn: Executor, user_id: str) -> dict[uuid.UUID, int]:
+async def member_marks(conn: Executor, user_id: str, role: str) -> dict[uuid.UUID, int]:
     """conversation id → last_read_seq for every active membership (what to replay on sync)."""
     rows = await conn.fetch(
-        "SELECT conversation_id, last_read_seq FROM conversation_members WHERE user_id = $1 AND active",
+        """SELECT conversation_id, last_read_seq FROM conversation_members
+            WHERE user_id = $1 AND role = $2 AND active""",
         user_id,
+        role,
     )
     return {r["conversation_id"]: r["last_read_seq"] for r in rows}
 
@@ -267,18 +283,20 @@ async def member_marks(conn: Executor, user_id: str) -> dict[uuid.UUID, int]:
 async def add_member(conn: Executor, conversation_id: uuid.UUID, user_id: str, role: str) -> None:
     await conn.execute(
         """INSERT INTO conversation_members (conversation_id, user_id, role) VALUES ($1, $2, $3)
-           ON CONFLICT (conversation_id, user_id) DO UPDATE SET active = true, role = excluded.role""",
+           ON CONFLICT (conversation_id, user_id, role) DO UPDATE SET active = true""",
         conversation_id,
         user_id,
         role,
     )
 
 
-async def deactivate_member(conn: Executor, conversation_id: uuid.UUID, user_id: str) -> None:
+async def deactivate_member(conn: Executor, conversation_id: uuid.UUID, user_id: str, role: str) -> None:
     await conn.execute(
-        "UPDATE conversation_members SET active = false WHERE conversation_id = $1 AND user_id = $2",
+        """UPDATE conversation_members SET active = false
+            WHERE conversation_id = $1 AND user_id = $2 AND role = $3""",
         conversation_id,
         user_id,
+        role,
     )
 
 
@@ -327,7 +345,8 @@ async def next_assignment(
              FROM unnest($1::text[]) AS a(agent_id)
              LEFT JOIN support_agents s ON s.agent_id = a.agent_id
             CROSS JOIN LATERAL (SELECT count(*) AS load FROM conversations x
-                                 WHERE x.assigned_agent_id = a.agent_id AND x.status = 'assigned') l
+                                 WHERE x.assigned_agent_id = a.agent_id AND x.assigned_agent_role = 'support'
+                                   AND x.status = 'assigned') l
             WHERE l.load < COALESCE(s.capacity, $2)
             ORDER BY l.load, s.last_assigned_at NULLS FIRST, a.agent_id
             LIMIT 1""",
@@ -339,19 +358,21 @@ async def next_assignment(
 
 async def assign(conn: Conn, conversation_id: uuid.UUID, agent_id: str, agent_role: str) -> Conversation:
     row = await conn.fetchrow(
-        f"""UPDATE conversations SET status = 'assigned', assigned_agent_id = $2, assigned_at = now(),
-                   resolved_at = NULL
+        f"""UPDATE conversations SET status = 'assigned', assigned_agent_id = $2, assigned_agent_role = $3,
+                   assigned_at = now(), resolved_at = NULL
              WHERE id = $1 RETURNING {_CONVERSATION_COLUMNS}""",
         conversation_id,
         agent_id,
+        agent_role,
     )
     assert row is not None
     await add_member(conn, conversation_id, agent_id, agent_role)
-    await conn.execute(
-        """INSERT INTO support_agents (agent_id, last_assigned_at) VALUES ($1, now())
-           ON CONFLICT (agent_id) DO UPDATE SET last_assigned_at = now()""",
-        agent_id,
-    )
+    if agent_role == "support":  # the round robin is among support agents; admins pick by hand
+        await conn.execute(
+            """INSERT INTO support_agents (agent_id, last_assigned_at) VALUES ($1, now())
+               ON CONFLICT (agent_id) DO UPDATE SET last_assigned_at = now()""",
+            agent_id,
+        )
     return conversation_from(row)
 
 
@@ -363,7 +384,8 @@ async def set_status(
                SET status = $2,
                    resolved_at = CASE WHEN $2 = 'resolved' THEN now() ELSE NULL END,
                    queued_at = CASE WHEN $2 = 'queued' THEN now() ELSE queued_at END,
-                   assigned_agent_id = CASE WHEN $3 THEN NULL ELSE assigned_agent_id END
+                   assigned_agent_id = CASE WHEN $3 THEN NULL ELSE assigned_agent_id END,
+                   assigned_agent_role = CASE WHEN $3 THEN NULL ELSE assigned_agent_role END
              WHERE id = $1 RETURNING {_CONVERSATION_COLUMNS}""",
         conversation_id,
         status,

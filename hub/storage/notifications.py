@@ -40,12 +40,13 @@ async def insert(
     data: dict[str, Any],
     urgent: bool,
 ) -> dict[str, Any]:
-    """Store a notification with the user's next seq (the counter row serialises one user's inserts)."""
+    """Store a notification with the next seq of (user, role), whose counter row serialises
+    their inserts: each role of an id has its own inbox."""
     json.dumps(data)  # fail here, in the caller's code path, if the data cannot be stored
     row = await conn.fetchrow(
         f"""WITH counter AS (
-                INSERT INTO notification_counters AS c (user_id, last_seq) VALUES ($1, 1)
-                ON CONFLICT (user_id) DO UPDATE SET last_seq = c.last_seq + 1
+                INSERT INTO notification_counters AS c (user_id, role, last_seq) VALUES ($1, $3, 1)
+                ON CONFLICT (user_id, role) DO UPDATE SET last_seq = c.last_seq + 1
                 RETURNING last_seq)
             INSERT INTO notifications (user_id, seq, id, role, kind, title, body, data, urgent)
             SELECT $1, counter.last_seq, $2, $3, $4, $5, $6, $7, $8 FROM counter
@@ -63,56 +64,66 @@ async def insert(
     return as_dict(row)
 
 
-async def page(conn: Executor, user_id: str, before_seq: int | None, limit: int) -> list[dict[str, Any]]:
+async def page(
+    conn: Executor, user_id: str, role: str, before_seq: int | None, limit: int
+) -> list[dict[str, Any]]:
     """Newest first, before ``before_seq`` when given."""
     rows = await conn.fetch(
         f"""SELECT {_COLUMNS} FROM notifications
-             WHERE user_id = $1 AND ($2::bigint IS NULL OR seq < $2)
+             WHERE user_id = $1 AND role = $4 AND ($2::bigint IS NULL OR seq < $2)
              ORDER BY seq DESC LIMIT $3""",
         user_id,
         before_seq,
         limit,
+        role,
     )
     return [as_dict(r) for r in rows]
 
 
-async def after(conn: Executor, user_id: str, after_seq: int, limit: int) -> list[dict[str, Any]]:
+async def after(conn: Executor, user_id: str, role: str, after_seq: int, limit: int) -> list[dict[str, Any]]:
     """Oldest first, after ``after_seq``: what a reconnecting client missed."""
     rows = await conn.fetch(
-        f"""SELECT {_COLUMNS} FROM notifications WHERE user_id = $1 AND seq > $2
+        f"""SELECT {_COLUMNS} FROM notifications WHERE user_id = $1 AND role = $4 AND seq > $2
              ORDER BY seq LIMIT $3""",
         user_id,
         after_seq,
         limit,
+        role,
     )
     return [as_dict(r) for r in rows]
 
 
-async def unread_count(conn: Executor, user_id: str) -> int:
+async def unread_count(conn: Executor, user_id: str, role: str) -> int:
     value = await conn.fetchval(
-        "SELECT count(*) FROM notifications WHERE user_id = $1 AND read_at IS NULL", user_id
+        "SELECT count(*) FROM notifications WHERE user_id = $1 AND role = $2 AND read_at IS NULL",
+        user_id,
+        role,
     )
     return int(value)
 
 
-async def mark_read(conn: Executor, user_id: str, seq: int | None) -> int:
+async def mark_read(conn: Executor, user_id: str, role: str, seq: int | None) -> int:
     """Mark one notification (``seq``) or all of them read; return the unread count after."""
     value = await conn.fetchval(
         """WITH done AS (
                UPDATE notifications SET read_at = now()
-                WHERE user_id = $1 AND read_at IS NULL AND ($2::bigint IS NULL OR seq = $2)
+                WHERE user_id = $1 AND role = $3 AND read_at IS NULL AND ($2::bigint IS NULL OR seq = $2)
             RETURNING 1)
            SELECT count(*) - (SELECT count(*) FROM done)
-             FROM notifications WHERE user_id = $1 AND read_at IS NULL""",
+             FROM notifications WHERE user_id = $1 AND role = $3 AND read_at IS NULL""",
         user_id,
         seq,
+        role,
     )
     return int(value)
 
 
-async def exists(conn: Executor, user_id: str, seq: int) -> bool:
+async def exists(conn: Executor, user_id: str, role: str, seq: int) -> bool:
     return bool(
         await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM notifications WHERE user_id = $1 AND seq = $2)", user_id, seq
+            "SELECT EXISTS (SELECT 1 FROM notifications WHERE user_id = $1 AND role = $2 AND seq = $3)",
+            user_id,
+            role,
+            seq,
         )
     )

@@ -18,7 +18,7 @@ from hub.push.models import Device, Platform
 from hub.storage.db import Conn, Executor
 
 NOTIFY_CHANNEL = "hub_push"  # the trigger in 0004_push.sql notifies here
-DEVICE_COLUMNS = "id, user_id, platform, token, app_id, locale, created_at, last_seen_at"
+DEVICE_COLUMNS = "id, user_id, role, platform, token, app_id, locale, created_at, last_seen_at"
 
 # ---------------------------------------------------------------------------------------- devices
 
@@ -27,6 +27,7 @@ def device_from(row: asyncpg.Record) -> Device:
     return Device(
         id=row["id"],
         user_id=row["user_id"],
+        role=row["role"],
         platform=Platform(row["platform"]),
         token=row["token"],
         app_id=row["app_id"],
@@ -41,6 +42,7 @@ def claimed_device(row: asyncpg.Record) -> Device:
     return Device(
         id=row["device_id"],
         user_id=row["user_id"],
+        role=row["role"],
         platform=Platform(row["platform"]),
         token=row["token"],
         app_id=row["app_id"],
@@ -48,18 +50,20 @@ def claimed_device(row: asyncpg.Record) -> Device:
     )
 
 
-async def take_over_token(conn: Conn, platform: str, token: str, user_id: str) -> int:
-    """Delete the row of a token registered by another user; return how many were deleted.
+async def take_over_token(conn: Conn, platform: str, token: str, user_id: str, role: str) -> int:
+    """Delete the row of a token registered by another user (another id, or the same id in
+    another role); return how many were deleted.
 
     Deleting (rather than re-pointing the row) gives the new owner a new device id, and the
     foreign key's SET NULL drops whatever was still queued for the previous owner: their
     notifications must not reach a phone that someone else now uses.
     """
     status = await conn.execute(
-        "DELETE FROM push_devices WHERE platform = $1 AND token = $2 AND user_id <> $3",
+        "DELETE FROM push_devices WHERE platform = $1 AND token = $2 AND (user_id, role) <> ($3, $4)",
         platform,
         token,
         user_id,
+        role,
     )
     return int(status.split()[-1])
 
@@ -68,6 +72,7 @@ async def upsert_device(
     conn: Conn,
     device_id: uuid.UUID,
     user_id: str,
+    role: str,
     platform: str,
     token: str,
     app_id: str | None,
@@ -79,11 +84,11 @@ async def upsert_device(
     ``take_over_token``), so the caller can take it over again.
     """
     row = await conn.fetchrow(
-        f"""INSERT INTO push_devices (id, user_id, platform, token, app_id, locale)
-            VALUES ($1, $2, $3, $4, $5, $6)
+        f"""INSERT INTO push_devices (id, user_id, platform, token, app_id, locale, role)
+            VALUES ($1, $2, $3, $4, $5, $6, $7)
             ON CONFLICT (platform, token) DO UPDATE
                SET app_id = EXCLUDED.app_id, locale = EXCLUDED.locale, last_seen_at = now()
-             WHERE push_devices.user_id = EXCLUDED.user_id
+             WHERE push_devices.user_id = EXCLUDED.user_id AND push_devices.role = EXCLUDED.role
          RETURNING {DEVICE_COLUMNS}""",
         device_id,
         user_id,
@@ -91,37 +96,42 @@ async def upsert_device(
         token,
         app_id,
         locale,
+        role,
     )
     return None if row is None else device_from(row)
 
 
-async def evict_stale_devices(conn: Conn, user_id: str, keep: int) -> int:
+async def evict_stale_devices(conn: Conn, user_id: str, role: str, keep: int) -> int:
     """Keep the ``keep`` most recently seen devices of a user; delete the rest."""
     status = await conn.execute(
         """DELETE FROM push_devices WHERE id IN (
-               SELECT id FROM push_devices WHERE user_id = $1
+               SELECT id FROM push_devices WHERE user_id = $1 AND role = $3
                 ORDER BY last_seen_at DESC, created_at DESC OFFSET $2)""",
         user_id,
         keep,
+        role,
     )
     return int(status.split()[-1])
 
 
-async def list_devices(conn: Executor, user_id: str) -> list[Device]:
+async def list_devices(conn: Executor, user_id: str, role: str) -> list[Device]:
     rows = await conn.fetch(
-        f"SELECT {DEVICE_COLUMNS} FROM push_devices WHERE user_id = $1 ORDER BY created_at, id",
+        f"""SELECT {DEVICE_COLUMNS} FROM push_devices WHERE user_id = $1 AND role = $2
+             ORDER BY created_at, id""",
         user_id,
+        role,
     )
     return [device_from(row) for row in rows]
 
 
-async def delete_device(conn: Executor, device_id: uuid.UUID, user_id: str | None = None) -> bool:
-    """Delete a device (only if it is ``user_id``'s, when given); True if a row was deleted."""
-    if user_id is None:
+async def delete_device(conn: Executor, device_id: uuid.UUID, owner: tuple[str, str] | None = None) -> bool:
+    """Delete a device (only if it is ``owner``'s, (user id, role), when given); True if a row
+    was deleted."""
+    if owner is None:
         status = await conn.execute("DELETE FROM push_devices WHERE id = $1", device_id)
     else:
         status = await conn.execute(
-            "DELETE FROM push_devices WHERE id = $1 AND user_id = $2", device_id, user_id
+            "DELETE FROM push_devices WHERE id = $1 AND user_id = $2 AND role = $3", device_id, *owner
         )
     return status.split()[-1] != "0"
 
@@ -129,56 +139,70 @@ async def delete_device(conn: Executor, device_id: uuid.UUID, user_id: str | Non
 # ------------------------------------------------------------------------------------ preferences
 
 
-async def channel_row(conn: Executor, user_id: str, kind: str) -> asyncpg.Record | None:
+async def channel_row(conn: Executor, user_id: str, role: str, kind: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        "SELECT in_app, push FROM push_preferences WHERE user_id = $1 AND kind = $2", user_id, kind
+        "SELECT in_app, push FROM push_preferences WHERE user_id = $1 AND role = $2 AND kind = $3",
+        user_id,
+        role,
+        kind,
     )
 
 
-async def list_preferences(conn: Executor, user_id: str) -> list[asyncpg.Record]:
+async def list_preferences(conn: Executor, user_id: str, role: str) -> list[asyncpg.Record]:
     return await conn.fetch(
-        "SELECT kind, in_app, push FROM push_preferences WHERE user_id = $1 ORDER BY kind", user_id
+        "SELECT kind, in_app, push FROM push_preferences WHERE user_id = $1 AND role = $2 ORDER BY kind",
+        user_id,
+        role,
     )
 
 
-async def save_preferences(conn: Conn, user_id: str, channels: Mapping[str, tuple[bool, bool]]) -> None:
+async def save_preferences(
+    conn: Conn, user_id: str, role: str, channels: Mapping[str, tuple[bool, bool]]
+) -> None:
     """Write ``{kind: (in_app, push)}`` for a user, replacing those kinds' rows."""
     if not channels:
         return
     kinds = list(channels)
     await conn.execute(
-        """INSERT INTO push_preferences (user_id, kind, in_app, push)
-           SELECT $1, k, i, p FROM unnest($2::text[], $3::bool[], $4::bool[]) AS u(k, i, p)
-           ON CONFLICT (user_id, kind) DO UPDATE
+        """INSERT INTO push_preferences (user_id, role, kind, in_app, push)
+           SELECT $1, $5, k, i, p FROM unnest($2::text[], $3::bool[], $4::bool[]) AS u(k, i, p)
+           ON CONFLICT (user_id, role, kind) DO UPDATE
               SET in_app = EXCLUDED.in_app, push = EXCLUDED.push, updated_at = now()""",
         user_id,
         kinds,
         [channels[k][0] for k in kinds],
         [channels[k][1] for k in kinds],
+        role,
     )
 
 
-async def quiet_hours_row(conn: Executor, user_id: str) -> asyncpg.Record | None:
+async def quiet_hours_row(conn: Executor, user_id: str, role: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        "SELECT starts_at, ends_at, time_zone FROM push_quiet_hours WHERE user_id = $1", user_id
+        "SELECT starts_at, ends_at, time_zone FROM push_quiet_hours WHERE user_id = $1 AND role = $2",
+        user_id,
+        role,
     )
 
 
-async def save_quiet_hours(conn: Executor, user_id: str, starts_at: time, ends_at: time, zone: str) -> None:
+async def save_quiet_hours(
+    conn: Executor, user_id: str, role: str, starts_at: time, ends_at: time, zone: str
+) -> None:
     await conn.execute(
-        """INSERT INTO push_quiet_hours (user_id, starts_at, ends_at, time_zone) VALUES ($1, $2, $3, $4)
-           ON CONFLICT (user_id) DO UPDATE
+        """INSERT INTO push_quiet_hours (user_id, role, starts_at, ends_at, time_zone)
+           VALUES ($1, $5, $2, $3, $4)
+           ON CONFLICT (user_id, role) DO UPDATE
               SET starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at,
                   time_zone = EXCLUDED.time_zone, updated_at = now()""",
         user_id,
         starts_at,
         ends_at,
         zone,
+        role,
     )
 
 
-async def clear_quiet_hours(conn: Executor, user_id: str) -> None:
-    await conn.execute("DELETE FROM push_quiet_hours WHERE user_id = $1", user_id)
+async def clear_quiet_hours(conn: Executor, user_id: str, role: str) -> None:
+    await conn.execute("DELETE FROM push_quiet_hours WHERE user_id = $1 AND role = $2", user_id, role)
 
 
 # ------------------------------------------------------------------------------------- deliveries
@@ -189,6 +213,7 @@ async def enqueue(
     *,
     notification_id: uuid.UUID,
     user_id: str,
+    role: str,
     kind: str,
     title: str,
     body: str,
@@ -201,8 +226,10 @@ async def enqueue(
     skipped, so a redelivered event queues nothing twice. Returns the number of new rows."""
     status = await conn.execute(
         """INSERT INTO push_deliveries
-               (notification_id, device_id, user_id, kind, title, body, data, urgent, sound, collapse_key)
-           SELECT $1, d.id, $2, $3, $4, $5, $6, $7, $8, $9 FROM push_devices d WHERE d.user_id = $2
+               (notification_id, device_id, user_id, role, kind, title, body, data, urgent, sound,
+                collapse_key)
+           SELECT $1, d.id, $2, $10, $3, $4, $5, $6, $7, $8, $9
+             FROM push_devices d WHERE d.user_id = $2 AND d.role = $10
            ON CONFLICT (notification_id, device_id) DO NOTHING""",
         notification_id,
         user_id,
@@ -213,6 +240,7 @@ async def enqueue(
         urgent,
         sound,
         collapse_key,
+        role,
     )
     return int(status.split()[-1])
 
@@ -237,7 +265,7 @@ async def claim(conn: Executor, limit: int, lease_seconds: float) -> list[asyncp
                  LIMIT $1
                  FOR UPDATE OF q SKIP LOCKED) due
          WHERE p.id = due.id
-     RETURNING p.id, p.notification_id, p.device_id, p.user_id, p.kind, p.title, p.body, p.data,
+     RETURNING p.id, p.notification_id, p.device_id, p.user_id, p.role, p.kind, p.title, p.body, p.data,
                p.urgent, p.sound, p.collapse_key, p.attempts, p.created_at,
                due.platform, due.token, due.app_id, due.locale
         """,

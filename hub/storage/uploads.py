@@ -6,6 +6,8 @@ import hashlib
 import uuid
 from typing import Any
 
+import asyncpg
+
 from hub.storage.db import Executor
 
 UPLOAD_PATH = "/api/v1/uploads/{id}"
@@ -22,11 +24,11 @@ def _describe(row: Any) -> dict[str, Any]:
 
 
 async def insert(
-    conn: Executor, owner_id: str, content_type: str, filename: str | None, content: bytes
+    conn: Executor, owner_id: str, owner_role: str, content_type: str, filename: str | None, content: bytes
 ) -> dict[str, Any]:
     row = await conn.fetchrow(
-        """INSERT INTO uploads (id, owner_id, content_type, size, filename, sha256, content)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)
+        """INSERT INTO uploads (id, owner_id, owner_role, content_type, size, filename, sha256, content)
+           VALUES ($1, $2, $8, $3, $4, $5, $6, $7)
            RETURNING id, content_type, size, filename""",
         uuid.uuid4(),
         owner_id,
@@ -35,18 +37,45 @@ async def insert(
         filename,
         hashlib.sha256(content).hexdigest(),
         content,
+        owner_role,
     )
     return _describe(row)
 
 
-async def describe(conn: Executor, ids: list[uuid.UUID], owner_id: str) -> dict[uuid.UUID, dict[str, Any]]:
-    """Descriptions of the uploads among ``ids`` that belong to ``owner_id``."""
+async def describe(
+    conn: Executor, ids: list[uuid.UUID], owner_id: str, owner_role: str
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """Descriptions of the uploads among ``ids`` that belong to (``owner_id``, ``owner_role``)."""
     rows = await conn.fetch(
-        "SELECT id, content_type, size, filename FROM uploads WHERE id = ANY($1::uuid[]) AND owner_id = $2",
+        """SELECT id, content_type, size, filename FROM uploads
+            WHERE id = ANY($1::uuid[]) AND owner_id = $2 AND owner_role = $3""",
         ids,
         owner_id,
+        owner_role,
     )
     return {r["id"]: _describe(r) for r in rows}
+
+
+async def owner(conn: Executor, upload_id: uuid.UUID) -> tuple[str, str | None] | None:
+    """(owner id, owner role) of the upload, or None if there is no such upload. The role is None
+    for an upload stored before uploads had one and never attached."""
+    row = await conn.fetchrow("SELECT owner_id, owner_role FROM uploads WHERE id = $1", upload_id)
+    return None if row is None else (row["owner_id"], row["owner_role"])
+
+
+async def attached_in(conn: Executor, upload_id: uuid.UUID, limit: int = 100) -> list[asyncpg.Record]:
+    """``kind, customer_id, worker_id, private`` of the conversations whose messages attach the
+    upload (per conversation, ``private`` only if every message attaching it there is a note):
+    enough to tell who may see it."""
+    return await conn.fetch(
+        """SELECT c.kind, c.customer_id, c.worker_id, bool_and(m.private) AS private
+             FROM messages m JOIN conversations c ON c.id = m.conversation_id
+            WHERE m.attachments @> jsonb_build_array(jsonb_build_object('upload_id', $1::text))
+            GROUP BY c.id
+            LIMIT $2""",
+        str(upload_id),
+        limit,
+    )
 
 
 async def content(conn: Executor, upload_id: uuid.UUID) -> tuple[str, str | None, bytes, str] | None:

@@ -45,7 +45,9 @@ async def upload(request: web.Request) -> web.Response:
         content_type = request.headers.get("Content-Type", "")
         content = await _read_limited(request.content.read, limit)
     mime = uploads.check(content_type, content, limit)
-    stored = await upload_store.insert(hub.pool, user.user_id, mime, (filename or "")[:255] or None, content)
+    stored = await upload_store.insert(
+        hub.pool, user.user_id, user.role.value, mime, (filename or "")[:255] or None, content
+    )
     return reply(Upload(**stored), status=201)
 
 
@@ -86,10 +88,9 @@ async def download(request: web.Request) -> web.Response:
         upload_id = uuid.UUID(request.match_info["upload_id"])
     except ValueError:
         raise NotFound("no such upload", code="upload_not_found") from None
-    found = await upload_store.content(request.app[CONTEXT].pool, upload_id)
-    if found is None:
-        raise NotFound("no such upload", code="upload_not_found")
-    content_type, filename, content, sha256 = found
+    content_type, filename, content, sha256 = await request.app[CONTEXT].chat.upload(
+        caller(request), upload_id
+    )
     headers = {
         "ETag": f'"{sha256}"',
         "Cache-Control": "private, max-age=86400, immutable",
@@ -105,11 +106,11 @@ async def notifications(request: web.Request) -> web.Response:
     before = _int_param(request, "before_seq", None, 1, MAX_SEQ)
     limit = _int_param(request, "limit", 50, 1, MAX_PAGE)
     pool = request.app[CONTEXT].pool
-    items = await inbox.page(pool, user.user_id, before, limit or 50)
+    items = await inbox.page(pool, user.user_id, user.role, before, limit or 50)
     return reply(
         NotificationPage(
             items=[Notification(**item) for item in items],
-            unread=await inbox.unread_count(pool, user.user_id),
+            unread=await inbox.unread_count(pool, user.user_id, user.role),
         )
     )
 
@@ -163,6 +164,10 @@ OPERATIONS = [
         "/api/v1/uploads/{upload_id}",
         download,
         summary="Download an attachment (always as an attachment, never rendered inline)",
+        description=(
+            "For its uploader, and for whoever may see a message that attaches it (a private "
+            "note's: agents only). For anyone else 404 upload_not_found, as for an unknown id."
+        ),
         tag="chat",
         roles=ANY_ROLE,
         responses={200: None},

@@ -129,14 +129,20 @@ async def register_device(request: web.Request) -> web.Response:
     )
     async with request.app[DATABASE].pool.acquire() as conn:
         device, created = await devices.register(
-            conn, principal.user_id, body.platform, token, app_id=body.app_id, locale=body.locale
+            conn,
+            principal.user_id,
+            principal.role.value,
+            body.platform,
+            token,
+            app_id=body.app_id,
+            locale=body.locale,
         )
     return reply(DeviceOut(**device.to_json()), status=201 if created else 200)
 
 
 async def list_devices(request: web.Request) -> web.Response:
     principal = caller(request)
-    found = await devices.list_for_user(request.app[DATABASE].pool, principal.user_id)
+    found = await devices.list_for_user(request.app[DATABASE].pool, principal.user_id, principal.role.value)
     return reply(DeviceList(devices=[DeviceOut(**d.to_json()) for d in found]))
 
 
@@ -148,7 +154,7 @@ async def delete_device(request: web.Request) -> web.Response:
         device_id = None
     # Someone else's device is "not found" too: do not confirm that an id exists.
     if device_id is None or not await devices.remove(
-        request.app[DATABASE].pool, principal.user_id, device_id
+        request.app[DATABASE].pool, principal.user_id, principal.role.value, device_id
     ):
         raise NotFound("no such device", code="device_not_found")
     return web.Response(status=204)
@@ -156,7 +162,7 @@ async def delete_device(request: web.Request) -> web.Response:
 
 async def get_preferences(request: web.Request) -> web.Response:
     principal = caller(request)
-    stored = await preferences.load(request.app[DATABASE].pool, principal.user_id)
+    stored = await preferences.load(request.app[DATABASE].pool, principal.user_id, principal.role.value)
     return reply(PreferencesOut(**stored.to_json()))
 
 
@@ -170,6 +176,7 @@ async def put_preferences(request: web.Request) -> web.Response:
             stored = await preferences.update(
                 conn,
                 principal.user_id,
+                principal.role.value,
                 kinds,
                 set_quiet_hours="quiet_hours" in body.model_fields_set,
                 quiet_hours=quiet,

@@ -86,7 +86,7 @@ async def test_full_story(start_hub: StartHub, peers: list[Peer]) -> None:
     await winner.ok(
         "job:depart", {"booking_id": booking["id"], "lat": lat, "lng": lng + 0.01, "eta_minutes": 12}
     )
-    state = await hub.app[CONTEXT].presence.get(winner_id)
+    state = await hub.app[CONTEXT].presence.get(winner_id, "worker")
     assert state is not None
     assert state.status == "busy"
     assert state.booking_id == booking["id"]
@@ -113,7 +113,7 @@ async def test_full_story(start_hub: StartHub, peers: list[Peer]) -> None:
         await customer.next_where("notification", lambda n, t=title: n["title"] == t)
     monitor = await agent.next_where("booking:updated", lambda u: u["entry"]["kind"] == "finished")
     assert monitor["booking"]["id"] == booking["id"]
-    state = await hub.app[CONTEXT].presence.get(winner_id)
+    state = await hub.app[CONTEXT].presence.get(winner_id, "worker")
     assert state is not None
     assert state.status == "online"
 
@@ -290,6 +290,32 @@ async def test_worker_cannot_act_on_anothers_booking(start_hub: StartHub, peers:
     assert mine["items"] == []
     status, theirs = await hub.http("GET", "/api/v1/bookings", hub.token("worker", "w-1"))
     assert [b["id"] for b in theirs["items"]] == [booking["id"]]
+
+
+async def test_another_workers_positions_never_starve_the_assigned_worker(
+    start_hub: StartHub, peers: list[Peer]
+) -> None:
+    # A real interval, so the per-booking throttle holds for the whole test.
+    hub = await start(start_hub, workers=2, HUB_DISPATCH_WAVE_SIZE="1", HUB_TRACKING_LOCATION_SECONDS="60")
+    assigned = await open_peer(hub, peers, "/worker", "worker", "w-1")
+    intruder = await open_peer(hub, peers, "/worker", "worker", "w-2")
+    customer = await open_peer(hub, peers, "/customer", "customer", "c-1")
+    booking = await book_and_pay(hub)
+    offer = await assigned.next("offer")
+    await assigned.ok("offer:accept", {"offer_id": offer["offer_id"]})
+    lat, lng = CENTRE
+    await assigned.ok("job:depart", {"booking_id": booking["id"], "lat": lat, "lng": lng, "eta_minutes": 9})
+    # The departure's own position is an interval old: the next one is due.
+    await hub.app[CONTEXT].pool.execute(
+        "UPDATE bookings SET last_located_at = now() - interval '1 hour' WHERE id = $1",
+        uuid.UUID(booking["id"]),
+    )
+    position = {"booking_id": booking["id"], "lat": lat, "lng": lng + 0.001}
+    for _ in range(5):
+        assert await intruder.error("job:location", position) == "booking_not_found"
+    assert await assigned.ok("job:location", position) == {"forwarded": True}
+    location = await customer.next("booking:location")
+    assert location["booking_id"] == booking["id"]
 
 
 async def test_reconnecting_worker_gets_open_offers_again(start_hub: StartHub, peers: list[Peer]) -> None:

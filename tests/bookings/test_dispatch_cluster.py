@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 from hub.keys import CONTEXT, SIO
+from hub.realtime import user_room
 from tests.support.bookings import CENTRE, add_service, add_worker, booking_request
 from tests.support.clients import Peer
 from tests.support.hubs import RunningHub, StartHub
@@ -46,9 +47,9 @@ async def test_offer_accept_and_tracking_across_nodes(start_hub: StartHub, redis
         near = await Peer("/worker").connect(node_b.url, node_b.token("worker", "w-1"))
         far = await Peer("/worker").connect(node_a.url, node_a.token("worker", "w-2"))
         peers = [customer, near, far]
-        await listening(node_a, near, "/worker", "user:w-1")
-        await listening(node_b, customer, "/customer", "user:c-1")
-        await listening(node_b, far, "/worker", "user:w-2")
+        await listening(node_a, near, "/worker", user_room("w-1", "worker"))
+        await listening(node_b, customer, "/customer", user_room("c-1", "customer"))
+        await listening(node_b, far, "/worker", user_room("w-2", "worker"))
 
         status, booking = await node_a.http(
             "POST", "/api/v1/bookings", node_a.token("customer", "c-1"), json=booking_request()

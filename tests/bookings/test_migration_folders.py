@@ -30,3 +30,13 @@ async def test_a_database_migrated_from_one_folder_needs_nothing_more(
     finally:
         await conn.close()
     assert [m.version for m in load_migrations(*folders)] == before
+
+
+def test_bookings_versions_share_one_sequence_with_the_cores() -> None:
+    core = {m.version for m in load_migrations()}
+    merged = [m.version for m in load_migrations(*directories([BookingsExtension.from_env({})]))]
+    assert len(set(merged)) == len(merged)
+    assert core < set(merged)
+    # Bookings' tables build on the core's first four migrations (events, chat, notifications,
+    # push), so its own come after those; later core migrations take the next free versions.
+    assert min(set(merged) - core) > "0004"

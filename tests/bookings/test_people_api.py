@@ -57,6 +57,13 @@ async def test_onboarding_and_vetting(seeded: RunningHub) -> None:
     assert created["level"] == "intermediate"
     status, again = await hub.http("POST", "/api/v1/admin/workers", admin, json=NEW_WORKER, headers=dict(key))
     assert (status, again["id"]) == (201, "w-new")
+    # Keys are per person, role included: a customer whose id is the admin's has keys of their own.
+    home = {"label": "Home", "line": "88 Nanjing Rd", "lat": 31.2304, "lng": 121.4737}
+    customer = hub.token("customer", "admin-1")
+    status, address = await hub.http(
+        "POST", "/api/v1/customers/me/addresses", customer, json=home, headers=dict(key)
+    )
+    assert status == 201, address
     status, body = await hub.http("POST", "/api/v1/admin/workers", admin, json=NEW_WORKER)
     assert (status, body["error"]["code"]) == (409, "worker_exists")
 

@@ -81,7 +81,7 @@ def test_every_backend_is_in_the_contract() -> None:
 
 async def test_connect_reports_online(tracker: PresenceTracker, changes: Recorder) -> None:
     before = datetime.now(UTC) - CLOCK_SLACK
-    assert await tracker.get("w-1") is None
+    assert await tracker.get("w-1", "worker") is None
     await tracker.connect("w-1", "worker", "s1")
     change = await changes.wait_for("w-1", ONLINE)
     assert change.previous is OFFLINE
@@ -89,19 +89,19 @@ async def test_connect_reports_online(tracker: PresenceTracker, changes: Recorde
     assert (state.user_id, state.role, state.status) == ("w-1", "worker", ONLINE)
     assert (state.last_seen, state.booking_id) == (None, None)
     assert before <= state.since <= datetime.now(UTC) + CLOCK_SLACK
-    assert await tracker.get("w-1") == state
+    assert await tracker.get("w-1", "worker") == state
 
 
 async def test_more_devices_change_nothing(tracker: PresenceTracker, changes: Recorder) -> None:
     await tracker.connect("c-1", "customer", "phone")
     await tracker.connect("c-1", "customer", "laptop")
     await tracker.connect("c-1", "customer", "laptop")  # the same socket twice is harmless
-    await tracker.disconnect("c-1", "phone")
-    await tracker.disconnect("c-1", "phone")  # and so is forgetting it twice
-    await tracker.disconnect("c-1", "unknown")
-    assert (await state_of(tracker, "c-1")).status is ONLINE
+    await tracker.disconnect("c-1", "customer", "phone")
+    await tracker.disconnect("c-1", "customer", "phone")  # and so is forgetting it twice
+    await tracker.disconnect("c-1", "customer", "unknown")
+    assert (await state_of(tracker, "c-1", "customer")).status is ONLINE
     # The last device going is a change; any spurious one before it would show in the list.
-    await tracker.disconnect("c-1", "laptop")
+    await tracker.disconnect("c-1", "customer", "laptop")
     await changes.wait_for("c-1", OFFLINE)
     assert changes.of("c-1") == [(OFFLINE, ONLINE), (ONLINE, OFFLINE)]
 
@@ -110,18 +110,18 @@ async def test_offline_only_after_the_grace_period(tracker: PresenceTracker, cha
     await tracker.connect("w-1", "worker", "s1")
     await changes.wait_for("w-1", ONLINE)
     started = time.monotonic()
-    await tracker.disconnect("w-1", "s1")
-    during = await state_of(tracker, "w-1")
+    await tracker.disconnect("w-1", "worker", "s1")
+    during = await state_of(tracker, "w-1", "worker")
     assert during.status is ONLINE  # still, for the grace period
     assert during.last_seen is not None
-    assert not await tracker.reachable("w-1")  # but a message now needs a push
+    assert not await tracker.reachable("w-1", "worker")  # but a message now needs a push
 
     change = await changes.wait_for("w-1", OFFLINE)
     assert time.monotonic() - started >= GRACE - CLOCK_SLACK.total_seconds()
     assert change.previous is ONLINE
     assert change.state.last_seen == during.last_seen
     assert change.state.since - during.last_seen >= timedelta(seconds=GRACE) - CLOCK_SLACK
-    assert await tracker.get("w-1") == change.state  # last_seen readable while offline
+    assert await tracker.get("w-1", "worker") == change.state  # last_seen readable while offline
     assert changes.of("w-1") == [(OFFLINE, ONLINE), (ONLINE, OFFLINE)]
 
 
@@ -130,13 +130,13 @@ async def test_reconnect_within_the_grace_period_changes_nothing(
 ) -> None:
     for user in ("w-1", "w-2"):
         await tracker.connect(user, "worker", "s1")
-    await tracker.disconnect("w-1", "s1")
+    await tracker.disconnect("w-1", "worker", "s1")
     # w-2 is the clock: its grace period ends no earlier than w-1's would have.
-    await tracker.disconnect("w-2", "s1")
+    await tracker.disconnect("w-2", "worker", "s1")
     await tracker.connect("w-1", "worker", "s2")
     await changes.wait_for("w-2", OFFLINE)
     assert changes.of("w-1") == [(OFFLINE, ONLINE)]
-    assert (await state_of(tracker, "w-1")).status is ONLINE
+    assert (await state_of(tracker, "w-1", "worker")).status is ONLINE
 
 
 @pytest.mark.parametrize(
@@ -180,7 +180,7 @@ async def test_chosen_status_persists_over_reconnect(
 ) -> None:
     await tracker.connect(user, role, "s1")
     await tracker.set_status(user, role, chosen)
-    await tracker.disconnect(user, "s1")
+    await tracker.disconnect(user, role, "s1")
     await changes.wait_for(user, OFFLINE)
     await tracker.connect(user, role, "s2")
     expected = [(OFFLINE, ONLINE), (ONLINE, chosen), (chosen, OFFLINE), (OFFLINE, chosen)]
@@ -190,38 +190,61 @@ async def test_chosen_status_persists_over_reconnect(
 async def test_busy_overrides_and_clear_busy_restores(tracker: PresenceTracker, changes: Recorder) -> None:
     await tracker.connect("w-1", "worker", "s1")
     await tracker.set_busy("w-1", "b-42")
-    busy = await state_of(tracker, "w-1")
+    busy = await state_of(tracker, "w-1", "worker")
     assert (busy.status, busy.booking_id) == (BUSY, "b-42")
     # Chosen meanwhile, shown once the job is over.
     assert (await tracker.set_status("w-1", "worker", ON_LEAVE)).status is BUSY
     await tracker.clear_busy("w-1")
-    after = await state_of(tracker, "w-1")
+    after = await state_of(tracker, "w-1", "worker")
     assert (after.status, after.booking_id) == (ON_LEAVE, None)
     await tracker.clear_busy("w-1")  # harmless twice
     await tracker.clear_busy("never-seen")
-    assert await tracker.get("never-seen") is None
+    assert await tracker.get("never-seen", "worker") is None
     assert await changes.until("w-1", 3) == [(OFFLINE, ONLINE), (ONLINE, BUSY), (BUSY, ON_LEAVE)]
 
 
 async def test_busy_lasts_across_disconnects(tracker: PresenceTracker, changes: Recorder) -> None:
     await tracker.set_busy("w-1", "b-1")  # the job may start before the app reconnects
-    offline = await state_of(tracker, "w-1")
+    offline = await state_of(tracker, "w-1", "worker")
     assert (offline.role, offline.status, offline.booking_id) == ("worker", OFFLINE, None)
     await tracker.connect("w-1", "worker", "s1")
     assert (await changes.wait_for("w-1", BUSY)).state.booking_id == "b-1"
-    await tracker.disconnect("w-1", "s1")
+    await tracker.disconnect("w-1", "worker", "s1")
     assert (await changes.wait_for("w-1", OFFLINE)).state.booking_id is None
     await tracker.connect("w-1", "worker", "s2")
     assert await changes.until("w-1", 3) == [(OFFLINE, BUSY), (BUSY, OFFLINE), (OFFLINE, BUSY)]
 
 
-async def test_only_workers_can_be_busy(tracker: PresenceTracker) -> None:
+async def test_one_id_in_two_roles_is_two_people(tracker: PresenceTracker, changes: Recorder) -> None:
+    # Ids are unique within a role only: the worker x-1 and the customer x-1 are strangers.
+    await tracker.connect("x-1", "worker", "s1")
+    await tracker.set_status("x-1", "worker", ON_LEAVE)
+    await tracker.connect("x-1", "customer", "s1")  # the same socket id, on another namespace
+    await tracker.set_background("x-1", "customer", "s1", True)
+    assert await tracker.reachable("x-1", "worker")
+    assert not await tracker.reachable("x-1", "customer")
+    await tracker.set_busy("x-1", "b-1")  # only workers have jobs
+    assert (await state_of(tracker, "x-1", "worker")).status is BUSY
+    assert (await state_of(tracker, "x-1", "customer")).status is ONLINE
+    await tracker.disconnect("x-1", "customer", "s1")
+    await changes.wait_for("x-1", OFFLINE, role="customer")
+    worker = await state_of(tracker, "x-1", "worker")
+    assert (worker.role, worker.status, worker.booking_id) == ("worker", BUSY, "b-1")
+    assert await tracker.reachable("x-1", "worker")
+    assert [(s.user_id, s.status) for s in await tracker.snapshot("worker")] == [("x-1", BUSY)]
+    assert [(s.user_id, s.status) for s in await tracker.snapshot("customer")] == [("x-1", OFFLINE)]
+    assert changes.of("x-1", role="worker") == [(OFFLINE, ONLINE), (ONLINE, ON_LEAVE), (ON_LEAVE, BUSY)]
+    # A support agent and an admin sharing an id are two agents, both on the console.
     await tracker.connect("a-1", "support", "s1")
-    with pytest.raises(InvalidStatus):
-        await tracker.set_busy("a-1", "b-1")
+    await tracker.connect("a-1", "admin", "s2")
+    await tracker.set_status("a-1", "admin", AWAY)
+    assert [(s.role, s.status) for s in await tracker.snapshot("support")] == [
+        ("admin", AWAY),
+        ("support", ONLINE),
+    ]
+    assert await tracker.count("support", ONLINE) == 1
     with pytest.raises(ValueError, match="booking_id"):
-        await tracker.set_busy("w-1", "")
-    assert (await state_of(tracker, "a-1")).status is ONLINE
+        await tracker.set_busy("x-1", "")
 
 
 async def test_snapshot_and_count(tracker: PresenceTracker, changes: Recorder) -> None:
@@ -239,7 +262,7 @@ async def test_snapshot_and_count(tracker: PresenceTracker, changes: Recorder) -
     await tracker.set_busy("w-1", "b-1")
     await tracker.set_status("w-2", "worker", ON_LEAVE)
     await tracker.set_status("s-2", "support", AWAY)
-    await tracker.disconnect("s-3", "s")
+    await tracker.disconnect("s-3", "support", "s")
     await changes.wait_for("s-3", OFFLINE)
 
     counts = {
@@ -280,23 +303,23 @@ async def test_snapshot_and_count(tracker: PresenceTracker, changes: Recorder) -
 
 
 async def test_reachable_needs_a_socket_in_the_foreground(tracker: PresenceTracker) -> None:
-    assert not await tracker.reachable("c-1")
+    assert not await tracker.reachable("c-1", "customer")
     await tracker.connect("c-1", "customer", "phone")
-    assert await tracker.reachable("c-1")
-    await tracker.set_background("c-1", "phone", True)
-    assert not await tracker.reachable("c-1")
+    assert await tracker.reachable("c-1", "customer")
+    await tracker.set_background("c-1", "customer", "phone", True)
+    assert not await tracker.reachable("c-1", "customer")
     await tracker.connect("c-1", "customer", "laptop")  # new sockets start in the foreground
-    assert await tracker.reachable("c-1")
-    await tracker.set_background("c-1", "laptop", True)
-    assert not await tracker.reachable("c-1")
-    await tracker.set_background("c-1", "phone", False)
-    assert await tracker.reachable("c-1")
-    await tracker.disconnect("c-1", "phone")
-    assert not await tracker.reachable("c-1")  # only the laptop is left, in the background
-    await tracker.set_background("c-1", "gone", False)  # unknown sockets are ignored
-    await tracker.set_background("nobody", "s1", False)
-    assert not await tracker.reachable("c-1")
-    assert (await state_of(tracker, "c-1")).status is ONLINE  # background is not a status
+    assert await tracker.reachable("c-1", "customer")
+    await tracker.set_background("c-1", "customer", "laptop", True)
+    assert not await tracker.reachable("c-1", "customer")
+    await tracker.set_background("c-1", "customer", "phone", False)
+    assert await tracker.reachable("c-1", "customer")
+    await tracker.disconnect("c-1", "customer", "phone")
+    assert not await tracker.reachable("c-1", "customer")  # only the laptop is left, in the background
+    await tracker.set_background("c-1", "customer", "gone", False)  # unknown sockets are ignored
+    await tracker.set_background("nobody", "customer", "s1", False)
+    assert not await tracker.reachable("c-1", "customer")
+    assert (await state_of(tracker, "c-1", "customer")).status is ONLINE  # background is not a status
 
 
 async def test_callback_errors_do_not_break_the_tracker(
@@ -311,7 +334,7 @@ async def test_callback_errors_do_not_break_the_tracker(
     tracker.on_change(changes)
     with caplog.at_level(logging.ERROR, logger="hub.presence"):
         await tracker.connect("w-1", "worker", "s1")  # does not raise
-        await tracker.disconnect("w-1", "s1")
+        await tracker.disconnect("w-1", "worker", "s1")
         await changes.wait_for("w-1", OFFLINE)  # the grace expiry survived the error too
         await tracker.connect("w-1", "worker", "s2")
         assert await changes.until("w-1", 3) == [(OFFLINE, ONLINE), (ONLINE, OFFLINE), (OFFLINE, ONLINE)]
@@ -341,6 +364,6 @@ async def test_kept_choices_are_restored(tracker: PresenceTracker, changes: Reco
     assert await tracker.restore_choices() == len(kept)
     await tracker.connect("a-1", "support", "s-1")
     await tracker.connect("w-1", "worker", "s-2")
-    assert (await state_of(tracker, "a-1")).status == AWAY
-    assert (await state_of(tracker, "w-1")).status == ON_LEAVE
-    assert await tracker.get("c-1") is None
+    assert (await state_of(tracker, "a-1", "support")).status == AWAY
+    assert (await state_of(tracker, "w-1", "worker")).status == ON_LEAVE
+    assert await tracker.get("c-1", "customer") is None

@@ -176,13 +176,14 @@ async def make_provider(fakes: Fakes, platform: Platform) -> AsyncIterator[MakeP
 
 
 def device_at(platform: Platform, token: str) -> Device:
-    return Device(uuid.uuid4(), "u-1", platform, token)
+    return Device(uuid.uuid4(), "u-1", "customer", platform, token)
 
 
 async def send(provider: Provider, device: Device) -> SendResult:
     message = PushMessage(
         uuid.uuid4(),
         device.user_id,
+        device.role,
         "booking.updated",
         "Booking confirmed",
         "Your cleaner arrives at 09:00",

@@ -225,6 +225,16 @@ async def test_other_people_cannot_touch_a_conversation(hub: RunningHub, connect
     assert await message_count(hub) == before
 
 
+async def test_a_stranger_leaves_nothing_in_the_members_cache(hub: RunningHub, connect: Connect) -> None:
+    # The cache is shared by every socket of the node: only someone who may see a conversation
+    # may make the hub load and keep its members.
+    _customer, _agent, conv = await open_assigned(connect)
+    stranger = await connect("/customer", "customer", "c-2")
+    typing = {"conversation_id": conv, "typing": True}
+    assert await stranger.error("chat:typing", typing) == "conversation_not_found"
+    assert uuid.UUID(conv) not in hub.app[CONTEXT].chat._members
+
+
 async def test_resolve_then_csat_once(connect: Connect) -> None:
     customer, agent, conv = await open_assigned(connect)
     assert await customer.error("conversation:csat", {"conversation_id": conv, "score": 5}) == "not_resolved"

@@ -232,3 +232,64 @@ async def test_uploads_and_attachments(start_hub: Any) -> None:
     finally:
         await agent.close()
         await customer.close()
+
+
+async def download(hub: RunningHub, url: str, role: str, sub: str) -> int:
+    """The status of a download as (role, sub); when it is 200, the bytes are the file's."""
+    headers = {"Authorization": f"Bearer {hub.token(role, sub)}"}
+    async with aiohttp.ClientSession() as session, session.get(hub.url + url, headers=headers) as response:
+        if response.status == 200:
+            assert await response.read() == PNG
+        return response.status
+
+
+async def attach(hub: RunningHub, peer: Peer, role: str, sub: str, conv: str, **message: Any) -> str:
+    """Upload a file as (role, sub) and send it in ``conv``; its download URL."""
+    status, stored = await upload(hub, hub.token(role, sub), PNG, "image/png")
+    assert status == 201, stored
+    attachments = [{"upload_id": stored["upload_id"]}]
+    send = {"conversation_id": conv, "client_id": stored["upload_id"], "attachments": attachments}
+    await peer.ok("chat:send", {**send, **message})
+    return str(stored["url"])
+
+
+async def test_an_upload_is_seen_by_whoever_sees_its_message(hub: RunningHub) -> None:
+    pool = hub.app[CONTEXT].pool
+    async with pool.acquire() as conn, conn.transaction():
+        booking_conv = str((await open_booking_conversation(conn, "b-1", "c-1", "w-1")).id)
+        await open_booking_conversation(conn, "b-2", "c-2", "w-2")
+        # A job of a worker whose id is the customer c-1's: another person altogether.
+        foreign_conv = str((await open_booking_conversation(conn, "b-3", "c-3", "c-1")).id)
+    customer = await Peer("/customer").connect(hub.url, hub.token("customer", "c-1"))
+    worker = await Peer("/worker").connect(hub.url, hub.token("worker", "w-1"))
+    agent = await Peer("/support").connect(hub.url, hub.token("support", "a-1"))
+    impostor = await Peer("/worker").connect(hub.url, hub.token("worker", "c-1"))
+    try:
+        support_conv = (await customer.ok("support:open"))["conversation"]["id"]
+        _, unsent = await upload(hub, hub.token("customer", "c-1"), PNG, "image/png")
+        mine = await attach(hub, customer, "customer", "c-1", support_conv)
+        theirs = await attach(hub, worker, "worker", "w-1", booking_conv)
+        note = await attach(hub, agent, "support", "a-1", support_conv, private=True)
+
+        # The uploader, attached or not; nobody else while it is attached nowhere.
+        assert await download(hub, unsent["url"], "customer", "c-1") == 200
+        for role, sub in [("customer", "c-2"), ("support", "a-1"), ("worker", "c-1")]:
+            assert await download(hub, unsent["url"], role, sub) == 404, (role, sub)
+        # Attached: whoever may see the conversation, and nobody else.
+        assert await download(hub, mine, "support", "a-2") == 200
+        assert await download(hub, mine, "admin", "boss") == 200
+        assert await download(hub, mine, "customer", "c-2") == 404
+        assert await download(hub, mine, "worker", "c-1") == 404
+        assert await download(hub, theirs, "customer", "c-1") == 200  # the other member
+        assert await download(hub, theirs, "worker", "w-2") == 404  # another booking's worker
+        assert await download(hub, theirs, "customer", "c-2") == 404
+        # A private note's attachment: agents only.
+        assert await download(hub, note, "support", "a-2") == 200
+        assert await download(hub, note, "customer", "c-1") == 404
+        # Nor may the impostor pass the customer's upload on by attaching it.
+        attachments = [{"upload_id": unsent["upload_id"]}]
+        send = {"conversation_id": foreign_conv, "client_id": "x", "attachments": attachments}
+        assert await impostor.error("chat:send", send) == "invalid_attachment"
+    finally:
+        for peer in (customer, worker, agent, impostor):
+            await peer.close()

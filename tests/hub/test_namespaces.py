@@ -11,6 +11,7 @@ import jwt
 import pytest
 
 from hub.keys import SIO
+from hub.realtime import user_room
 from tests.support.hubs import JWT_SECRET, RunningHub, cli
 from tests.support.waiting import WAIT, wait_until
 
@@ -87,7 +88,7 @@ async def test_socket_joins_its_user_room(hub: RunningHub) -> None:
     client = await hub.connect("/worker", hub.token("worker", "w-42"))
     received: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
     client.on("hello", lambda data: received.set_result(data), namespace="/worker")
-    await hub.app[SIO].emit("hello", {"n": 1}, room="user:w-42", namespace="/worker")
+    await hub.app[SIO].emit("hello", {"n": 1}, room=user_room("w-42", "worker"), namespace="/worker")
     assert await asyncio.wait_for(received, WAIT) == {"n": 1}
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from hub.keys import CONTEXT
 from hub.push.inbox import NewNotification, notify
 from tests.support.clients import Peer
@@ -56,3 +58,35 @@ async def test_chat_message_pushed_to_an_offline_customer(start_hub: StartHub, r
         assert pushed["data"]["conversation_id"] == conv
     finally:
         await agent.close()
+
+
+async def test_devices_and_preferences_are_per_role_and_id(start_hub: StartHub, receiver: Receiver) -> None:
+    hub = await start_hub(HUB_WEBHOOK_SECRET=SECRET, HUB_WEBHOOK_ALLOWED_HOSTS="127.0.0.1")
+    # A worker and a customer who share an id: two people, each with a phone.
+    worker_phone, customer_phone = f"{receiver.url}?worker", f"{receiver.url}?customer"
+    await register(hub, "worker", "x-1", worker_phone)
+    await register(hub, "customer", "x-1", customer_phone)
+    worker, customer = hub.token("worker", "x-1"), hub.token("customer", "x-1")
+    _, theirs = await hub.http("GET", "/api/v1/devices", worker)
+    _, mine = await hub.http("GET", "/api/v1/devices", customer)
+    assert [d["token"] for d in theirs["devices"]] == [worker_phone]
+    assert [d["token"] for d in mine["devices"]] == [customer_phone]
+    status, _ = await hub.http("DELETE", f"/api/v1/devices/{theirs['devices'][0]['id']}", customer)
+    assert status == 404
+    # The customer's preferences are the customer's: the worker's offers still reach the worker.
+    off = {"kinds": {"offer": {"in_app": False, "push": False}}}
+    assert (await hub.http("PUT", "/api/v1/notification-preferences", customer, json=off))[0] == 200
+    _, unchanged = await hub.http("GET", "/api/v1/notification-preferences", worker)
+    assert unchanged["kinds"] == {}
+    pool = hub.app[CONTEXT].pool
+    async with pool.acquire() as conn, conn.transaction():
+        offer = await notify(conn, NewNotification("x-1", "worker", "offer", "a job nearby", ""))
+    pushed = await receiver.next()
+    assert (pushed["title"], pushed["user_id"], pushed["role"]) == ("a job nearby", "x-1", "worker")
+    # Queued for each device at once: one delivery means the customer's phone was never among them.
+    deliveries = await pool.fetch(
+        "SELECT d.token FROM push_deliveries p JOIN push_devices d ON d.id = p.device_id"
+        " WHERE p.notification_id = $1",
+        uuid.UUID(offer["id"]),
+    )
+    assert [r["token"] for r in deliveries] == [worker_phone]

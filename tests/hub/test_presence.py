@@ -114,16 +114,16 @@ async def test_nodes_see_each_others_sockets(redis_backend: Backend) -> None:
     await a.connect("w-1", "worker", "s1")
     assert on_a.of("w-1") == [(OFFLINE, ONLINE)]  # reported by the node that caused it, only
     assert on_b.of("w-1") == []
-    assert (await state_of(b, "w-1")).status is ONLINE
-    assert await b.reachable("w-1")
+    assert (await state_of(b, "w-1", "worker")).status is ONLINE
+    assert await b.reachable("w-1", "worker")
     assert await b.count("worker", ONLINE) == 1
 
     await b.connect("w-1", "worker", "s1")  # the same socket id on another node is another socket
-    await a.disconnect("w-1", "s1")  # the socket on b keeps them online
-    await b.set_background("w-1", "s1", True)
-    assert not await a.reachable("w-1")
+    await a.disconnect("w-1", "worker", "s1")  # the socket on b keeps them online
+    await b.set_background("w-1", "worker", "s1", True)
+    assert not await a.reachable("w-1", "worker")
     assert (await a.set_status("w-1", "worker", ON_LEAVE)).status is ON_LEAVE
-    await b.disconnect("w-1", "s1")
+    await b.disconnect("w-1", "worker", "s1")
     await everywhere.wait_for("w-1", OFFLINE)
     assert everywhere.of("w-1") == [(OFFLINE, ONLINE), (ONLINE, ON_LEAVE), (ON_LEAVE, OFFLINE)]
 
@@ -141,7 +141,7 @@ async def test_killed_node_people_go_offline_elsewhere_once(redis_backend: Backe
     killed = time.monotonic()
 
     async def all_offline() -> bool:
-        states = [await state_of(survivors[0], w) for w in workers]
+        states = [await state_of(survivors[0], w, "worker") for w in workers]
         return all(s.status is OFFLINE for s in states)
 
     # Worst case: the last heartbeat just before the kill, so the sockets expire a TTL later; the
@@ -153,12 +153,12 @@ async def test_killed_node_people_go_offline_elsewhere_once(redis_backend: Backe
     # Both survivors keep sweeping: let each do a few rounds (a grace period's worth), then check
     # that every worker was reported offline exactly once between them.
     await survivors[1].connect("m-1", "customer", "s1")
-    await survivors[1].disconnect("m-1", "s1")
+    await survivors[1].disconnect("m-1", "customer", "s1")
     await changes.wait_for("m-1", OFFLINE)
     for worker in workers:
         assert changes.of(worker) == [(ONLINE, OFFLINE)], worker
-        assert (await state_of(survivors[1], worker)).last_seen is not None
-    assert (await state_of(survivors[1], "c-1")).status is ONLINE
+        assert (await state_of(survivors[1], worker, "worker")).last_seen is not None
+    assert (await state_of(survivors[1], "c-1", "customer")).status is ONLINE
 
 
 async def test_clean_stop_keeps_the_grace_period(redis_backend: Backend) -> None:
@@ -169,11 +169,11 @@ async def test_clean_stop_keeps_the_grace_period(redis_backend: Backend) -> None
     await staying.connect("w-2", "worker", "s1")
     stopped = time.monotonic()
     await leaving.stop()
-    assert (await state_of(staying, "w-1")).status is ONLINE  # still, for the grace period
+    assert (await state_of(staying, "w-1", "worker")).status is ONLINE  # still, for the grace period
     await changes.wait_for("w-1", OFFLINE)  # reported by the node still running
     assert time.monotonic() - stopped >= GRACE - CLOCK_SLACK.total_seconds()
     assert changes.of("w-1") == [(OFFLINE, ONLINE), (ONLINE, OFFLINE)]
-    assert (await state_of(staying, "w-2")).status is ONLINE
+    assert (await state_of(staying, "w-2", "worker")).status is ONLINE
 
 
 async def test_stop_closes_the_redis_connection(redis_backend: Backend, redis_url: str) -> None:
@@ -195,8 +195,8 @@ async def test_stop_closes_the_redis_connection(redis_backend: Backend, redis_ur
     finally:
         await admin.aclose()
     with pytest.raises(RuntimeError, match="stopped"):
-        await tracker.get("w-1")
-    await tracker.disconnect("w-1", "s1")  # a late disconnect handler is harmless
+        await tracker.get("w-1", "worker")
+    await tracker.disconnect("w-1", "worker", "s1")  # a late disconnect handler is harmless
     await tracker.stop()  # and so is stopping twice
 
 
@@ -216,16 +216,16 @@ async def test_heartbeat_restores_sockets_redis_lost(redis_backend: Backend) -> 
     changes = Recorder()
     tracker = await redis_backend.node(changes)
     await tracker.connect("w-1", "worker", "s1")
-    await tracker.set_background("w-1", "s1", True)
+    await tracker.set_background("w-1", "worker", "s1", True)
     await redis_backend.forget_everything()
-    assert await tracker.get("w-1") is None
+    assert await tracker.get("w-1", "worker") is None
 
     async def back_online() -> bool:
-        state = await tracker.get("w-1")
+        state = await tracker.get("w-1", "worker")
         return state is not None and state.status is ONLINE
 
     await wait_until(back_online, within=TTL)  # the next heartbeat, due within TTL/3
-    assert not await tracker.reachable("w-1")  # with the socket's background flag
+    assert not await tracker.reachable("w-1", "worker")  # with the socket's background flag
 
 
 async def test_scripts_redis_forgot_are_loaded_again(redis_backend: Backend) -> None:
@@ -248,9 +248,9 @@ async def test_scripts_redis_forgot_are_loaded_again(redis_backend: Backend) -> 
     assert (await tracker.set_status("w-1", "worker", ON_LEAVE)).status is ON_LEAVE
     await tracker.set_busy("w-1", "b-1")
     await tracker.clear_busy("w-1")
-    await tracker.set_background("w-1", "s1", True)
-    assert not await tracker.reachable("w-1")
-    await tracker.disconnect("w-1", "s1")
+    await tracker.set_background("w-1", "worker", "s1", True)
+    assert not await tracker.reachable("w-1", "worker")
+    await tracker.disconnect("w-1", "worker", "s1")
     await changes.wait_for("w-1", OFFLINE)  # the sweep's script ended the grace period
     # The heartbeat and the sweep run on their own; each reloads its script on its next round.
     await wait_until(lambda: {name: script.sha for name, script in scripts.items()} == loaded)
@@ -261,4 +261,4 @@ async def test_scripts_redis_forgot_are_loaded_again(redis_backend: Backend) -> 
         (BUSY, ON_LEAVE),
         (ON_LEAVE, OFFLINE),
     ]
-    assert (await state_of(tracker, "w-2")).status is ONLINE
+    assert (await state_of(tracker, "w-2", "worker")).status is ONLINE

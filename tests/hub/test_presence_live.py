@@ -69,11 +69,11 @@ async def test_background_app_is_not_reachable(hub: RunningHub) -> None:
     worker = await Peer("/worker").connect(hub.url, hub.token("worker", "w-1"))
     try:
         tracker = hub.app[CONTEXT].presence
-        assert await tracker.reachable("w-1")
+        assert await tracker.reachable("w-1", "worker")
         await worker.ok("app:state", {"state": "background"})
-        assert not await tracker.reachable("w-1")
+        assert not await tracker.reachable("w-1", "worker")
         assert await worker.error("app:state", {"state": "asleep"}) == "invalid_payload"
         await worker.ok("app:state", {"state": "foreground"})
-        assert await tracker.reachable("w-1")
+        assert await tracker.reachable("w-1", "worker")
     finally:
         await worker.close()

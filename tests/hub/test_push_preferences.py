@@ -89,32 +89,37 @@ def test_kind_validation() -> None:
 
 
 async def test_channels_default_to_on_and_changes_merge(pool: asyncpg.Pool) -> None:
-    assert await channels_for(pool, "w-1", "promotion") == Channels(in_app=True, push=True)
+    assert await channels_for(pool, "w-1", "worker", "promotion") == Channels(in_app=True, push=True)
     async with pool.acquire() as conn:
-        stored = await preferences.update(conn, "w-1", {"promotion": {"push": False}})
+        stored = await preferences.update(conn, "w-1", "worker", {"promotion": {"push": False}})
     assert stored.kinds == {"promotion": Channels(in_app=True, push=False)}
-    assert await channels_for(pool, "w-1", "promotion") == Channels(in_app=True, push=False)
+    assert await channels_for(pool, "w-1", "worker", "promotion") == Channels(in_app=True, push=False)
     async with pool.acquire() as conn:
         # Another kind, and the other channel of the first: the first kind's push stays off.
-        stored = await preferences.update(conn, "w-1", {"promotion": {"in_app": False}, "chat.message": {}})
+        stored = await preferences.update(
+            conn, "w-1", "worker", {"promotion": {"in_app": False}, "chat.message": {}}
+        )
     assert stored.kinds == {
         "chat.message": Channels(in_app=True, push=True),
         "promotion": Channels(in_app=False, push=False),
     }
-    assert await channels_for(pool, "w-2", "promotion") == Channels()  # per user
+    assert await channels_for(pool, "w-2", "worker", "promotion") == Channels()  # per user
     with pytest.raises(ValueError, match="does not match"):
-        await channels_for(pool, "w-1", "Not A Kind")
+        await channels_for(pool, "w-1", "worker", "Not A Kind")
 
 
 async def test_quiet_hours_are_set_kept_and_cleared(pool: asyncpg.Pool) -> None:
     night = QuietHours(time(22, 0), time(7, 30), SHANGHAI)
     async with pool.acquire() as conn:
-        stored = await preferences.update(conn, "c-1", {}, set_quiet_hours=True, quiet_hours=night)
+        stored = await preferences.update(
+            conn, "c-1", "customer", {}, set_quiet_hours=True, quiet_hours=night
+        )
         assert stored.quiet_hours == night
         assert stored.to_json()["quiet_hours"] == {"start": "22:00", "end": "07:30", "time_zone": SHANGHAI}
-        stored = await preferences.update(conn, "c-1", {"offer": {"push": True}})  # not given: kept
+        # Quiet hours not given: kept.
+        stored = await preferences.update(conn, "c-1", "customer", {"offer": {"push": True}})
         assert stored.quiet_hours == night
-        stored = await preferences.update(conn, "c-1", {}, set_quiet_hours=True, quiet_hours=None)
+        stored = await preferences.update(conn, "c-1", "customer", {}, set_quiet_hours=True, quiet_hours=None)
         assert stored.quiet_hours is None
 
 
@@ -125,20 +130,22 @@ async def test_reregistering_is_idempotent_and_moving_a_token_drops_the_old_owne
     pool: asyncpg.Pool,
 ) -> None:
     async with pool.acquire() as conn:
-        first, created = await devices.register(conn, "c-1", Platform.FCM, "tok-1", locale="en")
+        first, created = await devices.register(conn, "c-1", "customer", Platform.FCM, "tok-1", locale="en")
         assert created
-        again, created = await devices.register(conn, "c-1", Platform.FCM, "tok-1", locale="zh-CN")
+        again, created = await devices.register(
+            conn, "c-1", "customer", Platform.FCM, "tok-1", locale="zh-CN"
+        )
         assert not created
         assert again.id == first.id
         assert again.locale == "zh-CN"
         async with conn.transaction():
             assert await queue_push(conn, message("c-1")) == 1
         # The phone changes hands: the token becomes another user's device, with a new id.
-        moved, created = await devices.register(conn, "c-2", Platform.FCM, "tok-1")
+        moved, created = await devices.register(conn, "c-2", "customer", Platform.FCM, "tok-1")
     assert created
     assert moved.id != first.id
-    assert await devices.list_for_user(pool, "c-1") == []
-    assert [d.id for d in await devices.list_for_user(pool, "c-2")] == [moved.id]
+    assert await devices.list_for_user(pool, "c-1", "customer") == []
+    assert [d.id for d in await devices.list_for_user(pool, "c-2", "customer")] == [moved.id]
     # c-1's queued push lost its device: the sender drops it instead of sending it to c-2.
     assert await pool.fetchval("SELECT device_id FROM push_deliveries") is None
 
@@ -146,18 +153,18 @@ async def test_reregistering_is_idempotent_and_moving_a_token_drops_the_old_owne
 async def test_only_the_most_recently_seen_devices_are_kept(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as conn:
         for i in range(devices.MAX_DEVICES_PER_USER + 3):
-            await devices.register(conn, "w-1", Platform.FCM, f"token-{i}")
-    kept = await devices.list_for_user(pool, "w-1")
+            await devices.register(conn, "w-1", "worker", Platform.FCM, f"token-{i}")
+    kept = await devices.list_for_user(pool, "w-1", "worker")
     assert len(kept) == devices.MAX_DEVICES_PER_USER
     assert {d.token for d in kept} == {f"token-{i}" for i in range(3, devices.MAX_DEVICES_PER_USER + 3)}
 
 
 async def test_removing_a_device_is_for_its_owner_only(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as conn:
-        device, _ = await devices.register(conn, "c-1", Platform.FCM, "tok-1")
-    assert not await devices.remove(pool, "c-2", device.id)
-    assert await devices.remove(pool, "c-1", device.id)
-    assert not await devices.remove(pool, "c-1", device.id)
+        device, _ = await devices.register(conn, "c-1", "customer", Platform.FCM, "tok-1")
+    assert not await devices.remove(pool, "c-2", "customer", device.id)
+    assert await devices.remove(pool, "c-1", "customer", device.id)
+    assert not await devices.remove(pool, "c-1", "customer", device.id)
 
 
 # ---------------------------------------------------------------------------------- queue_push
@@ -167,6 +174,7 @@ def message(user_id: str, kind: str = "chat.message", *, urgent: bool = False) -
     return PushMessage(
         notification_id=uuid.uuid4(),
         user_id=user_id,
+        role="customer" if user_id.startswith("c-") else "worker",
         kind=kind,
         title="New message",
         body="Hello",
@@ -177,8 +185,10 @@ def message(user_id: str, kind: str = "chat.message", *, urgent: bool = False) -
 
 async def register_two(pool: asyncpg.Pool, user_id: str) -> None:
     async with pool.acquire() as conn:
-        await devices.register(conn, user_id, Platform.FCM, f"{user_id}-android")
-        await devices.register(conn, user_id, Platform.APNS, "ab" * 32, app_id="com.example.hub.worker")
+        await devices.register(conn, user_id, "worker", Platform.FCM, f"{user_id}-android")
+        await devices.register(
+            conn, user_id, "worker", Platform.APNS, "ab" * 32, app_id="com.example.hub.worker"
+        )
 
 
 async def queue(pool: asyncpg.Pool, msg: PushMessage, now: datetime | None = None) -> int:
@@ -198,7 +208,7 @@ async def test_queue_push_is_idempotent_per_notification_and_device(pool: asyncp
     assert rows[0]["data"] == {"conversation_id": "conv-1", "seq": 7}
     # A device registered later gets the next notification, and the redelivered one once.
     async with pool.acquire() as conn:
-        await devices.register(conn, "w-1", Platform.FCM, "w-1-tablet")
+        await devices.register(conn, "w-1", "worker", Platform.FCM, "w-1-tablet")
     assert await queue(pool, msg) == 1
     assert await queue(pool, message("w-1")) == 3
 
@@ -206,7 +216,9 @@ async def test_queue_push_is_idempotent_per_notification_and_device(pool: asyncp
 async def test_queue_push_respects_the_push_channel(pool: asyncpg.Pool) -> None:
     await register_two(pool, "w-1")
     async with pool.acquire() as conn:
-        await preferences.update(conn, "w-1", {"promotion": {"push": False}, "offer": {"push": False}})
+        await preferences.update(
+            conn, "w-1", "worker", {"promotion": {"push": False}, "offer": {"push": False}}
+        )
     assert await queue(pool, message("w-1", "promotion")) == 0
     # Turning push off for a kind is the user's choice, even for urgent kinds.
     assert await queue(pool, message("w-1", "offer", urgent=True)) == 0
@@ -217,7 +229,12 @@ async def test_quiet_hours_hold_back_all_but_urgent_pushes(pool: asyncpg.Pool) -
     await register_two(pool, "w-1")
     async with pool.acquire() as conn:
         await preferences.update(
-            conn, "w-1", {}, set_quiet_hours=True, quiet_hours=QuietHours(time(22, 0), time(7, 30), SHANGHAI)
+            conn,
+            "w-1",
+            "worker",
+            {},
+            set_quiet_hours=True,
+            quiet_hours=QuietHours(time(22, 0), time(7, 30), SHANGHAI),
         )
     night, day = at(23, 15, SHANGHAI), at(9, 0, SHANGHAI)
     assert await queue(pool, message("w-1", "promotion"), now=night) == 0

@@ -77,11 +77,16 @@ async def start_sender(pool: asyncpg.Pool, database_url: str, fakes: Fakes) -> A
         await sender.stop()
 
 
+def role_of(user_id: str) -> str:
+    """The role of a test person, from the prefix of their id."""
+    return "worker" if user_id.startswith("w-") else "customer"
+
+
 async def add_device(
     pool: asyncpg.Pool, user_id: str, platform: Platform, token: str, app_id: str | None = None
 ) -> Device:
     async with pool.acquire() as conn:
-        device, _ = await devices.register(conn, user_id, platform, token, app_id=app_id)
+        device, _ = await devices.register(conn, user_id, role_of(user_id), platform, token, app_id=app_id)
     return device
 
 
@@ -91,6 +96,7 @@ async def push(pool: asyncpg.Pool, user_id: str, **fields: Any) -> PushMessage:
         **{
             "notification_id": notification_id,
             "user_id": user_id,
+            "role": role_of(user_id),
             "kind": "booking.updated",
             "title": "Booking confirmed",
             "body": "Your cleaner arrives at 09:00",
@@ -192,6 +198,7 @@ async def test_each_provider_gets_the_documented_request(
     assert webhook.body == {
         "notification_id": str(offer.notification_id),
         "user_id": "w-1",
+        "role": "worker",
         "kind": "offer",
         "title": "New job offer",
         "body": "Deep clean, 3h, 120 CNY",
@@ -284,7 +291,7 @@ async def test_unregistered_tokens_delete_the_device(
     assert rows["fcm-ok"]["status"] == "sent"
     assert await tokens(pool) == ["fcm-ok"]
     async with pool.acquire() as conn, conn.transaction():
-        again = PushMessage(uuid.uuid4(), "c-1", "booking.updated", "t", "b", {})
+        again = PushMessage(uuid.uuid4(), "c-1", "customer", "booking.updated", "t", "b", {})
         assert await queue_push(conn, again) == 1
     assert fakes.violations == []
 
@@ -397,7 +404,7 @@ async def test_removed_devices_and_stale_deliveries_are_not_sent(
 ) -> None:
     removed = await add_device(pool, "c-1", Platform.FCM, "fcm-removed")
     await push(pool, "c-1")
-    assert await devices.remove(pool, "c-1", removed.id)
+    assert await devices.remove(pool, "c-1", "customer", removed.id)
     await add_device(pool, "c-2", Platform.FCM, "fcm-late")
     await push(pool, "c-2")
     await pool.execute(

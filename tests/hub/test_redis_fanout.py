@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from hub.keys import SIO
+from hub.realtime import user_room
 from tests.support.hubs import StartHub
 from tests.support.waiting import WAIT
 
@@ -20,10 +21,12 @@ async def test_emit_crosses_nodes(start_hub: StartHub, redis_url: str) -> None:
     received: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
     client.on("notice", lambda data: received.done() or received.set_result(data), namespace="/customer")
 
+    room = user_room("c-1", "customer")
+
     async def emit_until_received() -> None:
         # The Redis subscription of node B starts with its first socket; emit until it listens.
         while not received.done():
-            await node_a.app[SIO].emit("notice", {"from": "a"}, room="user:c-1", namespace="/customer")
+            await node_a.app[SIO].emit("notice", {"from": "a"}, room=room, namespace="/customer")
             await asyncio.wait([received], timeout=0.2)
 
     await asyncio.wait_for(emit_until_received(), WAIT)

@@ -100,7 +100,7 @@ async def test_chosen_statuses_survive_redis_coming_back_empty(
     await own_redis.start()  # empty
 
     async def restored() -> bool:
-        states = [await presence.get("a-away"), await presence.get("w-1")]
+        states = [await presence.get("a-away", "support"), await presence.get("w-1", "worker")]
         return [s.status if s else None for s in states] == ["away", "on_leave"]
 
     await wait_until(restored)
@@ -114,7 +114,7 @@ async def test_chosen_statuses_survive_redis_coming_back_empty(
     await worker.close()
 
     async def offline() -> bool:
-        state = await presence.get("w-1")
+        state = await presence.get("w-1", "worker")
         return state is not None and state.status == "offline"
 
     await wait_until(offline)
@@ -129,11 +129,11 @@ async def test_chosen_statuses_survive_a_restart_of_a_single_node(
     await agent.close()
     await stop_hub(first)
     second = await start_hub()  # in-process presence: it started from nothing
-    state = await second.app[CONTEXT].presence.get("a-1")
+    state = await second.app[CONTEXT].presence.get("a-1", "support")
     assert state is not None
     assert state.status == "offline"
     again = await Peer("/support").connect(second.url, second.token("support", "a-1"))
     peers.append(again)
-    state = await second.app[CONTEXT].presence.get("a-1")
+    state = await second.app[CONTEXT].presence.get("a-1", "support")
     assert state is not None
     assert state.status == "away"

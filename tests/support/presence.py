@@ -45,23 +45,28 @@ class Recorder:
     async def __call__(self, change: PresenceChange) -> None:
         self.changes.append(change)
 
-    def of(self, user_id: str) -> list[tuple[Status, Status]]:
-        return [(c.previous, c.state.status) for c in self.changes if c.state.user_id == user_id]
+    def of(self, user_id: str, role: str | None = None) -> list[tuple[Status, Status]]:
+        """(previous, new) of each change of ``user_id`` (in ``role``, when given)."""
+        return [(c.previous, c.state.status) for c in self.changes if self._is(c, user_id, role)]
 
     async def until(self, user_id: str, count: int) -> list[tuple[Status, Status]]:
         """Wait for ``count`` changes of ``user_id``; return all of them, (previous, new) each."""
         await wait_until(lambda: len(self.of(user_id)) >= count)
         return self.of(user_id)
 
-    async def wait_for(self, user_id: str, status: Status) -> PresenceChange:
-        """Wait for a change of ``user_id`` to ``status``; return the latest such change."""
+    async def wait_for(self, user_id: str, status: Status, role: str | None = None) -> PresenceChange:
+        """Wait for a change of ``user_id`` (in ``role``) to ``status``; return the latest such change."""
 
         def found() -> PresenceChange | None:
-            hits = [c for c in self.changes if c.state.user_id == user_id and c.state.status is status]
+            hits = [c for c in self.changes if self._is(c, user_id, role) and c.state.status is status]
             return hits[-1] if hits else None
 
         change: PresenceChange = await wait_until(found)
         return change
+
+    @staticmethod
+    def _is(change: PresenceChange, user_id: str, role: str | None) -> bool:
+        return change.state.user_id == user_id and role in (None, change.state.role)
 
 
 @dataclass
@@ -119,7 +124,7 @@ async def open_backend(redis_url: str | None) -> AsyncIterator[Backend]:
             await backend.forget_everything()
 
 
-async def state_of(tracker: PresenceTracker, user_id: str) -> PresenceState:
-    state = await tracker.get(user_id)
+async def state_of(tracker: PresenceTracker, user_id: str, role: str) -> PresenceState:
+    state = await tracker.get(user_id, role)
     assert state is not None
     return state

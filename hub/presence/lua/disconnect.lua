@@ -1,4 +1,4 @@
--- ARGV: prefix, grace_ms, then user_id, member pairs
+-- ARGV: prefix, grace_ms, then pid, member pairs
 local now = now_ms()
 local grace_until = now + tonumber(ARGV[2])
 local out = {}

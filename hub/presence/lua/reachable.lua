@@ -1,4 +1,4 @@
--- ARGV: prefix, user_id. A socket counts only until it expires, even before a sweep drops it.
+-- ARGV: prefix, pid. A socket counts only until it expires, even before a sweep drops it.
 local now = now_ms()
 local sockets = redis.call('HGETALL', sockets_key(ARGV[2]))
 for i = 1, #sockets, 2 do

@@ -1,6 +1,6 @@
--- ARGV: prefix, user_id, role, status
-local uid = ARGV[2]
+-- ARGV: prefix, pid, status
+local pid = ARGV[2]
 local now = now_ms()
-ensure(uid, ARGV[3], now)
-redis.call('HSET', user_key(uid), 'chosen', ARGV[4])
-return {record(uid, settle(uid, now))}
+ensure(pid, now)
+redis.call('HSET', person_key(pid), 'chosen', ARGV[3])
+return {record(pid, settle(pid, now))}

@@ -6,8 +6,8 @@ Each request carries::
     X-Hub-Timestamp: <unix seconds>
     X-Hub-Signature: sha256=<hex HMAC-SHA256(HUB_WEBHOOK_SECRET, "<timestamp>.<raw body>")>
 
-and the body ``{"notification_id", "user_id", "kind", "title", "body", "data", "urgent", "sound",
-"collapse_key"}``. A receiver verifies it like this (Python)::
+and the body ``{"notification_id", "user_id", "role", "kind", "title", "body", "data", "urgent",
+"sound", "collapse_key"}``. A receiver verifies it like this (Python)::
 
     timestamp = request.headers["X-Hub-Timestamp"]
     raw = await request.read()  # the bytes as received, before any JSON parsing
@@ -72,6 +72,7 @@ class WebhookProvider:
         payload: dict[str, Any] = {
             "notification_id": str(message.notification_id),
             "user_id": message.user_id,
+            "role": message.role,
             "kind": message.kind,
             "title": message.title,
             "body": message.body,
