@@ -87,7 +87,7 @@ def _demo_seed(args: argparse.Namespace, settings: Settings) -> int:
     async def run() -> SeedSummary:
         database = await open_database(settings)
         try:
-            async with database.pool.acquire() as conn:
+            async with database.maintenance() as conn:
                 await migrate(conn, *directories(settings.extensions))
                 return await seed(conn)
         finally:

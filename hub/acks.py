@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import pydantic
 
-from hub.errors import ClientError, InvalidPayload
+from hub.errors import HubError, InvalidPayload
 
 
 def ok(data: Any = None) -> dict[str, Any]:
@@ -25,7 +25,7 @@ def refused(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"ok": False, "error": error}
 
 
-def from_error(exc: ClientError) -> dict[str, Any]:
+def from_error(exc: HubError) -> dict[str, Any]:
     return refused(exc.code, exc.message, exc.details)
 
 

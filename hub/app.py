@@ -32,7 +32,7 @@ from hub.push.notifier import Notifier
 from hub.realtime import Realtime
 from hub.settings import Settings
 from hub.storage import presence as presence_store
-from hub.storage.db import open_database
+from hub.storage.db import open_database, unavailable
 from hub.storage.migrate import directories, migrate
 from hub.web import asyncapi, http
 from hub.web import chat as chat_api
@@ -116,7 +116,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     database = await open_database(settings)
     try:
-        async with database.pool.acquire() as conn:
+        async with database.maintenance() as conn:
             await migrate(conn, *directories(settings.extensions))
     except BaseException:
         await database.close()
@@ -134,7 +134,13 @@ async def _presence(app: web.Application) -> AsyncIterator[None]:
     hub = app[CONTEXT]
 
     async def changed(change: Any) -> None:
-        await desk.on_presence_change(hub, change)
+        try:
+            await desk.on_presence_change(hub, change)
+        except Exception as exc:
+            if unavailable(exc) is None:
+                raise  # the tracker logs it with its traceback
+            # The assignment sweep tries again; an outage is one line, not a traceback per change.
+            log.warning("presence change of %s: database unavailable (%r)", change.state.user_id, exc)
 
     hub.presence.on_change(changed)
     hub.presence.keep_choices_in(lambda: presence_store.choices(hub.pool))
@@ -177,8 +183,17 @@ async def _assignment_sweep(app: web.Application) -> AsyncIterator[None]:
             await asyncio.sleep(ASSIGNMENT_SWEEP_SECONDS)
             try:
                 await desk.run_assignment(hub)
-            except Exception:
-                log.exception("support assignment sweep failed; retrying in %.0fs", ASSIGNMENT_SWEEP_SECONDS)
+            except Exception as exc:
+                if unavailable(exc) is None:
+                    log.exception(
+                        "support assignment sweep failed; retrying in %.0fs", ASSIGNMENT_SWEEP_SECONDS
+                    )
+                else:
+                    log.warning(
+                        "support assignment sweep: database unavailable (%r); retrying in %.0fs",
+                        exc,
+                        ASSIGNMENT_SWEEP_SECONDS,
+                    )
 
     task = asyncio.create_task(sweep(), name="assignment-sweep")
     yield

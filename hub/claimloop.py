@@ -18,6 +18,8 @@ from typing import Any, ClassVar
 
 import asyncpg
 
+from hub.storage import db
+
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY_SECONDS = 600.0  # deleting old finished rows is housekeeping, not latency-critical
@@ -109,10 +111,13 @@ class ClaimLoop(abc.ABC):
                 failures = 0
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 failures += 1
                 wait = min(30.0, 0.5 * 2**failures)
-                log.exception("%s failed; retrying in %.1fs", self.name, wait)
+                if db.unavailable(exc) is None:
+                    log.exception("%s failed; retrying in %.1fs", self.name, wait)
+                else:  # an outage, not a bug: one line per round, no traceback
+                    log.warning("%s: database unavailable (%r); retrying in %.1fs", self.name, exc, wait)
             if self._stop_requested():  # stop() may have set the wake-up before the clear() above
                 break
             with contextlib.suppress(TimeoutError):
@@ -131,7 +136,7 @@ class ClaimLoop(abc.ABC):
         if self._listener is not None and not self._listener.is_closed():
             return
         try:
-            conn = await asyncpg.connect(self._dsn, timeout=5)
+            conn = await db.connect(self._dsn, db.timeouts_of(self._pool))
         except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
             # The sweep still works, only later; try LISTEN again on the next round.
             log.warning(

@@ -106,7 +106,7 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     async def run() -> list[str]:
         database = await open_database(settings)
         try:
-            async with database.pool.acquire() as conn:
+            async with database.maintenance() as conn:
                 return await migrate(conn, *directories(settings.extensions))
         finally:
             await database.close()

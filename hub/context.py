@@ -20,7 +20,7 @@ from hub.presence import PresenceTracker, Status
 from hub.realtime import Realtime
 from hub.scheduler import Timers
 from hub.settings import Settings
-from hub.storage.db import Database
+from hub.storage.db import Database, unavailable
 
 if TYPE_CHECKING:  # the server is built by hub.app; domain code that reads the context never imports it
     import socketio
@@ -70,5 +70,12 @@ class HubContext:
 
 
 def _finished(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("background task failed", exc_info=task.exception())
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is None:
+        return
+    if unavailable(exc) is None:
+        log.error("background task failed", exc_info=exc)
+    else:  # an outage, not a bug: one line, no traceback
+        log.warning("background task %s: database unavailable (%r)", task.get_name(), exc)

@@ -13,7 +13,8 @@ class Metrics:
         self.sockets = Gauge("hub_sockets", "Connected sockets", ["namespace"], registry=r)
         self.socket_events = Counter(
             "hub_socket_events",
-            "Client events by outcome: ok, refused (error ack) or failed (internal error)",
+            "Client events by outcome: ok, refused (error ack), unavailable (database) "
+            "or failed (internal error)",
             ["namespace", "event", "outcome"],
             registry=r,
         )

@@ -9,12 +9,15 @@ including deadlines that a node which has since died had scheduled.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from hub.storage.db import unavailable
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +41,14 @@ class Timers:
 
     def at(self, job_id: str, when: datetime, job: Job, *args: Any) -> None:
         """Run ``job(*args)`` at ``when``; scheduling the same id again moves it."""
-        self._scheduler.add_job(job, "date", run_date=when, args=args, id=job_id, replace_existing=True)
+        self._scheduler.add_job(
+            _guarded(job_id, job), "date", run_date=when, args=args, id=job_id, replace_existing=True
+        )
 
     def every(self, job_id: str, seconds: float, job: Job) -> None:
-        self._scheduler.add_job(job, "interval", seconds=seconds, id=job_id, replace_existing=True)
+        self._scheduler.add_job(
+            _guarded(job_id, job), "interval", seconds=seconds, id=job_id, replace_existing=True
+        )
 
     def cancel(self, job_id: str) -> None:
         job = self._scheduler.get_job(job_id)
@@ -50,3 +57,19 @@ class Timers:
 
     def pending(self) -> list[str]:
         return [job.id for job in self._scheduler.get_jobs()]
+
+
+def _guarded(job_id: str, job: Job) -> Job:
+    """``job``, with a database outage logged as one warning line instead of APScheduler's
+    traceback: the database bounds its waits, and the periodic sweep fires what was missed."""
+
+    @functools.wraps(job)
+    async def run(*args: Any) -> None:
+        try:
+            await job(*args)
+        except Exception as exc:
+            if unavailable(exc) is None:
+                raise  # a bug: APScheduler logs it with its traceback
+            log.warning("timer %s: database unavailable (%r); retried at the next sweep", job_id, exc)
+
+    return run

@@ -76,6 +76,9 @@ class Settings:
     max_payload_bytes: int
     db_pool_min: int
     db_pool_max: int
+    db_connect_timeout_seconds: float
+    db_acquire_timeout_seconds: float
+    db_statement_timeout_seconds: float
     shutdown_timeout_seconds: float
     outbox: OutboxSettings
     chat: ChatSettings
@@ -109,6 +112,10 @@ class Settings:
             max_payload_bytes=r.integer("HUB_MAX_PAYLOAD_BYTES", 100_000, minimum=1024),
             db_pool_min=pool_min,
             db_pool_max=pool_max,
+            # Every database wait is bounded (hub.storage.db.Timeouts); none can be switched off.
+            db_connect_timeout_seconds=r.real("HUB_DB_CONNECT_TIMEOUT_SECONDS", 5.0, minimum=0.1),
+            db_acquire_timeout_seconds=r.real("HUB_DB_ACQUIRE_TIMEOUT_SECONDS", 3.0, minimum=0.1),
+            db_statement_timeout_seconds=r.real("HUB_DB_STATEMENT_TIMEOUT_SECONDS", 5.0, minimum=0.1),
             shutdown_timeout_seconds=r.real("HUB_SHUTDOWN_TIMEOUT", 3.0, minimum=0.0),
             outbox=outbox,
             chat=ChatSettings(

@@ -30,6 +30,7 @@ from hub.namespaces import replies as r
 from hub.protocol import AUTH_EXPIRED, SERVER_ABUSE, ClientEvent, docstring_parts
 from hub.ratelimit import ABUSE, LIMITS, TokenBucket
 from hub.realtime import user_room
+from hub.storage.db import unavailable
 
 log = logging.getLogger(__name__)
 
@@ -234,12 +235,25 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         except errors.ClientError as exc:
             self._count(event_name, "refused")
             return acks.from_error(exc)
-        except Exception:
-            self._count(event_name, "failed")
-            log.exception(
-                "handler for %s %s failed (user %s)", self.namespace, event_name, state.user.user_id
+        except Exception as exc:
+            refusal = exc if isinstance(exc, errors.Unavailable) else unavailable(exc)
+            if refusal is None:
+                self._count(event_name, "failed")
+                log.exception(
+                    "handler for %s %s failed (user %s)", self.namespace, event_name, state.user.user_id
+                )
+                return acks.refused("internal_error", "the hub could not handle this event; try again")
+            # An outage, not a bug: one line per event, no traceback.
+            self._count(event_name, "unavailable")
+            log.warning(
+                "%s %s (user %s): database unavailable (%r); answered %s",
+                self.namespace,
+                event_name,
+                state.user.user_id,
+                exc,
+                refusal.code,
             )
-            return acks.refused("internal_error", "the hub could not handle this event; try again")
+            return acks.from_error(refusal)
         self._count(event_name, "ok")
         return acks.ok(data)
 

@@ -24,6 +24,7 @@ from hub.protocol import (
 )
 from hub.storage import notifications as inbox
 from hub.storage import presence as presence_store
+from hub.storage.db import unavailable
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +40,16 @@ class HubNamespace(AuthenticatedNamespace):
     async def _sync_after_connect(self, sid: str, user: Principal, wanted: Any) -> None:
         try:
             result = acks.ok(await self.sync(user, sid, acks.parse(p.Sync, wanted)))
-        except errors.ClientError as exc:
+        except errors.HubError as exc:
             result = acks.from_error(exc)
-        except Exception:
-            log.exception("sync after connect failed for %s", user.user_id)
-            result = acks.refused("internal_error", "sync failed; send a sync event")
+        except Exception as exc:
+            refusal = unavailable(exc)
+            if refusal is None:
+                log.exception("sync after connect failed for %s", user.user_id)
+                result = acks.refused("internal_error", "sync failed; send a sync event")
+            else:
+                log.warning("sync after connect for %s: database unavailable (%r)", user.user_id, exc)
+                result = acks.from_error(refusal)
         await self.emit(SYNC.name, result, to=sid)
 
     async def choose_status(self, user: Principal, wanted: p.PresenceSet) -> dict[str, Any]:

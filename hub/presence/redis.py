@@ -263,9 +263,11 @@ class RedisPresenceTracker(PresenceTracker):
     async def _heartbeat(self) -> None:
         """Push back the expiry of this node's sockets; re-register any that Redis lost, and put
         back the statuses people chose if Redis lost everything (restarted empty)."""
-        if await self._redis.set(self._prefix + EPOCH_KEY, self.node_id, nx=True):
-            # The marker was missing: Redis is new or was emptied, and with it every chosen status.
+        if not await self._redis.exists(self._prefix + EPOCH_KEY):
+            # The marker is missing: Redis is new or was emptied, and with it every chosen status.
+            # Marked only once they are back, so a restore that fails is tried again next beat.
             restored = await self.restore_choices()
+            await self._redis.set(self._prefix + EPOCH_KEY, self.node_id)
             if restored:
                 log.warning("presence: Redis had lost its data; %d chosen statuses restored", restored)
         members = [m for m, s in self._sockets.items() if s.registered]

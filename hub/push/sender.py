@@ -31,6 +31,7 @@ from hub.push.models import Device, Platform
 from hub.push.providers import Outcome, Provider, SendResult, build_providers
 from hub.push.queue import PushMessage
 from hub.storage import push as store
+from hub.storage.db import unavailable
 
 log = logging.getLogger(__name__)
 
@@ -104,10 +105,15 @@ class PushSender(ClaimLoop):
                 await self._settle(row)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception(
-                    "push delivery %d: could not record the outcome; retried after the lease", row["id"]
-                )
+            except Exception as exc:
+                if unavailable(exc) is None:
+                    log.exception(
+                        "push delivery %d: could not record the outcome; retried after the lease", row["id"]
+                    )
+                else:
+                    log.warning(
+                        "push delivery %d: database unavailable (%r); retried after the lease", row["id"], exc
+                    )
 
     async def _settle(self, row: asyncpg.Record) -> None:
         delivery_id: int = row["id"]

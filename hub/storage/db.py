@@ -1,22 +1,130 @@
-"""The asyncpg pool, on an external PostgreSQL or on one embedded from the ``pgserver`` wheel."""
+"""The asyncpg pool, on an external PostgreSQL or on one embedded from the ``pgserver`` wheel.
+
+Every wait on the database has a bound (``Timeouts``): opening a connection, getting one from the
+pool, and each statement, which the server enforces itself (``statement_timeout``) and the client
+enforces a little later (``command_timeout``) for a server that cannot answer at all (frozen,
+unreachable). What goes past a bound surfaces as the driver's own error, which ``unavailable``
+recognises: the adapters turn it into ``hub.errors.Unavailable``, background loops log it and
+retry.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import math
 import warnings
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
+from asyncpg.pool import PoolAcquireContext, PoolConnectionProxy
+
+from hub.errors import Unavailable
 
 if TYPE_CHECKING:  # read, never imported: storage sits below the settings it is handed
     from hub.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# The client gives the server this much longer than its own statement_timeout, so that a server
+# that can answer does (a clean QueryCanceledError, the connection kept), and the client's timeout
+# only fires when it cannot.
+COMMAND_TIMEOUT_MARGIN_SECONDS = 0.5
+# Handing a connection back to the pool waits this long at most, for the server to acknowledge a
+# statement the client gave up on; past it the connection is closed (the pool opens a new one).
+RELEASE_TIMEOUT_SECONDS = 0.5
+# What a client is told to wait before retrying a request the database could not serve.
+RETRY_AFTER_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """The bounds of every database wait, in seconds (``HUB_DB_*_TIMEOUT_SECONDS``)."""
+
+    connect: float = 5.0  # opening a connection, authentication and set-up included
+    acquire: float = 3.0  # getting a connection from the pool, opening one if needed
+    statement: float = 5.0  # one statement (server-side statement_timeout)
+
+    @property
+    def command(self) -> float:
+        """The client-side bound of one statement: the server's, plus a margin."""
+        return self.statement + COMMAND_TIMEOUT_MARGIN_SECONDS
+
+    @property
+    def statement_timeout_setting(self) -> str:
+        """``statement_timeout`` as the server reads it: whole milliseconds, at least 1 (0 is off)."""
+        return str(max(1, math.ceil(self.statement * 1000)))
+
+
+class BoundedPool(asyncpg.Pool):
+    """An asyncpg pool whose ``acquire()`` without a timeout waits at most ``Timeouts.acquire``,
+    and whose ``release()`` at most ``RELEASE_TIMEOUT_SECONDS``.
+
+    asyncpg waits forever by default, and the hub acquires in many places (``pool.fetch`` and
+    friends acquire too), so the bounds are applied here, once. Releasing otherwise waits as long
+    as the acquire timeout for a statement cancelled on a server that does not answer."""
+
+    __slots__ = ("timeouts",)
+
+    def __init__(self, *args: Any, timeouts: Timeouts, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.timeouts = timeouts
+
+    def acquire(self, *, timeout: float | None = None) -> PoolAcquireContext:
+        return super().acquire(timeout=self.timeouts.acquire if timeout is None else timeout)
+
+    async def release(
+        self,
+        connection: PoolConnectionProxy,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - asyncpg's signature
+    ) -> None:
+        await super().release(connection, timeout=RELEASE_TIMEOUT_SECONDS if timeout is None else timeout)
+
+
+def timeouts_of(pool: asyncpg.Pool) -> Timeouts:
+    """The bounds ``pool`` was made with (the defaults for a pool ``create_pool`` did not make)."""
+    return pool.timeouts if isinstance(pool, BoundedPool) else Timeouts()
+
+
+async def connect(dsn: str, timeouts: Timeouts) -> asyncpg.Connection:
+    """A connection outside the pool with the pool's bounds (a claim loop's LISTEN connection)."""
+    return await asyncpg.connect(
+        dsn,
+        timeout=timeouts.connect,
+        command_timeout=timeouts.command,
+        server_settings={"statement_timeout": timeouts.statement_timeout_setting},
+    )
+
+
+def unavailable(exc: BaseException) -> Unavailable | None:
+    """The client-facing error when ``exc`` means the database did not answer in time or could not
+    be reached; None for any other error (a bug, a constraint, a client error).
+
+    Timeouts and ``OSError`` count whatever raised them: in the hub's request paths only the
+    database raises the built-in ones (Redis raises its own)."""
+    if isinstance(exc, asyncpg.exceptions.InterfaceError) and isinstance(
+        exc, ValueError | asyncpg.exceptions.UnsupportedClientFeatureError
+    ):
+        return None  # about the query's input or the driver's features: a bug, not an outage
+    if isinstance(
+        exc,
+        TimeoutError  # acquire, connect or command_timeout (also an OSError)
+        | OSError  # refused, reset, unreachable while connecting or talking
+        | asyncpg.exceptions.InterfaceError  # connection closed, pool closing, cancellation under way
+        | asyncpg.exceptions.OperatorInterventionError  # statement_timeout, shutting down, starting up
+        | asyncpg.exceptions.PostgresConnectionError  # SQLSTATE class 08
+        | asyncpg.exceptions.InsufficientResourcesError,  # too many connections, out of memory or disk
+    ):
+        return Unavailable(
+            "the database did not answer in time; try again", retry_after_seconds=RETRY_AFTER_SECONDS
+        )
+    return None
 
 
 class EmbeddedDatabaseUnavailable(RuntimeError):
@@ -36,6 +144,25 @@ class Database:
     dsn: str
     embedded: Any | None = None
 
+    @property
+    def timeouts(self) -> Timeouts:
+        return timeouts_of(self.pool)
+
+    @contextlib.asynccontextmanager
+    async def maintenance(self) -> AsyncIterator[asyncpg.Connection]:
+        """A connection of its own, outside the pool and without the statement bound, for work
+        that may rightly take long: migrations (which also wait for another node's migration lock)
+        and the demo seed. Opening it is still bounded."""
+        conn = await asyncpg.connect(self.dsn, timeout=self.timeouts.connect)
+        try:
+            await _init_connection(conn)
+            yield conn
+        finally:
+            try:
+                await asyncio.wait_for(conn.close(), self.timeouts.connect)
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                conn.terminate()
+
     async def close(self, wait_seconds: float = 5.0) -> None:
         try:
             await asyncio.wait_for(self.pool.close(), wait_seconds)
@@ -49,12 +176,17 @@ class Database:
 
 async def open_database(settings: Settings) -> Database:
     dsn = settings.database_url
+    timeouts = Timeouts(
+        connect=settings.db_connect_timeout_seconds,
+        acquire=settings.db_acquire_timeout_seconds,
+        statement=settings.db_statement_timeout_seconds,
+    )
     embedded = None
     if dsn is None:
         embedded = await asyncio.to_thread(start_embedded, settings.data_dir / "postgres")
         dsn = embedded.get_uri()
     try:
-        pool = await create_pool(dsn, settings.db_pool_min, settings.db_pool_max)
+        pool = await create_pool(dsn, settings.db_pool_min, settings.db_pool_max, timeouts)
     except BaseException:
         if embedded is not None:
             await asyncio.to_thread(embedded.cleanup)
@@ -68,16 +200,31 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     sets no session state on pooled connections (no SET, no LISTEN, session locks are released)."""
 
 
-async def create_pool(dsn: str, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(
+async def create_pool(
+    dsn: str, min_size: int = 1, max_size: int = 10, timeouts: Timeouts | None = None
+) -> BoundedPool:
+    """An open pool whose every wait is bounded by ``timeouts`` (the defaults when None)."""
+    timeouts = timeouts or Timeouts()
+    # asyncpg.create_pool() cannot build a subclass; these are its defaults, spelled out.
+    pool = BoundedPool(
         dsn,
+        timeouts=timeouts,
         min_size=min_size,
         max_size=max_size,
+        max_queries=50_000,
+        max_inactive_connection_lifetime=300.0,
+        connect=None,
+        setup=None,
         init=_init_connection,
         reset=_keep_session,
-        command_timeout=30,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
+        timeout=timeouts.connect,
+        command_timeout=timeouts.command,
+        server_settings={"statement_timeout": timeouts.statement_timeout_setting},
     )
-    assert pool is not None  # create_pool only returns None when awaited without a loop
+    await pool
     return pool
 
 

@@ -95,7 +95,9 @@ def document(protocol: Protocol, host: str = "localhost", secure: bool = False) 
                 '"details"?}}`. A refused event changes nothing and the socket stays connected; '
                 "payloads are validated strictly (unknown keys are refused, strings are not turned "
                 "into numbers). Codes every event may answer: invalid_payload, rate_limited, "
-                "internal_error (and unknown_event for a name the namespace does not handle). "
+                "db_unavailable (the database did not answer in time; retry after "
+                "details.retry_after_ms, with the same client_id for chat:send), internal_error "
+                "(and unknown_event for a name the namespace does not handle). "
                 "HTTP routes: /api/v1/openapi.json."
             ),
         },

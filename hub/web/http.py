@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+import math
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Annotated, Any, TypeVar
 
 import pydantic
 from aiohttp import web
@@ -21,11 +22,13 @@ from hub.keys import DATABASE, METRICS, SETTINGS
 from hub.metrics import CONTENT_TYPE
 from hub.storage import migrate
 from hub.storage import outbox as outbox_store
+from hub.storage.db import unavailable
 from hub.web.openapi import Operation, add_operations, caller, reply, serve_document
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+T = TypeVar("T")
 READINESS_TIMEOUT_SECONDS = 2.0
 # A timestamp as the hub writes it (``datetime.isoformat()``, RFC 3339 with an offset).
 Timestamp = Annotated[str, pydantic.Field(json_schema_extra={"format": "date-time"})]
@@ -38,8 +41,8 @@ class Reply(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid")
 
 
-# The HTTP status of each kind of client error; a subclass takes its nearest listed ancestor's.
-HTTP_STATUS: dict[type[errors.ClientError], int] = {
+# The HTTP status of each kind of error; a subclass takes its nearest listed ancestor's.
+HTTP_STATUS: dict[type[errors.HubError], int] = {
     errors.InvalidPayload: 422,
     errors.Unauthenticated: 401,
     errors.Forbidden: 403,
@@ -47,10 +50,12 @@ HTTP_STATUS: dict[type[errors.ClientError], int] = {
     errors.Conflict: 409,
     errors.RateLimited: 429,
     errors.ClientError: 400,
+    errors.Unavailable: 503,
+    errors.HubError: 500,
 }
 
 
-def http_status(exc: errors.ClientError) -> int:
+def http_status(exc: errors.HubError) -> int:
     return next(HTTP_STATUS[kind] for kind in type(exc).__mro__ if kind in HTTP_STATUS)
 
 
@@ -68,7 +73,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except errors.Unauthenticated as exc:
         return error_response(401, exc.code, exc.message, exc.details, {"WWW-Authenticate": _challenge(exc)})
-    except errors.ClientError as exc:
+    except errors.Unavailable as exc:
+        return _unavailable_response(exc)
+    except errors.HubError as exc:
         return error_response(http_status(exc), exc.code, exc.message, exc.details)
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -78,9 +85,48 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(exc.status, code, exc.reason, headers={"Allow": allow} if allow else None)
     except asyncio.CancelledError:
         raise
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "internal_error", "the server failed to handle this request")
+    except Exception as exc:
+        refusal = unavailable(exc)
+        if refusal is None:
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            return error_response(500, "internal_error", "the server failed to handle this request")
+        # An outage, not a bug: one line per request, no traceback.
+        log.warning("%s %s: database unavailable (%r); answered 503", request.method, request.path, exc)
+        return _unavailable_response(refusal)
+
+
+def _unavailable_response(exc: errors.Unavailable) -> web.Response:
+    retry_after = str(max(1, math.ceil(exc.retry_after_seconds)))  # RFC 9110: whole seconds
+    return error_response(503, exc.code, exc.message, exc.details, {"Retry-After": retry_after})
+
+
+# Checks still finishing after their answer was given; referenced so they are not collected.
+_overrun: set[asyncio.Task[Any]] = set()
+
+
+async def within(seconds: float, work: Coroutine[Any, Any, T]) -> T:
+    """``work``'s result, or ``TimeoutError`` after ``seconds`` without waiting any longer.
+
+    ``asyncio.timeout`` is not enough: it cancels the work, then waits for the work to clean up,
+    and handing a connection back to asyncpg's pool is shielded from cancellation and may itself
+    wait on a server that does not answer. Here the work is cancelled and left to finish alone."""
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.wait({task}, timeout=seconds)
+    finally:
+        if not task.done():  # out of time, or the request itself was cancelled
+            task.cancel()
+            _overrun.add(task)
+            task.add_done_callback(_forget_overrun)
+    if not task.done():
+        raise TimeoutError
+    return task.result()
+
+
+def _forget_overrun(task: asyncio.Task[Any]) -> None:
+    _overrun.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: nobody is waiting for it any more
 
 
 def _challenge(exc: errors.Unauthenticated) -> str:
@@ -96,11 +142,19 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Readiness: the database answers and every migration is applied."""
+    """Readiness: the database answers and every migration is applied, within 2 s whatever the
+    database does."""
+
+    async def pending() -> list[str]:
+        pool = request.app[DATABASE].pool
+        async with pool.acquire(timeout=READINESS_TIMEOUT_SECONDS) as conn:
+            return await migrate.pending(conn, *migrate.directories(request.app[SETTINGS].extensions))
+
     try:
-        async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
-            async with request.app[DATABASE].pool.acquire() as conn:
-                missing = await migrate.pending(conn, *migrate.directories(request.app[SETTINGS].extensions))
+        missing = await within(READINESS_TIMEOUT_SECONDS, pending())
+    except TimeoutError:
+        reason = f"database: no answer within {READINESS_TIMEOUT_SECONDS:g}s"
+        return web.json_response({"status": "unavailable", "reason": reason}, status=503)
     except Exception as exc:
         return web.json_response({"status": "unavailable", "reason": f"database: {exc!r}"}, status=503)
     if missing:
@@ -113,8 +167,7 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     registry = request.app[METRICS]
     try:
-        async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
-            stats = await outbox_store.stats(request.app[DATABASE].pool)
+        stats = await within(READINESS_TIMEOUT_SECONDS, outbox_store.stats(request.app[DATABASE].pool))
         registry.outbox_pending.set(stats["pending"])
         registry.outbox_lag.set(stats["lag_seconds"])
     except Exception as exc:  # metrics must render even when the database is down
@@ -192,6 +245,7 @@ OPERATIONS = [
         tag="meta",
         auth=False,
         responses={200: OpenApiDocument},
+        database=False,
     ),
     Operation(
         "GET",
@@ -201,6 +255,7 @@ OPERATIONS = [
         tag="meta",
         roles=ANY_ROLE,
         responses={200: Me},
+        database=False,
     ),
     Operation(
         "GET",

@@ -42,6 +42,7 @@ _STATUS_TEXT = {
     415: "Unsupported media type",
     422: "Invalid input (details per field)",
     429: "Too many requests",
+    503: "The database did not answer in time (db_unavailable); retry after Retry-After seconds",
 }
 
 
@@ -77,6 +78,7 @@ class Operation:
     raw_responses: Mapping[int, str | tuple[str, ...]] = field(default_factory=dict)
     errors: tuple[int, ...] = ()
     idempotent: bool = False  # accepts an Idempotency-Key header
+    database: bool = True  # uses the database, so it may answer 503 db_unavailable
     path_params: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     description: str = ""
 
@@ -236,12 +238,21 @@ def _operation(op: Operation, refs: Refs, components: dict[str, Any]) -> dict[st
     errors = set(op.errors) | ({401, 403} if op.auth else set()) | ({422} if op.body or op.query else set())
     if op.idempotent:
         errors |= {409, 422}
+    if op.database:
+        errors |= {503}
     error_schema = refs[(ErrorEnvelope, "serialization")]
     for status in sorted(errors - set(op.responses)):
         out["responses"][str(status)] = {
             "description": _STATUS_TEXT.get(status, "Error"),
             "content": {"application/json": {"schema": error_schema}},
         }
+        if status == 503:
+            out["responses"]["503"]["headers"] = {
+                "Retry-After": {
+                    "description": "Seconds to wait before retrying",
+                    "schema": {"type": "integer", "minimum": 1},
+                }
+            }
     return out
 
 

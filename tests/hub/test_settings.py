@@ -23,6 +23,10 @@ def test_defaults_need_no_configuration() -> None:
     assert settings.serializer == "json"
     assert settings.jwt.algorithms == ("HS256",)
     assert settings.log_format == "text"
+    # Every database wait is bounded, out of the box.
+    assert settings.db_connect_timeout_seconds == 5.0
+    assert settings.db_acquire_timeout_seconds == 3.0
+    assert settings.db_statement_timeout_seconds == 5.0
 
 
 def test_values_are_read_and_normalised() -> None:
@@ -63,6 +67,9 @@ def test_values_are_read_and_normalised() -> None:
         ({"HUB_JWT_ALGORITHMS": "none"}, "HUB_JWT_ALGORITHMS"),
         ({"HUB_JWT_PUBLIC_KEY": "/nonexistent/key.pem"}, "HUB_JWT_PUBLIC_KEY"),
         ({"HUB_DB_POOL_MIN": "5", "HUB_DB_POOL_MAX": "2"}, "HUB_DB_POOL_MIN"),
+        ({"HUB_DB_CONNECT_TIMEOUT_SECONDS": "soon"}, "HUB_DB_CONNECT_TIMEOUT_SECONDS"),
+        ({"HUB_DB_ACQUIRE_TIMEOUT_SECONDS": "0"}, "HUB_DB_ACQUIRE_TIMEOUT_SECONDS"),
+        ({"HUB_DB_STATEMENT_TIMEOUT_SECONDS": "-1"}, "HUB_DB_STATEMENT_TIMEOUT_SECONDS"),
         ({"HUB_OUTBOX_BATCH": "0"}, "HUB_OUTBOX_BATCH"),
     ],
 )
