@@ -97,17 +97,30 @@ def add_operations(app: web.Application, operations: Sequence[Operation]) -> Non
 
 
 def _guarded(op: Operation) -> Handler:
-    """The handler behind the check of the roles its operation declares: 401 without a valid
-    token, 403 for a role not among them. The declaration is the only place roles are named."""
-    if not op.auth:
-        return op.handler
+    """The handler behind the checks every route shares: the roles its operation declares (401
+    without a valid token, 403 for a role not among them; the declaration is the only place roles
+    are named), then path parameters that no handler could store or look up."""
 
     @functools.wraps(op.handler)
     async def guarded(request: web.Request) -> web.StreamResponse:
-        request[CALLER] = authenticate(request, op.roles)
+        if op.auth:
+            request[CALLER] = authenticate(request, op.roles)
+        check_path(request)
         return await op.handler(request)
 
     return guarded
+
+
+def check_path(request: web.Request) -> None:
+    """Path parameters carry the same text as any other input: refuse what PostgreSQL cannot hold
+    (``hub.acks.text_problem``) here, once for every route, rather than in each handler."""
+    problems = [
+        {"loc": ["path", name], "message": problem}
+        for name, value in request.match_info.items()
+        if (problem := acks.text_problem(value)) is not None
+    ]
+    if problems:
+        raise errors.InvalidPayload("the path is not valid", details=problems)
 
 
 def authenticate(request: web.Request, allowed: Sequence[Role]) -> Principal:
@@ -141,13 +154,14 @@ async def read_body(request: web.Request, model: type[M]) -> M:
 
 
 def read_query(request: web.Request, model: type[M]) -> M:
-    """Query parameters validated against ``model`` (lax: "3" is a valid integer here)."""
+    """Query parameters validated against ``model``, never strictly: they are text, so "3" is a
+    valid integer here even for a field that is strict in a JSON body or a socket payload."""
     query: dict[str, Any] = {}
     for name in request.query:
         values = request.query.getall(name)
         query[name] = values if len(values) > 1 else values[0]
     try:
-        return model.model_validate(query)
+        return model.model_validate(query, strict=False)
     except pydantic.ValidationError as exc:
         raise errors.InvalidPayload(
             "the query parameters are not valid", details=acks.field_errors(exc)
