@@ -46,7 +46,11 @@ NOTIFIER_SUBSCRIBER = "push.notifier"  # stable: the outbox records deliveries u
 
 def build_app(settings: Settings, *, bus: Bus | None = None) -> web.Application:
     """Build the hub. ``bus`` lets the caller register outbox subscribers before start-up."""
-    app = web.Application(middlewares=[http.error_middleware], client_max_size=settings.max_payload_bytes)
+    app = web.Application(
+        middlewares=[http.error_middleware],
+        client_max_size=settings.max_payload_bytes,
+        handler_args={"logger": http.ServerLog()},
+    )
     app[SETTINGS] = settings
     app[METRICS] = metrics = Metrics()
     app[VERIFIER] = verifier = build_verifier(settings)
