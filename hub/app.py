@@ -21,6 +21,7 @@ from hub.host import Host
 from hub.keys import BUS, CONTEXT, DATABASE, METRICS, RELAY, SETTINGS, SIO, VERIFIER
 from hub.metrics import Metrics
 from hub.namespaces.customer import CustomerNamespace
+from hub.namespaces.server import HubServer, UnknownNamespace
 from hub.namespaces.support import SupportNamespace
 from hub.namespaces.worker import WorkerNamespace
 from hub.outbox import Relay
@@ -69,6 +70,7 @@ def build_app(settings: Settings, *, bus: Bus | None = None) -> web.Application:
     namespaces = {path: kind(path, hub) for path, kind in NAMESPACES.items()}
     for namespace in namespaces.values():
         sio.register_namespace(namespace)
+    sio.register_namespace(UnknownNamespace(list(NAMESPACES), metrics))
     content_type = "application/msgpack" if settings.serializer == "msgpack" else "application/json"
     app[asyncapi.PROTOCOL] = protocol = asyncapi.Protocol(namespaces, content_type)
     protocol.add_server_events(SERVER_EVENTS)
@@ -89,7 +91,7 @@ def build_app(settings: Settings, *, bus: Bus | None = None) -> web.Application:
     return app
 
 
-def _socketio_server(settings: Settings) -> socketio.AsyncServer:
+def _socketio_server(settings: Settings) -> HubServer:
     origins: Any = None  # same origin only, unless HUB_CORS_ORIGINS says otherwise
     if settings.cors_origins == ("*",):
         origins = "*"
@@ -100,7 +102,7 @@ def _socketio_server(settings: Settings) -> socketio.AsyncServer:
         # Fan-out between hub nodes: every emit is published on Redis and delivered by the node
         # that holds the socket.
         manager = socketio.AsyncRedisManager(settings.redis_url, channel=settings.redis_channel)
-    return socketio.AsyncServer(
+    return HubServer(
         async_mode="aiohttp",
         client_manager=manager,
         cors_allowed_origins=origins,
