@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Self, TypeVar
 
 import pydantic
 import pydantic_core
@@ -72,19 +72,22 @@ class Payload(pydantic.BaseModel):
 
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
 
-    @pydantic.model_validator(mode="before")
-    @classmethod
-    def _storable_text(cls, data: Any) -> Any:
-        # Checked on the raw input, before any field: one place for every model and every string,
-        # whatever type the field has. A ValidationError raised here keeps its locations, prefixed
-        # with the field of the enclosing model when this one is nested.
+    @pydantic.model_validator(mode="after")
+    def _storable_text(self) -> Self:
+        # Checked on the validated values, after every field: one place for every model and every
+        # string that reaches a handler, whatever type the field has. (On the raw input, with a
+        # "before" validator, pydantic would validate JSON bodies as Python objects, and strict
+        # fields would refuse "2025-01-01" as a date.) A ValidationError raised here keeps its
+        # locations, prefixed with the field of the enclosing model when this one is nested.
         problems: list[pydantic_core.InitErrorDetails] = [
             {"type": pydantic_core.PydanticCustomError("text", message), "loc": loc, "input": None}
-            for loc, message in _unstorable_text(data)
+            for loc, message in _unstorable_text(self)
         ]
         if problems:
-            raise pydantic_core.ValidationError.from_exception_data(cls.__name__, problems[:MAX_TEXT_ERRORS])
-        return data
+            raise pydantic_core.ValidationError.from_exception_data(
+                type(self).__name__, problems[:MAX_TEXT_ERRORS]
+            )
+        return self
 
 
 def text_problem(value: str) -> str | None:
@@ -100,21 +103,28 @@ def text_problem(value: str) -> str | None:
     return None
 
 
-def _unstorable_text(data: Any) -> Iterator[tuple[tuple[str | int, ...], str]]:
-    """(location, problem) of each string in ``data`` that cannot be stored; iterative, so that a
-    deeply nested input cannot exhaust the stack."""
-    pending: deque[tuple[tuple[str | int, ...], Any]] = deque([((), data)])
+def _unstorable_text(payload: Payload) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """(location, problem) of each string in ``payload`` that cannot be stored, in field values,
+    items and dict keys; iterative, so that a deeply nested value cannot exhaust the stack. A
+    nested payload is skipped: it has checked itself."""
+    pending: deque[tuple[tuple[str | int, ...], Any]] = deque([((), payload)])
     while pending:
         loc, value = pending.popleft()
         if isinstance(value, str):
             problem = text_problem(value)
             if problem is not None:
                 yield loc, problem
+        elif isinstance(value, pydantic.BaseModel):
+            if value is payload or not isinstance(value, Payload):
+                pending.extend(
+                    ((*loc, field.alias or name), getattr(value, name))
+                    for name, field in type(value).model_fields.items()
+                )
         elif isinstance(value, dict):
             for key, item in value.items():
                 key_loc = (*loc, key if isinstance(key, str | int) else str(key))
                 if isinstance(key, str) and (problem := text_problem(key)) is not None:
                     yield key_loc, f"key {problem}"
                 pending.append((key_loc, item))
-        elif isinstance(value, list | tuple):
+        elif isinstance(value, list | tuple | set | frozenset):
             pending.extend(((*loc, index), item) for index, item in enumerate(value))

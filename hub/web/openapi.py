@@ -99,7 +99,7 @@ def add_operations(app: web.Application, operations: Sequence[Operation]) -> Non
 def _guarded(op: Operation) -> Handler:
     """The handler behind the checks every route shares: the roles its operation declares (401
     without a valid token, 403 for a role not among them; the declaration is the only place roles
-    are named), then path parameters that no handler could store or look up."""
+    are named), then path parameters that no handler could look up."""
 
     @functools.wraps(op.handler)
     async def guarded(request: web.Request) -> web.StreamResponse:
@@ -112,15 +112,13 @@ def _guarded(op: Operation) -> Handler:
 
 
 def check_path(request: web.Request) -> None:
-    """Path parameters carry the same text as any other input: refuse what PostgreSQL cannot hold
-    (``hub.acks.text_problem``) here, once for every route, rather than in each handler."""
-    problems = [
-        {"loc": ["path", name], "message": problem}
-        for name, value in request.match_info.items()
-        if (problem := acks.text_problem(value)) is not None
-    ]
-    if problems:
-        raise errors.InvalidPayload("the path is not valid", details=problems)
+    """Path parameters carry text like any other input: one that PostgreSQL could not hold
+    (``hub.acks.text_problem``) is refused here, once for every route. As everywhere else, a
+    malformed id is answered like an unknown one: 404 ``<thing>_not_found`` for ``{<thing>_id}``."""
+    for name, value in request.match_info.items():
+        if acks.text_problem(value) is not None:
+            what = name.removesuffix("_id")
+            raise errors.NotFound(f"no such {what}", code=f"{what}_not_found")
 
 
 def authenticate(request: web.Request, allowed: Sequence[Role]) -> Principal:

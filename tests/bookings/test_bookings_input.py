@@ -88,10 +88,9 @@ async def test_nul_in_a_booking_change_is_refused_and_nothing_changes(
 
 
 @pytest.mark.parametrize(
-    "path",
-    ["/api/v1/services/a%00b", "/api/v1/workers/a%00b", "/api/v1/services?q=a%00b", "/api/v1/workers?q=%00"],
+    "path", ["/api/v1/services?q=a%00b", "/api/v1/workers?q=%00", "/api/v1/services?x%00=1"]
 )
-async def test_nul_in_a_path_or_query_is_refused(
+async def test_nul_in_a_query_is_refused(
     start_hub: StartHub, caplog: pytest.LogCaptureFixture, path: str
 ) -> None:
     hub = await start(start_hub)
