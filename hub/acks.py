@@ -7,11 +7,21 @@ the errors are ``hub.errors``, which ``hub.web.http`` turns into HTTP responses 
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from collections import deque
+from collections.abc import Iterator
+from typing import Annotated, Any, Self, TypeVar
 
 import pydantic
+import pydantic_core
 
 from hub.errors import HubError, InvalidPayload
+
+# PostgreSQL's bigint: a larger integer must be refused here, or the database refuses it later
+# and the client sees an internal error instead of the field at fault.
+BIGINT_MAX = 2**63 - 1
+Seq = Annotated[pydantic.StrictInt, pydantic.Field(ge=0, le=BIGINT_MAX)]
+"""A position in a stream (chat messages, notifications) as clients send it; every seq field is one."""
+MAX_TEXT_ERRORS = 20  # per payload: enough to fix a form, bounded against a flood of bad strings
 
 
 def ok(data: Any = None) -> dict[str, Any]:
@@ -57,6 +67,64 @@ def field_errors(exc: pydantic.ValidationError) -> list[dict[str, Any]]:
 
 
 class Payload(pydantic.BaseModel):
-    """Base of every client payload: unknown fields are refused (use Strict* types against coercion)."""
+    """Base of every client payload: unknown fields are refused (use Strict* types against coercion),
+    and so is text PostgreSQL cannot store, in any field, list or dict key, at any depth."""
 
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+    @pydantic.model_validator(mode="after")
+    def _storable_text(self) -> Self:
+        # Checked on the validated values, after every field: one place for every model and every
+        # string that reaches a handler, whatever type the field has. (On the raw input, with a
+        # "before" validator, pydantic would validate JSON bodies as Python objects, and strict
+        # fields would refuse "2025-01-01" as a date.) A ValidationError raised here keeps its
+        # locations, prefixed with the field of the enclosing model when this one is nested.
+        problems: list[pydantic_core.InitErrorDetails] = [
+            {"type": pydantic_core.PydanticCustomError("text", message), "loc": loc, "input": None}
+            for loc, message in _unstorable_text(self)
+        ]
+        if problems:
+            raise pydantic_core.ValidationError.from_exception_data(
+                type(self).__name__, problems[:MAX_TEXT_ERRORS]
+            )
+        return self
+
+
+def text_problem(value: str) -> str | None:
+    """Why PostgreSQL could not store ``value`` as text, or None: it refuses NUL characters, and
+    unpaired surrogates (which JSON's \\uD800 escapes can produce) are not UTF-8."""
+    if "\x00" in value:
+        return "must not contain NUL characters (\\u0000)"
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "must be valid Unicode text (no unpaired surrogates)"
+    return None
+
+
+def _unstorable_text(payload: Payload) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """(location, problem) of each string in ``payload`` that cannot be stored, in field values,
+    items and dict keys; iterative, so that a deeply nested value cannot exhaust the stack. A
+    nested payload is skipped: it has checked itself."""
+    pending: deque[tuple[tuple[str | int, ...], Any]] = deque([((), payload)])
+    while pending:
+        loc, value = pending.popleft()
+        if isinstance(value, str):
+            problem = text_problem(value)
+            if problem is not None:
+                yield loc, problem
+        elif isinstance(value, pydantic.BaseModel):
+            if value is payload or not isinstance(value, Payload):
+                pending.extend(
+                    ((*loc, field.alias or name), getattr(value, name))
+                    for name, field in type(value).model_fields.items()
+                )
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                key_loc = (*loc, key if isinstance(key, str | int) else str(key))
+                if isinstance(key, str) and (problem := text_problem(key)) is not None:
+                    yield key_loc, f"key {problem}"
+                pending.append((key_loc, item))
+        elif isinstance(value, list | tuple | set | frozenset):
+            pending.extend(((*loc, index), item) for index, item in enumerate(value))

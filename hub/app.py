@@ -22,6 +22,7 @@ from hub.host import Host
 from hub.keys import BUS, CONTEXT, DATABASE, METRICS, RELAY, SETTINGS, SIO, VERIFIER
 from hub.metrics import Metrics
 from hub.namespaces.customer import CustomerNamespace
+from hub.namespaces.server import HubServer, UnknownNamespace
 from hub.namespaces.support import SupportNamespace
 from hub.namespaces.worker import WorkerNamespace
 from hub.outbox import Relay
@@ -48,7 +49,11 @@ NOTIFIER_SUBSCRIBER = "push.notifier"  # stable: the outbox records deliveries u
 
 def build_app(settings: Settings, *, bus: Bus | None = None) -> web.Application:
     """Build the hub. ``bus`` lets the caller register outbox subscribers before start-up."""
-    app = web.Application(middlewares=[http.error_middleware], client_max_size=settings.max_payload_bytes)
+    app = web.Application(
+        middlewares=[http.error_middleware],
+        client_max_size=settings.max_payload_bytes,
+        handler_args={"logger": http.ServerLog()},
+    )
     app[SETTINGS] = settings
     app[METRICS] = metrics = Metrics()
     app[VERIFIER] = verifier = build_verifier(settings)
@@ -67,6 +72,7 @@ def build_app(settings: Settings, *, bus: Bus | None = None) -> web.Application:
     namespaces = {path: kind(path, hub) for path, kind in NAMESPACES.items()}
     for namespace in namespaces.values():
         sio.register_namespace(namespace)
+    sio.register_namespace(UnknownNamespace(list(NAMESPACES), metrics))
     content_type = "application/msgpack" if settings.serializer == "msgpack" else "application/json"
     app[asyncapi.PROTOCOL] = protocol = asyncapi.Protocol(namespaces, content_type)
     protocol.add_server_events(SERVER_EVENTS)
@@ -87,7 +93,7 @@ def build_app(settings: Settings, *, bus: Bus | None = None) -> web.Application:
     return app
 
 
-def _socketio_server(settings: Settings) -> socketio.AsyncServer:
+def _socketio_server(settings: Settings) -> HubServer:
     origins: Any = None  # same origin only, unless HUB_CORS_ORIGINS says otherwise
     if settings.cors_origins == ("*",):
         origins = "*"
@@ -100,7 +106,7 @@ def _socketio_server(settings: Settings) -> socketio.AsyncServer:
         manager = FanoutLink(
             settings.redis_url, settings.redis_channel, lambda cluster_wide: _tell_to_sync(sio, cluster_wide)
         )
-    sio = socketio.AsyncServer(
+    sio = HubServer(
         async_mode="aiohttp",
         client_manager=manager,
         cors_allowed_origins=origins,

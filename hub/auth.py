@@ -23,6 +23,8 @@ from hub.settings import JwtSettings, Settings
 log = logging.getLogger(__name__)
 
 DEV_SECRET_FILE = "jwt-dev-secret"  # inside HUB_DATA_DIR; created on first start without a secret
+TIME_CLAIMS = ("exp", "nbf", "iat")
+MAX_NUMERIC_DATE = 253_402_300_799  # 9999-12-31T23:59:59Z, the last second a datetime can hold
 
 
 class Role(enum.StrEnum):
@@ -91,7 +93,12 @@ class TokenVerifier:
         """Return the principal of a valid token; raise ``TokenError`` otherwise."""
         if not isinstance(token, str) or not token.strip():
             raise TokenError("token_missing", "send a JWT as auth.token")
+        if not token.isascii():  # a JWT is base64url and dots; pyjwt would fail to encode the rest
+            raise TokenError("token_invalid", "the token is malformed")
         try:
+            # pyjwt reads a time claim with int(), so "exp": "1735689600" or true would pass its
+            # checks: the types are checked first, on the claims as sent.
+            _check_time_claims(jwt.decode(token.strip(), options={"verify_signature": False}))
             claims: dict[str, Any] = jwt.decode(
                 token.strip(),
                 self._key,
@@ -104,6 +111,23 @@ class TokenVerifier:
         except jwt.PyJWTError as exc:
             raise _refusal(exc) from None
         return _principal(claims)
+
+
+def _check_time_claims(claims: dict[str, Any]) -> None:
+    """RFC 7519: ``exp``, ``nbf`` and ``iat`` are NumericDates, JSON numbers of seconds; not
+    strings, not booleans, and within what a date can be (NaN and infinities are not)."""
+    for name in TIME_CLAIMS:
+        value = claims.get(name)
+        if value is None:
+            continue
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not 0 <= value <= MAX_NUMERIC_DATE
+        ):
+            raise TokenError(
+                "token_invalid", f"the token's {name} must be a number of seconds (a NumericDate)"
+            )
 
 
 def _principal(claims: dict[str, Any]) -> Principal:

@@ -15,7 +15,6 @@ from bookings.http.inputs import (
     Lng,
     Phone,
     Strict,
-    Text,
     path_uuid,
     pool_of,
     required_body,
@@ -29,23 +28,23 @@ from hub.web.openapi import Operation, caller, reply
 
 
 class CustomerIn(Strict):
-    name: Annotated[str, Field(max_length=50, pattern=SINGLE_LINE), Text] = unchanged()
+    name: Annotated[str, Field(max_length=50, pattern=SINGLE_LINE)] = unchanged()
     phone: Phone | None = None
 
 
 class AddressIn(Strict):
-    label: Annotated[str, Field(max_length=30, pattern=SINGLE_LINE), Text] = ""
-    line: Annotated[str, Field(min_length=1, max_length=200, pattern=TRIMMED), Text]
-    city: Annotated[str, Field(max_length=50, pattern=SINGLE_LINE), Text] = ""
+    label: Annotated[str, Field(max_length=30, pattern=SINGLE_LINE)] = ""
+    line: Annotated[str, Field(min_length=1, max_length=200, pattern=TRIMMED)]
+    city: Annotated[str, Field(max_length=50, pattern=SINGLE_LINE)] = ""
     lat: Lat
     lng: Lng
     is_default: StrictBool = False
 
 
 class AddressPatch(Strict):
-    label: Annotated[str, Field(max_length=30, pattern=SINGLE_LINE), Text] = unchanged()
-    line: Annotated[str, Field(min_length=1, max_length=200, pattern=TRIMMED), Text] = unchanged()
-    city: Annotated[str, Field(max_length=50, pattern=SINGLE_LINE), Text] = unchanged()
+    label: Annotated[str, Field(max_length=30, pattern=SINGLE_LINE)] = unchanged()
+    line: Annotated[str, Field(min_length=1, max_length=200, pattern=TRIMMED)] = unchanged()
+    city: Annotated[str, Field(max_length=50, pattern=SINGLE_LINE)] = unchanged()
     lat: Lat = unchanged()
     lng: Lng = unchanged()
     is_default: StrictBool = unchanged()

@@ -37,14 +37,6 @@ _ID = re.compile(ID_PATTERN)
 CODE_RE = re.compile(CODE_PATTERN)
 
 
-def _unicode(value: str) -> str:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode text") from None
-    return value
-
-
 def not_me(value: str) -> str:
     if value == "me":
         raise ValueError("'me' is reserved")
@@ -63,15 +55,14 @@ def _coordinate(value: float) -> float:
     return round(value, 6)
 
 
-Text = AfterValidator(_unicode)
 JsonInt = BeforeValidator(_json_int)
-UserId = Annotated[str, Field(pattern=ID_PATTERN), Text]
-Code = Annotated[str, Field(pattern=CODE_PATTERN), Text]
-Skill = Annotated[str, Field(pattern=SKILL_PATTERN), Text]
-Name = Annotated[str, Field(min_length=1, max_length=50, pattern=TRIMMED), Text]
-Line = Annotated[str, Field(max_length=200, pattern=SINGLE_LINE), Text]
-Keyword = Annotated[str, Field(min_length=1, max_length=100, pattern=SINGLE_LINE), Text]
-Url = Annotated[str, Field(max_length=500, pattern=URL_PATTERN), Text]
+UserId = Annotated[str, Field(pattern=ID_PATTERN)]
+Code = Annotated[str, Field(pattern=CODE_PATTERN)]
+Skill = Annotated[str, Field(pattern=SKILL_PATTERN)]
+Name = Annotated[str, Field(min_length=1, max_length=50, pattern=TRIMMED)]
+Line = Annotated[str, Field(max_length=200, pattern=SINGLE_LINE)]
+Keyword = Annotated[str, Field(min_length=1, max_length=100, pattern=SINGLE_LINE)]
+Url = Annotated[str, Field(max_length=500, pattern=URL_PATTERN)]
 Phone = Annotated[str, Field(pattern=PHONE_PATTERN)]
 Lat = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False), AfterValidator(_coordinate)]
 Lng = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False), AfterValidator(_coordinate)]

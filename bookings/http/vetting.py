@@ -22,7 +22,6 @@ from bookings.http.inputs import (
     Phone,
     Skill,
     Strict,
-    Text,
     Url,
     UserId,
     local_today,
@@ -83,11 +82,11 @@ class WorkerIn(Strict):
 class VettingIn(Strict):
     status: VettingStatus
     identity_verified: StrictBool | None = Field(default=None, description="null or left out: unchanged")
-    note: Annotated[str, Field(max_length=500, pattern=MULTI_LINE), Text] | None = None
+    note: Annotated[str, Field(max_length=500, pattern=MULTI_LINE)] | None = None
 
 
 class _CertificateFields(Strict):
-    number: Annotated[str, Field(max_length=64, pattern=SINGLE_LINE), Text] = ""
+    number: Annotated[str, Field(max_length=64, pattern=SINGLE_LINE)] = ""
     issued_on: date | None = None
     expires_on: date
     verified: StrictBool = False

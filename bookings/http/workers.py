@@ -24,7 +24,6 @@ from bookings.http.inputs import (
     Phone,
     Skill,
     Strict,
-    Text,
     Url,
     local_today,
     path_worker_id,
@@ -60,15 +59,15 @@ class WorkerQuery(Payload):
 
 
 class PastCaseIn(Strict):
-    title: Annotated[str, Field(min_length=1, max_length=100, pattern=TRIMMED), Text]
-    description: Annotated[str, Field(max_length=1000, pattern=MULTI_LINE), Text] = ""
+    title: Annotated[str, Field(min_length=1, max_length=100, pattern=TRIMMED)]
+    description: Annotated[str, Field(max_length=1000, pattern=MULTI_LINE)] = ""
     year: Annotated[int, Field(ge=1970, le=2100), JsonInt] | None = None
 
 
 # Profile fields, shared with the admin's onboarding and corrections (``bookings.http.vetting``).
-Bio = Annotated[str, Field(max_length=2000, pattern=MULTI_LINE), Text]
+Bio = Annotated[str, Field(max_length=2000, pattern=MULTI_LINE)]
 Training = Annotated[
-    list[Annotated[str, Field(min_length=1, max_length=100, pattern=TRIMMED), Text]], Field(max_length=20)
+    list[Annotated[str, Field(min_length=1, max_length=100, pattern=TRIMMED)]], Field(max_length=20)
 ]
 Skills = Annotated[list[Skill], Field(max_length=20)]
 PastCases = Annotated[list[PastCaseIn], Field(max_length=20)]

@@ -6,9 +6,19 @@ the type it claims, so a script cannot be uploaded as "image/png" and served bac
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
+from itertools import groupby
 
 from hub.errors import InvalidPayload
+
+MAX_FILENAME = 255  # characters, as most file systems allow
+MAX_EXTENSION = 16  # longer "extensions" are part of the name when a name is shortened
+# Characters a name must not carry into storage, a header or a save dialog: controls (line
+# breaks end a header), unpaired surrogates (a header's bytes that were not UTF-8), invisible
+# format characters (a right-to-left override makes "gpj.exe" read as "exe.jpg"), line and
+# paragraph separators.
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cs", "Cf", "Zl", "Zp"})
 
 # MIME type → predicate on the first bytes of the file.
 SIGNATURES: dict[str, Callable[[bytes], bool]] = {
@@ -40,3 +50,29 @@ def check(content_type: str, content: bytes, max_bytes: int) -> str:
     if not SIGNATURES[mime](content[:16]):
         raise InvalidPayload(f"the file's content is not {mime}", code="upload_type_mismatch")
     return mime
+
+
+def clean_filename(raw: str | None) -> str | None:
+    """The name an upload is stored under: each run of unsafe characters becomes one ``_``, only
+    the last part of a path is kept, and a long name is shortened, keeping its extension.
+    None when nothing is left."""
+    if raw is None:
+        return None
+    safe = "".join("_" if unsafe else "".join(run) for unsafe, run in groupby(raw, key=_unsafe))
+    name = safe.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    if name in ("", ".", ".."):
+        return None
+    return _shortened(name)
+
+
+def _unsafe(char: str) -> bool:
+    return unicodedata.category(char) in _UNSAFE_CATEGORIES
+
+
+def _shortened(name: str) -> str:
+    if len(name) <= MAX_FILENAME:
+        return name
+    stem, dot, extension = name.rpartition(".")
+    if dot and stem and len(extension) <= MAX_EXTENSION:
+        return stem[: MAX_FILENAME - len(extension) - 1] + "." + extension
+    return name[:MAX_FILENAME]

@@ -43,6 +43,7 @@ ConnectHook = Callable[[str, Principal], Coroutine[Any, Any, None]]
 F = TypeVar("F", bound=EventHandler)
 Model = type[pydantic.BaseModel]
 UNKNOWN_EVENT_LABEL = "<unknown>"  # keeps metric label cardinality bounded against junk names
+MALFORMED_EVENT_LABEL = "<malformed>"  # a packet that could not be read (hub.namespaces.server)
 
 
 class ConnectionRefused(socketio.exceptions.ConnectionRefusedError):  # type: ignore[misc]
@@ -152,6 +153,15 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             self._refuse(exc.code, exc.message)
         if user.role not in self.allowed_roles:
             self._refuse("role_forbidden", f"role {user.role.value!r} may not use {self.namespace}")
+        try:
+            await self._admit(sid, user, auth)
+        except Exception:
+            # Without a refusal python-socketio would leave the client waiting for an answer.
+            log.exception("connecting %s to %s failed", user.user_id, self.namespace)
+            await self.on_disconnect(sid)
+            self._refuse("internal_error", "the hub could not connect this socket; try again")
+
+    async def _admit(self, sid: str, user: Principal, auth: Any) -> None:
         state = self.sockets[sid] = SocketState(user)
         self._schedule_expiry(sid, state)
         self._sockets_gauge.inc()
@@ -263,6 +273,14 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if bucket is None:
             bucket = state.buckets[limit] = TokenBucket(LIMITS[limit])
         return bucket
+
+    async def refuse_malformed(self, sid: str) -> None:
+        """A packet from this socket could not be read (``hub.namespaces.server``): a refusal
+        like any other, counted toward the socket's abuse strikes."""
+        state = self.sockets.get(sid)
+        if state is not None:
+            self._count(MALFORMED_EVENT_LABEL, "refused")
+            await self._strike(sid, state)
 
     async def _strike(self, sid: str, state: SocketState) -> None:
         """Refusals are free up to a point; sustained abuse costs the socket its connection."""

@@ -7,9 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StrictBool, StrictInt, StrictStr, model_validator
 
-from hub.acks import Payload
+from hub.acks import Payload, Seq
 
-Seq = Annotated[StrictInt, Field(ge=0, le=2**62)]
 ConversationId = uuid.UUID
 
 
@@ -42,7 +41,7 @@ class ChatMark(Payload):
 
 class ChatHistory(Payload):
     conversation_id: ConversationId
-    before_seq: Annotated[StrictInt, Field(ge=1)] | None = None
+    before_seq: Annotated[Seq, Field(ge=1)] | None = None
     limit: Annotated[StrictInt, Field(ge=1, le=100)] = 50
 
 
@@ -52,12 +51,12 @@ class Sync(Payload):
 
 
 class NotificationsList(Payload):
-    before_seq: Annotated[StrictInt, Field(ge=1)] | None = None
+    before_seq: Annotated[Seq, Field(ge=1)] | None = None
     limit: Annotated[StrictInt, Field(ge=1, le=100)] = 50
 
 
 class NotificationsRead(Payload):
-    seq: Annotated[StrictInt, Field(ge=1)] | None = None
+    seq: Annotated[Seq, Field(ge=1)] | None = None
     all: StrictBool = False
 
     @model_validator(mode="after")

@@ -34,7 +34,10 @@ ASYNCAPI_VERSION = "3.0.0"
 SOCKET_PATH = "/socket.io/"
 _REF = "#/components/schemas/{model}"
 _KEY = re.compile(r"^[A-Za-z0-9_\-]+$")  # what AsyncAPI allows as a map key
-_CONNECT_ERRORS = "token_missing, token_invalid, token_expired, token_not_yet_valid, role_forbidden"
+_CONNECT_ERRORS = (
+    "token_missing, token_invalid, token_expired, token_not_yet_valid, role_forbidden, invalid_packet, "
+    "internal_error (and namespace_not_found for a namespace the hub does not serve)"
+)
 
 
 @dataclass(slots=True)
@@ -94,10 +97,11 @@ def document(protocol: Protocol, host: str = "localhost", secure: bool = False) 
                 '`{"ok": true, "data": ...}` or `{"ok": false, "error": {"code", "message", '
                 '"details"?}}`. A refused event changes nothing and the socket stays connected; '
                 "payloads are validated strictly (unknown keys are refused, strings are not turned "
-                "into numbers). Codes every event may answer: invalid_payload, rate_limited, "
-                "db_unavailable (the database did not answer in time; retry after "
-                "details.retry_after_ms, with the same client_id for chat:send), internal_error "
-                "(and unknown_event for a name the namespace does not handle). "
+                "into numbers; text must not contain NUL or unpaired surrogates). Codes every event "
+                "may answer: invalid_payload, rate_limited, db_unavailable (the database did not "
+                "answer in time; retry after details.retry_after_ms, with the same client_id for "
+                "chat:send), internal_error (and unknown_event for a name the namespace does not "
+                "handle, invalid_packet for a packet that cannot be read). "
                 "HTTP routes: /api/v1/openapi.json."
             ),
         },

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Annotated
+from urllib.parse import quote
 
 import pydantic
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from hub.acks import Payload, Seq
 from hub.auth import ANY_ROLE
 from hub.chat import uploads
 from hub.errors import InvalidPayload, NotFound
@@ -16,19 +19,18 @@ from hub.keys import CONTEXT
 from hub.protocol import Conversations, ConversationSummary, Notification, NotificationPage, Upload
 from hub.storage import notifications as inbox
 from hub.storage import uploads as upload_store
-from hub.web.openapi import Operation, add_operations, caller, reply
+from hub.web.openapi import Operation, add_operations, caller, read_query, reply
 
 MAX_PAGE = 100
-MAX_SEQ = 2**63 - 1  # seqs are bigint: anything larger is refused, not sent to PostgreSQL
 CHUNK = 64 * 1024
 UUID_PARAM = {"type": "string", "format": "uuid"}
 
 
-class NotificationsQuery(pydantic.BaseModel):
-    before_seq: int | None = pydantic.Field(
-        default=None, ge=1, le=MAX_SEQ, description="Only notifications older than this seq."
+class NotificationsQuery(Payload):
+    before_seq: Annotated[Seq, pydantic.Field(ge=1)] | None = pydantic.Field(
+        default=None, description="Only notifications older than this seq."
     )
-    limit: int = pydantic.Field(default=50, ge=1, le=MAX_PAGE)
+    limit: Annotated[int, pydantic.Field(ge=1, le=MAX_PAGE)] = 50
 
 
 async def upload(request: web.Request) -> web.Response:
@@ -45,9 +47,8 @@ async def upload(request: web.Request) -> web.Response:
         content_type = request.headers.get("Content-Type", "")
         content = await _read_limited(request.content.read, limit)
     mime = uploads.check(content_type, content, limit)
-    stored = await upload_store.insert(
-        hub.pool, user.user_id, user.role.value, mime, (filename or "")[:255] or None, content
-    )
+    name = uploads.clean_filename(filename)
+    stored = await upload_store.insert(hub.pool, user.user_id, user.role.value, mime, name, content)
     return reply(Upload(**stored), status=201)
 
 
@@ -94,19 +95,26 @@ async def download(request: web.Request) -> web.Response:
     headers = {
         "ETag": f'"{sha256}"',
         "Cache-Control": "private, max-age=86400, immutable",
-        # Never rendered inline as a page of the hub's origin, whatever the file holds.
-        "Content-Disposition": f'attachment; filename="{(filename or upload_id.hex).replace(chr(34), "")}"',
+        # Never rendered inline as a page of the hub's origin, whatever the file holds. Cleaned
+        # again: names stored before uploads were cleaned may hold line breaks.
+        "Content-Disposition": attachment(uploads.clean_filename(filename) or upload_id.hex),
         "X-Content-Type-Options": "nosniff",
     }
     return web.Response(body=content, content_type=content_type, headers=headers)
 
 
+def attachment(filename: str) -> str:
+    """``Content-Disposition`` for a download (RFC 6266): an ASCII fallback for old clients, then
+    the exact name, percent-encoded UTF-8 (RFC 5987), which every current client prefers."""
+    fallback = "".join(char if " " <= char <= "~" and char not in '"\\' else "_" for char in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
 async def notifications(request: web.Request) -> web.Response:
     user = caller(request)
-    before = _int_param(request, "before_seq", None, 1, MAX_SEQ)
-    limit = _int_param(request, "limit", 50, 1, MAX_PAGE)
+    query = read_query(request, NotificationsQuery)
     pool = request.app[CONTEXT].pool
-    items = await inbox.page(pool, user.user_id, user.role, before, limit or 50)
+    items = await inbox.page(pool, user.user_id, user.role, query.before_seq, query.limit)
     return reply(
         NotificationPage(
             items=[Notification(**item) for item in items],
@@ -123,24 +131,6 @@ async def conversations(request: web.Request) -> web.Response:
             conversations=[ConversationSummary(**c) for c in listed], unread=sum(c["unread"] for c in listed)
         )
     )
-
-
-def _int_param(
-    request: web.Request, name: str, default: int | None, minimum: int, maximum: int | None = None
-) -> int | None:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = minimum - 1
-    if value < minimum or (maximum is not None and value > maximum):
-        bounds = f"{minimum}..{maximum}" if maximum is not None else f">= {minimum}"
-        raise InvalidPayload(
-            f"{name} must be an integer {bounds}", details=[{"field": name, "problem": f"expected {bounds}"}]
-        )
-    return value
 
 
 OPERATIONS = [

@@ -15,6 +15,8 @@ from typing import Annotated, Any, TypeVar
 
 import pydantic
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.log import server_logger
 
 from hub import acks, errors
 from hub.auth import ANY_ROLE, Role
@@ -127,6 +129,30 @@ def _forget_overrun(task: asyncio.Task[Any]) -> None:
     _overrun.discard(task)
     if not task.cancelled():
         task.exception()  # retrieved: nobody is waiting for it any more
+
+
+class ServerLog(logging.LoggerAdapter[logging.Logger]):
+    """aiohttp's request-handler log (``handler_args={"logger": ...}``), where a request its
+    parser refused (a header or URL over 8 KB, a control character, a bad method) is the client
+    error it is: one INFO line on this module's log instead of an ERROR with a traceback.
+
+    aiohttp answers such a request itself, with a plain-text 400, before the application or any
+    middleware sees it; only a replacement of its request handler could send the JSON envelope."""
+
+    def __init__(self) -> None:
+        super().__init__(server_logger, {})
+
+    def exception(self, msg: object, *args: object, exc_info: Any = True, **kwargs: Any) -> None:
+        if isinstance(exc_info, HttpProcessingError):
+            remote = args[0] if args else "?"
+            log.info("refused a malformed request from %s: %s", remote, _first_line(exc_info))
+            return
+        super().exception(msg, *args, exc_info=exc_info, **kwargs)
+
+
+def _first_line(exc: HttpProcessingError) -> str:
+    text = " ".join(str(exc.message).split("\n", 2)[:2]).strip() or type(exc).__name__
+    return f"{type(exc).__name__}: {text[:200]}"
 
 
 def _challenge(exc: errors.Unauthenticated) -> str:

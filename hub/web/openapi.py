@@ -99,17 +99,28 @@ def add_operations(app: web.Application, operations: Sequence[Operation]) -> Non
 
 
 def _guarded(op: Operation) -> Handler:
-    """The handler behind the check of the roles its operation declares: 401 without a valid
-    token, 403 for a role not among them. The declaration is the only place roles are named."""
-    if not op.auth:
-        return op.handler
+    """The handler behind the checks every route shares: the roles its operation declares (401
+    without a valid token, 403 for a role not among them; the declaration is the only place roles
+    are named), then path parameters that no handler could look up."""
 
     @functools.wraps(op.handler)
     async def guarded(request: web.Request) -> web.StreamResponse:
-        request[CALLER] = authenticate(request, op.roles)
+        if op.auth:
+            request[CALLER] = authenticate(request, op.roles)
+        check_path(request)
         return await op.handler(request)
 
     return guarded
+
+
+def check_path(request: web.Request) -> None:
+    """Path parameters carry text like any other input: one that PostgreSQL could not hold
+    (``hub.acks.text_problem``) is refused here, once for every route. As everywhere else, a
+    malformed id is answered like an unknown one: 404 ``<thing>_not_found`` for ``{<thing>_id}``."""
+    for name, value in request.match_info.items():
+        if acks.text_problem(value) is not None:
+            what = name.removesuffix("_id")
+            raise errors.NotFound(f"no such {what}", code=f"{what}_not_found")
 
 
 def authenticate(request: web.Request, allowed: Sequence[Role]) -> Principal:
@@ -143,13 +154,14 @@ async def read_body(request: web.Request, model: type[M]) -> M:
 
 
 def read_query(request: web.Request, model: type[M]) -> M:
-    """Query parameters validated against ``model`` (lax: "3" is a valid integer here)."""
+    """Query parameters validated against ``model``, never strictly: they are text, so "3" is a
+    valid integer here even for a field that is strict in a JSON body or a socket payload."""
     query: dict[str, Any] = {}
     for name in request.query:
         values = request.query.getall(name)
         query[name] = values if len(values) > 1 else values[0]
     try:
-        return model.model_validate(query)
+        return model.model_validate(query, strict=False)
     except pydantic.ValidationError as exc:
         raise errors.InvalidPayload(
             "the query parameters are not valid", details=acks.field_errors(exc)

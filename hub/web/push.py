@@ -20,7 +20,6 @@ from typing import Annotated
 
 from aiohttp import web
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     StrictBool,
@@ -28,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from hub.acks import parse_json
+from hub.acks import Payload, parse_json
 from hub.auth import ANY_ROLE
 from hub.errors import InvalidPayload, NotFound
 from hub.keys import DATABASE, PUSH_CONFIG, PUSH_SENDER, SETTINGS
@@ -43,8 +42,8 @@ from hub.web.openapi import Operation, add_operations, caller, reply
 _HH_MM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 
 
-class DeviceIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+class DeviceIn(Payload):
+    model_config = ConfigDict(strict=True)
 
     platform: Platform
     token: str = Field(min_length=1, max_length=devices.MAX_TOKEN_LENGTH)
@@ -52,15 +51,13 @@ class DeviceIn(BaseModel):
     locale: str | None = Field(default=None, min_length=1, max_length=35)
 
 
-class ChannelsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ChannelsIn(Payload):
     in_app: StrictBool | None = None
     push: StrictBool | None = None
 
 
-class QuietHoursIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+class QuietHoursIn(Payload):
+    model_config = ConfigDict(strict=True)
 
     start: str = Field(pattern=_HH_MM)
     end: str = Field(pattern=_HH_MM)
@@ -82,9 +79,7 @@ class QuietHoursIn(BaseModel):
         return QuietHours(time.fromisoformat(self.start), time.fromisoformat(self.end), self.time_zone)
 
 
-class PreferencesIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PreferencesIn(Payload):
     kinds: dict[Annotated[str, Field(pattern=KIND.pattern)], ChannelsIn] = Field(
         default_factory=dict, max_length=MAX_KINDS_PER_USER
     )

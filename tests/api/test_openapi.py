@@ -19,9 +19,11 @@ import asyncio
 import json
 import re
 import time
+import typing
 from collections import Counter, defaultdict
 from typing import Any
 
+import pydantic
 import pytest
 import requests
 import schemathesis
@@ -37,6 +39,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from hub.acks import Payload
 from hub.app import build_app
 from hub.auth import Principal, Role
 from hub.bus import Bus
@@ -46,6 +49,7 @@ from hub.keys import DATABASE
 from hub.settings import Settings
 from hub.storage import notifications as inbox
 from hub.storage.outbox import publish
+from hub.web.http import Me
 from hub.web.openapi import OPERATIONS
 from hub.web.openapi import document as document_of
 from tests.support.hubs import RunningHub, StartHub
@@ -147,6 +151,25 @@ async def test_every_operation_documents_its_responses_and_auth_errors(hub: Runn
             roles = operation.get("x-roles")
             assert roles, f"{where}: an authenticated operation names the roles that may call it"
             assert set(roles) <= set(Role), where
+
+
+def is_payload(model: Any) -> bool:
+    """A ``hub.acks.Payload``, or a root model over payloads only (a discriminated union)."""
+    if issubclass(model, Payload):
+        return True
+    if issubclass(model, pydantic.RootModel):
+        members = typing.get_args(model.model_fields["root"].annotation)
+        return bool(members) and all(is_payload(member) for member in members)
+    return False
+
+
+async def test_every_body_and_query_model_is_a_payload(hub: RunningHub) -> None:
+    """``Payload`` refuses text PostgreSQL cannot hold, at any depth; a request model that is not
+    one would let it through to the database."""
+    for operation in hub.app[OPERATIONS]:
+        for model in (operation.body, operation.query):
+            assert model is None or is_payload(model), f"{operation.method} {operation.path}: {model}"
+    assert not is_payload(Me)  # not vacuous
 
 
 async def test_operations_refuse_callers_without_a_token_or_an_allowed_role(hub: RunningHub) -> None:

@@ -95,6 +95,35 @@ def test_required_claims(missing: str) -> None:
     assert refusal(hs_settings(), token) == "token_invalid"
 
 
+@pytest.mark.parametrize(
+    "times",
+    [
+        {"exp": str(int(time.time()) + 600)},  # a numeric string is not a NumericDate
+        {"exp": f"{int(time.time()) + 600}.0"},
+        {"exp": True},
+        {"exp": [int(time.time()) + 600]},
+        {"exp": 10**20},  # past year 9999
+        {"nbf": "0"},
+        {"iat": str(int(time.time()))},
+        {"iat": False},
+    ],
+)
+def test_time_claims_must_be_numbers(times: dict[str, Any]) -> None:
+    token = jwt.encode(claims(**times), SECRET, algorithm="HS256")
+    assert refusal(hs_settings(), token) == "token_invalid"
+
+
+def test_time_claims_may_be_fractional() -> None:
+    now = time.time()
+    token = jwt.encode(claims(iat=now, nbf=now - 1.5, exp=now + 600.25), SECRET, algorithm="HS256")
+    assert build_verifier(hs_settings()).verify(token).expires_at == int(now + 600.25)
+
+
+@pytest.mark.parametrize("token", ["\ud800", "a.\udfff.b", "\x00"])
+def test_tokens_that_are_not_text_are_invalid(token: str) -> None:
+    assert refusal(hs_settings(), token) == "token_invalid"
+
+
 @pytest.mark.parametrize("role", ["root", "", "Customer"])
 def test_unknown_role(role: str) -> None:
     token = jwt.encode(claims(role=role), SECRET, algorithm="HS256")

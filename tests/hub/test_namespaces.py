@@ -66,6 +66,7 @@ def _hs256(**claims: Any) -> str:
         ("/customer", {"token": _hs256(exp=int(time.time()) - 3600)}, "token_expired"),
         ("/customer", {"token": _hs256(nbf=int(time.time()) + 3600)}, "token_not_yet_valid"),
         ("/customer", {"token": _hs256(role="superuser")}, "token_invalid"),
+        ("/customer", {"token": _hs256(exp=str(int(time.time()) + 600))}, "token_invalid"),
         ("/customer", {"token": _hs256(sub=None)}, "token_invalid"),
         ("/customer", {"token": jwt.encode({"sub": "u", "role": "customer"}, "x" * 64)}, "token_invalid"),
         ("/support", {"token": _hs256(role="worker")}, "role_forbidden"),

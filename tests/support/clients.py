@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import defaultdict
 from typing import Any
 
+import aiohttp
 import socketio
 
 from tests.support.waiting import WAIT
@@ -105,3 +107,62 @@ class Peer:
 
     async def close(self) -> None:
         await self.client.disconnect()
+
+
+class RawSocket:
+    """A Socket.IO connection spoken packet by packet over a websocket, to send what no client
+    library would: ``send("2/customer,5[...]")`` sends one Socket.IO packet as written."""
+
+    def __init__(self, session: aiohttp.ClientSession, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.session = session
+        self.ws = ws
+
+    @classmethod
+    async def open(cls, url: str) -> RawSocket:
+        session = aiohttp.ClientSession()
+        try:
+            ws = await session.ws_connect(
+                f"{url}/socket.io/?EIO=4&transport=websocket", timeout=aiohttp.ClientWSTimeout(ws_close=WAIT)
+            )
+            opening = await ws.receive(timeout=WAIT)
+            assert isinstance(opening.data, str), opening
+            assert opening.data.startswith("0{"), opening
+        except BaseException:
+            await session.close()
+            raise
+        return cls(session, ws)
+
+    async def send(self, packet: str) -> None:
+        await self.ws.send_str("4" + packet)  # an Engine.IO message carrying the Socket.IO packet
+
+    async def receive(self, within: float = WAIT) -> str | None:
+        """The next Socket.IO packet the hub sends (answering pings meanwhile); None once closed."""
+        async with asyncio.timeout(within):
+            while True:
+                message = await self.ws.receive()
+                if message.type != aiohttp.WSMsgType.TEXT:
+                    return None
+                if message.data == "2":
+                    await self.ws.send_str("3")
+                elif message.data.startswith("4"):
+                    return str(message.data[1:])
+
+    async def connect(self, namespace: str, auth: Any) -> Any:
+        """Connect to ``namespace``; the CONNECT or CONNECT_ERROR packet's data."""
+        await self.send(f"0{namespace},{json.dumps(auth)}")
+        answer = await self.receive()
+        assert answer is not None
+        assert answer.startswith(("0", "4")), answer
+        return json.loads(answer.partition(",")[2])
+
+    async def ack(self, namespace: str, ack_id: int) -> Any:
+        """The data of the next packet, which must be the ack ``ack_id`` on ``namespace``."""
+        answer = await self.receive()
+        prefix = f"3{namespace},{ack_id}"
+        assert answer is not None
+        assert answer.startswith(prefix + "["), answer
+        return json.loads(answer.removeprefix(prefix))[0]
+
+    async def close(self) -> None:
+        await self.ws.close()
+        await self.session.close()

@@ -1,0 +1,163 @@
+"""The Socket.IO server of the hub: python-socketio's, with what it leaves to chance refused.
+
+- A namespace the hub does not serve, the default ``/`` included, is refused with a
+  ``connect_error`` ``namespace_not_found``: python-socketio would accept ``/`` without a token
+  and then never answer on it.
+- A packet that does not decode (truncated JSON, nesting beyond the parser's depth, an integer of
+  more than 100 digits, an unknown packet type), or an event that is not an array starting with
+  its name, makes python-socketio raise deep inside its message handler: the client never hears
+  back and the log gets a traceback. Here such a packet is refused where it is read: an error ack
+  ``invalid_packet`` when the packet asked for one, a ``connect_error`` for a connection request,
+  one WARNING line otherwise; on a connected socket it counts toward the abuse strikes.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import socketio
+from socketio import packet
+from socketio.msgpack_packet import MsgPackPacket
+
+from hub import acks
+from hub.metrics import Metrics
+from hub.namespaces.base import AuthenticatedNamespace, ConnectionRefused
+
+log = logging.getLogger(__name__)
+
+CATCH_ALL = "*"  # python-socketio's name for the handler of every namespace without its own
+INVALID_PACKET = "invalid_packet"
+# Packet types a client may send; CONNECT_ERROR is the server's alone.
+CLIENT_PACKET_TYPES = (
+    packet.CONNECT,
+    packet.DISCONNECT,
+    packet.EVENT,
+    packet.ACK,
+    packet.BINARY_EVENT,
+    packet.BINARY_ACK,
+)
+EVENT_TYPES = (packet.EVENT, packet.BINARY_EVENT)
+# What python-socketio's decoders raise on bad input: the JSON and msgpack parsers (ValueError,
+# and RecursionError on deep JSON), and lookups into a decoded value of the wrong shape.
+DECODE_ERRORS = (ValueError, TypeError, LookupError, RecursionError)
+
+
+class MalformedPacket(ValueError):
+    """A packet the hub cannot act on, with what could be read of it before it failed."""
+
+    def __init__(self, reason: str, packet_type: Any, namespace: Any, ack_id: Any) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.packet_type = packet_type if type(packet_type) is int else None
+        self.namespace = namespace if isinstance(namespace, str) else None
+        self.ack_id = ack_id if type(ack_id) is int and ack_id >= 0 else None
+
+
+class _Checked(packet.Packet):  # type: ignore[misc]
+    """Decoding that raises ``MalformedPacket`` for anything a client must not send."""
+
+    def decode(self, encoded_packet: Any) -> int:
+        try:
+            count: int = super().decode(encoded_packet)
+        except DECODE_ERRORS as exc:
+            raise self._malformed(f"the packet does not decode: {_describe(exc)}") from None
+        if type(self.packet_type) is not int or self.packet_type not in CLIENT_PACKET_TYPES:
+            raise self._malformed(f"a client cannot send packets of type {str(self.packet_type)[:8]!r}")
+        if not (self.namespace is None or isinstance(self.namespace, str)) or not (
+            self.id is None or (type(self.id) is int and self.id >= 0)
+        ):
+            raise self._malformed("the packet's namespace or id is malformed")
+        return count
+
+    def add_attachment(self, attachment: Any) -> bool:
+        try:
+            done: bool = super().add_attachment(attachment)
+        except DECODE_ERRORS:
+            raise self._malformed("a binary attachment does not match the event's placeholders") from None
+        return done
+
+    def _malformed(self, reason: str) -> MalformedPacket:
+        return MalformedPacket(reason, self.packet_type, self.namespace, self.id)
+
+
+class JsonPacket(_Checked):
+    """python-socketio's default (JSON) packets, checked."""
+
+
+class CheckedMsgPackPacket(_Checked, MsgPackPacket):  # type: ignore[misc]
+    """python-socketio's msgpack packets, checked."""
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "it is nested too deeply"
+    return (str(exc) or type(exc).__name__)[:120]
+
+
+class UnknownNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
+    """Registered as ``*``: python-socketio hands it every namespace that has no handler of its
+    own, and it refuses each connection, naming the namespaces the hub serves."""
+
+    def __init__(self, served: list[str], metrics: Metrics) -> None:
+        super().__init__(CATCH_ALL)
+        self.served = ", ".join(sorted(served))
+        self._refused = metrics.connections_refused.labels(CATCH_ALL, "namespace_not_found")
+
+    async def trigger_event(self, event: str, *args: Any) -> None:
+        # (namespace, sid, environ, auth) for a connection; nothing else arrives unconnected.
+        if event == "connect":
+            self._refused.inc()
+            raise ConnectionRefused(
+                "namespace_not_found", f"no namespace {str(args[0])[:64]!r}; connect to {self.served}"
+            )
+
+
+class HubServer(socketio.AsyncServer):  # type: ignore[misc]
+    """python-socketio's server with checked packets and the catch-all namespace enabled."""
+
+    def __init__(self, *, serializer: str, **kwargs: Any) -> None:
+        packets = CheckedMsgPackPacket if serializer == "msgpack" else JsonPacket
+        # namespaces="*": every namespace reaches a handler, so that the catch-all can refuse it.
+        super().__init__(serializer=packets, namespaces=CATCH_ALL, **kwargs)
+
+    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        try:
+            await super()._handle_eio_message(eio_sid, data)
+        except MalformedPacket as exc:
+            # A broken binary event must not swallow the packets that follow it as attachments.
+            self._binary_packet.pop(eio_sid, None)
+            await self._refuse_packet(eio_sid, exc)
+        except ValueError as exc:
+            # python-socketio's own refusals (a binary event on a namespace the socket has not
+            # joined); every handler it calls inline answers errors itself and never raises.
+            log.warning("dropped a Socket.IO packet from %s: %s", eio_sid, exc)
+
+    async def _handle_event(self, eio_sid: str, namespace: str | None, id: int | None, data: Any) -> None:
+        if not (isinstance(data, list) and data and isinstance(data[0], str)):
+            raise MalformedPacket(
+                "an event is an array whose first item is its name", packet.EVENT, namespace, id
+            )
+        await super()._handle_event(eio_sid, namespace, id, data)
+
+    async def _refuse_packet(self, eio_sid: str, exc: MalformedPacket) -> None:
+        namespace = exc.namespace or "/"
+        sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
+        connected = sid is not None and self.manager.is_connected(sid, namespace)
+        log.warning("malformed Socket.IO packet from %s on %s: %s", sid or eio_sid, namespace, exc.reason)
+        if exc.packet_type == packet.CONNECT and not connected:
+            refusal = ConnectionRefused(INVALID_PACKET, exc.reason).error_args
+            await self._send_packet(
+                eio_sid, self.packet_class(packet.CONNECT_ERROR, data=refusal, namespace=namespace)
+            )
+            return
+        if not connected:
+            return
+        if exc.ack_id is not None and exc.packet_type in EVENT_TYPES:
+            ack = acks.refused(INVALID_PACKET, exc.reason)
+            await self._send_packet(
+                eio_sid, self.packet_class(packet.ACK, data=[ack], namespace=namespace, id=exc.ack_id)
+            )
+        handler = self.namespace_handlers.get(namespace)
+        if isinstance(handler, AuthenticatedNamespace):
+            await handler.refuse_malformed(sid)
