@@ -7,6 +7,7 @@ the errors are ``hub.errors``, which ``hub.web.http`` turns into HTTP responses 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import deque
 from collections.abc import Iterator
 from typing import Annotated, Any, Self, TypeVar
@@ -66,9 +67,16 @@ def field_errors(exc: pydantic.ValidationError) -> list[dict[str, Any]]:
     ]
 
 
+# Dates a client may send: a birth date of a century ago, a certificate valid for long.
+EARLIEST = dt.date(1900, 1, 1)
+LATEST = dt.date(2199, 12, 31)
+
+
 class Payload(pydantic.BaseModel):
     """Base of every client payload: unknown fields are refused (use Strict* types against coercion),
-    and so is text PostgreSQL cannot store, in any field, list or dict key, at any depth."""
+    and so is text PostgreSQL cannot store, in any field, list or dict key, at any depth, and any
+    date outside the years a person could mean (where date arithmetic across time zones, or
+    PostgreSQL, would overflow)."""
 
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
 
@@ -104,7 +112,7 @@ def text_problem(value: str) -> str | None:
 
 
 def _unstorable_text(payload: Payload) -> Iterator[tuple[tuple[str | int, ...], str]]:
-    """(location, problem) of each string in ``payload`` that cannot be stored, in field values,
+    """(location, problem) of each string or date in ``payload`` that cannot be stored, in field values,
     items and dict keys; iterative, so that a deeply nested value cannot exhaust the stack. A
     nested payload is skipped: it has checked itself."""
     pending: deque[tuple[tuple[str | int, ...], Any]] = deque([((), payload)])
@@ -114,6 +122,9 @@ def _unstorable_text(payload: Payload) -> Iterator[tuple[tuple[str | int, ...], 
             problem = text_problem(value)
             if problem is not None:
                 yield loc, problem
+        elif isinstance(value, dt.date):  # datetimes too
+            if not EARLIEST <= (value.date() if isinstance(value, dt.datetime) else value) <= LATEST:
+                yield loc, f"must be between {EARLIEST} and {LATEST}"
         elif isinstance(value, pydantic.BaseModel):
             if value is payload or not isinstance(value, Payload):
                 pending.extend(

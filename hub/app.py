@@ -107,6 +107,7 @@ def _socketio_server(settings: Settings) -> HubServer:
             settings.redis_url, settings.redis_channel, lambda cluster_wide: _tell_to_sync(sio, cluster_wide)
         )
     sio = HubServer(
+        sockets=settings.sockets,
         async_mode="aiohttp",
         client_manager=manager,
         cors_allowed_origins=origins,

@@ -1,4 +1,4 @@
-"""Token buckets for per-socket rate limits (chat, typing, everything else)."""
+"""Token buckets for rate limits per socket and per person (chat, typing, everything else)."""
 
 from __future__ import annotations
 
@@ -36,6 +36,12 @@ LIMITS = {
     "chat": Limit(rate=5.0, burst=20.0),
     "typing": Limit(rate=3.0, burst=10.0),
     "default": Limit(rate=20.0, burst=60.0),
+}
+# One person's sockets together (on one namespace of one node) get this many times one socket's
+# budget: a phone and a tablet are fine, a hundred sockets of one token are not a hundred budgets.
+USER_SHARE = 2.0
+USER_LIMITS = {
+    name: Limit(limit.rate * USER_SHARE, limit.burst * USER_SHARE) for name, limit in LIMITS.items()
 }
 # Refused events a socket may accumulate (refilled at 1/s) before it is disconnected as abusive.
 ABUSE = Limit(rate=1.0, burst=50.0)

@@ -61,6 +61,17 @@ class ChatSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SocketSettings:
+    # An Engine.IO connection must join a namespace this soon (Node's Socket.IO: 45 s), or it is
+    # closed: without it, connections that never authenticate stay open for free.
+    join_timeout_seconds: float
+    # Connections from one address that have not joined a namespace yet; more are refused.
+    max_pending_per_address: int
+    # Sockets of one person (role and id) on one namespace of one node (a phone, a tablet, tabs).
+    max_per_user: int
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     host: str
     port: int
@@ -82,6 +93,7 @@ class Settings:
     shutdown_timeout_seconds: float
     outbox: OutboxSettings
     chat: ChatSettings
+    sockets: SocketSettings
     presence: PresenceConfig
     push: PushConfig
     # The add-ons HUB_EXTENSIONS names, each configured with its own settings.
@@ -123,6 +135,11 @@ class Settings:
                 booking_read_only_seconds=r.real("HUB_CHAT_BOOKING_READ_ONLY_HOURS", 72.0, minimum=0.0)
                 * 3600,
                 upload_max_bytes=r.integer("HUB_UPLOAD_MAX_BYTES", 10 * 1024 * 1024, minimum=1024),
+            ),
+            sockets=SocketSettings(
+                join_timeout_seconds=r.real("HUB_SOCKET_JOIN_TIMEOUT_SECONDS", 45.0, minimum=0.1),
+                max_pending_per_address=r.integer("HUB_SOCKET_MAX_PENDING_PER_ADDRESS", 50, minimum=1),
+                max_per_user=r.integer("HUB_SOCKET_MAX_PER_USER", 10, minimum=1, maximum=10_000),
             ),
             presence=PresenceConfig.from_env(env),
             push=PushConfig.from_env(env),

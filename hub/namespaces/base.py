@@ -28,7 +28,7 @@ from hub.context import HubContext
 from hub.namespaces import payloads as p
 from hub.namespaces import replies as r
 from hub.protocol import AUTH_EXPIRED, SERVER_ABUSE, ClientEvent, docstring_parts
-from hub.ratelimit import ABUSE, LIMITS, TokenBucket
+from hub.ratelimit import ABUSE, LIMITS, USER_LIMITS, TokenBucket
 from hub.realtime import user_room
 from hub.storage.db import unavailable
 
@@ -90,10 +90,19 @@ def event(
 
 
 @dataclass(slots=True)
+class PersonSockets:
+    """One person's sockets on this namespace of this node: how many, and their shared budget."""
+
+    count: int = 0
+    buckets: dict[str, TokenBucket] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
 class SocketState:
     """Per-socket state, local to the node that holds the socket."""
 
     user: Principal
+    person: PersonSockets
     buckets: dict[str, TokenBucket] = field(default_factory=dict)
     strikes: TokenBucket = field(default_factory=lambda: TokenBucket(ABUSE))
     expiry: asyncio.TimerHandle | None = None  # ends the session when the token runs out
@@ -116,6 +125,7 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         super().__init__(namespace)
         self.hub = hub
         self.sockets: dict[str, SocketState] = {}
+        self.people: dict[tuple[Role, str], PersonSockets] = {}  # by (role, id), on this node
         self._sockets_gauge = hub.metrics.sockets.labels(namespace)
         # Every event the namespace handles, with its declaration: what the AsyncAPI document lists.
         self.handlers: dict[str, tuple[BoundHandler, ClientEvent]] = {
@@ -153,6 +163,10 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             self._refuse(exc.code, exc.message)
         if user.role not in self.allowed_roles:
             self._refuse("role_forbidden", f"role {user.role.value!r} may not use {self.namespace}")
+        person = self.people.get((user.role, user.user_id))
+        cap = self.hub.settings.sockets.max_per_user
+        if person is not None and person.count >= cap:
+            self._refuse("too_many_connections", f"at most {cap} connections per person on {self.namespace}")
         try:
             await self._admit(sid, user, auth)
         except Exception:
@@ -162,7 +176,9 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             self._refuse("internal_error", "the hub could not connect this socket; try again")
 
     async def _admit(self, sid: str, user: Principal, auth: Any) -> None:
-        state = self.sockets[sid] = SocketState(user)
+        person = self.people.setdefault((user.role, user.user_id), PersonSockets())
+        person.count += 1
+        state = self.sockets[sid] = SocketState(user, person)
         self._schedule_expiry(sid, state)
         self._sockets_gauge.inc()
         await self.enter_room(sid, user_room(user.user_id, user.role.value))
@@ -183,6 +199,9 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if state.expiry is not None:
             state.expiry.cancel()
         self._sockets_gauge.dec()
+        state.person.count -= 1
+        if state.person.count <= 0:
+            self.people.pop((state.user.role, state.user.user_id), None)
         try:
             await self.hub.presence.disconnect(state.user.user_id, state.user.role.value, sid)
         except Exception:
@@ -232,7 +251,8 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             await self._strike(sid, state)
             return acks.refused("unknown_event", f"{self.namespace} has no event {str(event_name)[:64]!r}")
         call, declared = route
-        wait = self._bucket(state, declared.limit).take()
+        # The socket's own budget, then its person's: many sockets of one token share one.
+        wait = self._bucket(state, declared.limit).take() or self._person_bucket(state, declared.limit).take()
         if wait:
             self._count(event_name, "refused")
             await self._strike(sid, state)
@@ -272,6 +292,13 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         bucket = state.buckets.get(limit)
         if bucket is None:
             bucket = state.buckets[limit] = TokenBucket(LIMITS[limit])
+        return bucket
+
+    @staticmethod
+    def _person_bucket(state: SocketState, limit: str) -> TokenBucket:
+        bucket = state.person.buckets.get(limit)
+        if bucket is None:
+            bucket = state.person.buckets[limit] = TokenBucket(USER_LIMITS[limit])
         return bucket
 
     async def refuse_malformed(self, sid: str) -> None:

@@ -13,7 +13,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import Counter
 from typing import Any
 
 import socketio
@@ -23,6 +25,7 @@ from socketio.msgpack_packet import MsgPackPacket
 from hub import acks
 from hub.metrics import Metrics
 from hub.namespaces.base import AuthenticatedNamespace, ConnectionRefused
+from hub.settings import SocketSettings
 
 log = logging.getLogger(__name__)
 
@@ -114,12 +117,58 @@ class UnknownNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
 
 class HubServer(socketio.AsyncServer):  # type: ignore[misc]
-    """python-socketio's server with checked packets and the catch-all namespace enabled."""
+    """python-socketio's server with checked packets, the catch-all namespace enabled, and
+    connections that must join a namespace in time, few at once per address."""
 
-    def __init__(self, *, serializer: str, **kwargs: Any) -> None:
+    def __init__(self, *, serializer: str, sockets: SocketSettings, **kwargs: Any) -> None:
         packets = CheckedMsgPackPacket if serializer == "msgpack" else JsonPacket
         # namespaces="*": every namespace reaches a handler, so that the catch-all can refuse it.
         super().__init__(serializer=packets, namespaces=CATCH_ALL, **kwargs)
+        self._limits = sockets
+        self._joining: dict[str, str] = {}  # Engine.IO sid -> address, until it joins a namespace
+        self._joining_per_address: Counter[str] = Counter()
+        self._dropping: set[asyncio.Task[None]] = set()
+
+    async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> bool | None:
+        """Admit an Engine.IO connection: before any token is seen, so it must stay cheap."""
+        address = _address(environ)
+        if self._joining_per_address[address] >= self._limits.max_pending_per_address:
+            log.info("refused a connection from %s: too many that have not joined a namespace", address)
+            return False  # python-engineio answers 401
+        self._joining[eio_sid] = address
+        self._joining_per_address[address] += 1
+        asyncio.get_running_loop().call_later(self._limits.join_timeout_seconds, self._check_joined, eio_sid)
+        await super()._handle_eio_connect(eio_sid, environ)
+        return None
+
+    async def _handle_connect(self, eio_sid: str, namespace: str | None, data: Any) -> None:
+        await super()._handle_connect(eio_sid, namespace, data)
+        if self.manager.sid_from_eio_sid(eio_sid, namespace or "/") is not None:
+            self._joined(eio_sid)
+
+    async def _handle_eio_disconnect(self, eio_sid: str, reason: Any) -> None:
+        self._joined(eio_sid)
+        await super()._handle_eio_disconnect(eio_sid, reason)
+
+    def _joined(self, eio_sid: str) -> None:
+        address = self._joining.pop(eio_sid, None)
+        if address is not None:
+            self._joining_per_address[address] -= 1
+            if self._joining_per_address[address] <= 0:
+                del self._joining_per_address[address]
+
+    def _check_joined(self, eio_sid: str) -> None:
+        if eio_sid in self._joining:
+            self._joined(eio_sid)
+            task = asyncio.create_task(self._drop(eio_sid))
+            self._dropping.add(task)  # a reference, so the task is not collected mid-way
+            task.add_done_callback(self._dropping.discard)
+
+    async def _drop(self, eio_sid: str) -> None:
+        if eio_sid in self.eio.sockets:
+            timeout = self._limits.join_timeout_seconds
+            log.info("closing a connection that joined no namespace within %gs", timeout)
+            await self.eio.disconnect(eio_sid)
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
         try:
@@ -161,3 +210,10 @@ class HubServer(socketio.AsyncServer):  # type: ignore[misc]
         handler = self.namespace_handlers.get(namespace)
         if isinstance(handler, AuthenticatedNamespace):
             await handler.refuse_malformed(sid)
+
+
+def _address(environ: dict[str, Any]) -> str:
+    """The peer's address as aiohttp sees it (behind a proxy, configure aiohttp's forwarding)."""
+    request = environ.get("aiohttp.request")
+    remote = getattr(request, "remote", None)
+    return str(remote or environ.get("REMOTE_ADDR") or "unknown")

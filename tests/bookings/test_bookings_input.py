@@ -115,3 +115,23 @@ async def test_nul_in_a_worker_event_is_refused(
     # The offer is still open: declining it properly works.
     assert (await worker.ok("offer:decline", {"offer_id": offer["offer_id"], "reason": "busy"})) is not None
     assert_no_traceback(caplog)
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["from=0001-01-01", "from=9999-12-31&view=week", "from=2026-01-01&to=9999-12-31", "from=1899-12-31"],
+)
+async def test_dates_no_one_could_mean_are_refused(start_hub: StartHub, query: str) -> None:
+    """Year 1 in Shanghai is before year 1 in UTC, and a week after 9999-12-31 does not exist:
+    such dates answered 500; every date a client sends is bounded, in one place."""
+    hub = await start(start_hub, workers=0)
+    status, body = await hub.http("GET", f"/api/v1/workers/me/schedule?{query}", hub.token("worker", "w-1"))
+    assert status == 422, body
+    assert body["error"]["code"] in ("invalid_payload", "invalid_range"), body
+    status, body = await hub.http(
+        "POST",
+        "/api/v1/bookings/quote",
+        hub.token("customer", "c-1"),
+        json=booking_request(date="0001-01-01"),
+    )
+    assert status == 422, body

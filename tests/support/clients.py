@@ -140,8 +140,8 @@ class RawSocket:
         async with asyncio.timeout(within):
             while True:
                 message = await self.ws.receive()
-                if message.type != aiohttp.WSMsgType.TEXT:
-                    return None
+                if message.type != aiohttp.WSMsgType.TEXT or message.data == "1":
+                    return None  # the websocket closed, or Engine.IO said close
                 if message.data == "2":
                     await self.ws.send_str("3")
                 elif message.data.startswith("4"):

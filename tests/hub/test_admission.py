@@ -1,0 +1,86 @@
+"""Connections are cheap to refuse before any token is read, and one person cannot multiply their
+budget: Engine.IO connections that never join a namespace are closed, few may be joining at once
+from one address, one person has a bounded number of sockets, and their sockets share one rate
+budget besides each socket's own."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import pytest
+
+from hub.ratelimit import LIMITS, USER_SHARE
+from tests.support.clients import Peer, RawSocket
+from tests.support.hubs import RunningHub, StartHub
+from tests.support.waiting import WAIT
+
+
+async def test_a_connection_that_joins_no_namespace_is_closed(start_hub: StartHub) -> None:
+    hub = await start_hub(HUB_SOCKET_JOIN_TIMEOUT_SECONDS="0.3")
+    idle = await RawSocket.open(hub.url)
+    joined = await RawSocket.open(hub.url)
+    try:
+        assert "sid" in await joined.connect("/customer", {"token": hub.token("customer", "c-1")})
+        assert await idle.receive() is None  # closed by the hub, within the wait
+        await joined.send('2/customer,7["ping"]')  # the one that joined is still served
+        assert (await joined.ack("/customer", 7))["ok"] is True
+    finally:
+        await idle.close()
+        await joined.close()
+
+
+async def test_few_connections_may_be_joining_at_once_from_one_address(start_hub: StartHub) -> None:
+    hub = await start_hub(HUB_SOCKET_MAX_PENDING_PER_ADDRESS="3")
+    waiting = [await RawSocket.open(hub.url) for _ in range(3)]
+    try:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await RawSocket.open(hub.url)
+        assert refused.value.status == 401
+        # One joins: the address may open another.
+        await waiting[0].connect("/customer", {"token": hub.token("customer", "c-1")})
+        waiting.append(await RawSocket.open(hub.url))
+    finally:
+        for raw in waiting:
+            await raw.close()
+
+
+async def test_one_person_has_a_bounded_number_of_sockets(start_hub: StartHub, peers: list[Peer]) -> None:
+    hub = await start_hub(HUB_SOCKET_MAX_PER_USER="2")
+    token = hub.token("customer", "c-1")
+    first = await Peer("/customer").connect(hub.url, token)
+    second = await Peer("/customer").connect(hub.url, token)
+    peers += [first, second]
+    refusal = await hub.refusal("/customer", {"token": token})
+    assert refusal["code"] == "too_many_connections"
+    # Someone else, and the same id in another role, are other people.
+    peers.append(await Peer("/customer").connect(hub.url, hub.token("customer", "c-2")))
+    peers.append(await Peer("/worker").connect(hub.url, hub.token("worker", "c-1")))
+    await second.close()
+    # The slot is free again once the hub has seen the disconnect.
+    deadline = asyncio.get_running_loop().time() + WAIT
+    while True:
+        try:
+            peers.append(await Peer("/customer").connect(hub.url, token))
+            break
+        except Exception:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+
+
+async def test_many_sockets_of_one_person_share_one_budget(hub: RunningHub, peers: list[Peer]) -> None:
+    token = hub.token("customer", "c-1")
+    sockets = [await Peer("/customer").connect(hub.url, token) for _ in range(4)]
+    peers += sockets
+    per_socket = int(LIMITS["default"].burst)
+    # Each socket stays within its own burst; together they exceed the person's.
+    answers = await asyncio.gather(*(s.call("ping") for s in sockets for _ in range(per_socket - 5)))
+    limited = [a for a in answers if not a["ok"]]
+    allowed = len(answers) - len(limited)
+    assert {a["error"]["code"] for a in limited} == {"rate_limited"}
+    assert allowed <= per_socket * USER_SHARE + 2  # the bucket refills a little meanwhile
+    # Another person is not affected.
+    other = await Peer("/customer").connect(hub.url, hub.token("customer", "c-2"))
+    peers.append(other)
+    assert (await other.call("ping"))["ok"] is True
