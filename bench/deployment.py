@@ -38,6 +38,9 @@ class Deployment:
             "HUB_DATABASE_URL": self.dsn,
             "HUB_JWT_SECRET": secrets.token_hex(32),
             "HUB_LOG_LEVEL": "WARNING",
+            # The load generators connect thousands of sockets from one address at once.
+            "HUB_SOCKET_CONNECTS_PER_ADDRESS": "100000",
+            "HUB_SOCKET_MAX_PENDING_PER_ADDRESS": "100000",
             "HUB_DATA_DIR": str(self.log_dir / "var"),
             **hub_env,
         }

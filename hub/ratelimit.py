@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 
@@ -45,3 +46,32 @@ USER_LIMITS = {
 }
 # Refused events a socket may accumulate (refilled at 1/s) before it is disconnected as abusive.
 ABUSE = Limit(rate=1.0, burst=50.0)
+
+
+CONNECT_BURST_SECONDS = 3.0  # a connect rate allows bursts of this many seconds' worth, at least one
+
+
+def connect_limit(per_second: float) -> Limit:
+    return Limit(rate=per_second, burst=max(1.0, CONNECT_BURST_SECONDS * per_second))
+
+
+class RateTable:
+    """One token bucket per key (an address, a person), for at most ``size`` keys: the least
+    recently seen are forgotten first, so a flood of new keys costs bounded memory (and a
+    forgotten key only starts again with a full bucket)."""
+
+    def __init__(self, limit: Limit, size: int = 50_000) -> None:
+        self._limit = limit
+        self._size = size
+        self._buckets: OrderedDict[object, TokenBucket] = OrderedDict()
+
+    def take(self, key: object) -> float:
+        """Spend one of ``key``'s tokens: 0.0 if allowed, else the seconds until one is."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = TokenBucket(self._limit)
+            if len(self._buckets) > self._size:
+                self._buckets.popitem(last=False)
+        else:
+            self._buckets.move_to_end(key)
+        return bucket.take()

@@ -69,6 +69,10 @@ class SocketSettings:
     max_pending_per_address: int
     # Sockets of one person (role and id) on one namespace of one node (a phone, a tablet, tabs).
     max_per_user: int
+    # New connections per second (bursts of 3 seconds' worth): from one address, checked before
+    # any token is read, and of one person, checked once the token is.
+    connects_per_second_per_address: float
+    connects_per_second_per_user: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +144,8 @@ class Settings:
                 join_timeout_seconds=r.real("HUB_SOCKET_JOIN_TIMEOUT_SECONDS", 45.0, minimum=0.1),
                 max_pending_per_address=r.integer("HUB_SOCKET_MAX_PENDING_PER_ADDRESS", 50, minimum=1),
                 max_per_user=r.integer("HUB_SOCKET_MAX_PER_USER", 10, minimum=1, maximum=10_000),
+                connects_per_second_per_address=r.real("HUB_SOCKET_CONNECTS_PER_ADDRESS", 20.0, minimum=0.1),
+                connects_per_second_per_user=r.real("HUB_SOCKET_CONNECTS_PER_USER", 2.0, minimum=0.1),
             ),
             presence=PresenceConfig.from_env(env),
             push=PushConfig.from_env(env),

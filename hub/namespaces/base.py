@@ -28,7 +28,7 @@ from hub.context import HubContext
 from hub.namespaces import payloads as p
 from hub.namespaces import replies as r
 from hub.protocol import AUTH_EXPIRED, SERVER_ABUSE, ClientEvent, docstring_parts
-from hub.ratelimit import ABUSE, LIMITS, USER_LIMITS, TokenBucket
+from hub.ratelimit import ABUSE, LIMITS, USER_LIMITS, RateTable, TokenBucket, connect_limit
 from hub.realtime import user_room
 from hub.storage.db import unavailable
 
@@ -126,6 +126,8 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.hub = hub
         self.sockets: dict[str, SocketState] = {}
         self.people: dict[tuple[Role, str], PersonSockets] = {}  # by (role, id), on this node
+        rate = hub.settings.sockets.connects_per_second_per_user
+        self._connects = RateTable(connect_limit(rate))  # connects per (role, id)
         self._sockets_gauge = hub.metrics.sockets.labels(namespace)
         # Every event the namespace handles, with its declaration: what the AsyncAPI document lists.
         self.handlers: dict[str, tuple[BoundHandler, ClientEvent]] = {
@@ -163,6 +165,8 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             self._refuse(exc.code, exc.message)
         if user.role not in self.allowed_roles:
             self._refuse("role_forbidden", f"role {user.role.value!r} may not use {self.namespace}")
+        if self._connects.take((user.role, user.user_id)):
+            self._refuse("connecting_too_often", f"too many connections to {self.namespace}; wait a moment")
         person = self.people.get((user.role, user.user_id))
         cap = self.hub.settings.sockets.max_per_user
         if person is not None and person.count >= cap:

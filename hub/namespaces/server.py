@@ -25,6 +25,7 @@ from socketio.msgpack_packet import MsgPackPacket
 from hub import acks
 from hub.metrics import Metrics
 from hub.namespaces.base import AuthenticatedNamespace, ConnectionRefused
+from hub.ratelimit import RateTable, connect_limit
 from hub.settings import SocketSettings
 
 log = logging.getLogger(__name__)
@@ -128,10 +129,15 @@ class HubServer(socketio.AsyncServer):  # type: ignore[misc]
         self._joining: dict[str, str] = {}  # Engine.IO sid -> address, until it joins a namespace
         self._joining_per_address: Counter[str] = Counter()
         self._dropping: set[asyncio.Task[None]] = set()
+        rate = sockets.connects_per_second_per_address
+        self._connects = RateTable(connect_limit(rate))
 
     async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> bool | None:
         """Admit an Engine.IO connection: before any token is seen, so it must stay cheap."""
         address = _address(environ)
+        if self._connects.take(address):
+            log.info("refused a connection from %s: connecting too often", address)
+            return False
         if self._joining_per_address[address] >= self._limits.max_pending_per_address:
             log.info("refused a connection from %s: too many that have not joined a namespace", address)
             return False  # python-engineio answers 401

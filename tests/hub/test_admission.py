@@ -84,3 +84,25 @@ async def test_many_sockets_of_one_person_share_one_budget(hub: RunningHub, peer
     other = await Peer("/customer").connect(hub.url, hub.token("customer", "c-2"))
     peers.append(other)
     assert (await other.call("ping"))["ok"] is True
+
+
+async def test_one_person_cannot_connect_in_a_loop(start_hub: StartHub, peers: list[Peer]) -> None:
+    hub = await start_hub(HUB_SOCKET_CONNECTS_PER_USER="0.1")  # a burst of one
+    token = hub.token("customer", "c-1")
+    first = await Peer("/customer").connect(hub.url, token)
+    peers.append(first)
+    refusal = await hub.refusal("/customer", {"token": token})
+    assert refusal["code"] == "connecting_too_often"
+    peers.append(await Peer("/customer").connect(hub.url, hub.token("customer", "c-2")))
+
+
+async def test_one_address_cannot_connect_in_a_loop(start_hub: StartHub) -> None:
+    hub = await start_hub(HUB_SOCKET_CONNECTS_PER_ADDRESS="1")  # bursts of 3
+    opened = [await RawSocket.open(hub.url) for _ in range(3)]
+    try:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await RawSocket.open(hub.url)
+        assert refused.value.status == 401
+    finally:
+        for raw in opened:
+            await raw.close()
