@@ -7,6 +7,7 @@ from aiohttp import web
 
 from hub.auth import TokenVerifier
 from hub.bus import Bus
+from hub.chat.uploads import UploadGate
 from hub.context import HubContext
 from hub.metrics import Metrics
 from hub.outbox import Relay
@@ -26,3 +27,4 @@ CONTEXT = web.AppKey("context", HubContext)
 # What the HTTP handlers and the sender read the push configuration from.
 PUSH_CONFIG = web.AppKey("push_config", PushConfig)
 PUSH_SENDER = web.AppKey("push_sender", PushSender)
+UPLOAD_GATE = web.AppKey("upload_gate", UploadGate)

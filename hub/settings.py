@@ -58,6 +58,8 @@ class ChatSettings:
     agent_capacity: int  # conversations an agent is given automatically at once
     booking_read_only_seconds: float  # after a booking completes, its conversation becomes read-only
     upload_max_bytes: int
+    upload_quota_bytes: int  # what one person may upload in a day (rolling 24 hours)
+    upload_concurrency: int  # uploads of one person in flight at once on one node
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +141,8 @@ class Settings:
                 booking_read_only_seconds=r.real("HUB_CHAT_BOOKING_READ_ONLY_HOURS", 72.0, minimum=0.0)
                 * 3600,
                 upload_max_bytes=r.integer("HUB_UPLOAD_MAX_BYTES", 10 * 1024 * 1024, minimum=1024),
+                upload_quota_bytes=r.integer("HUB_UPLOAD_QUOTA_BYTES", 200 * 1024 * 1024, minimum=1024),
+                upload_concurrency=r.integer("HUB_UPLOAD_CONCURRENCY", 2, minimum=1, maximum=100),
             ),
             sockets=SocketSettings(
                 join_timeout_seconds=r.real("HUB_SOCKET_JOIN_TIMEOUT_SECONDS", 45.0, minimum=0.1),

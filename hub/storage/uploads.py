@@ -42,6 +42,18 @@ async def insert(
     return _describe(row)
 
 
+async def uploaded_since(conn: Executor, owner_id: str, owner_role: str, seconds: float) -> int:
+    """Bytes the person uploaded in the last ``seconds``."""
+    used = await conn.fetchval(
+        """SELECT coalesce(sum(size), 0) FROM uploads
+            WHERE owner_role = $2 AND owner_id = $1 AND created_at > now() - make_interval(secs => $3)""",
+        owner_id,
+        owner_role,
+        seconds,
+    )
+    return int(used)
+
+
 async def describe(
     conn: Executor, ids: list[uuid.UUID], owner_id: str, owner_role: str
 ) -> dict[uuid.UUID, dict[str, Any]]:

@@ -15,7 +15,7 @@ from hub.acks import Payload, Seq
 from hub.auth import ANY_ROLE
 from hub.chat import uploads
 from hub.errors import InvalidPayload, NotFound
-from hub.keys import CONTEXT
+from hub.keys import CONTEXT, SETTINGS, UPLOAD_GATE
 from hub.protocol import Conversations, ConversationSummary, Notification, NotificationPage, Upload
 from hub.storage import notifications as inbox
 from hub.storage import uploads as upload_store
@@ -36,19 +36,24 @@ class NotificationsQuery(Payload):
 async def upload(request: web.Request) -> web.Response:
     """Raw body with its Content-Type, or multipart/form-data with a ``file`` field."""
     user = caller(request)
-    hub = request.app[CONTEXT]
-    limit = hub.settings.chat.upload_max_bytes
-    filename: str | None = request.headers.get("X-Filename")
-    if request.content_type.startswith("multipart/"):
-        content_type, filename, content = await _read_multipart(request, limit)
-    else:
-        if request.content_length is not None and request.content_length > limit:
-            raise InvalidPayload(f"the file is larger than {limit} bytes", code="upload_too_large")
-        content_type = request.headers.get("Content-Type", "")
-        content = await _read_limited(request.content.read, limit)
-    mime = uploads.check(content_type, content, limit)
-    name = uploads.clean_filename(filename)
-    stored = await upload_store.insert(hub.pool, user.user_id, user.role.value, mime, name, content)
+    hub, gate = request.app[CONTEXT], request.app[UPLOAD_GATE]
+    who = (user.user_id, user.role.value)
+    with gate.slot(who):
+        used = await upload_store.uploaded_since(hub.pool, *who, uploads.QUOTA_WINDOW_SECONDS)
+        gate.check_quota(used, request.content_length or 0)  # before reading a byte, when it can
+        limit = hub.settings.chat.upload_max_bytes
+        filename: str | None = request.headers.get("X-Filename")
+        if request.content_type.startswith("multipart/"):
+            content_type, filename, content = await _read_multipart(request, limit)
+        else:
+            if request.content_length is not None and request.content_length > limit:
+                raise InvalidPayload(f"the file is larger than {limit} bytes", code="upload_too_large")
+            content_type = request.headers.get("Content-Type", "")
+            content = await _read_limited(request.content.read, limit)
+        gate.check_quota(used, len(content))
+        mime = uploads.check(content_type, content, limit)
+        name = uploads.clean_filename(filename)
+        stored = await upload_store.insert(hub.pool, *who, mime, name, content)
     return reply(Upload(**stored), status=201)
 
 
@@ -147,7 +152,7 @@ OPERATIONS = [
         roles=ANY_ROLE,
         raw_body=(*sorted(uploads.ALLOWED_TYPES), "multipart/form-data"),
         responses={201: Upload},
-        errors=(422,),
+        errors=(422, 429),
     ),
     Operation(
         "GET",
@@ -188,4 +193,6 @@ OPERATIONS = [
 
 
 def add_routes(app: web.Application) -> None:
+    chat = app[SETTINGS].chat
+    app[UPLOAD_GATE] = uploads.UploadGate(chat.upload_quota_bytes, chat.upload_concurrency)
     add_operations(app, OPERATIONS)

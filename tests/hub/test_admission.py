@@ -6,6 +6,7 @@ budget besides each socket's own."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import aiohttp
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from hub.ratelimit import LIMITS, USER_SHARE
 from tests.support.clients import Peer, RawSocket
 from tests.support.hubs import RunningHub, StartHub
-from tests.support.waiting import WAIT
+from tests.support.waiting import WAIT, wait_until
 
 
 async def test_a_connection_that_joins_no_namespace_is_closed(start_hub: StartHub) -> None:
@@ -106,3 +107,57 @@ async def test_one_address_cannot_connect_in_a_loop(start_hub: StartHub) -> None
     finally:
         for raw in opened:
             await raw.close()
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 1492  # 1,500 bytes
+
+
+async def upload(hub: RunningHub, user: str, body: Any = PNG) -> tuple[int, Any]:
+    return await hub.http(
+        "POST",
+        "/api/v1/uploads",
+        hub.token("customer", user),
+        data=body,
+        headers={"Content-Type": "image/png"},
+    )
+
+
+async def test_uploads_have_a_daily_quota_per_person(start_hub: StartHub) -> None:
+    hub = await start_hub(HUB_UPLOAD_QUOTA_BYTES="2048")
+    status, first = await upload(hub, "c-1")
+    assert status == 201, first
+    status, refused = await upload(hub, "c-1")
+    assert status == 429, refused
+    assert refused["error"]["code"] == "upload_quota_exceeded"
+    assert refused["error"]["details"] == {"quota_bytes": 2048, "used_bytes": 1500}
+    status, other = await upload(hub, "c-2")
+    assert status == 201, other
+
+
+async def test_one_person_has_few_uploads_in_flight(start_hub: StartHub) -> None:
+    hub = await start_hub(HUB_UPLOAD_CONCURRENCY="1")
+    # The first upload, by hand: its headers and the start of its body, the rest held back.
+    host, port = hub.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    head = (
+        f"POST /api/v1/uploads HTTP/1.1\r\nHost: {host}\r\n"
+        f"Authorization: Bearer {hub.token('customer', 'c-1')}\r\n"
+        f"Content-Type: image/png\r\nContent-Length: {len(PNG)}\r\n\r\n"
+    )
+    writer.write(head.encode() + PNG[:100])
+    await writer.drain()
+    try:
+
+        async def second_refused() -> bool:
+            status, body = await upload(hub, "c-1")
+            return status == 429 and body["error"]["code"] == "uploads_in_flight"
+
+        await wait_until(second_refused)  # once the first is in flight
+        assert (await upload(hub, "c-2"))[0] == 201  # someone else is not held up
+        writer.write(PNG[100:])
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), WAIT)
+        assert status_line.startswith(b"HTTP/1.1 201"), status_line
+    finally:
+        writer.close()
+    assert (await upload(hub, "c-1"))[0] == 201  # the slot is free again
