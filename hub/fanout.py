@@ -42,6 +42,7 @@ class FanoutLink(socketio.AsyncRedisManager):  # type: ignore[misc]
         self._subscription: Any = None
         self.deaf = False  # the listener lost Redis: this node may have missed the others' emits
         self.mute = False  # a publish was dropped: the others may have missed this node's emits
+        self._announcing: set[asyncio.Task[None]] = set()
 
     async def _publish(self, data: Any) -> Any:
         message = self.json.dumps(data)
@@ -51,7 +52,10 @@ class FanoutLink(socketio.AsyncRedisManager):  # type: ignore[misc]
                     try:
                         if self._publisher is None:
                             self._publisher = aioredis.Redis.from_url(self.redis_url, **self.redis_options)
-                        return await self._publisher.publish(self.channel, message)
+                        received = await self._publisher.publish(self.channel, message)
+                        if self.mute and not self.deaf:
+                            self._announce_publishing_again()
+                        return received
                     except (OSError, aioredis.RedisError):
                         await self._drop(self._publisher)
                         self._publisher = None
@@ -99,12 +103,25 @@ class FanoutLink(socketio.AsyncRedisManager):  # type: ignore[misc]
                 await subscription.aclose()
         await self._drop(listener)
 
+    def _announce_publishing_again(self) -> None:
+        """Publishing works again while the subscription never broke (a publisher connection
+        failed alone): no resubscription will announce it, so this does, to every node. In a
+        task of its own, since announcing is itself an emit, published from here."""
+        self.mute = False
+        log.info("fan-out: publishing to Redis again; every socket is told to sync")
+        task = asyncio.create_task(self._tell(cluster_wide=True))
+        self._announcing.add(task)  # a reference, so the task is not collected mid-way
+        task.add_done_callback(self._announcing.discard)
+
     async def _restored(self) -> None:
         # Only after the subscription is back: whatever is published from now on arrives live,
         # and whatever was missed before is already stored, so one sync covers the gap.
         cluster_wide = self.mute
         self.deaf = self.mute = False
         log.info("fan-out: Redis link restored; sockets are told to sync")
+        await self._tell(cluster_wide)
+
+    async def _tell(self, cluster_wide: bool) -> None:
         try:
             await self._on_restored(cluster_wide)
         except Exception:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 
 from hub.keys import CONTEXT
 from hub.push.inbox import NewNotification, notify
@@ -137,3 +138,32 @@ async def test_chosen_statuses_survive_a_restart_of_a_single_node(
     state = await second.app[CONTEXT].presence.get("a-1", "support")
     assert state is not None
     assert state.status == "away"
+
+
+async def test_publishes_dropped_while_the_subscription_held_are_announced(
+    start_hub: StartHub, own_redis: RedisServer, peers: list[Peer]
+) -> None:
+    """Redis refuses writes for a while (CLIENT PAUSE) but keeps every subscription: the node whose
+    publishes were dropped tells every socket of every node to sync once publishing works again."""
+    env = {"HUB_REDIS_URL": own_redis.url, "HUB_REDIS_CHANNEL": f"hub-test-{uuid.uuid4().hex}"}
+    node_a = await start_hub(**env)
+    node_b = await start_hub(**env)
+    agent = await Peer("/support").connect(node_b.url, node_b.token("support", "a-1"))
+    customer = await Peer("/customer").connect(node_a.url, node_a.token("customer", "c-1"))
+    peers += [agent, customer]
+    conv = (await customer.ok("support:open"))["conversation"]["id"]
+    seen = await agent.next_where("chat:message", lambda m: m["kind"] == "system")
+    pauser = Redis.from_url(own_redis.url)
+    try:
+        await pauser.execute_command("CLIENT", "PAUSE", "1500", "WRITE")
+        dropped = await customer.ok(
+            "chat:send", {"conversation_id": conv, "client_id": "d", "body": "dropped"}
+        )
+        await pauser.execute_command("CLIENT", "UNPAUSE")
+    finally:
+        await pauser.aclose()
+    after = await customer.ok("chat:send", {"conversation_id": conv, "client_id": "a", "body": "after"})
+    notice = await agent.next("sync:required")
+    assert notice["reason"] == "fanout_interrupted"
+    synced = await agent.ok("sync", {"conversations": {conv: seen["seq"]}})
+    assert [m["seq"] for m in synced["conversations"][conv]["messages"]] == [dropped["seq"], after["seq"]]
