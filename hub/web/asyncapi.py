@@ -275,6 +275,7 @@ OPERATIONS = [
         tag="meta",
         auth=False,
         responses={200: AsyncApiDocument},
+        database=False,
     )
 ]
 
