@@ -27,7 +27,7 @@ from bookings.storage import offers as offer_store
 from bookings.storage import workers as worker_store
 from hub.chat import bookings as booking_chat
 from hub.errors import Conflict, NotFound
-from hub.presence import PresenceTracker
+from hub.presence import PRESENCE_UNAVAILABLE, PresenceState, PresenceTracker
 from hub.presence import Status as Presence
 from hub.push.inbox import NewNotification, notify
 from hub.realtime import Realtime
@@ -123,7 +123,7 @@ class Dispatcher:
             for row in rows
             if (d := geo.distance_km(row["area_lat"], row["area_lng"], lat, lng)) <= row["area_radius_km"]
         ]
-        states = await asyncio.gather(*(self.presence.get(row["id"], "worker") for row, _ in in_area))
+        states = await self._presence_of([row["id"] for row, _ in in_area])
         found = []
         for (row, distance), state in zip(in_area, states, strict=True):
             if state is not None and state.status == Presence.ON_LEAVE:
@@ -134,6 +134,16 @@ class Dispatcher:
             )
         found.sort(key=lambda c: (-c.score, c.distance_km, c.worker_id))
         return found
+
+    async def _presence_of(self, worker_ids: list[str]) -> Sequence[PresenceState | None]:
+        """Their presence, or none known while presence is unavailable (Redis restarting): the
+        wave goes out all the same, ranked without the online bonus. Leave is kept in PostgreSQL
+        and already filtered."""
+        try:
+            return await asyncio.gather(*(self.presence.get(worker, "worker") for worker in worker_ids))
+        except PRESENCE_UNAVAILABLE as exc:
+            log.warning("presence unavailable (%r): ranking %d candidates without it", exc, len(worker_ids))
+            return [None] * len(worker_ids)
 
     def request(self, booking_id: uuid.UUID, after_wave: int) -> None:
         """Make the next wave in the background (once per node at a time).

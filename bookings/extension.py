@@ -54,6 +54,10 @@ class BookingsExtension(Extension):
         hub, bus = app[CONTEXT], app[BUS]
         rt = app[BOOKINGS] = BookingsRuntime(hub, self.config, self.dispatch)
         hub.status_listeners.append(rt.remember_leave)
+        # Busy is the system's, kept in bookings: put back whenever presence lost it (now too,
+        # for the core restored the choices before any extension was running).
+        hub.presence.keep_jobs_in(rt.jobs_in_progress)
+        await hub.presence.restore_jobs()
         bus.subscribe(LIVE_SUBSCRIBER, BookingLive(hub.realtime), topics=[orders.BOOKING_CHANGED])
         bus.subscribe(
             DISPATCH_SUBSCRIBER, DispatchRequests(rt.dispatcher), topics=[orders.DISPATCH_REQUESTED]

@@ -24,7 +24,7 @@ from bookings.storage import workers as worker_store
 from hub.auth import Principal, Role
 from hub.context import HubContext
 from hub.errors import NotFound
-from hub.presence import Status
+from hub.presence import PRESENCE_UNAVAILABLE, Status
 from hub.storage.db import Conn
 
 log = logging.getLogger(__name__)
@@ -132,9 +132,24 @@ class BookingsRuntime:
             await self._clear_busy(changed.released_worker, changed.booking.id)
 
     async def _clear_busy(self, worker_id: str, booking_id: uuid.UUID) -> None:
-        state = await self.hub.presence.get(worker_id, "worker")
-        if state is not None and state.booking_id in (None, str(booking_id)):
-            await self.hub.presence.clear_busy(worker_id)
+        try:
+            state = await self.hub.presence.get(worker_id, "worker")
+            if state is not None and state.booking_id in (None, str(booking_id)):
+                await self.hub.presence.clear_busy(worker_id)
+        except PRESENCE_UNAVAILABLE as exc:
+            log.warning("presence unavailable (%r): worker %s not shown free yet", exc, worker_id)
+
+    async def _show_busy(self, worker_id: str, booking_id: uuid.UUID) -> None:
+        """After the step is committed: a presence outage must not turn a done step into an
+        error (the worker would resend it). Presence catches up when it comes back (restore_jobs)."""
+        try:
+            await self.hub.presence.set_busy(worker_id, str(booking_id))
+        except PRESENCE_UNAVAILABLE as exc:
+            log.warning("presence unavailable (%r): worker %s not shown busy yet", exc, worker_id)
+
+    async def jobs_in_progress(self) -> list[tuple[str, str]]:
+        """Whom presence shows busy: kept here, restored whenever presence lost it."""
+        return await booking_store.jobs_in_progress(self.pool)
 
     # The worker ----------------------------------------------------------------------------------
 
@@ -153,7 +168,7 @@ class BookingsRuntime:
     ) -> Booking:
         async with self.pool.acquire() as conn, conn.transaction():
             booking = await tracking.depart(conn, worker_id, booking_id, lat, lng, eta, self.config)
-        await self.hub.presence.set_busy(worker_id, str(booking_id))
+        await self._show_busy(worker_id, booking_id)
         return booking
 
     async def locate(self, worker_id: str, booking_id: uuid.UUID, lat: float, lng: float) -> bool:
@@ -174,7 +189,7 @@ class BookingsRuntime:
     async def start(self, worker_id: str, booking_id: uuid.UUID) -> Booking:
         async with self.pool.acquire() as conn, conn.transaction():
             booking = await tracking.start(conn, worker_id, booking_id)
-        await self.hub.presence.set_busy(worker_id, str(booking_id))
+        await self._show_busy(worker_id, booking_id)
         return booking
 
     async def finish(self, worker_id: str, booking_id: uuid.UUID) -> Booking:

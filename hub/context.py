@@ -16,11 +16,12 @@ import asyncpg
 from hub.auth import Principal, TokenVerifier
 from hub.chat.service import ChatService
 from hub.metrics import Metrics
+from hub.outages import outage
 from hub.presence import PresenceTracker, Status
 from hub.realtime import Realtime
 from hub.scheduler import Timers
 from hub.settings import Settings
-from hub.storage.db import Database, unavailable
+from hub.storage.db import Database
 
 if TYPE_CHECKING:  # the server is built by hub.app; domain code that reads the context never imports it
     import socketio
@@ -75,7 +76,8 @@ def _finished(task: asyncio.Task[None]) -> None:
     exc = task.exception()
     if exc is None:
         return
-    if unavailable(exc) is None:
+    refusal = outage(exc)
+    if refusal is None:
         log.error("background task failed", exc_info=exc)
     else:  # an outage, not a bug: one line, no traceback
-        log.warning("background task %s: database unavailable (%r)", task.get_name(), exc)
+        log.warning("background task %s: %s (%r)", task.get_name(), refusal.code, exc)

@@ -13,7 +13,7 @@ from hub.chat import support
 from hub.chat.models import Member, Message
 from hub.chat.service import ConversationChange
 from hub.context import HubContext
-from hub.presence import PresenceChange, Status
+from hub.presence import PRESENCE_UNAVAILABLE, PresenceChange, Status
 from hub.protocol import (
     CHAT_MESSAGE,
     CONVERSATION_ASSIGNED,
@@ -40,7 +40,13 @@ async def push_to_unreachable(hub: HubContext, message: Message, members: list[M
     """Queue an offline push of a chat message for each recipient without a foreground socket."""
     sender = Member(message.sender_id, message.sender_role) if message.sender_id is not None else None
     targets = [m for m in members if m != sender and (m.is_agent or not message.private)]
-    offline = [m for m in targets if not await hub.presence.reachable(m.user_id, m.role)]
+    try:
+        offline = [m for m in targets if not await hub.presence.reachable(m.user_id, m.role)]
+    except PRESENCE_UNAVAILABLE as exc:
+        # As for notifications: a phone buzzing for a message already on screen beats a message
+        # nobody is told about.
+        log.warning("presence unavailable (%r); pushing message %s to every recipient", exc, message.id)
+        offline = targets
     if not offline:
         return
     async with hub.pool.acquire() as conn, conn.transaction():

@@ -7,8 +7,8 @@ import logging
 import time
 from datetime import UTC, datetime
 
+from hub.outages import outage
 from hub.settings import LogFormat
-from hub.storage.db import unavailable
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOG_BURST = 20  # records of one kind logged in a row before the throttle applies
@@ -36,7 +36,7 @@ class OutageWithoutTraceback(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
-        if error is not None and unavailable(error) is not None:
+        if error is not None and outage(error) is not None:
             record.msg, record.args = f"{record.getMessage()} ({error!r})", None
             record.exc_info, record.exc_text = None, None
         return True

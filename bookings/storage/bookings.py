@@ -27,6 +27,7 @@ COLUMNS = """b.id, b.status, b.customer_id, b.service_id, b.worker_id, b.chosen_
 SELECT = f"SELECT {COLUMNS} FROM bookings b JOIN services s ON s.id = b.service_id"
 _TIMELINE_COLUMNS = "id, status, kind, actor_id, actor_role, note, data, at"
 WITH_WORKER_SQL = "('accepted', 'on_the_way', 'arrived', 'in_service')"
+ON_THE_JOB_SQL = "('on_the_way', 'arrived', 'in_service')"  # from departure to finish: busy
 
 
 def busy_sql(worker: str, exclude: str, start: str, end: str, buffer_minutes: str) -> str:
@@ -192,6 +193,14 @@ async def append_timeline(
     )
     assert row is not None
     return row
+
+
+async def jobs_in_progress(db: Executor) -> list[tuple[str, str]]:
+    """``(worker_id, booking_id)`` of every booking between its departure and its finish."""
+    rows = await db.fetch(
+        f"SELECT worker_id, id FROM bookings WHERE status IN {ON_THE_JOB_SQL} AND worker_id IS NOT NULL"
+    )
+    return [(row["worker_id"], str(row["id"])) for row in rows]
 
 
 # Payment -----------------------------------------------------------------------------------------

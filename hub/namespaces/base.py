@@ -27,10 +27,11 @@ from hub.auth import Principal, Role, TokenError
 from hub.context import HubContext
 from hub.namespaces import payloads as p
 from hub.namespaces import replies as r
+from hub.outages import outage
+from hub.presence import PRESENCE_UNAVAILABLE
 from hub.protocol import AUTH_EXPIRED, SERVER_ABUSE, ClientEvent, docstring_parts
 from hub.ratelimit import ABUSE, LIMITS, USER_LIMITS, RateTable, TokenBucket, connect_limit
 from hub.realtime import user_room
-from hub.storage.db import unavailable
 
 log = logging.getLogger(__name__)
 
@@ -188,10 +189,12 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         await self.enter_room(sid, user_room(user.user_id, user.role.value))
         try:
             await self.hub.presence.connect(user.user_id, user.role.value, sid)
+        except PRESENCE_UNAVAILABLE as exc:
+            # Chat and notifications still work without presence (e.g. Redis briefly down); the
+            # heartbeat registers the socket again once Redis is back.
+            log.warning("presence connect for %s %s: presence_unavailable (%r)", user.role, user.user_id, exc)
         except Exception:
-            # Chat and notifications still work without presence (e.g. Redis briefly down);
-            # the person shows offline until they reconnect.
-            log.exception("presence connect failed for %s", user.user_id)
+            log.exception("presence connect failed for %s", user.user_id)  # a bug: the socket stays
         await self.connected(sid, user, auth)
         for hook in self.connect_hooks:
             self.hub.spawn(hook(sid, user))
@@ -208,6 +211,9 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             self.people.pop((state.user.role, state.user.user_id), None)
         try:
             await self.hub.presence.disconnect(state.user.user_id, state.user.role.value, sid)
+        except PRESENCE_UNAVAILABLE as exc:
+            # The socket's registration expires with its TTL, and the sweep marks the person gone.
+            log.warning("presence disconnect for %s: presence_unavailable (%r)", state.user.user_id, exc)
         except Exception:
             log.exception("presence disconnect failed for %s", state.user.user_id)
 
@@ -270,7 +276,7 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             self._count(event_name, "refused")
             return acks.from_error(exc)
         except Exception as exc:
-            refusal = exc if isinstance(exc, errors.Unavailable) else unavailable(exc)
+            refusal = exc if isinstance(exc, errors.Unavailable) else outage(exc)
             if refusal is None:
                 self._count(event_name, "failed")
                 log.exception(
@@ -280,12 +286,12 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             # An outage, not a bug: one line per event, no traceback.
             self._count(event_name, "unavailable")
             log.warning(
-                "%s %s (user %s): database unavailable (%r); answered %s",
+                "%s %s (user %s): %s (%r)",
                 self.namespace,
                 event_name,
                 state.user.user_id,
-                exc,
                 refusal.code,
+                exc,
             )
             return acks.from_error(refusal)
         self._count(event_name, "ok")

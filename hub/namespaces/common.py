@@ -11,6 +11,7 @@ from hub.chat.models import Member
 from hub.namespaces import payloads as p
 from hub.namespaces import replies as r
 from hub.namespaces.base import AuthenticatedNamespace, event
+from hub.outages import outage
 from hub.presence import InvalidStatus, Status
 from hub.protocol import (
     CHAT_RECEIPT,
@@ -24,7 +25,6 @@ from hub.protocol import (
 )
 from hub.storage import notifications as inbox
 from hub.storage import presence as presence_store
-from hub.storage.db import unavailable
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +43,12 @@ class HubNamespace(AuthenticatedNamespace):
         except errors.HubError as exc:
             result = acks.from_error(exc)
         except Exception as exc:
-            refusal = unavailable(exc)
+            refusal = outage(exc)
             if refusal is None:
                 log.exception("sync after connect failed for %s", user.user_id)
                 result = acks.refused("internal_error", "sync failed; send a sync event")
             else:
-                log.warning("sync after connect for %s: database unavailable (%r)", user.user_id, exc)
+                log.warning("sync after connect for %s: %s (%r)", user.user_id, refusal.code, exc)
                 result = acks.from_error(refusal)
         await self.emit(SYNC.name, result, to=sid)
 

@@ -8,6 +8,7 @@ the state lives in this process (one node); with Redis it is shared by every nod
 from __future__ import annotations
 
 from hub.presence.base import (
+    PRESENCE_UNAVAILABLE,
     ChangeCallback,
     InvalidStatus,
     PresenceChange,
@@ -18,6 +19,7 @@ from hub.presence.base import (
 from hub.presence.config import PresenceConfig
 
 __all__ = [
+    "PRESENCE_UNAVAILABLE",
     "ChangeCallback",
     "InvalidStatus",
     "PresenceChange",

@@ -24,7 +24,19 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 log = logging.getLogger(__name__)
+
+# What a tracker raises when its store cannot answer (Redis down, restarting, or too slow). The
+# callers that can do without presence for a moment catch exactly these; anything else is a bug.
+PRESENCE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    OSError,
+    TimeoutError,
+)
 
 
 class Status(enum.StrEnum):
@@ -111,6 +123,7 @@ def roles_of(role: str) -> tuple[str, ...]:
 
 
 ChoiceLoader = Callable[[], Awaitable[list[tuple[str, str, Status]]]]
+JobLoader = Callable[[], Awaitable[list[tuple[str, str]]]]
 
 
 class PresenceTracker(abc.ABC):
@@ -125,6 +138,7 @@ class PresenceTracker(abc.ABC):
     def __init__(self) -> None:
         self._callbacks: list[ChangeCallback] = []
         self._choices: ChoiceLoader | None = None
+        self._jobs: JobLoader | None = None
 
     def keep_choices_in(self, loader: ChoiceLoader) -> None:
         """Where the statuses people chose are kept for good (PostgreSQL): ``await loader()``
@@ -132,17 +146,35 @@ class PresenceTracker(abc.ABC):
         tracker holds is lost with its process or with Redis; ``restore_choices`` puts it back."""
         self._choices = loader
 
+    def keep_jobs_in(self, loader: JobLoader) -> None:
+        """Where the jobs in progress are kept (an extension's records): ``await loader()``
+        returns ``(worker_id, booking_id)`` for every worker on a job now, whom ``restore_jobs``
+        shows ``busy`` again. Without it a worker on a job would show their chosen status after
+        Redis lost its data."""
+        self._jobs = loader
+
     async def restore_choices(self) -> int:
-        """Apply every kept choice again (at start, and after Redis lost its data); how many."""
-        if self._choices is None:
+        """Apply every kept choice again, then every job in progress (at start, and after Redis
+        lost its data); how many."""
+        restored = 0
+        if self._choices is not None:
+            choices = await self._choices()
+            for user_id, role, status in choices:
+                try:
+                    await self.set_status(user_id, role, status)
+                except ValueError:  # InvalidStatus too: a row no rule allows any longer
+                    log.warning("ignoring the kept status %r of %s %s", status, role, user_id)
+            restored += len(choices)
+        return restored + await self.restore_jobs()
+
+    async def restore_jobs(self) -> int:
+        """Show every worker with a job in progress ``busy`` again; how many."""
+        if self._jobs is None:
             return 0
-        choices = await self._choices()
-        for user_id, role, status in choices:
-            try:
-                await self.set_status(user_id, role, status)
-            except ValueError:  # InvalidStatus too: a row no rule allows any longer
-                log.warning("ignoring the kept status %r of %s %s", status, role, user_id)
-        return len(choices)
+        jobs = await self._jobs()
+        for worker_id, booking_id in jobs:
+            await self.set_busy(worker_id, booking_id)
+        return len(jobs)
 
     def on_change(self, callback: ChangeCallback) -> None:
         """Call ``await callback(change)`` once per effective-status change this node causes.

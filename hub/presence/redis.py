@@ -269,7 +269,9 @@ class RedisPresenceTracker(PresenceTracker):
             restored = await self.restore_choices()
             await self._redis.set(self._prefix + EPOCH_KEY, self.node_id)
             if restored:
-                log.warning("presence: Redis had lost its data; %d chosen statuses restored", restored)
+                log.warning(
+                    "presence: Redis had lost its data; %d chosen statuses and jobs restored", restored
+                )
         members = [m for m, s in self._sockets.items() if s.registered]
         missing: list[str] = []
         for chunk in _chunks(members, BATCH):

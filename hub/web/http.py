@@ -22,9 +22,9 @@ from hub import acks, errors
 from hub.auth import ANY_ROLE, Role
 from hub.keys import DATABASE, METRICS, SETTINGS
 from hub.metrics import CONTENT_TYPE
+from hub.outages import outage
 from hub.storage import migrate
 from hub.storage import outbox as outbox_store
-from hub.storage.db import unavailable
 from hub.web.openapi import Operation, add_operations, caller, reply, serve_document
 
 log = logging.getLogger(__name__)
@@ -88,12 +88,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except asyncio.CancelledError:
         raise
     except Exception as exc:
-        refusal = unavailable(exc)
+        refusal = outage(exc)
         if refusal is None:
             log.exception("unhandled error on %s %s", request.method, request.path)
             return error_response(500, "internal_error", "the server failed to handle this request")
         # An outage, not a bug: one line per request, no traceback.
-        log.warning("%s %s: database unavailable (%r); answered 503", request.method, request.path, exc)
+        log.warning("%s %s: %s (%r); answered 503", request.method, request.path, refusal.code, exc)
         return _unavailable_response(refusal)
 
 

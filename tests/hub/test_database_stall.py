@@ -101,9 +101,7 @@ async def _ready(hub: RunningHub) -> bool:
 
 
 def outage_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [
-        r for r in caplog.records if r.name.startswith("hub") and "database unavailable" in r.getMessage()
-    ]
+    return [r for r in caplog.records if r.name.startswith("hub") and "db_unavailable" in r.getMessage()]
 
 
 async def test_a_frozen_database_is_answered_db_unavailable_within_the_bounds(
