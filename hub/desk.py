@@ -6,13 +6,17 @@ a presence transition on another node, or a periodic sweep.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+import uuid
 from typing import Any
 
 from hub.chat import support
 from hub.chat.models import Member, Message
 from hub.chat.service import ConversationChange
 from hub.context import HubContext
+from hub.outages import outage
 from hub.presence import PRESENCE_UNAVAILABLE, PresenceChange, Status
 from hub.protocol import (
     CHAT_MESSAGE,
@@ -24,8 +28,12 @@ from hub.protocol import (
     ServerEvent,
 )
 from hub.push.queue import PushMessage, queue_push
+from hub.storage.db import timeouts_of
 
 log = logging.getLogger(__name__)
+
+LATE_LOOKUP_INTERVAL_SECONDS = 1.0
+LATE_LOOKUP_WINDOW_SECONDS = 120.0  # how long a database that does not answer is asked again
 
 
 async def emit_message(
@@ -34,6 +42,38 @@ async def emit_message(
     await hub.realtime.to_members(
         members, CHAT_MESSAGE, message.to_dict(), agents_only=message.private, skip_sid=skip_sid
     )
+
+
+async def deliver_if_stored_late(hub: HubContext, message_id: uuid.UUID) -> None:
+    """Send a message whose ``chat:send`` failed (the database did not answer in time) if it was
+    stored all the same.
+
+    A statement the hub gave up on can still commit, once a stalled server resumes: the sender
+    was told ``db_unavailable``, its retry finds the message as a duplicate, and a duplicate is
+    not sent again. So the node that gave up asks until the database answers, and once more a
+    statement's time later (a statement still running then ends within it); if the message is
+    there, it gets the one live delivery (and offline push) it would have had."""
+    settle = timeouts_of(hub.pool).command
+    deadline = time.monotonic() + LATE_LOOKUP_WINDOW_SECONDS
+    answered_at: float | None = None
+    while time.monotonic() < deadline:
+        await asyncio.sleep(LATE_LOOKUP_INTERVAL_SECONDS)
+        try:
+            found = await hub.chat.stored_late(message_id)
+        except Exception as exc:
+            if outage(exc) is None:
+                raise
+            continue
+        if found is not None:
+            message, members = found
+            log.info("message %s was stored after its send timed out; delivering it", message_id)
+            await emit_message(hub, message, members)
+            await push_to_unreachable(hub, message, members)
+            return
+        answered_at = answered_at or time.monotonic()
+        if time.monotonic() - answered_at > settle:
+            return
+    log.warning("could not learn whether message %s was stored; its members find it by sync", message_id)
 
 
 async def push_to_unreachable(hub: HubContext, message: Message, members: list[Member]) -> None:

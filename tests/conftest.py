@@ -24,6 +24,7 @@ from hub.settings import Settings
 from hub.storage.db import create_pool
 from hub.storage.migrate import migrate
 from tests.support.hubs import JWT_SECRET, RunningHub, StartHub, stop_hub
+from tests.support.redis_server import RedisServer
 from tests.support.services import (
     ADMIN_DSN,
     IN_CI,
@@ -171,6 +172,15 @@ async def peers() -> AsyncIterator[list[Any]]:
 async def hub(start_hub: StartHub) -> RunningHub:
     result: RunningHub = await start_hub()
     return result
+
+
+@pytest.fixture
+async def own_redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    """A Redis of the test's own, to kill and start again (empty)."""
+    server = RedisServer(tmp_path)
+    await server.start()
+    yield server
+    await server.kill()
 
 
 @pytest.fixture

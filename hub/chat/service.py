@@ -140,8 +140,13 @@ class ChatService:
         body: str,
         upload_ids: Sequence[uuid.UUID] = (),
         private: bool = False,
+        message_id: uuid.UUID | None = None,
     ) -> Sent:
-        """Persist a message (idempotent on ``client_id``) and return it with its recipients."""
+        """Persist a message (idempotent on ``client_id``) and return it with its recipients.
+
+        ``message_id`` is the id the message gets if this call stores it: knowing it, a caller
+        whose call failed on a database that did not answer can find out later whether it was
+        stored all the same (``stored_late``)."""
         is_agent = user.role in AGENT_ROLES
         if private and not is_agent:
             raise Forbidden("only support agents can write private notes", code="private_not_allowed")
@@ -153,7 +158,7 @@ class ChatService:
         try:
             stored = await store.insert_message(
                 self.pool,
-                message_id=uuid.uuid4(),
+                message_id=message_id or uuid.uuid4(),
                 conversation_id=conversation_id,
                 sender_id=user.user_id,
                 sender_role=user.role,
@@ -174,6 +179,13 @@ class ChatService:
             raise await self._why_not_writable(user, conversation_id)
         message, members = stored
         return Sent(message, members, duplicate=False)
+
+    async def stored_late(self, message_id: uuid.UUID) -> tuple[Message, list[Member]] | None:
+        """The message a failed ``send`` stored after all, with its recipients; None if it was not."""
+        message = await store.find_message(self.pool, message_id)
+        if message is None:
+            return None
+        return message, await store.active_members(self.pool, message.conversation_id)
 
     async def _why_not_writable(self, user: Principal, conversation_id: uuid.UUID) -> Exception:
         conversation = await self.conversation_for(user, conversation_id)

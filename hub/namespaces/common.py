@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 from hub import acks, desk, errors, sync
@@ -115,14 +116,21 @@ class HubNamespace(AuthenticatedNamespace):
         Errors: ``body_too_long``, ``empty_message``, ``invalid_attachment``,
         ``private_not_allowed``, ``not_a_participant``, ``conversation_resolved``,
         ``conversation_closed``, ``conversation_not_found``."""
-        sent = await self.hub.chat.send(
-            user,
-            send.conversation_id,
-            send.client_id,
-            send.body,
-            [a.upload_id for a in send.attachments],
-            send.private,
-        )
+        attempt = uuid.uuid4()
+        try:
+            sent = await self.hub.chat.send(
+                user,
+                send.conversation_id,
+                send.client_id,
+                send.body,
+                [a.upload_id for a in send.attachments],
+                send.private,
+                message_id=attempt,
+            )
+        except Exception as exc:
+            if outage(exc) is not None:  # it may still be stored: then it must still be delivered
+                self.hub.spawn(desk.deliver_if_stored_late(self.hub, attempt))
+            raise
         message = sent.message
         if not sent.duplicate:
             await desk.emit_message(self.hub, message, sent.members, skip_sid=sid)

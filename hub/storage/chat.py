@@ -182,6 +182,11 @@ async def find_by_client_id(
     return None if row is None else message_from(row)
 
 
+async def find_message(conn: Executor, message_id: uuid.UUID) -> Message | None:
+    row = await conn.fetchrow(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = $1", message_id)
+    return None if row is None else message_from(row)
+
+
 async def history(
     conn: Executor, conversation_id: uuid.UUID, before_seq: int | None, limit: int, include_private: bool
 ) -> list[Message]:

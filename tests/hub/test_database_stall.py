@@ -101,7 +101,10 @@ async def _ready(hub: RunningHub) -> bool:
 
 
 def outage_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name.startswith("hub") and "db_unavailable" in r.getMessage()]
+    def outage(message: str) -> bool:
+        return "db_unavailable" in message or "database unavailable" in message
+
+    return [r for r in caplog.records if r.name.startswith("hub") and outage(r.getMessage())]
 
 
 async def test_a_frozen_database_is_answered_db_unavailable_within_the_bounds(
@@ -144,6 +147,31 @@ async def test_a_frozen_database_is_answered_db_unavailable_within_the_bounds(
     assert [m["id"] for m in history["messages"] if m["client_id"] == "during"] == [again["id"]]
     status, _, body = await get(hub, "/readyz")
     assert (status, body) == (200, {"status": "ready"})
+
+
+async def test_a_message_stored_after_its_send_timed_out_still_reaches_the_others(
+    postgres: OwnPostgres, start_hub: StartHub, peers: list[Peer]
+) -> None:
+    """The stalled statement runs once the server resumes: the sender was told db_unavailable and
+    its retry finds a duplicate, which is not sent again; the node that gave up delivers it."""
+    hub = await start_hub(HUB_DATABASE_URL=postgres.dsn, **BOUNDS)
+    customer, agent, conv = await open_chat(hub, peers)
+    message = {"conversation_id": conv, "client_id": "stalled", "body": "are you there?"}
+
+    postgres.freeze()
+    ack = await customer.call("chat:send", message)
+    assert ack["ok"] is False, ack
+    assert ack["error"]["code"] == "db_unavailable"
+    postgres.thaw()
+    await wait_until(lambda: stored(postgres.dsn, "stalled"))  # committed after all
+
+    live = await agent.next_where("chat:message", lambda m: m["client_id"] == "stalled")
+    again = await customer.ok("chat:send", message)
+    assert again["duplicate"] is True
+    assert (again["id"], again["seq"]) == (live["id"], live["seq"])
+    # Delivered once: the next message is the next thing the agent gets.
+    after = await customer.ok("chat:send", {"conversation_id": conv, "client_id": "after", "body": "hi"})
+    assert (await agent.next("chat:message"))["seq"] == after["seq"]
 
 
 async def test_readyz_keeps_its_bound_when_the_database_bounds_are_longer(

@@ -5,10 +5,7 @@ dropped), pushes still go out, and the statuses people chose come back."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import pytest
 from redis.asyncio import Redis
 
 from hub.keys import CONTEXT
@@ -20,14 +17,6 @@ from tests.support.waiting import wait_until
 from tests.support.webhooks import SECRET, Receiver, register
 
 MISSED = 5
-
-
-@pytest.fixture
-async def own_redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    await server.start()
-    yield server
-    await server.kill()
 
 
 async def test_a_redis_restart_loses_nothing(
@@ -167,3 +156,49 @@ async def test_publishes_dropped_while_the_subscription_held_are_announced(
     assert notice["reason"] == "fanout_interrupted"
     synced = await agent.ok("sync", {"conversations": {conv: seen["seq"]}})
     assert [m["seq"] for m in synced["conversations"][conv]["messages"]] == [dropped["seq"], after["seq"]]
+
+
+async def test_presence_calls_answer_presence_unavailable_while_redis_is_down(
+    start_hub: StartHub, own_redis: RedisServer, peers: list[Peer]
+) -> None:
+    hub = await start_hub(HUB_REDIS_URL=own_redis.url, HUB_REDIS_CHANNEL=f"hub-test-{uuid.uuid4().hex}")
+    agent = await Peer("/support").connect(hub.url, hub.token("support", "a-1"))
+    peers.append(agent)
+    await own_redis.kill()
+    ack = await agent.call("presence:set", {"status": "away"})
+    assert ack["ok"] is False, ack
+    assert ack["error"]["code"] == "presence_unavailable"
+    assert ack["error"]["details"] == {"retry_after_ms": 1000}
+    assert (await agent.ok("ping"))["server_time"]  # the socket is still there
+
+    await own_redis.start()
+    # The refused choice changed nothing: the agent is online again, and may choose now.
+    presence = hub.app[CONTEXT].presence
+
+    async def online() -> bool:
+        state = await presence.get("a-1", "support")
+        return state is not None and state.status == "online"
+
+    await wait_until(online)
+    assert (await agent.ok("presence:set", {"status": "away"}))["status"] == "away"
+
+
+async def test_a_chat_message_is_pushed_while_redis_is_down(
+    start_hub: StartHub, own_redis: RedisServer, receiver: Receiver, peers: list[Peer]
+) -> None:
+    hub = await start_hub(
+        HUB_REDIS_URL=own_redis.url,
+        HUB_REDIS_CHANNEL=f"hub-test-{uuid.uuid4().hex}",
+        HUB_WEBHOOK_SECRET=SECRET,
+        HUB_WEBHOOK_ALLOWED_HOSTS="127.0.0.1",
+    )
+    await register(hub, "support", "a-1", receiver.url)
+    agent = await Peer("/support").connect(hub.url, hub.token("support", "a-1"))
+    customer = await Peer("/customer").connect(hub.url, hub.token("customer", "c-1"))
+    peers += [agent, customer]
+    conv = (await customer.ok("support:open"))["conversation"]["id"]
+
+    await own_redis.kill()  # presence cannot tell whether the agent sees it: pushed all the same
+    await customer.ok("chat:send", {"conversation_id": conv, "client_id": "m1", "body": "hello?"})
+    pushed = await receiver.next()
+    assert (pushed["user_id"], pushed["body"]) == ("a-1", "hello?")

@@ -49,7 +49,7 @@ class Report:
     def clean(self) -> bool:
         return not (
             self.lost or self.late or self.duplicated or self.unacknowledged or self.refused
-            or self.presence_wrong or self.bookings_wrong
+            or self.presence_wrong or self.bookings_wrong or self.clients["error:internal_error"]
         )  # fmt: skip
 
     def text(self) -> str:

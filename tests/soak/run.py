@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.soak.cluster import Cluster, running_cluster, seed
+from tests.soak.cluster import Cluster, Fault, running_cluster, seed
 from tests.soak.ledger import Report, missing, read_stored, reconcile
 from tests.soak.people import Agent, Customer, Person, Worker
 from tests.support.bookings import booking_request, tomorrow_at
@@ -80,15 +80,17 @@ async def soak(directory: Path, plan: Plan, env: dict[str, str] | None = None) -
             await asyncio.gather(*(c.open_support() for c in people.customers))
 
             talking = asyncio.Event()  # set: stop talking
-            for customer in people.customers:
-                customer.spawn(customer.talk(plan.message_every, talking))
-            for agent in people.agents:
-                agent.spawn(agent.talk(plan.message_every, talking))
-                agent.spawn(agent.change_minds(plan.minds_every, talking))
+            talkers = [
+                *(asyncio.create_task(c.talk(plan.message_every, talking)) for c in people.customers),
+                *(asyncio.create_task(a.talk(plan.message_every, talking)) for a in people.agents),
+                *(asyncio.create_task(a.change_minds(plan.minds_every, talking)) for a in people.agents),
+                *(
+                    asyncio.create_task(w.change_minds(plan.minds_every, talking))
+                    for w in people.idle_workers
+                ),
+            ]
             for worker in people.workers:
                 worker.spawn(worker.work(plan.message_every))
-            for worker in people.idle_workers:
-                worker.spawn(worker.change_minds(plan.minds_every, talking))
             booked = asyncio.create_task(_book(cluster, people.customers, plan.bookings, plan.pause))
 
             late_at: dict[str, list[str]] = {}
@@ -98,13 +100,14 @@ async def soak(directory: Path, plan: Plan, env: dict[str, str] | None = None) -
                     await _inject(cluster, fault)
                     injected = cluster.faults[-1]
                     await _settle(people)
-                    injected.reconnected = round(time.monotonic() - cluster.started - injected.started, 1)
+                    injected.reconnected = _since(cluster, injected)
                     if late := await _checkpoint(cluster, people):
                         late_at[f"{fault} ({cycle + 1}.{n + 1})"] = late
-                    injected.caught_up = round(time.monotonic() - cluster.started - injected.started, 1)
+                    injected.caught_up = _since(cluster, injected)
             await asyncio.sleep(plan.pause)
 
-            talking.set()
+            talking.set()  # what is in flight still completes: nobody starts anything new
+            await asyncio.wait_for(asyncio.gather(*talkers), DRAIN_WITHIN)
             bookings = await asyncio.wait_for(booked, DRAIN_WITHIN)
             await _drain(people, bookings)
             await _settle(people)
@@ -208,3 +211,7 @@ async def _checkpoint(cluster: Cluster, people: People) -> list[str]:
             return lacking
         await asyncio.sleep(0.2)
     return []
+
+
+def _since(cluster: Cluster, fault: Fault) -> float:
+    return max(0.0, round(time.monotonic() - cluster.started - fault.started, 1))
