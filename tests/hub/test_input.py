@@ -281,19 +281,23 @@ async def test_the_filename_header_is_cleaned_too(hub: RunningHub, caplog: pytes
 
 
 @pytest.mark.parametrize(
-    "head",
+    ("head", "code"),
     [
-        b"GET /healthz HTTP/1.1\r\nHost: hub\r\nX-Big: " + b"x" * 9000,
-        b"GET /healthz?q=" + b"x" * 9000 + b" HTTP/1.1\r\nHost: hub",
-        b"GET /healthz HTTP/1.1\r\nHost: hub\r\nX-Bad: a\x01b",
+        (b"GET /healthz HTTP/1.1\r\nHost: hub\r\nX-Big: " + b"x" * 9000, "request_head_too_large"),
+        (b"GET /" + b"x" * 9000 + b" HTTP/1.1\r\nHost: hub", "request_head_too_large"),
+        (b"GET /healthz?q=" + b"x" * 9000 + b" HTTP/1.1\r\nHost: hub", "request_head_too_large"),
+        (b"GET /healthz HTTP/1.1\r\nHost: hub\r\nX-Bad: a\x01b", "request_malformed"),
     ],
-    ids=["header-over-8kb", "url-over-8kb", "control-character"],
+    ids=["header-over-8kb", "path-over-8kb", "query-over-8kb", "control-character"],
 )
-async def test_requests_the_parser_refuses_are_logged_without_a_traceback(
-    hub: RunningHub, caplog: pytest.LogCaptureFixture, head: bytes
+async def test_requests_the_parser_refuses_get_the_envelope_and_no_traceback(
+    hub: RunningHub, caplog: pytest.LogCaptureFixture, head: bytes, code: str
 ) -> None:
-    status, _, _ = await raw_request(hub, head)
+    status, headers, content = await raw_request(hub, head)
     assert status == 400
+    assert headers["content-type"].startswith("application/json"), content
+    assert headers["connection"] == "close"
+    assert json.loads(content)["error"]["code"] == code
     assert any(
         r.name == "hub.web.http" and "refused a malformed request" in r.getMessage() for r in caplog.records
     )
