@@ -10,7 +10,6 @@ import sys
 from collections.abc import Sequence
 
 import asyncpg
-from aiohttp import web
 
 from hub import extension, logs
 from hub.auth import Role, issue_token
@@ -85,17 +84,17 @@ def _parser(extensions: Sequence[type[Extension]]) -> argparse.ArgumentParser:
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from hub.app import build_app
+    from hub.web import serving
 
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
     app = build_app(settings)
     log.info("hub starting on http://%s:%d", host, port)
-    web.run_app(
+    serving.run(
         app,
         host=host,
         port=port,
         shutdown_timeout=settings.shutdown_timeout_seconds,
-        print=None,
         access_log=logging.getLogger("aiohttp.access"),
     )
     log.info("hub stopped")

@@ -16,14 +16,13 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
-from aiohttp.test_utils import TestServer
 
 from hub.app import build_app
 from hub.bus import Bus
 from hub.settings import Settings
 from hub.storage.db import create_pool
 from hub.storage.migrate import migrate
-from tests.support.hubs import JWT_SECRET, RunningHub, StartHub, stop_hub
+from tests.support.hubs import JWT_SECRET, HubTestServer, RunningHub, StartHub, stop_hub
 from tests.support.redis_server import RedisServer
 from tests.support.services import (
     ADMIN_DSN,
@@ -148,7 +147,7 @@ async def start_hub(hub_env: dict[str, str]) -> AsyncIterator[StartHub]:
     async def start(bus: Bus | None = None, **overrides: str) -> RunningHub:
         settings = Settings.from_env({**hub_env, **overrides})
         app = build_app(settings, bus=bus)
-        server = TestServer(app, host="127.0.0.1", port=free_port())
+        server = HubTestServer(app, host="127.0.0.1", port=free_port())
         await server.start_server()
         hub = RunningHub(app, server, settings)
         running.append(hub)

@@ -9,6 +9,8 @@
   back and the log gets a traceback. Here such a packet is refused where it is read: an error ack
   ``invalid_packet`` when the packet asked for one, a ``connect_error`` for a connection request,
   one WARNING line otherwise; on a connected socket it counts toward the abuse strikes.
+- An Engine.IO packet that does not parse ends its connection (``hub.namespaces.engine``); it
+  counts toward the abuse strikes of each namespace the connection had joined.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from socketio.msgpack_packet import MsgPackPacket
 
 from hub import acks
 from hub.metrics import Metrics
+from hub.namespaces import engine
 from hub.namespaces.base import AuthenticatedNamespace, ConnectionRefused
 from hub.ratelimit import RateTable, connect_limit
 from hub.settings import SocketSettings
@@ -131,10 +134,14 @@ class HubServer(socketio.AsyncServer):  # type: ignore[misc]
         self._dropping: set[asyncio.Task[None]] = set()
         rate = sockets.connects_per_second_per_address
         self._connects = RateTable(connect_limit(rate))
+        self.eio.on(engine.INVALID_PACKET, self._handle_eio_invalid_packet)
+
+    def _engineio_server_class(self) -> type[engine.HubEngineServer]:
+        return engine.HubEngineServer
 
     async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> bool | None:
         """Admit an Engine.IO connection: before any token is seen, so it must stay cheap."""
-        address = _address(environ)
+        address = engine.peer_address(environ)
         if self._connects.take(address):
             log.info("refused a connection from %s: connecting too often", address)
             return False
@@ -188,6 +195,14 @@ class HubServer(socketio.AsyncServer):  # type: ignore[misc]
             # joined); every handler it calls inline answers errors itself and never raises.
             log.warning("dropped a Socket.IO packet from %s: %s", eio_sid, exc)
 
+    async def _handle_eio_invalid_packet(self, eio_sid: str, reason: str) -> None:
+        """An Engine.IO packet that does not parse, just before its connection ends: a refusal
+        like a malformed Socket.IO packet, on each namespace the connection had joined."""
+        for namespace, handler in self.namespace_handlers.items():
+            sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
+            if sid is not None and isinstance(handler, AuthenticatedNamespace):
+                await handler.refuse_malformed(sid)
+
     async def _handle_event(self, eio_sid: str, namespace: str | None, id: int | None, data: Any) -> None:
         if not (isinstance(data, list) and data and isinstance(data[0], str)):
             raise MalformedPacket(
@@ -216,10 +231,3 @@ class HubServer(socketio.AsyncServer):  # type: ignore[misc]
         handler = self.namespace_handlers.get(namespace)
         if isinstance(handler, AuthenticatedNamespace):
             await handler.refuse_malformed(sid)
-
-
-def _address(environ: dict[str, Any]) -> str:
-    """The peer's address as aiohttp sees it (behind a proxy, configure aiohttp's forwarding)."""
-    request = environ.get("aiohttp.request")
-    remote = getattr(request, "remote", None)
-    return str(remote or environ.get("REMOTE_ADDR") or "unknown")

@@ -136,8 +136,8 @@ class ServerLog(logging.LoggerAdapter[logging.Logger]):
     parser refused (a header or URL over 8 KB, a control character, a bad method) is the client
     error it is: one INFO line on this module's log instead of an ERROR with a traceback.
 
-    aiohttp answers such a request itself, with a plain-text 400, before the application or any
-    middleware sees it; only a replacement of its request handler could send the JSON envelope."""
+    aiohttp answers such a request itself, before the application or any middleware sees it;
+    ``hub.web.serving`` replaces its request handler so that the answer is the JSON envelope."""
 
     def __init__(self) -> None:
         super().__init__(server_logger, {})

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 
+import aiohttp
 import jwt
+from aiohttp import web
 
 from hub.events import Event
 from hub.keys import DATABASE
 from hub.storage.outbox import publish
-from tests.support.hubs import JWT_SECRET, RunningHub, StartHub
+from tests.support.hubs import JWT_SECRET, HubTestServer, RunningHub, StartHub
 from tests.support.waiting import wait_until
 
 
@@ -118,3 +120,22 @@ async def test_unknown_route_and_method_use_the_envelope(hub: RunningHub) -> Non
     status, body = await hub.http("DELETE", "/healthz")
     assert status == 405
     assert body["error"]["code"] == "method_not_allowed"
+
+
+async def test_a_failure_outside_the_middlewares_uses_the_envelope_too() -> None:
+    """What aiohttp answers itself (hub.web.serving), a 500 raised past every middleware included."""
+
+    async def broken(request: web.Request) -> web.Response:
+        raise RuntimeError("broken on purpose")
+
+    app = web.Application()  # no error middleware: the request handler answers
+    app.router.add_get("/broken", broken)
+    server = HubTestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as session, session.get(server.make_url("/broken")) as response:
+            assert response.status == 500
+            assert response.headers["Connection"] == "close"
+            assert (await response.json())["error"]["code"] == "internal_error"
+    finally:
+        await server.close()

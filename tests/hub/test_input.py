@@ -1,7 +1,7 @@
 """Hostile input from any client: text PostgreSQL cannot hold, integers it cannot hold, names
-that would break a header, oversized requests, unknown namespaces and malformed Socket.IO
-packets. Each gets a clear error (or is dropped with a one-line warning), changes nothing, and
-leaves no traceback in the log."""
+that would break a header, oversized requests, unknown namespaces, malformed Socket.IO packets and
+Engine.IO packets that do not parse. Each gets a clear error (or is dropped with a one-line
+warning, or ends its connection), changes nothing, and leaves no traceback in the log."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ from urllib.parse import quote
 
 import aiohttp
 import pytest
+import socketio
 
-from hub.keys import CONTEXT
+from hub.keys import CONTEXT, SIO
 from tests.support.clients import Peer, RawSocket
 from tests.support.hubs import RunningHub, StartHub
 from tests.support.push_fakes import ACCOUNT
-from tests.support.waiting import WAIT
+from tests.support.waiting import WAIT, wait_until
 
 NUL = "a\x00b"
 SURROGATE = "a\ud800b"
@@ -280,19 +281,23 @@ async def test_the_filename_header_is_cleaned_too(hub: RunningHub, caplog: pytes
 
 
 @pytest.mark.parametrize(
-    "head",
+    ("head", "code"),
     [
-        b"GET /healthz HTTP/1.1\r\nHost: hub\r\nX-Big: " + b"x" * 9000,
-        b"GET /healthz?q=" + b"x" * 9000 + b" HTTP/1.1\r\nHost: hub",
-        b"GET /healthz HTTP/1.1\r\nHost: hub\r\nX-Bad: a\x01b",
+        (b"GET /healthz HTTP/1.1\r\nHost: hub\r\nX-Big: " + b"x" * 9000, "request_head_too_large"),
+        (b"GET /" + b"x" * 9000 + b" HTTP/1.1\r\nHost: hub", "request_head_too_large"),
+        (b"GET /healthz?q=" + b"x" * 9000 + b" HTTP/1.1\r\nHost: hub", "request_head_too_large"),
+        (b"GET /healthz HTTP/1.1\r\nHost: hub\r\nX-Bad: a\x01b", "request_malformed"),
     ],
-    ids=["header-over-8kb", "url-over-8kb", "control-character"],
+    ids=["header-over-8kb", "path-over-8kb", "query-over-8kb", "control-character"],
 )
-async def test_requests_the_parser_refuses_are_logged_without_a_traceback(
-    hub: RunningHub, caplog: pytest.LogCaptureFixture, head: bytes
+async def test_requests_the_parser_refuses_get_the_envelope_and_no_traceback(
+    hub: RunningHub, caplog: pytest.LogCaptureFixture, head: bytes, code: str
 ) -> None:
-    status, _, _ = await raw_request(hub, head)
+    status, headers, content = await raw_request(hub, head)
     assert status == 400
+    assert headers["content-type"].startswith("application/json"), content
+    assert headers["connection"] == "close"
+    assert json.loads(content)["error"]["code"] == code
     assert any(
         r.name == "hub.web.http" and "refused a malformed request" in r.getMessage() for r in caplog.records
     )
@@ -438,4 +443,114 @@ async def test_a_stream_of_malformed_packets_costs_the_socket_its_connection(
         assert await raw.receive() == "1/customer,"  # disconnected from the namespace
     finally:
         await raw.close()
+    assert_no_traceback(caplog)
+
+
+# Engine.IO packets python-engineio cannot parse --------------------------------------------------
+
+MALFORMED_COUNT = 'hub_socket_events_total{event="<malformed>",namespace="/customer",outcome="refused"} 1.0'
+
+
+@pytest.mark.parametrize(
+    "frame",
+    ["x", "", "9", "7probe", "0", "6", "4" + DEEP, "bx"],
+    ids=["junk", "empty", "unknown-type", "unknown-type-7", "open", "noop", "deep-json", "bad-base64"],
+)
+async def test_engine_io_packets_that_do_not_parse_close_the_websocket(
+    hub: RunningHub, caplog: pytest.LogCaptureFixture, frame: str
+) -> None:
+    raw = await RawSocket.open(hub.url)
+    try:
+        assert "sid" in await raw.connect("/customer", {"token": hub.token("customer", "c-1")})
+        await raw.ws.send_str(frame)
+        assert await raw.receive() is None
+        assert raw.ws.closed
+        assert raw.ws.close_code == aiohttp.WSCloseCode.PROTOCOL_ERROR
+    finally:
+        await raw.close()
+    refused = [r for r in caplog.records if "invalid Engine.IO packet" in r.getMessage()]
+    assert [r.levelno for r in refused] == [logging.INFO], [r.getMessage() for r in refused]
+    assert_no_traceback(caplog)
+    _, metrics = await hub.http("GET", "/metrics")
+    assert MALFORMED_COUNT in metrics  # counted as the abuse a malformed Socket.IO packet is
+    client = await hub.connect("/customer", hub.token("customer", "c-2"))
+    assert (await client.call("ping", namespace="/customer", timeout=WAIT))["ok"] is True
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"x", b"9", b"6", b"4hello\x1e", b"\xff\xfe", b"bx", b"3\x1e" * 20, b"4" + DEEP.encode()],
+    ids=[
+        "junk",
+        "unknown-type",
+        "noop",
+        "empty-packet",
+        "not-utf8",
+        "bad-base64",
+        "too-many-packets",
+        "deep",
+    ],
+)
+async def test_engine_io_payloads_that_do_not_parse_end_the_polling_session(
+    hub: RunningHub, caplog: pytest.LogCaptureFixture, body: bytes
+) -> None:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WAIT)) as session:
+        endpoint, sid = await polling_session(session, hub)
+        async with session.post(endpoint, data=body) as response:
+            assert response.status == 400
+    assert sid not in hub.app[SIO].eio.sockets
+    refused = [r for r in caplog.records if "invalid Engine.IO packet" in r.getMessage()]
+    assert [r.levelno for r in refused] == [logging.INFO], [r.getMessage() for r in refused]
+    assert_no_traceback(caplog)
+    assert await hub.http("GET", "/healthz") == (200, {"status": "ok"})
+
+
+@pytest.mark.parametrize("transports", [["polling"], ["polling", "websocket"]], ids=["polling", "upgrade"])
+async def test_clients_that_poll_or_upgrade_pass_the_checks(
+    hub: RunningHub, caplog: pytest.LogCaptureFixture, transports: list[str]
+) -> None:
+    client = socketio.AsyncClient(reconnection=False)
+    hub.clients.append(client)
+    await client.connect(
+        hub.url,
+        namespaces=["/customer"],
+        auth={"token": hub.token("customer", "c-1")},
+        transports=transports,
+        wait_timeout=WAIT,
+    )
+    # A binary attachment travels over polling as a base64 packet.
+    for payload in (None, {"blob": b"\x00\xff" * 8}):
+        assert (await client.call("ping", payload, namespace="/customer", timeout=WAIT))["ok"] is True
+    assert client.transport() == transports[-1]
+    # Closed by the hub: a polling client's own goodbye leaves its last poll unanswered for 30 s.
+    await asyncio.wait_for(hub.app[SIO].eio.disconnect(client.eio.sid), WAIT)
+    await wait_until(lambda: not client.connected)
+    assert not [r for r in caplog.records if "invalid Engine.IO packet" in r.getMessage()]
+    assert_no_traceback(caplog)
+
+
+async def polling_session(session: aiohttp.ClientSession, hub: RunningHub) -> tuple[str, str]:
+    """Open an Engine.IO session over long-polling: its endpoint, with the sid."""
+    endpoint = f"{hub.url}/socket.io/?EIO=4&transport=polling"
+    async with session.get(endpoint) as response:
+        opening = await response.text()
+    assert opening.startswith("0{"), opening
+    sid = json.loads(opening[1:])["sid"]
+    return f"{endpoint}&sid={sid}", sid
+
+
+async def test_an_upgrade_probe_that_does_not_parse_ends_the_session(
+    hub: RunningHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WAIT)) as session:
+        endpoint, sid = await polling_session(session, hub)
+        upgrade = endpoint.replace("transport=polling", "transport=websocket")
+        async with session.ws_connect(upgrade) as ws:
+            await ws.send_str("x")  # instead of "2probe"
+            closing = await ws.receive(timeout=WAIT)
+    assert (closing.type, closing.data) == (aiohttp.WSMsgType.CLOSE, aiohttp.WSCloseCode.PROTOCOL_ERROR)
+    sessions = hub.app[SIO].eio.sockets
+    assert sid not in sessions or sessions[sid].closed  # python-engineio forgets it at its next sweep
+    refused = [r for r in caplog.records if "invalid Engine.IO packet" in r.getMessage()]
+    assert [r.levelno for r in refused] == [logging.INFO], [r.getMessage() for r in refused]
     assert_no_traceback(caplog)

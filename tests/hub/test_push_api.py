@@ -23,7 +23,7 @@ from hub.storage.db import Database, create_pool
 from hub.storage.migrate import migrate
 from hub.web.http import error_middleware
 from hub.web.push import add_routes
-from tests.support.hubs import JWT_SECRET, RunningHub
+from tests.support.hubs import JWT_SECRET, HubTestServer, RunningHub
 from tests.support.push_fakes import ACCOUNT, EC_PEM
 
 APNS_TOKEN = "0f" * 32
@@ -50,7 +50,7 @@ async def start_api(database_url: str, tmp_path: Path) -> AsyncIterator[StartApi
         app[VERIFIER] = build_verifier(settings)
         app[DATABASE] = Database(pool=pool, dsn=database_url)
         add_routes(app, PushConfig.from_env(push_env))
-        server = TestServer(app, host="127.0.0.1")
+        server = HubTestServer(app, host="127.0.0.1")
         await server.start_server()
         servers.append(server)
         return RunningHub(app, server, settings)

@@ -17,13 +17,22 @@ import pytest
 import socketio
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from aiohttp.web_runner import BaseRunner
 
 from hub.auth import Role, issue_token
 from hub.settings import Settings
+from hub.web.serving import HubRunner
 from tests.support.waiting import WAIT
 
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 ROOT = Path(__file__).resolve().parents[2]
+
+
+class HubTestServer(TestServer):
+    """aiohttp's test server, serving with the runner ``python -m hub serve`` uses."""
+
+    async def _make_runner(self, **kwargs: Any) -> BaseRunner:
+        return HubRunner(self.app, **kwargs)
 
 
 @dataclass
