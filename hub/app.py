@@ -25,6 +25,7 @@ from hub.namespaces.customer import CustomerNamespace
 from hub.namespaces.server import HubServer, UnknownNamespace
 from hub.namespaces.support import SupportNamespace
 from hub.namespaces.worker import WorkerNamespace
+from hub.outages import outage
 from hub.outbox import Relay
 from hub.presence import create_tracker
 from hub.protocol import CUSTOMER, SERVER_EVENTS, SERVER_SHUTDOWN, SUPPORT, SYNC_REQUIRED, WORKER
@@ -33,7 +34,7 @@ from hub.push.notifier import Notifier
 from hub.realtime import Realtime
 from hub.settings import Settings
 from hub.storage import presence as presence_store
-from hub.storage.db import open_database, unavailable
+from hub.storage.db import open_database
 from hub.storage.migrate import directories, migrate
 from hub.web import asyncapi, http
 from hub.web import chat as chat_api
@@ -144,10 +145,10 @@ async def _presence(app: web.Application) -> AsyncIterator[None]:
         try:
             await desk.on_presence_change(hub, change)
         except Exception as exc:
-            if unavailable(exc) is None:
+            if outage(exc) is None:
                 raise  # the tracker logs it with its traceback
             # The assignment sweep tries again; an outage is one line, not a traceback per change.
-            log.warning("presence change of %s: database unavailable (%r)", change.state.user_id, exc)
+            log.warning("presence change of %s: backing service unavailable (%r)", change.state.user_id, exc)
 
     hub.presence.on_change(changed)
     hub.presence.keep_choices_in(lambda: presence_store.choices(hub.pool))
@@ -191,13 +192,13 @@ async def _assignment_sweep(app: web.Application) -> AsyncIterator[None]:
             try:
                 await desk.run_assignment(hub)
             except Exception as exc:
-                if unavailable(exc) is None:
+                if outage(exc) is None:
                     log.exception(
                         "support assignment sweep failed; retrying in %.0fs", ASSIGNMENT_SWEEP_SECONDS
                     )
                 else:
                     log.warning(
-                        "support assignment sweep: database unavailable (%r); retrying in %.0fs",
+                        "support assignment sweep: backing service unavailable (%r); retrying in %.0fs",
                         exc,
                         ASSIGNMENT_SWEEP_SECONDS,
                     )

@@ -17,7 +17,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from hub.storage.db import unavailable
+from hub.outages import outage
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +68,8 @@ def _guarded(job_id: str, job: Job) -> Job:
         try:
             await job(*args)
         except Exception as exc:
-            if unavailable(exc) is None:
+            if outage(exc) is None:
                 raise  # a bug: APScheduler logs it with its traceback
-            log.warning("timer %s: database unavailable (%r); retried at the next sweep", job_id, exc)
+            log.warning("timer %s: backing service unavailable (%r); retried at the next sweep", job_id, exc)
 
     return run

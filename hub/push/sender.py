@@ -26,12 +26,12 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from hub.claimloop import ClaimLoop, backoff
+from hub.outages import outage
 from hub.push.config import PushConfig
 from hub.push.models import Device, Platform
 from hub.push.providers import Outcome, Provider, SendResult, build_providers
 from hub.push.queue import PushMessage
 from hub.storage import push as store
-from hub.storage.db import unavailable
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class PushSender(ClaimLoop):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if unavailable(exc) is None:
+                if outage(exc) is None:
                     log.exception(
                         "push delivery %d: could not record the outcome; retried after the lease", row["id"]
                     )

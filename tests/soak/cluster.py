@@ -48,6 +48,7 @@ NODE_ENV = {
     "HUB_SOCKET_CONNECTS_PER_ADDRESS": "100000",
     "HUB_SOCKET_MAX_PENDING_PER_ADDRESS": "100000",
     "HUB_SOCKET_CONNECTS_PER_USER": "50",
+    "HUB_CHAT_AGENT_CAPACITY": "100",  # every customer's conversation assigned: every message owed
     # Offers wait long enough for a worker whose network was cut to come back and take them.
     "HUB_DISPATCH_OFFER_SECONDS": "60",
     "HUB_DISPATCH_CHOSEN_OFFER_SECONDS": "60",
