@@ -1,0 +1,1 @@
+"""Money: payment providers and their sandboxes, the ledger, refunds (``bookings.payments``)."""

@@ -1,0 +1,1 @@
+"""The payment providers: one interface (``base.PaymentProvider``), three protocols."""
