@@ -6,6 +6,7 @@ from bookings.http import (
     bookings,
     catalog,
     customers,
+    payments,
     recommendations,
     settings,
     vetting,
@@ -22,5 +23,6 @@ OPERATIONS: list[Operation] = [
     *workers.OPERATIONS,
     *vetting.OPERATIONS,
     *customers.OPERATIONS,
+    *payments.OPERATIONS,
     *recommendations.OPERATIONS,
 ]

@@ -16,6 +16,8 @@ from bookings import api, orders, protocol
 from bookings.config import BookingConfig, DispatchDefaults
 from bookings.keys import BOOKINGS
 from bookings.live import BookingLive, DispatchRequests
+from bookings.payments.config import PaymentsConfig
+from bookings.payments.registry import ProviderSettings
 from bookings.runtime import BookingsRuntime
 from bookings.worker_events import WorkerEvents
 from hub.extension import Command, Extension
@@ -34,13 +36,26 @@ class BookingsExtension(Extension):
     name = "bookings"
     migrations = Path(__file__).with_name("migrations")
 
-    def __init__(self, config: BookingConfig, dispatch: DispatchDefaults) -> None:
+    def __init__(
+        self,
+        config: BookingConfig,
+        dispatch: DispatchDefaults,
+        payments: PaymentsConfig | None = None,
+        providers: ProviderSettings | None = None,
+    ) -> None:
         self.config = config
         self.dispatch = dispatch
+        self.payments = payments or PaymentsConfig(public_url=None)
+        self.providers = providers or ProviderSettings()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Self:
-        return cls(BookingConfig.from_env(env), DispatchDefaults.from_env(env))
+        return cls(
+            BookingConfig.from_env(env),
+            DispatchDefaults.from_env(env),
+            PaymentsConfig.from_env(env),
+            ProviderSettings.from_env(env),
+        )
 
     def attach(self, host: Host) -> None:
         app = host.app
@@ -52,7 +67,9 @@ class BookingsExtension(Extension):
     async def _run(self, app: web.Application) -> AsyncIterator[None]:
         """Subscribers are registered before the outbox relay starts, so no event finds them missing."""
         hub, bus = app[CONTEXT], app[BUS]
-        rt = app[BOOKINGS] = BookingsRuntime(hub, self.config, self.dispatch)
+        rt = app[BOOKINGS] = BookingsRuntime(
+            hub, self.config, self.dispatch, self.payments, self.providers.build()
+        )
         hub.status_listeners.append(rt.remember_leave)
         # Busy is the system's, kept in bookings: put back whenever presence lost it (now too,
         # for the core restored the choices before any extension was running).
@@ -68,6 +85,7 @@ class BookingsExtension(Extension):
         hub.timers.every(SWEEP_JOB, self.config.timer_sweep_seconds, rt.sweep)
         await rt.recover()
         yield
+        await rt.payments.aclose()
         hub.timers.cancel(SWEEP_JOB)
         hub.status_listeners.remove(rt.remember_leave)
         with contextlib.suppress(Exception):
@@ -81,8 +99,31 @@ class BookingsExtension(Extension):
                 "demo-seed",
                 "apply migrations, then load the demo catalog, workers and customers (idempotent)",
                 _demo_seed,
-            )
+            ),
+            Command(
+                "ledger-check",
+                "check the ledger's invariants (balanced, no refund or payout beyond what came in)",
+                _ledger_check,
+            ),
         ]
+
+
+def _ledger_check(args: argparse.Namespace, settings: Settings) -> int:
+    from bookings.payments.invariants import violations
+
+    async def run() -> list[str]:
+        database = await open_database(settings)
+        try:
+            async with database.maintenance() as conn:
+                return await violations(conn)
+        finally:
+            await database.close()
+
+    found = asyncio.run(run())
+    for line in found:
+        print(line)
+    print("ledger: ok" if not found else f"ledger: {len(found)} violations")
+    return 1 if found else 0
 
 
 def _demo_seed(args: argparse.Namespace, settings: Settings) -> int:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from bookings import orders
 from bookings.orders import Actor, Booking, Status
+from bookings.payments import money
 from bookings.storage import bookings as booking_store
 from bookings.storage import offers as offer_store
 from hub.chat import bookings as booking_chat
@@ -55,6 +56,8 @@ async def cancel(
         params=(actor.id, reason, fee),
         allowed_from=[current.status],
     )
+    if fee and current.paid_at is not None:
+        await money.keep_cancellation_fee(conn, booking, fee)  # the rest is held, to be refunded
     withdrawn = await offer_store.close_pending(conn, booking_id, "withdrawn")
     await booking_chat.close_booking_conversation(conn, str(booking_id), read_only_seconds)
     if current.worker_id is not None:

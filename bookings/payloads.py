@@ -47,6 +47,35 @@ class Cancel(Payload):
     reason: Annotated[StrictStr, Field(max_length=500)] = ""
 
 
+# How each payment method can be paid: WeChat in its JSAPI (in WeChat), app or mobile browser;
+# Alipay on a PC page, a mobile page or in its app; cards on the provider's hosted page.
+CHANNELS = {"wechat": ("jsapi", "app", "h5"), "alipay": ("page", "wap", "app"), "card": ("hosted",)}
+
+
+class Payer(Payload):
+    openid: Annotated[StrictStr, Field(min_length=1, max_length=128)] | None = None  # WeChat JSAPI
+    client_ip: Annotated[StrictStr, Field(min_length=2, max_length=45)] | None = None  # WeChat H5
+
+
+class PayRequest(Payload):
+    """Pay a booking: the method, how the payer pays with it, and where their browser returns."""
+
+    method: Literal["wechat", "alipay", "card"]
+    channel: Literal["jsapi", "app", "h5", "page", "wap", "hosted"]
+    return_url: Annotated[StrictStr, Field(pattern=r"^https?://", max_length=2000)] | None = None
+    payer: Payer = Payer()
+
+    @model_validator(mode="after")
+    def channel_of_method(self) -> PayRequest:
+        if self.channel not in CHANNELS[self.method]:
+            raise ValueError(f"{self.method} is paid through {', '.join(CHANNELS[self.method])}")
+        if (self.method, self.channel) == ("wechat", "jsapi") and self.payer.openid is None:
+            raise ValueError("WeChat JSAPI needs payer.openid")
+        if (self.method, self.channel) == ("wechat", "h5") and self.payer.client_ip is None:
+            raise ValueError("WeChat H5 needs payer.client_ip")
+        return self
+
+
 class MarkPaid(Payload):
     payment_ref: Annotated[StrictStr, Field(min_length=1, max_length=128)]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
@@ -16,6 +17,10 @@ from bookings.dispatch import Accepted, Dispatcher
 from bookings.live import entry_for_customer
 from bookings.orders import Actor, Booking, BookingDetail
 from bookings.payloads import SlotRequest
+from bookings.payments import paying
+from bookings.payments.config import PaymentsConfig
+from bookings.payments.providers.base import PaymentProvider
+from bookings.payments.service import Payments
 from bookings.protocol import BOOKING_LOCATION
 from bookings.rules import RulesCache
 from bookings.storage import bookings as booking_store
@@ -33,7 +38,14 @@ PRUNE_EVERY_SWEEPS = 720  # idempotency keys are pruned about hourly at the defa
 
 
 class BookingsRuntime:
-    def __init__(self, hub: HubContext, config: BookingConfig, dispatch: DispatchDefaults) -> None:
+    def __init__(
+        self,
+        hub: HubContext,
+        config: BookingConfig,
+        dispatch: DispatchDefaults,
+        payments: PaymentsConfig | None = None,
+        providers: Mapping[str, PaymentProvider] | None = None,
+    ) -> None:
         self.hub = hub
         self.config = config
         self.rules = RulesCache(dispatch)
@@ -48,6 +60,9 @@ class BookingsRuntime:
             self.config.travel_speed_kmh,
         )
         self.throttle = tracking.LocationThrottle(self.config.location_interval_seconds)
+        self.payments = Payments(
+            hub.pool, payments or PaymentsConfig(public_url=None), providers or {}, self._paid
+        )
         self._sweeps = 0
 
     @property
@@ -66,12 +81,20 @@ class BookingsRuntime:
         return await orders.detail(conn, booking)
 
     async def mark_paid(self, booking_id: uuid.UUID, payment_ref: str, actor: Actor) -> BookingDetail:
+        """An admin's word that the booking was paid: the same path as a provider's notify."""
         async with self.pool.acquire() as conn:
             async with conn.transaction():
-                booking = await checkout.mark_paid(conn, booking_id, payment_ref, actor)
-            self.hub.timers.cancel(f"unpaid:{booking_id}")
-            self.dispatcher.request(booking_id, 0)  # at once; the outbox event is the safety net
+                booking = await paying.mark_paid_by_hand(
+                    conn, await orders.require(conn, booking_id), payment_ref, actor
+                )
+            self._paid(booking)
             return await orders.detail(conn, booking)
+
+    def _paid(self, booking: Booking) -> None:
+        """After the commit that paid ``booking``: no expiry, and dispatch at once (the outbox
+        event is the safety net)."""
+        self.hub.timers.cancel(f"unpaid:{booking.id}")
+        self.dispatcher.request(booking.id, 0)
 
     async def expire_unpaid(self, booking_id: uuid.UUID) -> None:
         async with self.pool.acquire() as conn, conn.transaction():

@@ -15,6 +15,7 @@ from typing import Any
 from bookings import geo, orders
 from bookings.config import BookingConfig
 from bookings.orders import Actor, Booking, Status
+from bookings.payments import money
 from bookings.storage import bookings as booking_store
 from bookings.storage import workers as worker_store
 from hub.chat import bookings as booking_chat
@@ -149,6 +150,7 @@ async def finish(conn: Conn, worker_id: str, booking_id: uuid.UUID, read_only_se
     booking, made = await _advance(conn, worker_id, booking_id, "finish", "finished_at = now()")
     if made:  # a resent finish must not push the conversation's read-only time further out
         await booking_chat.close_booking_conversation(conn, str(booking_id), read_only_seconds)
+        await money.complete(conn, booking)  # the service is delivered: the money is earned
     return booking
 
 

@@ -24,7 +24,7 @@ class BookingList(pydantic.BaseModel):
     items: list[Booking]
 
 
-def _booking_id(request: web.Request) -> uuid.UUID:
+def booking_id_param(request: web.Request) -> uuid.UUID:
     try:
         return uuid.UUID(request.match_info["booking_id"])
     except ValueError:
@@ -74,12 +74,12 @@ async def listing(request: web.Request) -> web.Response:
 
 async def show(request: web.Request) -> web.Response:
     user = caller(request)
-    return reply(await runtime(request).visible(user, _booking_id(request)))
+    return reply(await runtime(request).visible(user, booking_id_param(request)))
 
 
 async def cancel(request: web.Request) -> web.Response:
     user = caller(request)
-    booking_id = _booking_id(request)
+    booking_id = booking_id_param(request)
     body = await read_body(request, Cancel)
     return reply(await runtime(request).cancel(user, booking_id, body.reason))
 
@@ -88,7 +88,7 @@ async def mark_paid(request: web.Request) -> web.Response:
     """Until a payment provider is wired in, an admin (or the demo) marks a booking paid; the
     provider's callback will make the same call, idempotent per payment reference."""
     user = caller(request)
-    booking_id = _booking_id(request)
+    booking_id = booking_id_param(request)
     body = await read_body(request, MarkPaid)
     return reply(
         await runtime(request).mark_paid(booking_id, body.payment_ref, Actor(user.user_id, user.role.value))
@@ -97,14 +97,14 @@ async def mark_paid(request: web.Request) -> web.Response:
 
 async def assign(request: web.Request) -> web.Response:
     user = caller(request)
-    booking_id = _booking_id(request)
+    booking_id = booking_id_param(request)
     body = await read_body(request, Assign)
     return reply(await runtime(request).assign(user, booking_id, body.worker_id))
 
 
 async def redispatch(request: web.Request) -> web.Response:
     user = caller(request)
-    booking_id = _booking_id(request)
+    booking_id = booking_id_param(request)
     body = await read_body(request, Redispatch)
     return reply(await runtime(request).redispatch(user, booking_id, body.reason))
 

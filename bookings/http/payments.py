@@ -1,0 +1,95 @@
+"""Payments: a customer pays a booking with a provider; providers send their notifies here."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pydantic
+from aiohttp import web
+
+from bookings.http.bookings import UUID_PARAM, booking_id_param
+from bookings.http.idempotency import create_once
+from bookings.keys import runtime
+from bookings.payloads import PayRequest
+from bookings.payments.paying import PaymentView
+from bookings.payments.service import notify_request
+from hub.auth import ANY_ROLE, Role
+from hub.web.openapi import Operation, caller, read_body, reply
+
+METHOD_PARAM = {"method": {"type": "string", "enum": ["wechat", "alipay", "card"]}}
+NOTIFY_BODY_LIMIT = 64 * 1024  # every provider's notify is a few kilobytes
+
+
+class PaymentList(pydantic.BaseModel):
+    items: list[PaymentView]
+
+
+async def pay(request: web.Request) -> web.Response:
+    user = caller(request)
+    booking_id = booking_id_param(request)
+    wanted = await read_body(request, PayRequest)
+    rt = runtime(request)
+
+    async def make(conn: Any) -> pydantic.BaseModel:
+        return await rt.payments.start(
+            conn,
+            user.user_id,
+            booking_id,
+            wanted.method,
+            wanted.channel,
+            return_url=wanted.return_url,
+            payer=wanted.payer.model_dump(exclude_none=True),
+        )
+
+    return await create_once(request, rt.pool, user, make)
+
+
+async def listing(request: web.Request) -> web.Response:
+    user = caller(request)
+    booking_id = booking_id_param(request)
+    rt = runtime(request)
+    await rt.visible(user, booking_id)  # its customer and staff (and its worker) may see it
+    if user.role == Role.WORKER:
+        return reply(PaymentList(items=[]))  # a worker sees the booking, not how it was paid
+    return reply(PaymentList(items=await rt.payments.for_booking(booking_id)))
+
+
+async def notify(request: web.Request) -> web.Response:
+    """No token: the provider's signature is the authentication, checked before anything else."""
+    method = request.match_info["method"]
+    body = await request.content.read(NOTIFY_BODY_LIMIT + 1)
+    if len(body) > NOTIFY_BODY_LIMIT:
+        raise web.HTTPRequestEntityTooLarge(max_size=NOTIFY_BODY_LIMIT, actual_size=len(body))
+    answer = await runtime(request).payments.notify(
+        method, notify_request(request.headers, body, datetime.now(UTC))
+    )
+    return web.Response(status=answer.status, body=answer.body, content_type=answer.content_type)
+
+
+OPERATIONS = [
+    Operation(
+        "POST", "/api/v1/bookings/{booking_id}/payments", pay,
+        "Pay a booking: what the app needs to pay with the chosen method", "payments",
+        roles=(Role.CUSTOMER,), body=PayRequest, responses={201: PaymentView},
+        errors=(404, 409, 422, 503), idempotent=True, path_params=UUID_PARAM,
+        description="The amount is the booking's total. Errors: `payment_method_unavailable` (422, not "
+        "configured here), `not_payable` and `payment_window_closed` (409), `payment_refused` (409, the "
+        "provider said no), `payment_provider_unavailable` (503, retry).",
+    ),
+    Operation(
+        "GET", "/api/v1/bookings/{booking_id}/payments", listing,
+        "A booking's payments, oldest first", "payments",
+        roles=ANY_ROLE, responses={200: PaymentList}, errors=(404,), path_params=UUID_PARAM,
+    ),
+    Operation(
+        "POST", "/api/v1/payments/notify/{method}", notify,
+        "A payment provider's notify (signed by the provider; no token)", "payments",
+        auth=False, raw_body=("application/json", "application/x-www-form-urlencoded"),
+        responses={200: None, 204: None}, raw_responses={200: ("application/json", "text/plain")},
+        errors=(400, 404, 413, 503), path_params=METHOD_PARAM,
+        description="Answered as each provider expects (WeChat 204, Alipay `success`, card 200); a "
+        "notify that is not genuine or not about a payment the hub can accept is refused (4xx) and "
+        "changes nothing.",
+    ),
+]  # fmt: skip

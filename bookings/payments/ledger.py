@@ -1,0 +1,142 @@
+"""The ledger: every movement of money as lines that sum to zero (double entry), in fen.
+
+A positive amount debits an account, a negative one credits it. The accounts:
+
+- ``cash:<method>``: money held at a provider (``wechat``, ``alipay``, ``card``) or by hand (``manual``);
+- ``booking:<id>``: paid for a booking and not yet earned or given back; never above zero (more
+  refunded or earned than paid);
+- ``worker:<id>``: what the platform owes a worker; never above zero (more paid out than earned);
+- ``platform:revenue``: commission and cancellation fees; ``platform:promotions``: discounts the
+  platform funds.
+
+Each posting is a pure value built here and written by ``bookings.storage.ledger.post`` in the
+caller's transaction, with the state change it records and its outbox event. The database refuses
+one that does not balance.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+REVENUE = "platform:revenue"
+PROMOTIONS = "platform:promotions"
+
+
+class Kind(enum.StrEnum):
+    PAYMENT = "payment"
+    REFUND = "refund"
+    CANCELLATION_FEE = "cancellation_fee"
+    COMPLETION = "completion"
+    PAYOUT = "payout"
+
+
+def cash(method: str) -> str:
+    return f"cash:{method}"
+
+
+def booking_account(booking_id: uuid.UUID) -> str:
+    return f"booking:{booking_id}"
+
+
+def worker_account(worker_id: str) -> str:
+    return f"worker:{worker_id}"
+
+
+class Unbalanced(ValueError):
+    """A posting whose lines do not sum to zero: a bug in the code that built it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Posting:
+    kind: Kind
+    reference: str  # unique: the same movement is never recorded twice
+    lines: Mapping[str, int]  # account -> amount in fen; zero lines are dropped
+    booking_id: uuid.UUID | None = None
+    customer_id: str | None = None
+    worker_id: str | None = None
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+    def __post_init__(self) -> None:
+        lines = {account: amount for account, amount in self.lines.items() if amount != 0}
+        if sum(lines.values()) != 0:
+            raise Unbalanced(f"{self.kind} {self.reference} does not balance: {lines}")
+        object.__setattr__(self, "lines", lines)
+
+    def row(self) -> dict[str, Any]:
+        """As ``bookings.storage.ledger.post`` takes it."""
+        return {
+            "transaction_id": self.id,
+            "kind": self.kind.value,
+            "reference": self.reference,
+            "lines": self.lines,
+            "booking_id": self.booking_id,
+            "customer_id": self.customer_id,
+            "worker_id": self.worker_id,
+        }
+
+
+def payment(booking_id: uuid.UUID, customer_id: str, method: str, amount: int, reference: str) -> Posting:
+    """Money received for a booking: held against it until it is earned or given back."""
+    return Posting(
+        Kind.PAYMENT,
+        f"payment:{reference}",
+        {cash(method): amount, booking_account(booking_id): -amount},
+        booking_id=booking_id,
+        customer_id=customer_id,
+    )
+
+
+def refund(booking_id: uuid.UUID, customer_id: str, method: str, amount: int, reference: str) -> Posting:
+    """Money given back through the provider it came from."""
+    return Posting(
+        Kind.REFUND,
+        f"refund:{reference}",
+        {booking_account(booking_id): amount, cash(method): -amount},
+        booking_id=booking_id,
+        customer_id=customer_id,
+    )
+
+
+def cancellation_fee(booking_id: uuid.UUID, customer_id: str, fee: int) -> Posting:
+    """The fee a late cancellation keeps, earned by the platform; the rest stays to be refunded."""
+    return Posting(
+        Kind.CANCELLATION_FEE,
+        f"cancellation_fee:{booking_id}",
+        {booking_account(booking_id): fee, REVENUE: -fee},
+        booking_id=booking_id,
+        customer_id=customer_id,
+    )
+
+
+def completion(
+    booking_id: uuid.UUID, customer_id: str, worker_id: str, paid: int, discount: int, worker_pay: int
+) -> Posting:
+    """A completed booking is earned: the worker's pay becomes owed to them, the platform keeps the
+    rest as commission, and pays for the discount it gave (``discount``) from its promotions."""
+    return Posting(
+        Kind.COMPLETION,
+        f"completion:{booking_id}",
+        {
+            booking_account(booking_id): paid,
+            PROMOTIONS: discount,
+            worker_account(worker_id): -worker_pay,
+            REVENUE: worker_pay - paid - discount,
+        },
+        booking_id=booking_id,
+        customer_id=customer_id,
+        worker_id=worker_id,
+    )
+
+
+def payout(worker_id: str, method: str, amount: int, reference: str) -> Posting:
+    """Money paid to a worker from what they are owed."""
+    return Posting(
+        Kind.PAYOUT,
+        f"payout:{reference}",
+        {worker_account(worker_id): amount, cash(method): -amount},
+        worker_id=worker_id,
+    )
