@@ -97,6 +97,7 @@ class BookingsRuntime:
         self.dispatcher.request(booking.id, 0)
 
     async def expire_unpaid(self, booking_id: uuid.UUID) -> None:
+        await self.payments.ask_before_expiry(booking_id)  # paid after all: then it does not expire
         async with self.pool.acquire() as conn, conn.transaction():
             await checkout.expire_unpaid(conn, booking_id)
 
@@ -237,8 +238,10 @@ class BookingsRuntime:
     async def sweep(self) -> None:
         """The safety net under every date job; each step is idempotent."""
         await self.dispatcher.sweep()
+        await self.payments.ask_about_unanswered()
         async with self.pool.acquire() as conn:
             for booking_id in await checkout.overdue_unpaid(conn):
+                await self.payments.ask_before_expiry(booking_id)
                 async with conn.transaction():
                     await checkout.expire_unpaid(conn, booking_id)
             for booking_id in await tracking.overdue_departures(conn, self.config.lateness_grace_minutes):

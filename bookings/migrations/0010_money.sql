@@ -62,10 +62,12 @@ CREATE TABLE payments (
     failure       text,
     expires_at    timestamptz NOT NULL,
     paid_at       timestamptz,
+    queried_at    timestamptz,      -- last asked the provider, when its notify was late
     created_at    timestamptz NOT NULL DEFAULT now(),
     updated_at    timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX payments_booking ON payments (booking_id);
+CREATE INDEX payments_pending ON payments (created_at) WHERE status = 'pending';
 -- At most one payment of a booking succeeds: a second one is money to give back, not a second sale.
 CREATE UNIQUE INDEX payments_one_success ON payments (booking_id) WHERE status = 'succeeded';
 

@@ -17,6 +17,7 @@ from bookings.payments.config import PaymentsConfig
 from bookings.payments.paying import Outcome, PaymentView
 from bookings.payments.providers.base import (
     Answer,
+    NoticeStatus,
     NotifyRejected,
     NotifyRequest,
     PaymentOrder,
@@ -131,6 +132,41 @@ class Payments:
         if applied.paid is not None:
             self._on_paid(applied.paid)
         return provider.accepted()
+
+    async def ask_about_unanswered(self) -> int:
+        """Ask the providers about payments whose notify is late (lost, or the hub was down when
+        it came); apply what they say. How many were asked."""
+        rows = await payment_store.unanswered(self.pool, self.config.query_after_seconds)
+        for row in rows:
+            await self._ask(row)
+        return len(rows)
+
+    async def ask_before_expiry(self, booking_id: uuid.UUID) -> None:
+        """Before an unpaid booking expires: was it paid after all, with no word yet?"""
+        for row in await payment_store.pending_of(self.pool, booking_id):
+            await self._ask(row)
+
+    async def _ask(self, row: asyncpg.Record) -> None:
+        provider = self.providers.get(row["method"])
+        if provider is None:
+            return  # the provider was unconfigured since: its payments wait for a notify
+        await payment_store.mark_queried(self.pool, row["id"])
+        try:
+            notice = await provider.query(row["out_trade_no"])
+        except ProviderError as exc:
+            log.warning("asking %s about payment %s failed: %s", row["method"], row["out_trade_no"], exc)
+            return
+        if notice.status == NoticeStatus.PENDING:
+            return
+        async with self.pool.acquire() as conn, conn.transaction():
+            applied = await paying.apply(conn, row["method"], notice)
+            outcome = f"queried:{applied.outcome.value}" + (f":{applied.reason}" if applied.reason else "")
+            await payment_store.record_notice(
+                conn, row["method"], notice.out_trade_no, outcome, dict(notice.raw)
+            )
+        if applied.paid is not None:
+            log.info("payment %s was found paid by asking %s", row["out_trade_no"], row["method"])
+            self._on_paid(applied.paid)
 
     async def for_booking(self, booking_id: uuid.UUID) -> list[PaymentView]:
         return [paying.view(row) for row in await payment_store.for_booking(self.pool, booking_id)]

@@ -108,3 +108,28 @@ async def record_notice(
         outcome,
         None if body is None else json.loads(json.dumps(body, default=str)),
     )
+
+
+async def unanswered(db: Executor, older_than_seconds: float, limit: int = 100) -> list[asyncpg.Record]:
+    """Pending payments whose notify has not come after ``older_than_seconds``, and that were not
+    asked about within that time either: to ask their provider."""
+    return await db.fetch(
+        f"""SELECT {COLUMNS} FROM payments
+             WHERE status = 'pending' AND method <> 'manual'
+               AND created_at < now() - make_interval(secs => $1)
+               AND (queried_at IS NULL OR queried_at < now() - make_interval(secs => $1))
+             ORDER BY created_at LIMIT $2""",
+        older_than_seconds,
+        limit,
+    )
+
+
+async def pending_of(db: Executor, booking_id: uuid.UUID) -> list[asyncpg.Record]:
+    return await db.fetch(
+        f"SELECT {COLUMNS} FROM payments WHERE booking_id = $1 AND status = 'pending' AND method <> 'manual'",
+        booking_id,
+    )
+
+
+async def mark_queried(db: Executor, payment_id: uuid.UUID) -> None:
+    await db.execute("UPDATE payments SET queried_at = now() WHERE id = $1", payment_id)
