@@ -141,13 +141,14 @@ def hub_env(database_url: str, tmp_path: Path, extensions_env: dict[str, str]) -
 
 @pytest.fixture
 async def start_hub(hub_env: dict[str, str]) -> AsyncIterator[StartHub]:
-    """Start hubs on free ports: ``await start_hub(bus=..., **env_overrides)``; all stop at teardown."""
+    """Start hubs on free ports: ``await start_hub(bus=..., port=..., **env_overrides)`` (a port
+    chosen beforehand, for a hub that must know its own URL); all stop at teardown."""
     running: list[RunningHub] = []
 
-    async def start(bus: Bus | None = None, **overrides: str) -> RunningHub:
+    async def start(bus: Bus | None = None, port: int | None = None, **overrides: str) -> RunningHub:
         settings = Settings.from_env({**hub_env, **overrides})
         app = build_app(settings, bus=bus)
-        server = HubTestServer(app, host="127.0.0.1", port=free_port())
+        server = HubTestServer(app, host="127.0.0.1", port=port or free_port())
         await server.start_server()
         hub = RunningHub(app, server, settings)
         running.append(hub)
