@@ -90,6 +90,7 @@ class Outcome(enum.StrEnum):
     APPLIED = "applied"  # the notice changed the payment (and maybe the booking)
     DUPLICATE = "duplicate"  # seen before: acknowledged, nothing changed
     REFUSED = "refused"  # genuine, but not about a payment we can accept: nothing changed
+    IGNORED = "ignored"  # genuine, and nothing for the hub to do: acknowledged so it is not resent
 
 
 class Applied(pydantic.BaseModel):
@@ -102,7 +103,8 @@ class Applied(pydantic.BaseModel):
 async def apply(conn: Conn, method: str, notice: Notice) -> Applied:
     """Apply a verified payment notice, in the caller's transaction."""
     if notice.kind != NoticeKind.PAYMENT:
-        return Applied(outcome=Outcome.REFUSED, reason="unsupported_notice")
+        # The hub starts no refunds yet: one made at the provider's console is only recorded.
+        return Applied(outcome=Outcome.IGNORED, reason="refund_not_tracked")
     row = await payment_store.lock_by_trade_no(conn, notice.out_trade_no)
     if row is None:
         return Applied(outcome=Outcome.REFUSED, reason="unknown_order")

@@ -7,12 +7,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bookings.payments.providers.alipay import AlipayConfig, AlipayProvider
 from bookings.payments.providers.base import PaymentProvider
+from bookings.payments.providers.card import CardConfig, CardProvider
 
 # method -> (read its config from the environment, or None when unset; build the provider)
 Loader = Callable[[Mapping[str, str]], Any]
 Factory = Callable[[Any], PaymentProvider]
-KNOWN: dict[str, tuple[Loader, Factory]] = {}
+KNOWN: dict[str, tuple[Loader, Factory]] = {
+    "alipay": (AlipayConfig.from_env, AlipayProvider),
+    "card": (CardConfig.from_env, CardProvider),
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ from hub.storage.db import Conn
 log = logging.getLogger(__name__)
 
 PROVIDER_RETRY_AFTER_SECONDS = 5.0
+UNSUPPORTED_EVENT = "unsupported_event"  # NotifyRejected's reason for a genuine notify of no interest
 
 
 class Payments:
@@ -113,6 +114,11 @@ class Payments:
         try:
             notice = provider.verify_notify(request)
         except NotifyRejected as exc:
+            if exc.reason == UNSUPPORTED_EVENT:
+                # Genuine, about something the hub does not act on (an unpaid-trade notice): a
+                # refusal would only make the provider send it again for a day.
+                log.info("%s notify ignored: %s", method, exc)
+                return provider.accepted()
             log.warning("%s notify rejected: %s", method, exc)
             return provider.refused(exc.reason)
         async with self.pool.acquire() as conn, conn.transaction():

@@ -124,7 +124,10 @@ class RefundResult:
 class NotifyRejected(Exception):
     """The notify is not genuine or not acceptable; ``reason`` is a short code for logs and tests
     (``bad_signature``, ``stale_timestamp``, ``unknown_serial``, ``wrong_merchant``, ``malformed``,
-    ``decrypt_failed``, ...). Nothing may change because of a rejected notify."""
+    ``decrypt_failed``, ...). Nothing may change because of a rejected notify.
+
+    ``unsupported_event`` is raised only for a notify already authenticated (signature checked):
+    genuine, but about nothing the hub acts on, so the hub acknowledges it to stop the retries."""
 
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)

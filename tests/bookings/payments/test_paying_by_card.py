@@ -1,0 +1,249 @@
+"""Paying a booking through the hub with the card sandbox playing Stripe: the customer gets the
+hosted page, the payer pays, the signed webhook reaches the hub's notify route and the booking is
+dispatched; a forged notify changes nothing, a replayed one is a duplicate, a webhook that never
+comes is made up for by asking the provider, and a method the hub does not have is refused."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from bookings.payments.ledger import cash
+from bookings.payments.sandbox.card import CardSandboxConfig, create_app, stripe_signature
+from bookings.storage import ledger as ledger_store
+from hub.keys import CONTEXT
+from tests.support.bookings import booking_request, open_peer, start
+from tests.support.clients import Peer
+from tests.support.hubs import RunningHub, StartHub
+from tests.support.services import free_port
+from tests.support.waiting import WAIT, wait_until
+
+SECRET_KEY = "sk_test_hub"
+WEBHOOK_SECRET = "whsec_hub"
+RETURN_URL = "https://app.example.com/orders"
+TIMEOUT = aiohttp.ClientTimeout(total=WAIT)
+
+
+@dataclass
+class Setup:
+    hub: RunningHub
+    sandbox: TestServer
+
+    async def sandbox_post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        async with (
+            aiohttp.ClientSession(timeout=TIMEOUT) as session,
+            session.post(self.sandbox.make_url(path), json=body or {}) as response,
+        ):
+            assert response.status == 200, await response.text()
+            return dict(await response.json())
+
+    async def order(self, out_trade_no: str) -> dict[str, Any]:
+        async with (
+            aiohttp.ClientSession(timeout=TIMEOUT) as session,
+            session.get(self.sandbox.make_url(f"/sandbox/orders/{out_trade_no}")) as response,
+        ):
+            return dict(await response.json())
+
+    async def notify(self, body: bytes, signature: str) -> tuple[int, bytes]:
+        headers = {"Stripe-Signature": signature, "Content-Type": "application/json"}
+        async with (
+            aiohttp.ClientSession(timeout=TIMEOUT) as session,
+            session.post(
+                f"{self.hub.url}/api/v1/payments/notify/card", data=body, headers=headers
+            ) as response,
+        ):
+            return response.status, await response.read()
+
+
+@contextlib.asynccontextmanager
+async def running(start_hub: StartHub, *, webhooks: bool = True, **env: str) -> AsyncIterator[Setup]:
+    """The sandbox, then a hub on a port chosen first (it must know its own URL for notifies)."""
+    port = free_port()
+    hub_url = f"http://127.0.0.1:{port}"
+    sandbox = TestServer(
+        create_app(
+            CardSandboxConfig(
+                secret_key=SECRET_KEY,
+                webhook_secret=WEBHOOK_SECRET,
+                webhook_url=f"{hub_url}/api/v1/payments/notify/card" if webhooks else None,
+                retry_delays=(0.2, 0.5, 1.0),
+            )
+        ),
+        host="127.0.0.1",
+    )
+    await sandbox.start_server()
+    try:
+        hub = await start(
+            start_hub,
+            workers=1,
+            port=port,  # type: ignore[arg-type]
+            HUB_PUBLIC_URL=hub_url,
+            HUB_PAY_CARD_SECRET_KEY=SECRET_KEY,
+            HUB_PAY_CARD_WEBHOOK_SECRET=WEBHOOK_SECRET,
+            HUB_PAY_CARD_API_BASE=str(sandbox.make_url("")).rstrip("/"),
+            **env,
+        )
+        yield Setup(hub, sandbox)
+    finally:
+        await sandbox.close()
+
+
+@pytest.fixture
+async def card(start_hub: StartHub) -> AsyncIterator[Setup]:
+    async with running(start_hub) as setup:
+        yield setup
+
+
+async def book(hub: RunningHub) -> dict[str, Any]:
+    status, booking = await hub.http(
+        "POST", "/api/v1/bookings", hub.token("customer", "c-1"), json=booking_request()
+    )
+    assert status == 201, booking
+    return dict(booking)
+
+
+async def pay_by_card(hub: RunningHub, booking: dict[str, Any], key: str | None = None) -> dict[str, Any]:
+    headers = {"Idempotency-Key": key} if key else {}
+    status, payment = await hub.http(
+        "POST",
+        f"/api/v1/bookings/{booking['id']}/payments",
+        hub.token("customer", "c-1"),
+        json={"method": "card", "channel": "hosted", "return_url": RETURN_URL},
+        headers=headers,
+    )
+    assert status == 201, payment
+    return dict(payment)
+
+
+async def booking_status(hub: RunningHub, booking_id: str) -> str:
+    _, body = await hub.http("GET", f"/api/v1/bookings/{booking_id}", hub.token("customer", "c-1"))
+    return str(body["status"])
+
+
+async def test_a_card_payment_dispatches_the_booking(card: Setup, peers: list[Peer]) -> None:
+    hub = card.hub
+    worker = await open_peer(hub, peers, "/worker", "worker", "w-1")
+    booking = await book(hub)
+    payment = await pay_by_card(hub, booking, key="pay-1")
+    assert (payment["status"], payment["amount_cents"]) == ("pending", booking["total_cents"])
+    assert payment["client"]["url"].startswith(str(card.sandbox.make_url("/pay/")))
+    again = await pay_by_card(hub, booking, key="pay-1")  # the app's retry: the same attempt
+    assert again["id"] == payment["id"]
+
+    await card.sandbox_post(f"/sandbox/pay/{payment['out_trade_no']}")
+    offer = await worker.next("offer")  # paid: dispatch started
+    assert offer["booking_id"] == booking["id"]
+    assert await booking_status(hub, booking["id"]) == "dispatching"
+    status, payments = await hub.http(
+        "GET", f"/api/v1/bookings/{booking['id']}/payments", hub.token("customer", "c-1")
+    )
+    assert status == 200
+    assert [(p["status"], p["method"]) for p in payments["items"]] == [("succeeded", "card")]
+    pool = hub.app[CONTEXT].pool
+    assert await ledger_store.balance(pool, cash("card")) == booking["total_cents"]
+
+    async def delivered() -> bool:
+        order = await card.order(payment["out_trade_no"])
+        return all(d["state"] == "delivered" for d in order["notifies"])
+
+    await wait_until(delivered)  # the hub's answer stopped the sandbox's retries
+
+
+async def test_forged_and_replayed_notifies_change_nothing(card: Setup) -> None:
+    hub = card.hub
+    booking = await book(hub)
+    payment = await pay_by_card(hub, booking)
+    await card.sandbox_post(f"/sandbox/pay/{payment['out_trade_no']}")
+    await wait_until(lambda: _is(hub, booking["id"], "dispatching"))
+    sent = (await card.order(payment["out_trade_no"]))["notifies"][0]
+    assert sent["state"] == "delivered"
+    event = _completed_event(payment, booking["total_cents"])
+
+    now = int(time.time())
+    body = json.dumps(event).encode()
+    forged = {
+        "another secret": stripe_signature("whsec_someone_else", body, now),
+        "stale": stripe_signature(WEBHOOK_SECRET, body, now - 3600),
+        "no signature": "t=1",
+    }
+    for name, signature in forged.items():
+        status, _ = await card.notify(body, signature)
+        assert status == 400, name
+    tampered = json.dumps({**event, "data": {"object": {**event["data"]["object"], "amount_total": 1}}})
+    status, _ = await card.notify(tampered.encode(), stripe_signature(WEBHOOK_SECRET, body, now))
+    assert status == 400
+    # Genuine but for another amount: refused, nothing changes.
+    cheaper = json.dumps(_completed_event(payment, booking["total_cents"] - 100)).encode()
+    status, _ = await card.notify(cheaper, stripe_signature(WEBHOOK_SECRET, cheaper, now))
+    assert status == 400
+    # The genuine one again (a replay): acknowledged, nothing changes.
+    status, _ = await card.notify(body, stripe_signature(WEBHOOK_SECRET, body, now))
+    assert status == 200
+    pool = hub.app[CONTEXT].pool
+    assert await ledger_store.balance(pool, cash("card")) == booking["total_cents"]
+    assert await pool.fetchval("SELECT count(*) FROM ledger_transactions WHERE kind = 'payment'") == 1
+
+
+async def test_a_webhook_that_never_comes_is_made_up_for_by_asking(start_hub: StartHub) -> None:
+    async with running(start_hub, webhooks=False, HUB_PAY_QUERY_AFTER_SECONDS="0.5") as card:
+        booking = await book(card.hub)
+        payment = await pay_by_card(card.hub, booking)
+        await card.sandbox_post(f"/sandbox/pay/{payment['out_trade_no']}")  # no webhook is sent
+        hub, booking_id = card.hub, booking["id"]
+        await wait_until(lambda: _is(hub, booking_id, "dispatching"))
+
+
+async def test_a_method_the_hub_does_not_have_is_refused(card: Setup) -> None:
+    hub = card.hub
+    booking = await book(hub)
+    status, body = await hub.http(
+        "POST",
+        f"/api/v1/bookings/{booking['id']}/payments",
+        hub.token("customer", "c-1"),
+        json={"method": "alipay", "channel": "page"},
+    )
+    assert status == 422, body
+    assert body["error"]["code"] == "payment_method_unavailable"
+    status, body = await hub.http(
+        "POST",
+        f"/api/v1/bookings/{booking['id']}/payments",
+        hub.token("customer", "c-2"),
+        json={"method": "card", "channel": "hosted"},
+    )
+    assert status == 404, body  # another customer's booking
+
+
+async def _is(hub: RunningHub, booking_id: str, status: str) -> bool:
+    return await booking_status(hub, booking_id) == status
+
+
+def _completed_event(payment: dict[str, Any], amount: int) -> dict[str, Any]:
+    return {
+        "id": f"evt_{uuid.uuid4().hex}",
+        "object": "event",
+        "type": "checkout.session.completed",
+        "created": int(time.time()),
+        "livemode": False,
+        "data": {
+            "object": {
+                "id": "cs_test_replayed",
+                "object": "checkout.session",
+                "client_reference_id": payment["out_trade_no"],
+                "metadata": {"out_trade_no": payment["out_trade_no"]},
+                "amount_total": amount,
+                "currency": "cny",
+                "payment_status": "paid",
+                "status": "complete",
+                "payment_intent": "pi_test_replayed",
+            }
+        },
+    }
