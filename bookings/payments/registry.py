@@ -10,6 +10,7 @@ from typing import Any
 from bookings.payments.providers.alipay import AlipayConfig, AlipayProvider
 from bookings.payments.providers.base import PaymentProvider
 from bookings.payments.providers.card import CardConfig, CardProvider
+from bookings.payments.providers.wechat import WechatConfig, WechatProvider
 
 # method -> (read its config from the environment, or None when unset; build the provider)
 Loader = Callable[[Mapping[str, str]], Any]
@@ -17,6 +18,7 @@ Factory = Callable[[Any], PaymentProvider]
 KNOWN: dict[str, tuple[Loader, Factory]] = {
     "alipay": (AlipayConfig.from_env, AlipayProvider),
     "card": (CardConfig.from_env, CardProvider),
+    "wechat": (WechatConfig.from_env, WechatProvider),
 }
 
 
