@@ -78,7 +78,8 @@ async def cancel(
             current.customer_id,
             "customer",
             "Booking cancelled",
-            "Support cancelled your booking" + (f": {reason}" if reason else "."),
+            ("Your booking was cancelled" if actor.role == "system" else "Support cancelled your booking")
+            + (f": {reason}" if reason else "."),
         )
     return Changed(booking, withdrawn, current.worker_id)
 

@@ -76,6 +76,13 @@ class PayRequest(Payload):
         return self
 
 
+class RefundRequest(Payload):
+    """Give money back: ``amount_cents`` of the booking's payment, or all that is left of it."""
+
+    amount_cents: Annotated[StrictInt, Field(ge=1, le=100_000_000)] | None = None
+    reason: Annotated[StrictStr, Field(min_length=1, max_length=200)]
+
+
 class MarkPaid(Payload):
     payment_ref: Annotated[StrictStr, Field(min_length=1, max_length=128)]
 

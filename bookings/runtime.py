@@ -17,7 +17,7 @@ from bookings.dispatch import Accepted, Dispatcher
 from bookings.live import entry_for_customer
 from bookings.orders import Actor, Booking, BookingDetail
 from bookings.payloads import SlotRequest
-from bookings.payments import paying
+from bookings.payments import money, paying
 from bookings.payments.config import PaymentsConfig
 from bookings.payments.providers.base import PaymentProvider
 from bookings.payments.service import Payments
@@ -28,7 +28,7 @@ from bookings.storage import idempotency
 from bookings.storage import workers as worker_store
 from hub.auth import Principal, Role
 from hub.context import HubContext
-from hub.errors import NotFound
+from hub.errors import Conflict, NotFound
 from hub.presence import PRESENCE_UNAVAILABLE, Status
 from hub.storage.db import Conn
 
@@ -123,9 +123,40 @@ class BookingsRuntime:
         async with self.pool.acquire() as conn:
             async with conn.transaction():
                 changed = await manage.cancel(conn, booking_id, actor, reason, self.read_only_seconds)
+                refund = await self._refund_what_is_held(conn, booking_id, "cancelled")
             await self._after_change(changed, "cancelled")
             self.hub.timers.cancel(f"unpaid:{booking_id}")
+            if refund is not None:
+                await self.payments.send_refund(refund)
             return await orders.detail(conn, changed.booking)
+
+    async def _refund_what_is_held(self, conn: Conn, booking_id: uuid.UUID, reason: str) -> uuid.UUID | None:
+        """In the cancelling transaction: what the customer paid and the fee did not keep goes back."""
+        if await money.held(conn, booking_id) <= 0:
+            return None
+        row = await self.payments.refund_in(conn, booking_id, None, reason, Actor.system())
+        refund_id: uuid.UUID = row["id"]
+        return refund_id
+
+    async def cancel_untaken(self) -> None:
+        """The sweep: a paid booking that nobody took by its start is cancelled and refunded."""
+        for booking_id in await booking_store.untaken_at_start(self.pool):
+            async with self.pool.acquire() as conn:
+                try:
+                    async with conn.transaction():
+                        changed = await manage.cancel(
+                            conn,
+                            booking_id,
+                            Actor.system(),
+                            "no worker could take it before it began; you are refunded in full",
+                            self.read_only_seconds,
+                        )
+                        refund = await self._refund_what_is_held(conn, booking_id, "no worker took it")
+                except Conflict:
+                    continue  # taken or cancelled meanwhile
+            await self._after_change(changed, "cancelled")
+            if refund is not None:
+                await self.payments.send_refund(refund)
 
     async def assign(self, user: Principal, booking_id: uuid.UUID, worker_id: str) -> BookingDetail:
         actor = Actor(user.user_id, user.role.value)
@@ -239,6 +270,8 @@ class BookingsRuntime:
         """The safety net under every date job; each step is idempotent."""
         await self.dispatcher.sweep()
         await self.payments.ask_about_unanswered()
+        await self.payments.send_unsent_refunds()
+        await self.cancel_untaken()
         async with self.pool.acquire() as conn:
             for booking_id in await checkout.overdue_unpaid(conn):
                 await self.payments.ask_before_expiry(booking_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,10 +12,13 @@ from aiohttp import web
 from bookings.http.bookings import UUID_PARAM, booking_id_param
 from bookings.http.idempotency import create_once
 from bookings.keys import runtime
-from bookings.payloads import PayRequest
+from bookings.orders import Actor
+from bookings.payloads import PayRequest, RefundRequest
+from bookings.payments import refunding
 from bookings.payments.paying import PaymentView
+from bookings.payments.refunding import RefundView
 from bookings.payments.service import notify_request
-from hub.auth import ANY_ROLE, Role
+from hub.auth import ANY_ROLE, STAFF, Role
 from hub.web.openapi import Operation, caller, read_body, reply
 
 METHOD_PARAM = {"method": {"type": "string", "enum": ["wechat", "alipay", "card"]}}
@@ -23,6 +27,10 @@ NOTIFY_BODY_LIMIT = 64 * 1024  # every provider's notify is a few kilobytes
 
 class PaymentList(pydantic.BaseModel):
     items: list[PaymentView]
+
+
+class RefundList(pydantic.BaseModel):
+    items: list[RefundView]
 
 
 async def pay(request: web.Request) -> web.Response:
@@ -55,6 +63,37 @@ async def listing(request: web.Request) -> web.Response:
     return reply(PaymentList(items=await rt.payments.for_booking(booking_id)))
 
 
+async def refund(request: web.Request) -> web.Response:
+    """Staff give money back; the provider is asked once the refund is recorded (and again by the
+    sweep if it does not answer). Answers the refund as recorded: GET .../refunds shows it settle."""
+    user = caller(request)
+    booking_id = booking_id_param(request)
+    wanted = await read_body(request, RefundRequest)
+    rt = runtime(request)
+    actor = Actor(user.user_id, user.role.value)
+    made: list[uuid.UUID] = []  # the refund this request recorded (none for a replay)
+
+    async def make(conn: Any) -> pydantic.BaseModel:
+        row = await rt.payments.refund_in(conn, booking_id, wanted.amount_cents, wanted.reason, actor)
+        made.append(row["id"])
+        return refunding.view(row)
+
+    response = await create_once(request, rt.pool, user, make)
+    for refund_id in made:  # after the commit
+        await rt.payments.send_refund(refund_id)
+    return response
+
+
+async def refunds(request: web.Request) -> web.Response:
+    user = caller(request)
+    booking_id = booking_id_param(request)
+    rt = runtime(request)
+    await rt.visible(user, booking_id)
+    if user.role == Role.WORKER:
+        return reply(RefundList(items=[]))
+    return reply(RefundList(items=await rt.payments.refunds_of(booking_id)))
+
+
 async def notify(request: web.Request) -> web.Response:
     """No token: the provider's signature is the authentication, checked before anything else."""
     method = request.match_info["method"]
@@ -81,6 +120,20 @@ OPERATIONS = [
         "GET", "/api/v1/bookings/{booking_id}/payments", listing,
         "A booking's payments, oldest first", "payments",
         roles=ANY_ROLE, responses={200: PaymentList}, errors=(404,), path_params=UUID_PARAM,
+    ),
+    Operation(
+        "POST", "/api/v1/admin/bookings/{booking_id}/refunds", refund,
+        "Give money back through the provider it came from", "payments",
+        roles=STAFF, body=RefundRequest, responses={201: RefundView},
+        errors=(404, 409), idempotent=True, path_params=UUID_PARAM,
+        description="Without `amount_cents`, everything left of the payment. Errors: "
+        "`nothing_to_refund`, `refund_exceeds_paid` (409: never more than was paid and not yet "
+        "refunded, in flight included).",
+    ),
+    Operation(
+        "GET", "/api/v1/bookings/{booking_id}/refunds", refunds,
+        "A booking's refunds, oldest first", "payments",
+        roles=ANY_ROLE, responses={200: RefundList}, errors=(404,), path_params=UUID_PARAM,
     ),
     Operation(
         "POST", "/api/v1/payments/notify/{method}", notify,

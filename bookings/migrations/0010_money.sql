@@ -3,12 +3,14 @@
 -- Every movement of money is one ledger transaction made of lines that sum to zero: a positive
 -- amount debits an account, a negative one credits it. Accounts are names: cash:<method> (money
 -- held at a provider, or by hand), booking:<id> (paid for a booking and not yet earned or given
--- back), worker:<id> (what the platform owes a worker), platform:revenue, platform:promotions.
+-- back), refunds:pending (asked of a provider, not yet confirmed), worker:<id> (what the
+-- platform owes a worker), platform:revenue, platform:promotions.
 -- A transaction is made once: its reference is unique (e.g. "payment:<out_trade_no>").
 CREATE TABLE ledger_transactions (
     id          uuid PRIMARY KEY,
     kind        text NOT NULL CHECK (kind IN (
-                    'payment', 'refund', 'cancellation_fee', 'completion', 'payout')),
+                    'payment', 'refund_requested', 'refund', 'refund_failed', 'cancellation_fee',
+                    'completion', 'payout')),
     reference   text NOT NULL UNIQUE,
     booking_id  uuid REFERENCES bookings (id),
     customer_id text,
@@ -68,8 +70,6 @@ CREATE TABLE payments (
 );
 CREATE INDEX payments_booking ON payments (booking_id);
 CREATE INDEX payments_pending ON payments (created_at) WHERE status = 'pending';
--- At most one payment of a booking succeeds: a second one is money to give back, not a second sale.
-CREATE UNIQUE INDEX payments_one_success ON payments (booking_id) WHERE status = 'succeeded';
 
 -- Every notify as it arrived, verified or not: the audit trail of what providers said.
 CREATE TABLE payment_notices (
@@ -81,3 +81,25 @@ CREATE TABLE payment_notices (
     received_at   timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX payment_notices_trade ON payment_notices (out_trade_no);
+
+-- A refund: part or all of a succeeded payment given back through its provider. out_refund_no is
+-- the id the provider knows, and makes asking again harmless.
+CREATE TABLE refunds (
+    id                 uuid PRIMARY KEY,
+    out_refund_no      text NOT NULL UNIQUE,
+    booking_id         uuid NOT NULL REFERENCES bookings (id),
+    payment_id         uuid NOT NULL REFERENCES payments (id),
+    amount_cents       bigint NOT NULL CHECK (amount_cents > 0),
+    reason             text NOT NULL,
+    -- requested: recorded, the provider not yet asked (or asking failed and is retried);
+    -- processing: the provider accepted it; then succeeded or failed
+    status             text NOT NULL CHECK (status IN ('requested', 'processing', 'succeeded', 'failed')),
+    provider_refund_id text,
+    failure            text,
+    requested_by       text NOT NULL,   -- role:id, or system
+    attempts           integer NOT NULL DEFAULT 0,
+    created_at         timestamptz NOT NULL DEFAULT now(),
+    updated_at         timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX refunds_booking ON refunds (booking_id);
+CREATE INDEX refunds_unsent ON refunds (updated_at) WHERE status = 'requested';

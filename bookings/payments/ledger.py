@@ -5,6 +5,7 @@ A positive amount debits an account, a negative one credits it. The accounts:
 - ``cash:<method>``: money held at a provider (``wechat``, ``alipay``, ``card``) or by hand (``manual``);
 - ``booking:<id>``: paid for a booking and not yet earned or given back; never above zero (more
   refunded or earned than paid);
+- ``refunds:pending``: refunds asked of a provider and not yet confirmed (or refused);
 - ``worker:<id>``: what the platform owes a worker; never above zero (more paid out than earned);
 - ``platform:revenue``: commission and cancellation fees; ``platform:promotions``: discounts the
   platform funds.
@@ -24,11 +25,14 @@ from typing import Any
 
 REVENUE = "platform:revenue"
 PROMOTIONS = "platform:promotions"
+REFUNDS_PENDING = "refunds:pending"
 
 
 class Kind(enum.StrEnum):
     PAYMENT = "payment"
+    REFUND_REQUESTED = "refund_requested"
     REFUND = "refund"
+    REFUND_FAILED = "refund_failed"
     CANCELLATION_FEE = "cancellation_fee"
     COMPLETION = "completion"
     PAYOUT = "payout"
@@ -90,12 +94,35 @@ def payment(booking_id: uuid.UUID, customer_id: str, method: str, amount: int, r
     )
 
 
+def refund_requested(booking_id: uuid.UUID, customer_id: str, amount: int, reference: str) -> Posting:
+    """A refund is asked for: what is held for the booking is set aside, so that no other refund
+    can count on it while the provider answers."""
+    return Posting(
+        Kind.REFUND_REQUESTED,
+        f"refund_requested:{reference}",
+        {booking_account(booking_id): amount, REFUNDS_PENDING: -amount},
+        booking_id=booking_id,
+        customer_id=customer_id,
+    )
+
+
 def refund(booking_id: uuid.UUID, customer_id: str, method: str, amount: int, reference: str) -> Posting:
-    """Money given back through the provider it came from."""
+    """The provider gave the money back."""
     return Posting(
         Kind.REFUND,
         f"refund:{reference}",
-        {booking_account(booking_id): amount, cash(method): -amount},
+        {REFUNDS_PENDING: amount, cash(method): -amount},
+        booking_id=booking_id,
+        customer_id=customer_id,
+    )
+
+
+def refund_failed(booking_id: uuid.UUID, customer_id: str, amount: int, reference: str) -> Posting:
+    """The provider could not give it back: the money is held for the booking again."""
+    return Posting(
+        Kind.REFUND_FAILED,
+        f"refund_failed:{reference}",
+        {REFUNDS_PENDING: amount, booking_account(booking_id): -amount},
         booking_id=booking_id,
         customer_id=customer_id,
     )

@@ -1,7 +1,8 @@
 """The movements of money that follow a booking's life, each written with the change it follows:
 completion (the worker's pay owed, the commission kept, the discount paid by promotions), a late
 cancellation's fee, a refund, a payout. Each is guarded so the ledger's invariants hold under
-concurrency: the booking (or the worker) is locked while what it holds is read and moved."""
+concurrency: the booking (or the worker) is locked while what it holds is read and moved. A refund
+is two steps: asked for (the amount set aside at once) and settled when the provider answers."""
 
 from __future__ import annotations
 
@@ -49,10 +50,11 @@ async def keep_cancellation_fee(conn: Conn, booking: Booking, fee: int) -> int:
     return paid - kept
 
 
-async def refund(
-    conn: Conn, booking_id: uuid.UUID, customer_id: str, method: str, amount: int, reference: str
+async def request_refund(
+    conn: Conn, booking_id: uuid.UUID, customer_id: str, amount: int, reference: str
 ) -> None:
-    """Give back ``amount`` of what is held for the booking; never more than that."""
+    """Set ``amount`` of what is held for the booking aside for a refund; never more than is held
+    (refunds already asked for count as given)."""
     await _lock_booking(conn, booking_id)
     available = await held(conn, booking_id)
     if not 0 < amount <= available:
@@ -61,7 +63,26 @@ async def refund(
             code="refund_exceeds_paid",
             details={"requested_cents": amount, "refundable_cents": available},
         )
-    await ledger_store.post(conn, **ledger.refund(booking_id, customer_id, method, amount, reference).row())
+    await ledger_store.post(conn, **ledger.refund_requested(booking_id, customer_id, amount, reference).row())
+
+
+async def settle_refund(
+    conn: Conn,
+    booking_id: uuid.UUID,
+    customer_id: str,
+    method: str,
+    amount: int,
+    reference: str,
+    *,
+    succeeded: bool,
+) -> bool:
+    """The provider's answer to a refund: the money left (or is held again). False if that answer
+    was recorded before."""
+    if succeeded:
+        posting = ledger.refund(booking_id, customer_id, method, amount, reference)
+    else:
+        posting = ledger.refund_failed(booking_id, customer_id, amount, reference)
+    return await ledger_store.post(conn, **posting.row())
 
 
 async def pay_out(conn: Conn, worker_id: str, method: str, amount: int, reference: str) -> None:

@@ -98,6 +98,8 @@ class Applied(pydantic.BaseModel):
     reason: str = ""  # for a refusal: unknown_order, wrong_method, wrong_amount, wrong_currency
     paid: Booking | None = None  # the booking that became paid (dispatch starts)
     unpayable: str | None = None  # money arrived for a booking that can no longer take it
+    payment_id: uuid.UUID | None = None
+    booking_id: uuid.UUID | None = None
 
 
 async def apply(conn: Conn, method: str, notice: Notice) -> Applied:
@@ -140,7 +142,9 @@ async def succeed(conn: Conn, row: asyncpg.Record, provider_ref: str | None, act
         # Paid after the booking expired or was cancelled, or paid twice: the money is held
         # against the booking (its ledger account), to be given back.
         await payment_store.finish(conn, row["id"], "succeeded", failure=f"booking_not_payable:{exc.code}")
-        return Applied(outcome=Outcome.APPLIED, unpayable=exc.code)
+        return Applied(
+            outcome=Outcome.APPLIED, unpayable=exc.code, payment_id=row["id"], booking_id=row["booking_id"]
+        )
     return Applied(outcome=Outcome.APPLIED, paid=booking)
 
 

@@ -11,26 +11,33 @@ from typing import Any
 import asyncpg
 
 from bookings import orders
-from bookings.orders import Booking
-from bookings.payments import paying
+from bookings.orders import Actor, Booking
+from bookings.payments import paying, refunding
 from bookings.payments.config import PaymentsConfig
 from bookings.payments.paying import Outcome, PaymentView
 from bookings.payments.providers.base import (
     Answer,
+    NoticeKind,
     NoticeStatus,
     NotifyRejected,
     NotifyRequest,
     PaymentOrder,
     PaymentProvider,
     ProviderError,
+    RefundOrder,
+    RefundResult,
+    RefundStatus,
 )
+from bookings.payments.refunding import RefundView
 from bookings.storage import payments as payment_store
+from bookings.storage import refunds as refund_store
 from hub.errors import Conflict, InvalidPayload, NotFound, Unavailable
 from hub.storage.db import Conn
 
 log = logging.getLogger(__name__)
 
 PROVIDER_RETRY_AFTER_SECONDS = 5.0
+REFUND_RETRY_SECONDS = 30.0  # a refund whose provider did not answer is asked for again after this
 UNSUPPORTED_EVENT = "unsupported_event"  # NotifyRejected's reason for a genuine notify of no interest
 
 
@@ -121,6 +128,13 @@ class Payments:
                 return provider.accepted()
             log.warning("%s notify rejected: %s", method, exc)
             return provider.refused(exc.reason)
+        if notice.kind == NoticeKind.REFUND:
+            async with self.pool.acquire() as conn, conn.transaction():
+                outcome = await refunding.apply_notice(conn, method, notice)
+                await payment_store.record_notice(
+                    conn, method, notice.out_trade_no, outcome, dict(notice.raw)
+                )
+            return provider.accepted()
         async with self.pool.acquire() as conn, conn.transaction():
             applied = await paying.apply(conn, method, notice)
             outcome = applied.outcome.value + (f":{applied.reason}" if applied.reason else "")
@@ -128,16 +142,20 @@ class Payments:
         if applied.outcome == Outcome.REFUSED:
             log.warning("%s notify for %s refused: %s", method, notice.out_trade_no, applied.reason)
             return provider.refused(applied.reason)
-        if applied.unpayable is not None:
-            log.warning(
-                "%s payment %s arrived for a booking that cannot take it (%s): held to be refunded",
-                method,
-                notice.out_trade_no,
-                applied.unpayable,
-            )
+        await self._after(applied, notice.out_trade_no)
+        return provider.accepted()
+
+    async def _after(self, applied: paying.Applied, out_trade_no: str) -> None:
+        """After the commit that applied a payment notice: dispatch, or give unwanted money back."""
         if applied.paid is not None:
             self._on_paid(applied.paid)
-        return provider.accepted()
+        if applied.unpayable is not None and applied.payment_id and applied.booking_id:
+            log.warning(
+                "payment %s arrived for a booking that cannot take it (%s): refunding it",
+                out_trade_no,
+                applied.unpayable,
+            )
+            await self.refund_payment(applied.booking_id, applied.payment_id, "paid after the booking closed")
 
     async def ask_about_unanswered(self) -> int:
         """Ask the providers about payments whose notify is late (lost, or the hub was down when
@@ -172,7 +190,97 @@ class Payments:
             )
         if applied.paid is not None:
             log.info("payment %s was found paid by asking %s", row["out_trade_no"], row["method"])
-            self._on_paid(applied.paid)
+        await self._after(applied, row["out_trade_no"])
+
+    # Refunds ---------------------------------------------------------------------------------
+
+    async def refund(
+        self, booking_id: uuid.UUID, amount: int | None, reason: str, actor: Actor
+    ) -> RefundView:
+        """Give back ``amount`` (everything refundable when None) of the booking's payment."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await refunding.ask(conn, await orders.require(conn, booking_id), amount, reason, actor)
+        await self.send_refund(row["id"])
+        return await self.refund_view(row["id"])
+
+    async def refund_in(
+        self, conn: Conn, booking_id: uuid.UUID, amount: int | None, reason: str, actor: Actor
+    ) -> asyncpg.Record:
+        """Ask for a refund in the caller's transaction; send it with ``send_refund`` after the commit."""
+        return await refunding.ask(conn, await orders.require(conn, booking_id), amount, reason, actor)
+
+    async def refund_payment(self, booking_id: uuid.UUID, payment_id: uuid.UUID, reason: str) -> None:
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                booking = await orders.require(conn, booking_id)
+                row = await refunding.ask(conn, booking, None, reason, Actor.system(), payment_id)
+        except Conflict as exc:
+            log.info("no refund of payment %s: %s", payment_id, exc.code)
+            return
+        await self.send_refund(row["id"])
+
+    async def send_refund(self, refund_id: uuid.UUID) -> None:
+        """Ask the provider for a recorded refund (again: the refund number makes it the same one)."""
+        row = await refund_store.get(self.pool, refund_id)
+        if row is None or row["status"] != "requested":
+            return
+        payment = await payment_store.get(self.pool, row["payment_id"])
+        assert payment is not None  # a refund row references its payment
+        if payment["method"] == paying.MANUAL:  # money received by hand goes back by hand
+            async with self.pool.acquire() as conn, conn.transaction():
+                await refunding.settle(conn, refund_id, succeeded=True)
+            return
+        provider = self.providers.get(payment["method"])
+        if provider is None:
+            await refund_store.count_attempt(self.pool, refund_id, "provider_not_configured")
+            return
+        order = RefundOrder(
+            out_trade_no=payment["out_trade_no"],
+            provider_ref=payment["provider_ref"] or "",
+            out_refund_no=row["out_refund_no"],
+            refund_cents=row["amount_cents"],
+            total_cents=payment["amount_cents"],
+            currency=payment["currency"],
+            reason=row["reason"][:80] or "refund",
+            notify_url=self.config.notify_url(payment["method"]),
+        )
+        try:
+            result = await provider.refund(order)
+        except ProviderError as exc:
+            if exc.retryable:
+                log.warning(
+                    "refund %s: %s did not answer (%s); asked again later",
+                    row["out_refund_no"],
+                    payment["method"],
+                    exc,
+                )
+                await refund_store.count_attempt(self.pool, refund_id, f"retrying: {exc}")
+                return
+            result = RefundResult(RefundStatus.FAILED, error=exc.code or str(exc))
+        async with self.pool.acquire() as conn, conn.transaction():
+            if result.status == RefundStatus.PROCESSING:
+                await refunding.processing(conn, refund_id, result.provider_refund_id)
+            else:
+                await refunding.settle(
+                    conn,
+                    refund_id,
+                    succeeded=result.status == RefundStatus.SUCCEEDED,
+                    provider_refund_id=result.provider_refund_id,
+                    failure=result.error,
+                )
+
+    async def send_unsent_refunds(self) -> None:
+        """The sweep: refunds whose provider was not reached are asked for again."""
+        for row in await refund_store.unsent(self.pool, REFUND_RETRY_SECONDS):
+            await self.send_refund(row["id"])
+
+    async def refund_view(self, refund_id: uuid.UUID) -> RefundView:
+        row = await refund_store.get(self.pool, refund_id)
+        assert row is not None
+        return refunding.view(row)
+
+    async def refunds_of(self, booking_id: uuid.UUID) -> list[RefundView]:
+        return [refunding.view(row) for row in await refund_store.for_booking(self.pool, booking_id)]
 
     async def for_booking(self, booking_id: uuid.UUID) -> list[PaymentView]:
         return [paying.view(row) for row in await payment_store.for_booking(self.pool, booking_id)]

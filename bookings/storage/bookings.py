@@ -289,6 +289,15 @@ async def flag_late(db: Executor, booking_id: uuid.UUID) -> bool:
     return flagged is not None
 
 
+async def untaken_at_start(db: Executor) -> list[uuid.UUID]:
+    """Paid bookings nobody took before their slot began: to cancel and refund."""
+    rows = await db.fetch(
+        """SELECT id FROM bookings WHERE status = 'dispatching' AND slot_start <= now()
+            ORDER BY slot_start LIMIT 100"""
+    )
+    return [row["id"] for row in rows]
+
+
 async def overdue_departures(db: Executor, grace_minutes: float) -> list[uuid.UUID]:
     rows = await db.fetch(
         """SELECT id FROM bookings

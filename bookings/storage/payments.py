@@ -133,3 +133,18 @@ async def pending_of(db: Executor, booking_id: uuid.UUID) -> list[asyncpg.Record
 
 async def mark_queried(db: Executor, payment_id: uuid.UUID) -> None:
     await db.execute("UPDATE payments SET queried_at = now() WHERE id = $1", payment_id)
+
+
+async def refundable(db: Executor, booking_id: uuid.UUID) -> list[asyncpg.Record]:
+    """The booking's succeeded payments, newest first, each with what is left to refund of it
+    (its amount less its refunds that did not fail)."""
+    return await db.fetch(
+        f"""SELECT {COLUMNS},
+                   amount_cents - coalesce((SELECT sum(r.amount_cents) FROM refunds r
+                                             WHERE r.payment_id = p.id AND r.status <> 'failed'), 0)
+                       AS refundable_cents
+              FROM payments p
+             WHERE booking_id = $1 AND status = 'succeeded'
+             ORDER BY paid_at DESC""",
+        booking_id,
+    )

@@ -85,6 +85,7 @@ async def test_the_ledger_invariants_hold_whatever_happens(
             "UPDATE bookings SET worker_id = $2 WHERE id = $1", booking_id, workers[n % WORKERS]
         )
     came_in = went_out = 0
+    pending: list[tuple[uuid.UUID, int, str]] = []  # refunds asked for, not yet answered
     before = await ledger_store.balance(pool, cash(METHOD))
     for number, (action, *args) in enumerate(steps):
         try:
@@ -104,12 +105,20 @@ async def test_the_ledger_invariants_hold_whatever_happens(
                 elif action == "cancel":
                     await money.keep_cancellation_fee(conn, booking, args[1])
                 elif action == "refund":
-                    await money.refund(conn, booking.id, "c-1", METHOD, args[1], f"{booking.id}-{number}")
-                    went_out += args[1]
+                    # Asked for, then the provider's answer in a later transaction: given or refused.
+                    reference = f"{booking.id}-{number}"
+                    await money.request_refund(conn, booking.id, "c-1", args[1], reference)
+                    pending.append((booking.id, args[1], reference))
                 else:
                     await money.complete(conn, booking)
             event(f"{action}: done")
         except Conflict as exc:
             event(f"{action}: {exc.code}")  # a guard refused it: nothing was written
+        if pending and number % 2:  # some answers come later than others
+            booking_id, amount, reference = pending.pop(0)
+            given = amount % 3 != 0  # a provider refuses some refunds
+            async with pool.acquire() as conn, conn.transaction():
+                await money.settle_refund(conn, booking_id, "c-1", METHOD, amount, reference, succeeded=given)
+            went_out += amount if given else 0
         assert await violations(pool) == []
         assert await ledger_store.balance(pool, cash(METHOD)) - before == came_in - went_out
