@@ -66,6 +66,8 @@ async def ask(
     if payment is None:
         raise Conflict("nothing of this booking is left to refund", code="nothing_to_refund")
     wanted = payment["refundable_cents"] if amount is None else amount
+    if amount is None:  # all that is left: a late cancellation's fee may have kept some of it
+        wanted = min(wanted, await money.held(conn, booking.id))
     if wanted > payment["refundable_cents"]:
         raise Conflict(
             "a refund cannot be more than what is left of the payment",

@@ -235,7 +235,7 @@ async def test_cancellation_rules_and_fees(start_hub: StartHub, peers: list[Peer
     pool = hub.app[CONTEXT].pool
     # The slot is tomorrow: at least 2 h ahead, less than 24 h for an early morning run → 10 %; or free.
     status, cancelled = await hub.http("POST", f"/api/v1/bookings/{booking['id']}/cancel", token, json={})
-    assert status == 200
+    assert status == 200, cancelled
     hours = await pool.fetchval(
         "SELECT extract(epoch FROM slot_start - now()) / 3600 FROM bookings WHERE id = $1",
         uuid.UUID(booking["id"]),
