@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 import zoneinfo
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
 
 import asyncpg
 import pydantic
 
-from bookings import catalog, orders, pricing
+from bookings import catalog, orders, points, pricing
 from bookings.config import BookingConfig
 from bookings.orders import Actor, Address, Booking, Status, TimelineEntry
 from bookings.payloads import SlotRequest
@@ -31,6 +32,10 @@ class Slot(pydantic.BaseModel):
 class QuoteResult(pricing.Quote):
     slot: Slot
     worker_id: str | None
+
+
+# A change to a quote made after the catalog's own lines: points spent, a package visit.
+Adjust = Callable[[QuoteResult], Awaitable[QuoteResult]]
 
 
 def _invalid(field: str, code: str, message: str) -> InvalidPayload:
@@ -105,7 +110,13 @@ async def check_worker(conn: Executor, worker_id: str, skill: str) -> None:
         raise _invalid("worker_id", "worker_lacks_skill", "this worker does not offer this service")
 
 
-async def quote(conn: Executor, customer_id: str, request: SlotRequest, config: BookingConfig) -> QuoteResult:
+async def quote(
+    conn: Executor,
+    customer_id: str,
+    request: SlotRequest,
+    config: BookingConfig,
+    adjust: Adjust | None = None,
+) -> QuoteResult:
     now = datetime.now(UTC)
     service = await load_service(conn, request.service_id)
     minutes = duration_for(service, request.duration_minutes)
@@ -117,13 +128,14 @@ async def quote(conn: Executor, customer_id: str, request: SlotRequest, config: 
     result = pricing.quote(
         service, minutes, local_start, now, chosen_worker=request.worker_id is not None, first_booking=first
     )
-    return QuoteResult(**result.model_dump(), slot=slot, worker_id=request.worker_id)
+    priced = QuoteResult(**result.model_dump(), slot=slot, worker_id=request.worker_id)
+    return priced if adjust is None else await adjust(priced)
 
 
 async def create(
-    conn: Conn, customer_id: str, request: SlotRequest, config: BookingConfig
+    conn: Conn, customer_id: str, request: SlotRequest, config: BookingConfig, adjust: Adjust | None = None
 ) -> tuple[Booking, TimelineEntry]:
-    priced = await quote(conn, customer_id, request, config)
+    priced = await quote(conn, customer_id, request, config, adjust)
     address = await address_for(conn, customer_id, request)
     booking, entry = await orders.insert(
         conn,
@@ -206,6 +218,7 @@ async def expire_unpaid(conn: Conn, booking_id: uuid.UUID) -> Booking | None:
         )
     except (Conflict, LookupError):
         return None
+    await points.give_back(conn, booking)  # the points its price counted on
     await orders.tell(
         conn,
         booking,

@@ -64,3 +64,21 @@ class DispatchDefaults:
             chosen_offer_seconds=r.real("HUB_DISPATCH_CHOSEN_OFFER_SECONDS", 120.0, minimum=0.1),
             travel_buffer_minutes=r.integer("HUB_DISPATCH_TRAVEL_BUFFER_MINUTES", 30, minimum=0, maximum=600),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class PointsDefaults:
+    """The points rule until an admin changes it (``PUT /api/v1/admin/settings/points``)."""
+
+    earn_per_yuan: int  # points a completed booking earns per 1 CNY it cost
+    points_per_yuan: int  # points that buy 1 CNY off a booking
+    max_share_pct: int  # points pay at most this share of a booking's total
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> PointsDefaults:
+        r = EnvReader(env)
+        return cls(
+            earn_per_yuan=r.integer("HUB_POINTS_PER_YUAN", 1, minimum=0, maximum=100),
+            points_per_yuan=r.integer("HUB_POINTS_REDEEM_PER_YUAN", 100, minimum=1, maximum=10_000),
+            max_share_pct=r.integer("HUB_POINTS_MAX_SHARE_PCT", 50, minimum=0, maximum=90),
+        )

@@ -13,7 +13,7 @@ from typing import Self
 from aiohttp import web
 
 from bookings import api, orders, protocol
-from bookings.config import BookingConfig, DispatchDefaults
+from bookings.config import BookingConfig, DispatchDefaults, PointsDefaults
 from bookings.keys import BOOKINGS
 from bookings.live import BookingLive, DispatchRequests
 from bookings.payments.config import PaymentsConfig
@@ -42,11 +42,13 @@ class BookingsExtension(Extension):
         dispatch: DispatchDefaults,
         payments: PaymentsConfig | None = None,
         providers: ProviderSettings | None = None,
+        points: PointsDefaults | None = None,
     ) -> None:
         self.config = config
         self.dispatch = dispatch
         self.payments = payments or PaymentsConfig(public_url=None)
         self.providers = providers or ProviderSettings()
+        self.points = points or PointsDefaults.from_env({})
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Self:
@@ -55,6 +57,7 @@ class BookingsExtension(Extension):
             DispatchDefaults.from_env(env),
             PaymentsConfig.from_env(env),
             ProviderSettings.from_env(env),
+            points=PointsDefaults.from_env(env),
         )
 
     def attach(self, host: Host) -> None:
@@ -68,7 +71,7 @@ class BookingsExtension(Extension):
         """Subscribers are registered before the outbox relay starts, so no event finds them missing."""
         hub, bus = app[CONTEXT], app[BUS]
         rt = app[BOOKINGS] = BookingsRuntime(
-            hub, self.config, self.dispatch, self.payments, self.providers.build()
+            hub, self.config, self.dispatch, self.payments, self.providers.build(), self.points
         )
         hub.status_listeners.append(rt.remember_leave)
         # Busy is the system's, kept in bookings: put back whenever presence lost it (now too,

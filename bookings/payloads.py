@@ -35,11 +35,19 @@ class SlotRequest(Payload):
     address_id: uuid.UUID | None = None
     address: NewAddress | None = None
     special_requests: Text = ""
+    points: Annotated[StrictInt, Field(ge=1, le=100_000_000)] | None = None  # to spend for a discount
+    package_order_id: uuid.UUID | None = None  # a package of the customer's pays for it with a visit
 
     @model_validator(mode="after")
     def one_address(self) -> SlotRequest:
         if (self.address_id is None) == (self.address is None):
             raise ValueError("give exactly one of address_id and address")
+        return self
+
+    @model_validator(mode="after")
+    def points_or_package(self) -> SlotRequest:
+        if self.points is not None and self.package_order_id is not None:
+            raise ValueError("a package visit pays the whole price: spend points on other bookings")
         return self
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import asyncpg
 
-from bookings import checkout, manage, orders, schedule, tracking
-from bookings.config import BookingConfig, DispatchDefaults
+from bookings import checkout, manage, orders, points, redeeming, schedule, tracking
+from bookings.config import BookingConfig, DispatchDefaults, PointsDefaults
 from bookings.dispatch import Accepted, Dispatcher
 from bookings.live import entry_for_customer
 from bookings.orders import Actor, Booking, BookingDetail
@@ -45,9 +45,11 @@ class BookingsRuntime:
         dispatch: DispatchDefaults,
         payments: PaymentsConfig | None = None,
         providers: Mapping[str, PaymentProvider] | None = None,
+        points_defaults: PointsDefaults | None = None,
     ) -> None:
         self.hub = hub
         self.config = config
+        self.points_defaults = points_defaults or PointsDefaults.from_env({})
         self.rules = RulesCache(dispatch)
         self.dispatcher = Dispatcher(
             hub.pool,
@@ -75,9 +77,16 @@ class BookingsRuntime:
 
     # Booking and paying ----------------------------------------------------------------------------
 
+    async def quote(self, conn: Conn, customer_id: str, request: SlotRequest) -> checkout.QuoteResult:
+        adjust = redeeming.pricing(conn, customer_id, request, self.points_defaults, booking=False)
+        return await checkout.quote(conn, customer_id, request, self.config, adjust)
+
     async def create(self, conn: Conn, customer_id: str, request: SlotRequest) -> BookingDetail:
-        booking, _ = await checkout.create(conn, customer_id, request, self.config)
-        self.hub.timers.at(f"unpaid:{booking.id}", booking.payment_due_at, self.expire_unpaid, booking.id)
+        adjust = redeeming.pricing(conn, customer_id, request, self.points_defaults, booking=True)
+        booking, _ = await checkout.create(conn, customer_id, request, self.config, adjust)
+        booking = await redeeming.take(conn, booking, request)  # points spent, or paid by a package
+        if booking.paid_at is None:
+            self.hub.timers.at(f"unpaid:{booking.id}", booking.payment_due_at, self.expire_unpaid, booking.id)
         return await orders.detail(conn, booking)
 
     async def mark_paid(self, booking_id: uuid.UUID, payment_ref: str, actor: Actor) -> BookingDetail:
@@ -249,7 +258,8 @@ class BookingsRuntime:
 
     async def finish(self, worker_id: str, booking_id: uuid.UUID) -> Booking:
         async with self.pool.acquire() as conn, conn.transaction():
-            booking = await tracking.finish(conn, worker_id, booking_id, self.read_only_seconds)
+            rule = await points.rule(conn, self.points_defaults)
+            booking = await tracking.finish(conn, worker_id, booking_id, self.read_only_seconds, rule)
         await self._clear_busy(worker_id, booking_id)
         return booking
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bookings import geo, orders
+from bookings import geo, orders, points
 from bookings.config import BookingConfig
 from bookings.orders import Actor, Booking, Status
 from bookings.payments import money
@@ -146,11 +146,19 @@ async def start(conn: Conn, worker_id: str, booking_id: uuid.UUID) -> Booking:
     return booking
 
 
-async def finish(conn: Conn, worker_id: str, booking_id: uuid.UUID, read_only_seconds: float) -> Booking:
+async def finish(
+    conn: Conn,
+    worker_id: str,
+    booking_id: uuid.UUID,
+    read_only_seconds: float,
+    points_rule: points.PointsRule | None = None,
+) -> Booking:
     booking, made = await _advance(conn, worker_id, booking_id, "finish", "finished_at = now()")
     if made:  # a resent finish must not push the conversation's read-only time further out
         await booking_chat.close_booking_conversation(conn, str(booking_id), read_only_seconds)
         await money.complete(conn, booking)  # the service is delivered: the money is earned
+        if points_rule is not None:
+            await points.earn(conn, booking, points_rule)  # once per booking, whatever is resent
     return booking
 
 

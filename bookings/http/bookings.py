@@ -37,7 +37,7 @@ async def quote(request: web.Request) -> web.Response:
     rt = runtime(request)
     async with rt.pool.acquire() as conn:
         await checkout.address_for(conn, user.user_id, wanted)
-        return reply(await checkout.quote(conn, user.user_id, wanted, rt.config))
+        return reply(await rt.quote(conn, user.user_id, wanted))
 
 
 async def create(request: web.Request) -> web.Response:

@@ -8,7 +8,9 @@ A positive amount debits an account, a negative one credits it. The accounts:
 - ``refunds:pending``: refunds asked of a provider and not yet confirmed (or refused);
 - ``worker:<id>``: what the platform owes a worker; never above zero (more paid out than earned);
 - ``platform:revenue``: commission and cancellation fees; ``platform:promotions``: discounts the
-  platform funds.
+  platform funds;
+- ``package:<id>``: paid for a package order and not yet moved to the bookings its visits cover;
+  never above zero.
 
 Each posting is a pure value built here and written by ``bookings.storage.ledger.post`` in the
 caller's transaction, with the state change it records and its outbox event. The database refuses
@@ -36,6 +38,8 @@ class Kind(enum.StrEnum):
     CANCELLATION_FEE = "cancellation_fee"
     COMPLETION = "completion"
     PAYOUT = "payout"
+    PACKAGE_VISIT = "package_visit"
+    PACKAGE_VISIT_RETURNED = "package_visit_returned"
 
 
 def cash(method: str) -> str:
@@ -48,6 +52,10 @@ def booking_account(booking_id: uuid.UUID) -> str:
 
 def worker_account(worker_id: str) -> str:
     return f"worker:{worker_id}"
+
+
+def package_account(order_id: uuid.UUID) -> str:
+    return f"package:{order_id}"
 
 
 class Unbalanced(ValueError):
@@ -166,4 +174,41 @@ def payout(worker_id: str, method: str, amount: int, reference: str) -> Posting:
         f"payout:{reference}",
         {worker_account(worker_id): amount, cash(method): -amount},
         worker_id=worker_id,
+    )
+
+
+def package_payment(
+    order_id: uuid.UUID, customer_id: str, method: str, amount: int, reference: str
+) -> Posting:
+    """Money received for a package order: held against it until its visits are used."""
+    return Posting(
+        Kind.PAYMENT,
+        f"payment:{reference}",
+        {cash(method): amount, package_account(order_id): -amount},
+        customer_id=customer_id,
+    )
+
+
+def package_visit(order_id: uuid.UUID, booking_id: uuid.UUID, customer_id: str, amount: int) -> Posting:
+    """A visit of the package pays a booking: its share moves to the booking, to be earned at
+    completion like any payment. Once per booking."""
+    return Posting(
+        Kind.PACKAGE_VISIT,
+        f"package_visit:{booking_id}",
+        {package_account(order_id): amount, booking_account(booking_id): -amount},
+        booking_id=booking_id,
+        customer_id=customer_id,
+    )
+
+
+def package_visit_returned(
+    order_id: uuid.UUID, booking_id: uuid.UUID, customer_id: str, amount: int
+) -> Posting:
+    """The booking was cancelled before service: what it still holds goes back to the package."""
+    return Posting(
+        Kind.PACKAGE_VISIT_RETURNED,
+        f"package_visit_returned:{booking_id}",
+        {booking_account(booking_id): amount, package_account(order_id): -amount},
+        booking_id=booking_id,
+        customer_id=customer_id,
     )

@@ -20,9 +20,10 @@ import pydantic
 
 from bookings import checkout
 from bookings.orders import Actor, Booking, Status
-from bookings.payments import ledger
+from bookings.payments import ledger, package_money
 from bookings.payments.providers.base import Notice, NoticeKind, NoticeStatus, Prepared
 from bookings.storage import ledger as ledger_store
+from bookings.storage import packages as package_store
 from bookings.storage import payments as payment_store
 from hub.errors import Conflict, NotFound
 from hub.storage.db import Conn, Executor
@@ -34,7 +35,8 @@ MANUAL = "manual"  # an admin's mark-paid: money received outside the providers
 class PaymentView(pydantic.BaseModel):
     id: uuid.UUID
     out_trade_no: str
-    booking_id: uuid.UUID
+    booking_id: uuid.UUID | None  # what the payment is for: a booking, or a package order
+    package_order_id: uuid.UUID | None = None
     method: str
     channel: str
     amount_cents: int
@@ -131,6 +133,10 @@ async def succeed(conn: Conn, row: asyncpg.Record, provider_ref: str | None, act
     """The payment ``row`` (locked) is paid: record the money, then pay the booking if it can
     still be paid. One code path for a provider's notify and an admin's mark-paid."""
     await payment_store.finish(conn, row["id"], "succeeded", provider_ref=provider_ref)
+    if row["package_order_id"] is not None:  # a package bought: its visits can be used now
+        if not await package_money.paid(conn, row):
+            await payment_store.finish(conn, row["id"], "succeeded", failure="package_already_paid")
+        return Applied(outcome=Outcome.APPLIED, payment_id=row["id"])
     money = ledger.payment(
         row["booking_id"], row["customer_id"], row["method"], row["amount_cents"], row["out_trade_no"]
     )
@@ -181,3 +187,69 @@ async def mark_paid_by_hand(conn: Conn, booking: Booking, payment_ref: str, acto
         if applied.unpayable is not None:
             raise Conflict("the booking cannot be paid now", code=applied.unpayable)
     return await checkout.mark_paid(conn, booking.id, payment_ref, actor)  # idempotent: the booking
+
+
+# Package orders: paid on the same path as bookings -----------------------------------------------
+
+
+async def start_package(
+    conn: Conn, order: asyncpg.Record, customer_id: str, method: str, channel: str
+) -> asyncpg.Record:
+    """A new payment attempt for the customer's unpaid package order, due when the order is."""
+    if order["customer_id"] != customer_id:
+        raise NotFound("no such package order", code="package_order_not_found")
+    if order["status"] != "pending_payment":
+        raise Conflict(
+            "the package order is already paid", code="not_payable", details={"status": order["status"]}
+        )
+    if order["payment_due_at"] <= datetime.now(UTC):
+        raise Conflict("the time to pay this package order is over", code="payment_window_closed")
+    return await payment_store.insert(
+        conn,
+        payment_id=uuid.uuid4(),
+        out_trade_no=new_trade_no(),
+        booking_id=None,
+        package_order_id=order["id"],
+        customer_id=customer_id,
+        method=method,
+        channel=channel,
+        amount_cents=order["price_cents"],
+        currency=CURRENCY,
+        expires_at=order["payment_due_at"],
+    )
+
+
+async def mark_package_paid_by_hand(
+    conn: Conn, order_id: uuid.UUID, payment_ref: str, actor: Actor
+) -> asyncpg.Record:
+    """An admin says the package order was paid outside the providers: a manual payment down the
+    same path as a provider's notify. Idempotent per ``payment_ref``. The order as it now is."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"payment:{payment_ref}")
+    row = await payment_store.lock_by_trade_no(conn, payment_ref)  # the payment, then its order: as a notify
+    order = await package_store.lock_order(conn, order_id)
+    if order is None:
+        raise NotFound("no such package order", code="package_order_not_found")
+    if row is not None and row["package_order_id"] != order_id:
+        raise Conflict("this payment reference belongs to something else", code="payment_ref_used")
+    if row is None:
+        if order["status"] != "pending_payment":
+            raise Conflict("the package order is already paid", code="already_paid")
+        row = await payment_store.insert(
+            conn,
+            payment_id=uuid.uuid4(),
+            out_trade_no=payment_ref,
+            booking_id=None,
+            package_order_id=order_id,
+            customer_id=order["customer_id"],
+            method=MANUAL,
+            channel="admin",
+            amount_cents=order["price_cents"],
+            currency=CURRENCY,
+            expires_at=datetime.now(UTC),
+            status="pending",
+        )
+    if row["status"] != "succeeded":
+        await succeed(conn, row, None, actor)
+    paid = await package_store.order(conn, order_id)
+    assert paid is not None
+    return paid

@@ -29,6 +29,7 @@ from bookings.payments.providers.base import (
     RefundStatus,
 )
 from bookings.payments.refunding import RefundView
+from bookings.storage import packages as package_store
 from bookings.storage import payments as payment_store
 from bookings.storage import refunds as refund_store
 from hub.errors import Conflict, InvalidPayload, NotFound, Unavailable
@@ -84,11 +85,43 @@ class Payments:
         if booking is None:
             raise NotFound("no such booking", code="booking_not_found")
         row = await paying.start(conn, booking, customer_id, method, channel)
+        description = f"{booking.service.name_zh} / {booking.service.name_en}"
+        return await self._prepare(conn, provider, row, description, return_url, payer)
+
+    async def start_package(
+        self,
+        conn: Conn,
+        customer_id: str,
+        order_id: uuid.UUID,
+        method: str,
+        channel: str,
+        *,
+        return_url: str | None = None,
+        payer: Mapping[str, str] | None = None,
+    ) -> PaymentView:
+        """A payment of the customer's unpaid package order: the same path as a booking's."""
+        provider = self.provider(method)
+        order = await package_store.order(conn, order_id)
+        if order is None:
+            raise NotFound("no such package order", code="package_order_not_found")
+        row = await paying.start_package(conn, order, customer_id, method, channel)
+        return await self._prepare(conn, provider, row, order["name"], return_url, payer)
+
+    async def _prepare(
+        self,
+        conn: Conn,
+        provider: PaymentProvider,
+        row: asyncpg.Record,
+        description: str,
+        return_url: str | None,
+        payer: Mapping[str, str] | None,
+    ) -> PaymentView:
+        method, channel = row["method"], row["channel"]
         order = PaymentOrder(
             out_trade_no=row["out_trade_no"],
             amount_cents=row["amount_cents"],
             currency=row["currency"],
-            description=f"{booking.service.name_zh} / {booking.service.name_en}"[:127],
+            description=description[:127],
             channel=channel,
             notify_url=self.config.notify_url(method),
             expires_at=row["expires_at"],
@@ -284,6 +317,9 @@ class Payments:
 
     async def for_booking(self, booking_id: uuid.UUID) -> list[PaymentView]:
         return [paying.view(row) for row in await payment_store.for_booking(self.pool, booking_id)]
+
+    async def for_package_order(self, order_id: uuid.UUID) -> list[PaymentView]:
+        return [paying.view(row) for row in await payment_store.for_package_order(self.pool, order_id)]
 
     async def aclose(self) -> None:
         for provider in self.providers.values():

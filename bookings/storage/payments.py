@@ -12,7 +12,7 @@ import asyncpg
 from hub.storage.db import Conn, Executor
 
 COLUMNS = """id, out_trade_no, booking_id, customer_id, method, channel, amount_cents, currency, status,
-    provider_ref, client, failure, expires_at, paid_at, created_at, updated_at"""
+    provider_ref, client, failure, expires_at, paid_at, created_at, updated_at, package_order_id"""
 
 
 async def insert(
@@ -20,7 +20,7 @@ async def insert(
     *,
     payment_id: uuid.UUID,
     out_trade_no: str,
-    booking_id: uuid.UUID,
+    booking_id: uuid.UUID | None,
     customer_id: str,
     method: str,
     channel: str,
@@ -28,11 +28,12 @@ async def insert(
     currency: str,
     expires_at: datetime,
     status: str = "created",
+    package_order_id: uuid.UUID | None = None,
 ) -> asyncpg.Record:
     row: asyncpg.Record | None = await conn.fetchrow(
         f"""INSERT INTO payments (id, out_trade_no, booking_id, customer_id, method, channel,
-                                  amount_cents, currency, status, expires_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}""",
+                                  amount_cents, currency, status, expires_at, package_order_id)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {COLUMNS}""",
         payment_id,
         out_trade_no,
         booking_id,
@@ -43,6 +44,7 @@ async def insert(
         currency,
         status,
         expires_at,
+        package_order_id,
     )
     assert row is not None  # INSERT ... RETURNING returns the row it wrote
     return row
@@ -147,4 +149,10 @@ async def refundable(db: Executor, booking_id: uuid.UUID) -> list[asyncpg.Record
              WHERE booking_id = $1 AND status = 'succeeded'
              ORDER BY paid_at DESC""",
         booking_id,
+    )
+
+
+async def for_package_order(db: Executor, order_id: uuid.UUID) -> list[asyncpg.Record]:
+    return await db.fetch(
+        f"SELECT {COLUMNS} FROM payments WHERE package_order_id = $1 ORDER BY created_at", order_id
     )
