@@ -247,3 +247,25 @@ def _completed_event(payment: dict[str, Any], amount: int) -> dict[str, Any]:
             }
         },
     }
+
+
+async def test_a_declined_card_is_shown_to_the_customer_and_can_be_tried_again(
+    card: Setup, peers: list[Peer]
+) -> None:
+    hub = card.hub
+    customer = await open_peer(hub, peers, "/customer", "customer", "c-1")
+    booking = await book(hub)
+    declined = await pay_by_card(hub, booking)
+    await card.sandbox_post(f"/sandbox/pay/{declined['out_trade_no']}", {"outcome": "fail"})
+    update = await customer.next_where("booking:updated", lambda u: u["entry"]["kind"] == "payment_failed")
+    assert update["booking"]["status"] == "pending_payment"
+    told = await customer.next_where("notification", lambda n: n["title"] == "Payment did not go through")
+    assert told["data"]["booking_id"] == booking["id"]
+    # Another attempt pays it.
+    second = await pay_by_card(hub, booking)
+    await card.sandbox_post(f"/sandbox/pay/{second['out_trade_no']}")
+    await wait_until(lambda: _is(hub, booking["id"], "dispatching"))
+    _, payments = await hub.http(
+        "GET", f"/api/v1/bookings/{booking['id']}/payments", hub.token("customer", "c-1")
+    )
+    assert [p["status"] for p in payments["items"]] == ["failed", "succeeded"]
