@@ -510,6 +510,10 @@ async def test_new_customers_get_the_welcome_coupon_once_on_first_quote_or_claim
     await quote(hub, "c-3")  # c-3 paid for a booking before the campaign began: not new
     assert await wallet(hub, "c-3") == []
 
+    results = await asyncio.gather(*(quote(hub, "c-4") for _ in range(5)))  # at once: still once
+    assert [status for status, _ in results] == [200] * 5
+    assert [c["code"] for c in await wallet(hub, "c-4")] == ["WELCOME"]
+
 
 async def test_holiday_coupons_are_claimed_while_the_campaign_runs(start_hub: StartHub) -> None:
     hub = await start_plain(start_hub)
