@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from bookings.http import (
     bookings,
+    campaigns,
     catalog,
+    coupons,
     customers,
     payments,
     recommendations,
@@ -25,4 +27,6 @@ OPERATIONS: list[Operation] = [
     *customers.OPERATIONS,
     *payments.OPERATIONS,
     *recommendations.OPERATIONS,
+    *coupons.OPERATIONS,
+    *campaigns.OPERATIONS,
 ]

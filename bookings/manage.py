@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bookings import orders
+from bookings.coupons import wallet
 from bookings.orders import Actor, Booking, Status
 from bookings.payments import money
 from bookings.storage import bookings as booking_store
@@ -58,6 +59,7 @@ async def cancel(
     )
     if fee and current.paid_at is not None:
         await money.keep_cancellation_fee(conn, booking, fee)  # the rest is held, to be refunded
+    await wallet.release(conn, booking, current.status, actor)  # before service: the coupon goes back
     withdrawn = await offer_store.close_pending(conn, booking_id, "withdrawn")
     await booking_chat.close_booking_conversation(conn, str(booking_id), read_only_seconds)
     if current.worker_id is not None:

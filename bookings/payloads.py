@@ -35,6 +35,8 @@ class SlotRequest(Payload):
     address_id: uuid.UUID | None = None
     address: NewAddress | None = None
     special_requests: Text = ""
+    # A coupon of the customer's wallet; left out: the best one applies; null: none does.
+    coupon_id: uuid.UUID | None = None
 
     @model_validator(mode="after")
     def one_address(self) -> SlotRequest:

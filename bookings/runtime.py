@@ -13,6 +13,7 @@ import asyncpg
 
 from bookings import checkout, manage, orders, schedule, tracking
 from bookings.config import BookingConfig, DispatchDefaults
+from bookings.coupons import campaigns
 from bookings.dispatch import Accepted, Dispatcher
 from bookings.live import entry_for_customer
 from bookings.orders import Actor, Booking, BookingDetail
@@ -21,6 +22,7 @@ from bookings.payments import money, paying
 from bookings.payments.config import PaymentsConfig
 from bookings.payments.providers.base import PaymentProvider
 from bookings.payments.service import Payments
+from bookings.price_rules import PriceRulesCache
 from bookings.protocol import BOOKING_LOCATION
 from bookings.rules import RulesCache
 from bookings.storage import bookings as booking_store
@@ -49,6 +51,7 @@ class BookingsRuntime:
         self.hub = hub
         self.config = config
         self.rules = RulesCache(dispatch)
+        self.pricing = PriceRulesCache()
         self.dispatcher = Dispatcher(
             hub.pool,
             hub.presence,
@@ -76,7 +79,8 @@ class BookingsRuntime:
     # Booking and paying ----------------------------------------------------------------------------
 
     async def create(self, conn: Conn, customer_id: str, request: SlotRequest) -> BookingDetail:
-        booking, _ = await checkout.create(conn, customer_id, request, self.config)
+        rules = await self.pricing.get(conn)
+        booking, _ = await checkout.create(conn, customer_id, request, self.config, rules)
         self.hub.timers.at(f"unpaid:{booking.id}", booking.payment_due_at, self.expire_unpaid, booking.id)
         return await orders.detail(conn, booking)
 
@@ -273,6 +277,7 @@ class BookingsRuntime:
         await self.payments.send_unsent_refunds()
         await self.cancel_untaken()
         async with self.pool.acquire() as conn:
+            await campaigns.fail_overdue_groups(conn)
             for booking_id in await checkout.overdue_unpaid(conn):
                 await self.payments.ask_before_expiry(booking_id)
                 async with conn.transaction():

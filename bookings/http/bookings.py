@@ -37,7 +37,8 @@ async def quote(request: web.Request) -> web.Response:
     rt = runtime(request)
     async with rt.pool.acquire() as conn:
         await checkout.address_for(conn, user.user_id, wanted)
-        return reply(await checkout.quote(conn, user.user_id, wanted, rt.config))
+        rules = await rt.pricing.get(conn)
+        return reply(await checkout.quote(conn, user.user_id, wanted, rt.config, rules))
 
 
 async def create(request: web.Request) -> web.Response:
@@ -114,10 +115,12 @@ OPERATIONS = [
     Operation(
         "POST", "/api/v1/bookings/quote", quote, "Price a slot: unit price x duration, surcharges, discounts",
         _TAG, roles=(Role.CUSTOMER,), body=SlotRequest, responses={200: checkout.QuoteResult},
+        errors=(409,),
     ),
     Operation(
         "POST", "/api/v1/bookings", create, "Book a service (pending_payment until paid)",
         _TAG, roles=(Role.CUSTOMER,), body=SlotRequest, responses={201: BookingDetail}, idempotent=True,
+        errors=(409,),
     ),
     Operation(
         "GET", "/api/v1/bookings", listing, "Bookings: a customer's own, a worker's assigned, all for staff",
