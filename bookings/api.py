@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from bookings.http import (
     bookings,
+    campaigns,
     catalog,
+    coupons,
     customers,
     packages,
     payments,
@@ -28,6 +30,8 @@ OPERATIONS: list[Operation] = [
     *customers.OPERATIONS,
     *payments.OPERATIONS,
     *recommendations.OPERATIONS,
+    *coupons.OPERATIONS,
+    *campaigns.OPERATIONS,
     *points.OPERATIONS,
     *spending.OPERATIONS,
     *packages.OPERATIONS,

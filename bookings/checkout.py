@@ -12,8 +12,11 @@ import pydantic
 
 from bookings import catalog, orders, points, pricing
 from bookings.config import BookingConfig
+from bookings.coupons import campaigns, wallet
+from bookings.coupons.models import ApplicableCoupon
 from bookings.orders import Actor, Address, Booking, Status, TimelineEntry
 from bookings.payloads import SlotRequest
+from bookings.price_rules import DEFAULT_RULES, PriceRules
 from bookings.storage import bookings as booking_store
 from bookings.storage import catalog as catalog_store
 from bookings.storage import customers as customer_store
@@ -32,6 +35,10 @@ class Slot(pydantic.BaseModel):
 class QuoteResult(pricing.Quote):
     slot: Slot
     worker_id: str | None
+    applicable_coupons: list[ApplicableCoupon] = []  # the wallet's other coupons that would apply
+
+
+NOT_PRICE = {"slot", "worker_id", "applicable_coupons"}  # what a booking does not keep of its quote
 
 
 # A change to a quote made after the catalog's own lines: points spent, a package visit.
@@ -111,31 +118,59 @@ async def check_worker(conn: Executor, worker_id: str, skill: str) -> None:
 
 
 async def quote(
-    conn: Executor,
+    conn: Conn,
     customer_id: str,
     request: SlotRequest,
     config: BookingConfig,
+    rules: PriceRules = DEFAULT_RULES,
     adjust: Adjust | None = None,
 ) -> QuoteResult:
+    """The price of the slot by the admin's price rules, with the coupon the request names (or, if
+    it names none, the wallet's best; ``coupon_id: null``: no coupon). A customer who never paid
+    for a booking is first given the coupons of running new-customer campaigns."""
     now = datetime.now(UTC)
     service = await load_service(conn, request.service_id)
     minutes = duration_for(service, request.duration_minutes)
     slot = slot_for(service, request.date, request.start_time, minutes, config, now)
     if request.worker_id is not None:
         await check_worker(conn, request.worker_id, service.skill)
+    await campaigns.welcome(conn, customer_id)
     first = not await booking_store.has_live_booking(conn, customer_id)
     local_start = slot.start.astimezone(zoneinfo.ZoneInfo(config.timezone))
-    result = pricing.quote(
-        service, minutes, local_start, now, chosen_worker=request.worker_id is not None, first_booking=first
+    chosen_worker = request.worker_id is not None
+
+    def price(coupon: pricing.Coupon | None, first_booking: bool = first) -> pricing.Quote:
+        return pricing.quote(
+            service,
+            minutes,
+            local_start,
+            now,
+            chosen_worker=chosen_worker,
+            first_booking=first_booking,
+            rules=rules,
+            coupon=coupon,
+        )
+
+    wanted = request.coupon_id if "coupon_id" in request.model_fields_set else wallet.BEST
+    spend = price(None, False).total_cents  # before promotions: what minimum spends are measured on
+    result, others = await wallet.choose(conn, customer_id, service, spend, now, wanted, price)
+    priced = QuoteResult(
+        **result.model_dump(), slot=slot, worker_id=request.worker_id, applicable_coupons=others
     )
-    priced = QuoteResult(**result.model_dump(), slot=slot, worker_id=request.worker_id)
     return priced if adjust is None else await adjust(priced)
 
 
 async def create(
-    conn: Conn, customer_id: str, request: SlotRequest, config: BookingConfig, adjust: Adjust | None = None
+    conn: Conn,
+    customer_id: str,
+    request: SlotRequest,
+    config: BookingConfig,
+    rules: PriceRules = DEFAULT_RULES,
+    adjust: Adjust | None = None,
 ) -> tuple[Booking, TimelineEntry]:
-    priced = await quote(conn, customer_id, request, config, adjust)
+    """A booking at the quoted price; the coupon that price applies is redeemed in the same
+    transaction (409 ``coupon_unavailable`` and no booking if another booking took it first)."""
+    priced = await quote(conn, customer_id, request, config, rules, adjust)
     address = await address_for(conn, customer_id, request)
     booking, entry = await orders.insert(
         conn,
@@ -147,11 +182,14 @@ async def create(
         duration_minutes=priced.duration_minutes,
         address=address,
         special_requests=request.special_requests,
-        price=priced.model_dump(mode="json", exclude={"slot", "worker_id"}),
+        price=priced.model_dump(mode="json", exclude=NOT_PRICE),
         total_cents=priced.total_cents,
         worker_pay_cents=priced.worker_pay_cents,
         payment_minutes=config.payment_minutes,
     )
+    if priced.coupon_id is not None:
+        coupon_cents = sum(-line.amount_cents for line in priced.discounts if line.code == "coupon")
+        await wallet.redeem(conn, booking, priced.coupon_id, coupon_cents)
     return booking, entry
 
 
@@ -219,6 +257,7 @@ async def expire_unpaid(conn: Conn, booking_id: uuid.UUID) -> Booking | None:
     except (Conflict, LookupError):
         return None
     await points.give_back(conn, booking)  # the points its price counted on
+    await wallet.release(conn, booking, Status.PENDING_PAYMENT, Actor.system())
     await orders.tell(
         conn,
         booking,

@@ -18,8 +18,10 @@ from bookings.keys import BOOKINGS
 from bookings.live import BookingLive, DispatchRequests
 from bookings.payments.config import PaymentsConfig
 from bookings.payments.registry import ProviderSettings
+from bookings.payments.sandbox.mounted import mount as mount_sandboxes
 from bookings.runtime import BookingsRuntime
 from bookings.worker_events import WorkerEvents
+from hub.env import ConfigError
 from hub.extension import Command, Extension
 from hub.host import Host
 from hub.keys import BUS, CONTEXT
@@ -52,16 +54,24 @@ class BookingsExtension(Extension):
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Self:
+        payments, providers = PaymentsConfig.from_env(env), ProviderSettings.from_env(env)
+        if real := [m for m in payments.sandbox if m in providers.configs]:
+            raise ConfigError(
+                "HUB_PAY_SANDBOX", f"{real[0]} is configured for real (HUB_PAY_{real[0].upper()}_*)"
+            )
         return cls(
             BookingConfig.from_env(env),
             DispatchDefaults.from_env(env),
-            PaymentsConfig.from_env(env),
-            ProviderSettings.from_env(env),
+            payments,
+            providers,
             points=PointsDefaults.from_env(env),
         )
 
     def attach(self, host: Host) -> None:
         app = host.app
+        if self.payments.sandbox and self.payments.public_url:
+            sandboxes = mount_sandboxes(app, self.payments.sandbox, self.payments.public_url)
+            self.providers = ProviderSettings({**self.providers.configs, **sandboxes})
         host.add_operations(api.OPERATIONS)
         host.add_server_events(protocol.SERVER_EVENTS)
         WorkerEvents(host.namespace("/worker"), lambda: app[BOOKINGS]).attach()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bookings import orders, redeeming
+from bookings.coupons import wallet
 from bookings.orders import Actor, Booking, Status
 from bookings.payments import money
 from bookings.storage import bookings as booking_store
@@ -58,6 +59,7 @@ async def cancel(
     )
     if fee and current.paid_at is not None:
         await money.keep_cancellation_fee(conn, booking, fee)  # the rest is held, to be refunded
+    await wallet.release(conn, booking, current.status, actor)  # before service: the coupon goes back
     await redeeming.give_back(conn, booking)  # its points, and its package visit with what is held
     withdrawn = await offer_store.close_pending(conn, booking_id, "withdrawn")
     await booking_chat.close_booking_conversation(conn, str(booking_id), read_only_seconds)

@@ -162,7 +162,9 @@ async def cover(conn: Conn, customer_id: str, order_id: uuid.UUID, quote: Q, *, 
     share = package_money.visit_share(await store.remaining_cents(conn, order_id), row["visits_left"])
     covered = max(0, quote.base_cents + quote.surcharges_cents - share)
     lines = [PriceLine(code="package", label=row["name"], amount_cents=-covered)] if covered else []
-    return quote.model_copy(update={"discounts": lines, "discounts_cents": covered, "total_cents": share})
+    # No coupon either: it would be redeemed for nothing.
+    update = {"discounts": lines, "discounts_cents": covered, "total_cents": share, "coupon_id": None}
+    return quote.model_copy(update=update)
 
 
 async def use_visit(conn: Conn, booking: Booking, order_id: uuid.UUID) -> Booking:

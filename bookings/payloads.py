@@ -35,6 +35,8 @@ class SlotRequest(Payload):
     address_id: uuid.UUID | None = None
     address: NewAddress | None = None
     special_requests: Text = ""
+    # A coupon of the customer's wallet; left out: the best one applies; null: none does.
+    coupon_id: uuid.UUID | None = None
     points: Annotated[StrictInt, Field(ge=1, le=100_000_000)] | None = None  # to spend for a discount
     package_order_id: uuid.UUID | None = None  # a package of the customer's pays for it with a visit
 
@@ -46,8 +48,8 @@ class SlotRequest(Payload):
 
     @model_validator(mode="after")
     def points_or_package(self) -> SlotRequest:
-        if self.points is not None and self.package_order_id is not None:
-            raise ValueError("a package visit pays the whole price: spend points on other bookings")
+        if self.package_order_id is not None and (self.points is not None or self.coupon_id is not None):
+            raise ValueError("a package visit pays the whole price: use points and coupons on other bookings")
         return self
 
 

@@ -1,31 +1,44 @@
 """Quotes: unit price x duration, surcharges, discounts, total; and the worker's pay.
 
-All amounts are integer cents (fen); each percentage is rounded half up once, per line.
+All amounts are integer cents (fen); each percentage is rounded half up once, per line. The
+surcharges and discounts are the admin's price rules (``bookings.price_rules``); a coupon from the
+customer's wallet is one more discount line, paid for by the platform like the others.
 """
 
 from __future__ import annotations
 
 import math
+import uuid
 from datetime import datetime
+from typing import Protocol
 
 import pydantic
 
+from bookings.price_rules import DEFAULT_RULES, PriceRules
 from bookings.storage.catalog import ServiceRecord
 
-WEEKEND_SURCHARGE_PCT = 10  # Saturday and Sunday, local time
-SHORT_NOTICE_HOURS = 24  # a slot starting sooner than this...
-SHORT_NOTICE_SURCHARGE_PCT = 15  # ...costs this much more
-CHOSEN_WORKER_FEE_CENTS = 1000  # asking for one particular worker
-LONG_JOB_MINUTES = 360  # hourly jobs billed this long or longer...
-LONG_JOB_DISCOUNT_PCT = 5  # ...get this discount
-FIRST_BOOKING_DISCOUNT_PCT = 10  # a customer's first booking
-FIRST_BOOKING_DISCOUNT_CAP_CENTS = 3000
+MIN_TOTAL_CENTS = 1  # a coupon never brings a total below this: a payment is never of nothing
+
+
+class Coupon(Protocol):
+    """A coupon from the customer's wallet, as a quote applies it."""
+
+    @property
+    def id(self) -> uuid.UUID: ...  # the wallet's entry
+
+    @property
+    def label(self) -> str: ...
+
+    def discount_on(self, spend_cents: int) -> int:
+        """What it takes off a price of ``spend_cents`` (before the first-booking discount)."""
+        ...
 
 
 class PriceLine(pydantic.BaseModel):
     code: str
     label: str
     amount_cents: int  # negative for a discount
+    coupon_id: uuid.UUID | None = None  # the wallet's coupon, on the coupon line
 
 
 class Quote(pydantic.BaseModel):
@@ -41,6 +54,7 @@ class Quote(pydantic.BaseModel):
     discounts_cents: int
     total_cents: int
     worker_pay_cents: int
+    coupon_id: uuid.UUID | None = None  # the wallet's coupon this price redeems
     currency: str = "CNY"
 
 
@@ -64,37 +78,57 @@ def quote(
     *,
     chosen_worker: bool,
     first_booking: bool,
+    rules: PriceRules = DEFAULT_RULES,
+    coupon: Coupon | None = None,
 ) -> Quote:
     billed = max(duration_minutes, service.min_minutes) if service.pricing == "hourly" else duration_minutes
     base = base_cents(service.pricing, service.unit_price_cents, service.min_minutes, duration_minutes)
     surcharges: list[PriceLine] = []
-    if local_start.weekday() >= 5:
+    if local_start.weekday() >= 5 and rules.weekend_surcharge_pct:
         surcharges.append(
-            PriceLine(code="weekend", label="Weekend", amount_cents=percent(base, WEEKEND_SURCHARGE_PCT))
+            PriceLine(
+                code="weekend", label="Weekend", amount_cents=percent(base, rules.weekend_surcharge_pct)
+            )
         )
-    if (local_start - now).total_seconds() < SHORT_NOTICE_HOURS * 3600:
+    if (
+        local_start - now
+    ).total_seconds() < rules.short_notice_hours * 3600 and rules.short_notice_surcharge_pct:
         surcharges.append(
             PriceLine(
                 code="short_notice",
-                label=f"Less than {SHORT_NOTICE_HOURS} h notice",
-                amount_cents=percent(base, SHORT_NOTICE_SURCHARGE_PCT),
+                label=f"Less than {rules.short_notice_hours} h notice",
+                amount_cents=percent(base, rules.short_notice_surcharge_pct),
             )
         )
-    if chosen_worker:
+    if chosen_worker and rules.chosen_worker_fee_cents:
         surcharges.append(
-            PriceLine(code="chosen_worker", label="Chosen worker", amount_cents=CHOSEN_WORKER_FEE_CENTS)
+            PriceLine(code="chosen_worker", label="Chosen worker", amount_cents=rules.chosen_worker_fee_cents)
         )
     discounts: list[PriceLine] = []
-    if service.pricing == "hourly" and billed >= LONG_JOB_MINUTES:
+    if service.pricing == "hourly" and billed >= rules.long_job_minutes and rules.long_job_discount_pct:
         discounts.append(
             PriceLine(
-                code="long_job", label="Long booking", amount_cents=-percent(base, LONG_JOB_DISCOUNT_PCT)
+                code="long_job",
+                label="Long booking",
+                amount_cents=-percent(base, rules.long_job_discount_pct),
             )
         )
-    if first_booking:
-        amount = min(percent(base, FIRST_BOOKING_DISCOUNT_PCT), FIRST_BOOKING_DISCOUNT_CAP_CENTS)
-        discounts.append(PriceLine(code="first_booking", label="First booking", amount_cents=-amount))
     surcharges_cents = sum(line.amount_cents for line in surcharges)
+    # What a coupon's minimum spend and percentage are measured on: the price before promotions.
+    spend = base + surcharges_cents + sum(line.amount_cents for line in discounts)
+    if first_booking and (coupon is None or rules.coupon_stacks_with_first_booking):
+        amount = min(percent(base, rules.first_booking_discount_pct), rules.first_booking_discount_cap_cents)
+        if amount:
+            discounts.append(PriceLine(code="first_booking", label="First booking", amount_cents=-amount))
+    applied: uuid.UUID | None = None
+    if coupon is not None:
+        left = spend + sum(line.amount_cents for line in discounts if line.code != "long_job")
+        amount = min(coupon.discount_on(spend), left - MIN_TOTAL_CENTS)
+        if amount > 0:
+            applied = coupon.id
+            discounts.append(
+                PriceLine(code="coupon", label=coupon.label, amount_cents=-amount, coupon_id=coupon.id)
+            )
     discounts_cents = -sum(line.amount_cents for line in discounts)
     total = max(0, base + surcharges_cents - discounts_cents)
     # The worker's share is of the price before discounts: the platform pays for its promotions.
@@ -112,4 +146,5 @@ def quote(
         discounts_cents=discounts_cents,
         total_cents=total,
         worker_pay_cents=pay,
+        coupon_id=applied,
     )

@@ -13,6 +13,7 @@ import asyncpg
 
 from bookings import checkout, manage, orders, points, redeeming, schedule, tracking
 from bookings.config import BookingConfig, DispatchDefaults, PointsDefaults
+from bookings.coupons import campaigns
 from bookings.dispatch import Accepted, Dispatcher
 from bookings.live import entry_for_customer
 from bookings.orders import Actor, Booking, BookingDetail
@@ -21,6 +22,7 @@ from bookings.payments import money, paying
 from bookings.payments.config import PaymentsConfig
 from bookings.payments.providers.base import PaymentProvider
 from bookings.payments.service import Payments
+from bookings.price_rules import PriceRulesCache
 from bookings.protocol import BOOKING_LOCATION
 from bookings.rules import RulesCache
 from bookings.storage import bookings as booking_store
@@ -51,6 +53,7 @@ class BookingsRuntime:
         self.config = config
         self.points_defaults = points_defaults or PointsDefaults.from_env({})
         self.rules = RulesCache(dispatch)
+        self.pricing = PriceRulesCache()
         self.dispatcher = Dispatcher(
             hub.pool,
             hub.presence,
@@ -78,12 +81,14 @@ class BookingsRuntime:
     # Booking and paying ----------------------------------------------------------------------------
 
     async def quote(self, conn: Conn, customer_id: str, request: SlotRequest) -> checkout.QuoteResult:
+        rules = await self.pricing.get(conn)
         adjust = redeeming.pricing(conn, customer_id, request, self.points_defaults, booking=False)
-        return await checkout.quote(conn, customer_id, request, self.config, adjust)
+        return await checkout.quote(conn, customer_id, request, self.config, rules, adjust)
 
     async def create(self, conn: Conn, customer_id: str, request: SlotRequest) -> BookingDetail:
+        rules = await self.pricing.get(conn)
         adjust = redeeming.pricing(conn, customer_id, request, self.points_defaults, booking=True)
-        booking, _ = await checkout.create(conn, customer_id, request, self.config, adjust)
+        booking, _ = await checkout.create(conn, customer_id, request, self.config, rules, adjust)
         booking = await redeeming.take(conn, booking, request)  # points spent, or paid by a package
         if booking.paid_at is None:
             self.hub.timers.at(f"unpaid:{booking.id}", booking.payment_due_at, self.expire_unpaid, booking.id)
@@ -283,6 +288,7 @@ class BookingsRuntime:
         await self.payments.send_unsent_refunds()
         await self.cancel_untaken()
         async with self.pool.acquire() as conn:
+            await campaigns.fail_overdue_groups(conn)
             for booking_id in await checkout.overdue_unpaid(conn):
                 await self.payments.ask_before_expiry(booking_id)
                 async with conn.transaction():

@@ -114,10 +114,12 @@ OPERATIONS = [
     Operation(
         "POST", "/api/v1/bookings/quote", quote, "Price a slot: unit price x duration, surcharges, discounts",
         _TAG, roles=(Role.CUSTOMER,), body=SlotRequest, responses={200: checkout.QuoteResult},
+        errors=(409,),
     ),
     Operation(
         "POST", "/api/v1/bookings", create, "Book a service (pending_payment until paid)",
         _TAG, roles=(Role.CUSTOMER,), body=SlotRequest, responses={201: BookingDetail}, idempotent=True,
+        errors=(409,),
     ),
     Operation(
         "GET", "/api/v1/bookings", listing, "Bookings: a customer's own, a worker's assigned, all for staff",

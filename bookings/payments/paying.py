@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg
 import pydantic
 
-from bookings import checkout
+from bookings import checkout, orders
 from bookings.orders import Actor, Booking, Status
 from bookings.payments import ledger, package_money
 from bookings.payments.providers.base import Notice, NoticeKind, NoticeStatus, Prepared
@@ -125,8 +125,26 @@ async def apply(conn: Conn, method: str, notice: Notice) -> Applied:
         return await succeed(conn, row, notice.provider_ref, Actor(method, "payment"))
     if notice.status in (NoticeStatus.FAILED, NoticeStatus.CLOSED):
         await payment_store.finish(conn, row["id"], notice.status.value, failure=notice.status.value)
+        await _tell_failed(conn, row, notice.status)
         return Applied(outcome=Outcome.APPLIED)
     return Applied(outcome=Outcome.DUPLICATE)  # still pending: nothing to record
+
+
+async def _tell_failed(conn: Conn, row: asyncpg.Record, status: NoticeStatus) -> None:
+    """The customer sees a failed attempt on the booking's timeline, live, and is told."""
+    booking = await orders.require(conn, row["booking_id"])
+    if booking.status != Status.PENDING_PAYMENT:
+        return  # paid another way, or over: nothing to try again
+    data = {"payment_id": str(row["id"]), "method": row["method"], "status": status.value}
+    await orders.record(conn, booking, "payment_failed", Actor(row["method"], "payment"), data=data)
+    await orders.tell(
+        conn,
+        booking,
+        booking.customer_id,
+        "customer",
+        "Payment did not go through",
+        "Nothing was charged. Try again, or choose another way to pay.",
+    )
 
 
 async def succeed(conn: Conn, row: asyncpg.Record, provider_ref: str | None, actor: Actor) -> Applied:

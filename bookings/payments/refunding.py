@@ -65,9 +65,12 @@ async def ask(
     payment = next((p for p in payments if p["refundable_cents"] > 0), None)
     if payment is None:
         raise Conflict("nothing of this booking is left to refund", code="nothing_to_refund")
-    wanted = payment["refundable_cents"] if amount is None else amount
-    if amount is None:  # all that is left: a late cancellation's fee may have kept some of it
-        wanted = min(wanted, await money.held(conn, booking.id))
+    # All that is left: of the payment, and of what the booking still holds (a cancellation fee
+    # or the service already earned is not given back).
+    left = min(payment["refundable_cents"], await money.held(conn, booking.id))
+    wanted = left if amount is None else amount
+    if wanted <= 0:
+        raise Conflict("nothing of this booking is left to refund", code="nothing_to_refund")
     if wanted > payment["refundable_cents"]:
         raise Conflict(
             "a refund cannot be more than what is left of the payment",

@@ -143,8 +143,8 @@ async def refundable(db: Executor, booking_id: uuid.UUID) -> list[asyncpg.Record
     return await db.fetch(
         f"""SELECT {COLUMNS},
                    (amount_cents - coalesce((SELECT sum(r.amount_cents) FROM refunds r
-                                              WHERE r.payment_id = p.id AND r.status <> 'failed'), 0))::bigint
-                       AS refundable_cents
+                                              WHERE r.payment_id = p.id AND r.status <> 'failed'), 0)
+                   )::bigint AS refundable_cents
               FROM payments p
              WHERE booking_id = $1 AND status = 'succeeded'
              ORDER BY paid_at DESC""",

@@ -110,7 +110,8 @@ async def test_points_buy_a_discount_within_the_cap_and_the_balance(
 
     status, priced = await quote(hub, points=1200)
     assert status == 200, priced
-    assert priced["discounts"][-1] == {"code": "points", "label": "1200 points", "amount_cents": -1200}
+    line = priced["discounts"][-1]
+    assert (line["code"], line["label"], line["amount_cents"]) == ("points", "1200 points", -1200)
     assert priced["total_cents"] == plain["total_cents"] - 1200
     assert priced["discounts_cents"] == plain["discounts_cents"] + 1200
     assert (await my_points(hub))["balance"] == 3000  # a quote spends nothing

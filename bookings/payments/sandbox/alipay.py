@@ -506,7 +506,8 @@ def _cashier(sandbox: Sandbox, method: str, params: Mapping[str, str]) -> web.Re
         return sandbox.signed_answer("alipay_trade_app_pay_response", node)
     page = (
         f"<h1>支付宝 sandbox cashier</h1><p>{html.escape(trade.subject)}: ¥{yuan(trade.total_cents)}</p>"
-        f"<form method='post' action='/sandbox/pay/{html.escape(trade.out_trade_no)}'>"
+        # Relative: the page is .../gateway.do, served alone or under a prefix on the hub.
+        f"<form method='post' action='sandbox/pay/{html.escape(trade.out_trade_no)}'>"
         "<button>Pay</button></form>"
     )
     return web.Response(text=page, content_type="text/html")

@@ -5,6 +5,7 @@ comes is made up for by asking the provider, and a method the hub does not have 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
@@ -185,9 +186,11 @@ async def test_forged_and_replayed_notifies_change_nothing(card: Setup) -> None:
     cheaper = json.dumps(_completed_event(payment, booking["total_cents"] - 100)).encode()
     status, _ = await card.notify(cheaper, stripe_signature(WEBHOOK_SECRET, cheaper, now))
     assert status == 400
-    # The genuine one again (a replay): acknowledged, nothing changes.
-    status, _ = await card.notify(body, stripe_signature(WEBHOOK_SECRET, body, now))
-    assert status == 200
+    # The genuine one again (a replay), 20 times at once: acknowledged, nothing changes.
+    answers = await asyncio.gather(
+        *(card.notify(body, stripe_signature(WEBHOOK_SECRET, body, now)) for _ in range(20))
+    )
+    assert [status for status, _ in answers] == [200] * 20
     pool = hub.app[CONTEXT].pool
     assert await ledger_store.balance(pool, cash("card")) == booking["total_cents"]
     assert await pool.fetchval("SELECT count(*) FROM ledger_transactions WHERE kind = 'payment'") == 1
@@ -247,3 +250,78 @@ def _completed_event(payment: dict[str, Any], amount: int) -> dict[str, Any]:
             }
         },
     }
+
+
+async def test_a_declined_card_is_shown_to_the_customer_and_can_be_tried_again(
+    card: Setup, peers: list[Peer]
+) -> None:
+    hub = card.hub
+    customer = await open_peer(hub, peers, "/customer", "customer", "c-1")
+    booking = await book(hub)
+    declined = await pay_by_card(hub, booking)
+    await card.sandbox_post(f"/sandbox/pay/{declined['out_trade_no']}", {"outcome": "fail"})
+    update = await customer.next_where("booking:updated", lambda u: u["entry"]["kind"] == "payment_failed")
+    assert update["booking"]["status"] == "pending_payment"
+    told = await customer.next_where("notification", lambda n: n["title"] == "Payment did not go through")
+    assert told["data"]["booking_id"] == booking["id"]
+    # Another attempt pays it.
+    second = await pay_by_card(hub, booking)
+    await card.sandbox_post(f"/sandbox/pay/{second['out_trade_no']}")
+    await wait_until(lambda: _is(hub, booking["id"], "dispatching"))
+    _, payments = await hub.http(
+        "GET", f"/api/v1/bookings/{booking['id']}/payments", hub.token("customer", "c-1")
+    )
+    assert [p["status"] for p in payments["items"]] == ["failed", "succeeded"]
+
+
+async def paid_booking(card: Setup) -> tuple[dict[str, Any], dict[str, Any]]:
+    booking = await book(card.hub)
+    payment = await pay_by_card(card.hub, booking)
+    await card.sandbox_post(f"/sandbox/pay/{payment['out_trade_no']}")
+    await wait_until(lambda: _is(card.hub, booking["id"], "dispatching"))
+    return booking, payment
+
+
+async def refunds_of(hub: RunningHub, booking_id: str) -> list[dict[str, Any]]:
+    status, body = await hub.http(
+        "GET", f"/api/v1/bookings/{booking_id}/refunds", hub.token("customer", "c-1")
+    )
+    assert status == 200, body
+    return list(body["items"])
+
+
+async def test_a_cancelled_paid_booking_is_refunded_through_the_card_provider(card: Setup) -> None:
+    hub = card.hub
+    booking, payment = await paid_booking(card)
+    status, cancelled = await hub.http(
+        "POST", f"/api/v1/bookings/{booking['id']}/cancel", hub.token("customer", "c-1"), json={}
+    )
+    assert status == 200, cancelled
+    refunds = await refunds_of(hub, booking["id"])
+    assert [(r["amount_cents"], r["status"]) for r in refunds] == [(booking["total_cents"], "succeeded")]
+    order = await card.order(payment["out_trade_no"])
+    assert order["refunded"] == booking["total_cents"]  # the money left the provider
+    pool = hub.app[CONTEXT].pool
+    assert await ledger_store.balance(pool, cash("card")) == 0
+    # The refund's own webhook comes too: recognised as the same refund, nothing changes.
+    await wait_until(lambda: _all_delivered(card, payment["out_trade_no"]))
+    assert await ledger_store.balance(pool, cash("card")) == 0
+
+
+async def test_a_paid_booking_nobody_took_by_its_start_is_cancelled_and_refunded(card: Setup) -> None:
+    hub = card.hub
+    booking, _ = await paid_booking(card)
+    await hub.app[CONTEXT].pool.execute(
+        "UPDATE bookings SET slot_start = now() - interval '1 minute' WHERE id = $1", uuid.UUID(booking["id"])
+    )
+    await wait_until(lambda: _is(hub, booking["id"], "cancelled"))
+
+    async def refunded() -> bool:
+        return [r["status"] for r in await refunds_of(hub, booking["id"])] == ["succeeded"]
+
+    await wait_until(refunded)
+
+
+async def _all_delivered(card: Setup, out_trade_no: str) -> bool:
+    order = await card.order(out_trade_no)
+    return len(order["notifies"]) >= 2 and all(d["state"] == "delivered" for d in order["notifies"])

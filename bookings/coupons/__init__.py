@@ -1,0 +1,1 @@
+"""Coupons, the customers' wallets of them, and the campaigns that hand them out."""
