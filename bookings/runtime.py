@@ -132,9 +132,11 @@ class BookingsRuntime:
 
     async def _refund_what_is_held(self, conn: Conn, booking_id: uuid.UUID, reason: str) -> uuid.UUID | None:
         """In the cancelling transaction: what the customer paid and the fee did not keep goes back."""
-        if await money.held(conn, booking_id) <= 0:
+        held = await money.held(conn, booking_id)
+        if held <= 0:
             return None
-        row = await self.payments.refund_in(conn, booking_id, None, reason, Actor.system())
+        # What is held, not the whole payment: a late cancellation's fee was earned from it.
+        row = await self.payments.refund_in(conn, booking_id, held, reason, Actor.system())
         refund_id: uuid.UUID = row["id"]
         return refund_id
 

@@ -140,9 +140,9 @@ async def refundable(db: Executor, booking_id: uuid.UUID) -> list[asyncpg.Record
     (its amount less its refunds that did not fail)."""
     return await db.fetch(
         f"""SELECT {COLUMNS},
-                   amount_cents - coalesce((SELECT sum(r.amount_cents) FROM refunds r
-                                             WHERE r.payment_id = p.id AND r.status <> 'failed'), 0)
-                       AS refundable_cents
+                   (amount_cents - coalesce((SELECT sum(r.amount_cents) FROM refunds r
+                                              WHERE r.payment_id = p.id AND r.status <> 'failed'), 0)
+                   )::bigint AS refundable_cents
               FROM payments p
              WHERE booking_id = $1 AND status = 'succeeded'
              ORDER BY paid_at DESC""",
