@@ -6,7 +6,9 @@ from bookings.http import (
     bookings,
     catalog,
     customers,
+    earnings,
     payments,
+    payouts,
     recommendations,
     settings,
     vetting,
@@ -24,5 +26,7 @@ OPERATIONS: list[Operation] = [
     *vetting.OPERATIONS,
     *customers.OPERATIONS,
     *payments.OPERATIONS,
+    *earnings.OPERATIONS,
+    *payouts.OPERATIONS,
     *recommendations.OPERATIONS,
 ]

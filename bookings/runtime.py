@@ -17,12 +17,14 @@ from bookings.dispatch import Accepted, Dispatcher
 from bookings.live import entry_for_customer
 from bookings.orders import Actor, Booking, BookingDetail
 from bookings.payloads import SlotRequest
-from bookings.payments import money, paying
+from bookings.payments import commission, money, paying
 from bookings.payments.config import PaymentsConfig
 from bookings.payments.providers.base import PaymentProvider
 from bookings.payments.service import Payments
 from bookings.protocol import BOOKING_LOCATION
 from bookings.rules import RulesCache
+from bookings.settlement.config import SettlementConfig
+from bookings.settlement.service import Settlement
 from bookings.storage import bookings as booking_store
 from bookings.storage import idempotency
 from bookings.storage import workers as worker_store
@@ -45,6 +47,7 @@ class BookingsRuntime:
         dispatch: DispatchDefaults,
         payments: PaymentsConfig | None = None,
         providers: Mapping[str, PaymentProvider] | None = None,
+        settlement: SettlementConfig | None = None,
     ) -> None:
         self.hub = hub
         self.config = config
@@ -63,6 +66,7 @@ class BookingsRuntime:
         self.payments = Payments(
             hub.pool, payments or PaymentsConfig(public_url=None), providers or {}, self._paid
         )
+        self.settlement = Settlement(hub.pool, settlement or SettlementConfig(), config.timezone)
         self._sweeps = 0
 
     @property
@@ -251,7 +255,10 @@ class BookingsRuntime:
 
     async def finish(self, worker_id: str, booking_id: uuid.UUID) -> Booking:
         async with self.pool.acquire() as conn, conn.transaction():
-            booking = await tracking.finish(conn, worker_id, booking_id, self.read_only_seconds)
+            rate = await commission.current(conn, self.settlement.config.commission_pct)
+            booking = await tracking.finish(
+                conn, worker_id, booking_id, self.read_only_seconds, rate.rate_pct
+            )
         await self._clear_busy(worker_id, booking_id)
         return booking
 
