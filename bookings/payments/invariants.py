@@ -1,7 +1,7 @@
 """The ledger's invariants, checked against what PostgreSQL holds (``python -m hub ledger-check``):
 every transaction balanced; no booking refunded (or earned) beyond what was paid for it, refunds in
 flight included; no refund settled that was not asked for; no worker paid out beyond what they
-earned."""
+earned, payouts in flight included; no payout paid or released that was not set aside."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ async def violations(db: Executor) -> list[str]:
     ]
     found += [
         f"{row['account']} is {row['total']} above zero: more went out than came in"
-        for prefix in ("booking:", "worker:", "refunds:pending")
+        for prefix in ("booking:", "worker:", "refunds:pending", "payouts:pending")
         for row in await ledger_store.overdrawn(db, prefix)
     ]
     return found
