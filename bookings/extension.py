@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import sys
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Self
@@ -20,6 +21,7 @@ from bookings.payments.config import PaymentsConfig
 from bookings.payments.registry import ProviderSettings
 from bookings.payments.sandbox.mounted import mount as mount_sandboxes
 from bookings.runtime import BookingsRuntime
+from bookings.settlement.config import SettlementConfig
 from bookings.worker_events import WorkerEvents
 from hub.env import ConfigError
 from hub.extension import Command, Extension
@@ -32,6 +34,7 @@ from hub.storage.migrate import directories, migrate
 LIVE_SUBSCRIBER = "bookings.live"  # stable: the outbox records deliveries under these names
 DISPATCH_SUBSCRIBER = "bookings.dispatch"
 SWEEP_JOB = "bookings-sweep"
+SETTLE_JOB = "bookings-settle"
 
 
 class BookingsExtension(Extension):
@@ -44,12 +47,14 @@ class BookingsExtension(Extension):
         dispatch: DispatchDefaults,
         payments: PaymentsConfig | None = None,
         providers: ProviderSettings | None = None,
+        settlement: SettlementConfig | None = None,
         points: PointsDefaults | None = None,
     ) -> None:
         self.config = config
         self.dispatch = dispatch
         self.payments = payments or PaymentsConfig(public_url=None)
         self.providers = providers or ProviderSettings()
+        self.settlement = settlement or SettlementConfig()
         self.points = points or PointsDefaults.from_env({})
 
     @classmethod
@@ -64,6 +69,7 @@ class BookingsExtension(Extension):
             DispatchDefaults.from_env(env),
             payments,
             providers,
+            SettlementConfig.from_env(env),
             points=PointsDefaults.from_env(env),
         )
 
@@ -81,7 +87,13 @@ class BookingsExtension(Extension):
         """Subscribers are registered before the outbox relay starts, so no event finds them missing."""
         hub, bus = app[CONTEXT], app[BUS]
         rt = app[BOOKINGS] = BookingsRuntime(
-            hub, self.config, self.dispatch, self.payments, self.providers.build(), self.points
+            hub,
+            self.config,
+            self.dispatch,
+            self.payments,
+            self.providers.build(),
+            self.settlement,
+            points_defaults=self.points,
         )
         hub.status_listeners.append(rt.remember_leave)
         # Busy is the system's, kept in bookings: put back whenever presence lost it (now too,
@@ -96,10 +108,12 @@ class BookingsExtension(Extension):
         bus.order_by(orders.BOOKING_CHANGED, lambda payload: str(payload["booking"]["id"]))
         bus.order_by(orders.DISPATCH_REQUESTED, lambda payload: str(payload["booking_id"]))
         hub.timers.every(SWEEP_JOB, self.config.timer_sweep_seconds, rt.sweep)
+        hub.timers.every(SETTLE_JOB, self.settlement.check_seconds, rt.settlement.settle_due)
         await rt.recover()
         yield
         await rt.payments.aclose()
         hub.timers.cancel(SWEEP_JOB)
+        hub.timers.cancel(SETTLE_JOB)
         hub.status_listeners.remove(rt.remember_leave)
         with contextlib.suppress(Exception):
             bus.unsubscribe(LIVE_SUBSCRIBER)
@@ -117,6 +131,12 @@ class BookingsExtension(Extension):
                 "ledger-check",
                 "check the ledger's invariants (balanced, no refund or payout beyond what came in)",
                 _ledger_check,
+            ),
+            Command(
+                "settle",
+                "make the settlement statements of an ended period (a statement already made is kept)",
+                _settle,
+                _settle_arguments,
             ),
         ]
 
@@ -137,6 +157,43 @@ def _ledger_check(args: argparse.Namespace, settings: Settings) -> int:
         print(line)
     print("ledger: ok" if not found else f"ledger: {len(found)} violations")
     return 1 if found else 0
+
+
+def _settle_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--period", required=True, help="an ISO week (2026-W48) or a month (2026-11)")
+
+
+def _settle(args: argparse.Namespace, settings: Settings) -> int:
+    """One period by hand: the same run as the timer's, so running it again changes nothing."""
+    from bookings.settlement import periods
+    from bookings.settlement.service import Settlement, SettlementRun
+    from hub.errors import Conflict
+
+    try:
+        period = periods.parse(args.period)
+    except ValueError as exc:
+        print(f"hub: settle: --period {args.period!r}: {exc}", file=sys.stderr)
+        return 2
+    extension = next((e for e in settings.extensions if isinstance(e, BookingsExtension)), None)
+    if extension is None:
+        print("hub: settle: the bookings extension is not loaded", file=sys.stderr)
+        return 2
+
+    async def run() -> SettlementRun:
+        database = await open_database(settings)
+        try:
+            settlement = Settlement(database.pool, extension.settlement, extension.config.timezone)
+            return await settlement.settle(period)
+        finally:
+            await database.close()
+
+    try:
+        done = asyncio.run(run())
+    except Conflict as exc:
+        print(f"hub: settle: {exc}", file=sys.stderr)
+        return 2
+    print(f"settled {done.period}: {done.statements} statements made, {done.payouts} payouts asked for")
+    return 0
 
 
 def _demo_seed(args: argparse.Namespace, settings: Settings) -> int:

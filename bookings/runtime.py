@@ -18,13 +18,15 @@ from bookings.dispatch import Accepted, Dispatcher
 from bookings.live import entry_for_customer
 from bookings.orders import Actor, Booking, BookingDetail
 from bookings.payloads import SlotRequest
-from bookings.payments import money, paying
+from bookings.payments import commission, money, paying
 from bookings.payments.config import PaymentsConfig
 from bookings.payments.providers.base import PaymentProvider
 from bookings.payments.service import Payments
 from bookings.price_rules import PriceRulesCache
 from bookings.protocol import BOOKING_LOCATION
 from bookings.rules import RulesCache
+from bookings.settlement.config import SettlementConfig
+from bookings.settlement.service import Settlement
 from bookings.storage import bookings as booking_store
 from bookings.storage import idempotency
 from bookings.storage import workers as worker_store
@@ -47,6 +49,7 @@ class BookingsRuntime:
         dispatch: DispatchDefaults,
         payments: PaymentsConfig | None = None,
         providers: Mapping[str, PaymentProvider] | None = None,
+        settlement: SettlementConfig | None = None,
         points_defaults: PointsDefaults | None = None,
     ) -> None:
         self.hub = hub
@@ -68,6 +71,7 @@ class BookingsRuntime:
         self.payments = Payments(
             hub.pool, payments or PaymentsConfig(public_url=None), providers or {}, self._paid
         )
+        self.settlement = Settlement(hub.pool, settlement or SettlementConfig(), config.timezone)
         self._sweeps = 0
 
     @property
@@ -146,9 +150,11 @@ class BookingsRuntime:
 
     async def _refund_what_is_held(self, conn: Conn, booking_id: uuid.UUID, reason: str) -> uuid.UUID | None:
         """In the cancelling transaction: what the customer paid and the fee did not keep goes back."""
-        if await money.held(conn, booking_id) <= 0:
+        held = await money.held(conn, booking_id)
+        if held <= 0:
             return None
-        row = await self.payments.refund_in(conn, booking_id, None, reason, Actor.system())
+        # What is held, not the whole payment: a late cancellation's fee was earned from it.
+        row = await self.payments.refund_in(conn, booking_id, held, reason, Actor.system())
         refund_id: uuid.UUID = row["id"]
         return refund_id
 
@@ -263,8 +269,11 @@ class BookingsRuntime:
 
     async def finish(self, worker_id: str, booking_id: uuid.UUID) -> Booking:
         async with self.pool.acquire() as conn, conn.transaction():
+            rate = await commission.current(conn, self.settlement.config.commission_pct)
             rule = await points.rule(conn, self.points_defaults)
-            booking = await tracking.finish(conn, worker_id, booking_id, self.read_only_seconds, rule)
+            booking = await tracking.finish(
+                conn, worker_id, booking_id, self.read_only_seconds, rate.rate_pct, rule
+            )
         await self._clear_busy(worker_id, booking_id)
         return booking
 

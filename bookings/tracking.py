@@ -151,12 +151,15 @@ async def finish(
     worker_id: str,
     booking_id: uuid.UUID,
     read_only_seconds: float,
+    commission_pct: int,
     points_rule: points.PointsRule | None = None,
 ) -> Booking:
+    """The job is done; the money is earned at ``commission_pct``, the rate in force now, and the
+    customer earns points by ``points_rule``."""
     booking, made = await _advance(conn, worker_id, booking_id, "finish", "finished_at = now()")
     if made:  # a resent finish must not push the conversation's read-only time further out
         await booking_chat.close_booking_conversation(conn, str(booking_id), read_only_seconds)
-        await money.complete(conn, booking)  # the service is delivered: the money is earned
+        await money.complete(conn, booking, commission_pct)  # delivered: the money is earned
         if points_rule is not None:
             await points.earn(conn, booking, points_rule)  # once per booking, whatever is resent
     return booking

@@ -1,7 +1,8 @@
 """The ledger's invariants, checked against what PostgreSQL holds (``python -m hub ledger-check``):
 every transaction balanced; no booking refunded (or earned) beyond what was paid for it, refunds in
 flight included; no refund settled that was not asked for; no worker paid out beyond what they
-earned; no package giving its visits more than was paid for it."""
+earned, payouts in flight included; no payout paid or released that was not set aside; no
+package giving its visits more than was paid for it."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ async def violations(db: Executor) -> list[str]:
     ]
     found += [
         f"{row['account']} is {row['total']} above zero: more went out than came in"
-        for prefix in ("booking:", "worker:", "refunds:pending", "package:")
+        for prefix in ("booking:", "worker:", "refunds:pending", "payouts:pending", "package:")
         for row in await ledger_store.overdrawn(db, prefix)
     ]
     return found

@@ -7,6 +7,7 @@ A positive amount debits an account, a negative one credits it. The accounts:
   refunded or earned than paid);
 - ``refunds:pending``: refunds asked of a provider and not yet confirmed (or refused);
 - ``worker:<id>``: what the platform owes a worker; never above zero (more paid out than earned);
+- ``payouts:pending``: payouts requested of what workers are owed and not yet paid (or released);
 - ``platform:revenue``: commission and cancellation fees; ``platform:promotions``: discounts the
   platform funds;
 - ``package:<id>``: paid for a package order and not yet moved to the bookings its visits cover;
@@ -28,6 +29,7 @@ from typing import Any
 REVENUE = "platform:revenue"
 PROMOTIONS = "platform:promotions"
 REFUNDS_PENDING = "refunds:pending"
+PAYOUTS_PENDING = "payouts:pending"
 
 
 class Kind(enum.StrEnum):
@@ -38,6 +40,8 @@ class Kind(enum.StrEnum):
     CANCELLATION_FEE = "cancellation_fee"
     COMPLETION = "completion"
     PAYOUT = "payout"
+    PAYOUT_REQUESTED = "payout_requested"
+    PAYOUT_RELEASED = "payout_released"
     PACKAGE_VISIT = "package_visit"
     PACKAGE_VISIT_RETURNED = "package_visit_returned"
 
@@ -167,12 +171,33 @@ def completion(
     )
 
 
+def payout_requested(worker_id: str, amount: int, reference: str) -> Posting:
+    """A payout is asked for: what the worker is owed is set aside, so that no other payout can
+    count on it while finance decides."""
+    return Posting(
+        Kind.PAYOUT_REQUESTED,
+        f"payout_requested:{reference}",
+        {worker_account(worker_id): amount, PAYOUTS_PENDING: -amount},
+        worker_id=worker_id,
+    )
+
+
 def payout(worker_id: str, method: str, amount: int, reference: str) -> Posting:
-    """Money paid to a worker from what they are owed."""
+    """Money set aside for a payout leaves: paid to the worker."""
     return Posting(
         Kind.PAYOUT,
         f"payout:{reference}",
-        {worker_account(worker_id): amount, cash(method): -amount},
+        {PAYOUTS_PENDING: amount, cash(method): -amount},
+        worker_id=worker_id,
+    )
+
+
+def payout_released(worker_id: str, amount: int, reference: str) -> Posting:
+    """A payout rejected or failed: what was set aside is owed to the worker again."""
+    return Posting(
+        Kind.PAYOUT_RELEASED,
+        f"payout_released:{reference}",
+        {PAYOUTS_PENDING: amount, worker_account(worker_id): -amount},
         worker_id=worker_id,
     )
 

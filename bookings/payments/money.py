@@ -1,15 +1,18 @@
 """The movements of money that follow a booking's life, each written with the change it follows:
-completion (the worker's pay owed, the commission kept, the discount paid by promotions), a late
+completion (the worker's pay owed at the commission rate fixed then, the commission kept, the
+discount paid by promotions), a late
 cancellation's fee, a refund, a payout. Each is guarded so the ledger's invariants hold under
 concurrency: the booking (or the worker) is locked while what it holds is read and moved. A refund
-is two steps: asked for (the amount set aside at once) and settled when the provider answers."""
+is two steps: asked for (the amount set aside at once) and settled when the provider answers; so is
+a payout (set aside when requested, then paid or released)."""
 
 from __future__ import annotations
 
 import uuid
 
 from bookings.orders import Booking
-from bookings.payments import ledger
+from bookings.payments import commission, ledger
+from bookings.storage import earnings as earnings_store
 from bookings.storage import ledger as ledger_store
 from hub.errors import Conflict
 from hub.storage.db import Conn, Executor
@@ -21,21 +24,26 @@ async def held(db: Executor, booking_id: uuid.UUID) -> int:
 
 
 async def owed(db: Executor, worker_id: str) -> int:
-    """What the platform owes the worker (earned, not paid out)."""
+    """What the platform owes the worker and may still pay out: earned, not paid out, and not set
+    aside for a payout in flight."""
     return -await ledger_store.balance(db, ledger.worker_account(worker_id))
 
 
-async def complete(conn: Conn, booking: Booking) -> None:
-    """The booking was delivered: what is held for it is earned. Once per booking."""
+async def complete(conn: Conn, booking: Booking, commission_pct: int) -> int:
+    """The booking was delivered: what is held for it is earned, the worker's pay at the
+    commission rate in force now, fixed on the booking with that rate. Once per booking; returns
+    the worker's pay."""
     if booking.worker_id is None:
-        return
+        return 0
     await _lock_booking(conn, booking.id)
     paid = await held(conn, booking.id)
     discount = int(booking.price.get("discounts_cents", 0))
-    posting = ledger.completion(
-        booking.id, booking.customer_id, booking.worker_id, paid, discount, booking.worker_pay_cents
-    )
+    gross = commission.gross_cents(booking.price, booking.total_cents)
+    pay = commission.worker_pay(gross, commission_pct)
+    await earnings_store.fix(conn, booking.id, commission_pct, gross, pay)
+    posting = ledger.completion(booking.id, booking.customer_id, booking.worker_id, paid, discount, pay)
     await ledger_store.post(conn, **posting.row())
+    return pay
 
 
 async def keep_cancellation_fee(conn: Conn, booking: Booking, fee: int) -> int:
@@ -85,9 +93,39 @@ async def settle_refund(
     return await ledger_store.post(conn, **posting.row())
 
 
-async def pay_out(conn: Conn, worker_id: str, method: str, amount: int, reference: str) -> None:
-    """Pay the worker ``amount`` of what they are owed; never more than that."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"payout:{worker_id}")
+async def reserve_payout(conn: Conn, worker_id: str, amount: int, reference: str) -> None:
+    """Set ``amount`` of what the worker is owed aside for a payout; never more than is owed
+    (payouts already set aside count as paid). Two requests racing for one balance: the second
+    waits for the first's lock and is refused if the rest does not cover it."""
+    await _lock_worker(conn, worker_id)
+    await _reserve(conn, worker_id, amount, reference)
+
+
+async def pay_out(conn: Conn, worker_id: str, method: str, amount: int, reference: str) -> bool:
+    """Pay the worker ``amount`` of what they are owed (from ``cash:<method>``); never more than
+    that. The payout was set aside when it was asked for (``reserve_payout``); if it was not, it
+    is set aside now, under the same guard. False if it was paid before."""
+    await _lock_worker(conn, worker_id)
+    if await ledger_store.recorded(conn, ledger.payout_released(worker_id, amount, reference).reference):
+        raise Conflict("this payout was released; it cannot be paid", code="payout_released")
+    if not await ledger_store.recorded(conn, ledger.payout_requested(worker_id, amount, reference).reference):
+        await _reserve(conn, worker_id, amount, reference)
+    return await ledger_store.post(conn, **ledger.payout(worker_id, method, amount, reference).row())
+
+
+async def release_payout(conn: Conn, worker_id: str, amount: int, reference: str) -> bool:
+    """A payout that will not be paid (rejected, or its transfer failed): what was set aside is
+    owed to the worker again. False if there was nothing to release (never set aside, paid, or
+    released before)."""
+    await _lock_worker(conn, worker_id)
+    if not await ledger_store.recorded(conn, ledger.payout_requested(worker_id, amount, reference).reference):
+        return False
+    if await ledger_store.recorded(conn, ledger.payout(worker_id, "", amount, reference).reference):
+        raise Conflict("this payout was paid; it cannot be released", code="payout_paid")
+    return await ledger_store.post(conn, **ledger.payout_released(worker_id, amount, reference).row())
+
+
+async def _reserve(conn: Conn, worker_id: str, amount: int, reference: str) -> None:
     available = await owed(conn, worker_id)
     if not 0 < amount <= available:
         raise Conflict(
@@ -95,7 +133,12 @@ async def pay_out(conn: Conn, worker_id: str, method: str, amount: int, referenc
             code="payout_exceeds_balance",
             details={"requested_cents": amount, "available_cents": available},
         )
-    await ledger_store.post(conn, **ledger.payout(worker_id, method, amount, reference).row())
+    await ledger_store.post(conn, **ledger.payout_requested(worker_id, amount, reference).row())
+
+
+async def _lock_worker(conn: Conn, worker_id: str) -> None:
+    """Every movement of a worker's money holds this until its transaction ends."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"payout:{worker_id}")
 
 
 async def _lock_booking(conn: Conn, booking_id: uuid.UUID) -> None:

@@ -46,6 +46,12 @@ async def post(
     return True
 
 
+async def recorded(db: Executor, reference: str) -> bool:
+    """Whether the movement of this reference is in the ledger."""
+    found = await db.fetchval("SELECT true FROM ledger_transactions WHERE reference = $1", reference)
+    return bool(found)
+
+
 async def balance(db: Executor, account: str) -> int:
     total: int = await db.fetchval(
         "SELECT coalesce(sum(amount_cents), 0)::bigint FROM ledger_lines WHERE account = $1", account

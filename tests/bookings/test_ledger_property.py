@@ -1,6 +1,7 @@
 """The ledger's invariants under any sequence of what happens to money: random sequences of pay,
-cancel (keeping a fee), refund, complete and pay out, over a few bookings and workers, each step in
-its own transaction on the real database, some of them refused by their guards. After every step:
+cancel (keeping a fee), refund, complete, pay out, and payouts set aside then paid or released,
+over a few bookings and workers, each step in its own transaction on the real database, some of
+them refused by their guards. After every step:
 every transaction balances, no booking gives back or earns more than was paid for it, no worker is
 paid more than they earned, and the money at the providers is what came in minus what went out."""
 
@@ -32,6 +33,7 @@ step = st.one_of(
     st.tuples(st.just("refund"), st.integers(0, BOOKINGS - 1), st.integers(1, 20_000)),
     st.tuples(st.just("complete"), st.integers(0, BOOKINGS - 1)),
     st.tuples(st.just("payout"), st.integers(0, WORKERS - 1), st.integers(1, 20_000)),
+    st.tuples(st.just("reserve"), st.integers(0, WORKERS - 1), st.integers(1, 20_000)),
 )
 
 
@@ -86,6 +88,7 @@ async def test_the_ledger_invariants_hold_whatever_happens(
         )
     came_in = went_out = 0
     pending: list[tuple[uuid.UUID, int, str]] = []  # refunds asked for, not yet answered
+    requested: list[tuple[str, int, str]] = []  # payouts set aside, not yet paid or released
     before = await ledger_store.balance(pool, cash(METHOD))
     for number, (action, *args) in enumerate(steps):
         try:
@@ -95,6 +98,12 @@ async def test_the_ledger_invariants_hold_whatever_happens(
                     await money.pay_out(conn, worker, METHOD, amount, f"{worker}-{number}")
                     went_out += amount
                     event("payout: done")
+                    continue
+                if action == "reserve":
+                    worker, amount = workers[args[0]], args[1]
+                    await money.reserve_payout(conn, worker, amount, f"{worker}-{number}")
+                    requested.append((worker, amount, f"{worker}-{number}"))
+                    event("reserve: done")
                     continue
                 booking = await orders.require(conn, bookings[args[0]])
                 if action == "pay":
@@ -110,7 +119,7 @@ async def test_the_ledger_invariants_hold_whatever_happens(
                     await money.request_refund(conn, booking.id, "c-1", args[1], reference)
                     pending.append((booking.id, args[1], reference))
                 else:
-                    await money.complete(conn, booking)
+                    await money.complete(conn, booking, 20)
             event(f"{action}: done")
         except Conflict as exc:
             event(f"{action}: {exc.code}")  # a guard refused it: nothing was written
@@ -120,5 +129,13 @@ async def test_the_ledger_invariants_hold_whatever_happens(
             async with pool.acquire() as conn, conn.transaction():
                 await money.settle_refund(conn, booking_id, "c-1", METHOD, amount, reference, succeeded=given)
             went_out += amount if given else 0
+        if requested and number % 3 == 2:  # finance pays some payouts and rejects others
+            worker, amount, reference = requested.pop(0)
+            async with pool.acquire() as conn, conn.transaction():
+                if amount % 2:
+                    await money.pay_out(conn, worker, METHOD, amount, reference)
+                    went_out += amount
+                else:
+                    await money.release_payout(conn, worker, amount, reference)
         assert await violations(pool) == []
         assert await ledger_store.balance(pool, cash(METHOD)) - before == came_in - went_out

@@ -154,8 +154,13 @@ async def test_a_booking_paid_by_hand_and_done_is_earned_and_balances(
     ):
         await worker.ok(event, data)
 
-    total, pay = booking["total_cents"], booking["worker_pay_cents"]
-    discount = booking["price"]["discounts_cents"]
+    total, discount = booking["total_cents"], booking["price"]["discounts_cents"]
+    status, income = await hub.http("GET", "/api/v1/workers/me/income", hub.token("worker", "w-1"))
+    assert status == 200, income
+    [earned] = income["items"]
+    pay = earned["earned_cents"]  # the price before discounts less the default 20 % commission
+    assert earned["gross_cents"] == total + discount
+    assert pay == (total + discount) * 80 // 100 + ((total + discount) * 80 % 100 >= 50)
     balances = await ledger_store.balances(pool, "")
     assert {k: v for k, v in balances.items() if v} == {
         k: v
