@@ -446,7 +446,10 @@ async def test_a_completed_booking_with_a_coupon_balances(start_hub: StartHub, p
     ):
         await worker.ok(event, data)
 
-    total, pay = booking["total_cents"], booking["worker_pay_cents"]
+    total = booking["total_cents"]
+    # Earned at completion, from the price before discounts: the coupon does not lower it.
+    pay = await pool.fetchval("SELECT earned_cents FROM bookings WHERE id = $1", uuid.UUID(booking["id"]))
+    assert pay == BASE * 80 // 100  # the default commission
     assert (total, booking["price"]["discounts_cents"]) == (BASE - 2000, 2000)
     balances = {k: v for k, v in (await ledger_store.balances(pool, "")).items() if v}
     assert balances == {
