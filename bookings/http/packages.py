@@ -21,6 +21,7 @@ from bookings.http.inputs import (
     required_body,
     unchanged,
 )
+from bookings.http.payments import pay_for
 from bookings.keys import runtime
 from bookings.orders import Actor
 from bookings.packages import Package, PackageList, PackageOrder, PackageOrderList
@@ -102,23 +103,8 @@ async def purchase(request: web.Request) -> web.Response:
 
 
 async def pay(request: web.Request) -> web.Response:
-    user = caller(request)
     order_id = path_uuid(request, "package_order_id", "package_order")
-    wanted = await read_body(request, PayRequest)
-    rt = runtime(request)
-
-    async def make(conn: Any) -> pydantic.BaseModel:
-        return await rt.payments.start_package(
-            conn,
-            user.user_id,
-            order_id,
-            wanted.method,
-            wanted.channel,
-            return_url=wanted.return_url,
-            payer=wanted.payer.model_dump(exclude_none=True),
-        )
-
-    return await create_once(request, rt.pool, user, make)
+    return await pay_for(request, order_id, runtime(request).payments.start_package)
 
 
 async def payments_of(request: web.Request) -> web.Response:

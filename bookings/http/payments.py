@@ -34,23 +34,28 @@ class RefundList(pydantic.BaseModel):
 
 
 async def pay(request: web.Request) -> web.Response:
+    return await pay_for(request, booking_id_param(request), runtime(request).payments.start)
+
+
+async def pay_for(request: web.Request, target: uuid.UUID, start: Any) -> web.Response:
+    """A payment of ``target`` (a booking, a package order) by the calling customer, made once per
+    Idempotency-Key: ``start(conn, customer, target, method, channel, return_url=, payer=)``."""
     user = caller(request)
-    booking_id = booking_id_param(request)
     wanted = await read_body(request, PayRequest)
-    rt = runtime(request)
 
     async def make(conn: Any) -> pydantic.BaseModel:
-        return await rt.payments.start(
+        made: pydantic.BaseModel = await start(
             conn,
             user.user_id,
-            booking_id,
+            target,
             wanted.method,
             wanted.channel,
             return_url=wanted.return_url,
             payer=wanted.payer.model_dump(exclude_none=True),
         )
+        return made
 
-    return await create_once(request, rt.pool, user, make)
+    return await create_once(request, runtime(request).pool, user, make)
 
 
 async def listing(request: web.Request) -> web.Response:
