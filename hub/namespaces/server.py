@@ -171,12 +171,24 @@ class HubServer(socketio.AsyncServer):  # type: ignore[misc]
             task.add_done_callback(self._dropping.discard)
 
     async def _drop(self, eio_sid: str) -> None:
-        if eio_sid in self.eio.sockets:
-            timeout = self._limits.join_timeout_seconds
-            log.info("closing a connection that joined no namespace within %gs", timeout)
-            await self.eio.disconnect(eio_sid)
+        socket = self.eio.sockets.get(eio_sid)
+        if socket is None:
+            return
+        timeout = self._limits.join_timeout_seconds
+        log.info("closing a connection that joined no namespace within %gs", timeout)
+        # Without waiting for the client to take the close packet: python-engineio's disconnect()
+        # waits until it does, and a polling client that never polls again never does, which
+        # kept this task and the socket alive for as long as the process ran.
+        await socket.close(wait=False, reason=self.eio.reason.SERVER_DISCONNECT)
+        self.eio.sockets.pop(eio_sid, None)
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        socket = self.eio.sockets.get(eio_sid)
+        if socket is None or socket.closing or socket.closed:
+            # python-engineio reads on from a websocket it closed until the client closes it too;
+            # a connection request read then would be registered in python-socketio's rooms for
+            # good (its disconnect has already run), and fail on the environ it already dropped.
+            return
         try:
             await super()._handle_eio_message(eio_sid, data)
         except MalformedPacket as exc:

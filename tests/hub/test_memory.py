@@ -1,0 +1,76 @@
+"""What abusive clients leave behind is forgotten once they have gone: connections the hub closed
+for joining no namespace, packets sent after the hub closed a connection, and the connect rates
+of people who connected once. Each test drives the growth over real sockets and then looks at
+the in-process hub's own structures."""
+
+from __future__ import annotations
+
+import json
+
+import aiohttp
+
+from hub.keys import SIO
+from tests.support.clients import Peer, RawSocket
+from tests.support.hubs import RunningHub, StartHub
+from tests.support.waiting import wait_until
+
+POLLING = "/socket.io/?EIO=4&transport=polling"
+
+
+def open_connections(hub: RunningHub) -> int:
+    """HTTP and websocket connections the hub's server holds (a websocket's handler runs until
+    the socket has closed at both ends)."""
+    return len(hub.server.runner.server.connections)
+
+
+async def test_polling_connections_closed_for_joining_nothing_are_forgotten(start_hub: StartHub) -> None:
+    hub = await start_hub(HUB_SOCKET_JOIN_TIMEOUT_SECONDS="0.3")
+    sio = hub.app[SIO]
+    async with aiohttp.ClientSession() as session:
+        sids = []
+        for _ in range(5):  # handshakes only: the clients never poll again
+            async with session.get(hub.url + POLLING) as response:
+                assert response.status == 200
+                sids.append(json.loads((await response.text())[1:])["sid"])
+        # Closed by the join timeout, and nothing of them is kept: python-engineio's disconnect
+        # would wait for each to poll its close packet, holding a task and the socket for good.
+        await wait_until(lambda: not sio.eio.sockets and not sio._dropping)
+        assert not sio._joining
+        assert not sio._joining_per_address
+        assert not sio.environ
+        async with session.get(f"{hub.url}{POLLING}&sid={sids[0]}") as response:
+            assert response.status == 400  # a client that does poll learns the session is over
+
+
+async def test_packets_after_the_hub_closed_a_connection_are_ignored(start_hub: StartHub) -> None:
+    hub = await start_hub(HUB_SOCKET_JOIN_TIMEOUT_SECONDS="0.3")
+    sio = hub.app[SIO]
+    raw = await RawSocket.open(hub.url)
+    try:
+        assert await raw.receive() is None  # the hub closed it: it joined no namespace in time
+        # A client that keeps its end open and asks to join anyway.
+        await raw.send(f"0/customer,{json.dumps({'token': hub.token('customer', 'c-1')})}")
+    finally:
+        await raw.close()
+    await wait_until(lambda: open_connections(hub) == 0)  # the hub has read all it was sent
+    # python-socketio would have registered the connection in its rooms for good.
+    assert not sio.manager.rooms
+    assert not sio.manager.pending_connect
+    assert not sio.namespace_handlers["/customer"].sockets
+    assert not sio.eio.sockets
+    assert not sio.environ
+
+
+async def test_connect_rates_forget_people_who_have_gone(start_hub: StartHub) -> None:
+    # A rate so high that a bucket refills within a microsecond of being used: whatever connected
+    # before the last connection is as good as never seen.
+    hub = await start_hub(HUB_SOCKET_CONNECTS_PER_USER="1000000")
+    rates = hub.app[SIO].namespace_handlers["/customer"]._connects
+    for i in range(20):
+        peer = await Peer("/customer").connect(hub.url, hub.token("customer", f"c-{i}"))
+        await peer.close()
+    last = await Peer("/customer").connect(hub.url, hub.token("customer", "c-last"))
+    try:
+        assert len(rates) == 1  # c-last's: the twenty others' buckets were full again, so dropped
+    finally:
+        await last.close()
