@@ -129,6 +129,7 @@ class HubServer(socketio.AsyncServer):  # type: ignore[misc]
         self._joining: dict[str, str] = {}  # Engine.IO sid -> address, until it joins a namespace
         self._joining_per_address: Counter[str] = Counter()
         self._dropping: set[asyncio.Task[None]] = set()
+        self.connections_closed = 0  # Engine.IO connections, since start-up (``hub.memory``)
         rate = sockets.connects_per_second_per_address
         self._connects = RateTable(connect_limit(rate))
 
@@ -154,6 +155,7 @@ class HubServer(socketio.AsyncServer):  # type: ignore[misc]
 
     async def _handle_eio_disconnect(self, eio_sid: str, reason: Any) -> None:
         self._joined(eio_sid)
+        self.connections_closed += 1
         await super()._handle_eio_disconnect(eio_sid, reason)
 
     def _joined(self, eio_sid: str) -> None:

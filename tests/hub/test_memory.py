@@ -1,15 +1,21 @@
 """What abusive clients leave behind is forgotten once they have gone: connections the hub closed
 for joining no namespace, packets sent after the hub closed a connection, and the connect rates
 of people who connected once. Each test drives the growth over real sockets and then looks at
-the in-process hub's own structures."""
+the in-process hub's own structures. And what a burst of connections leaves is given back: a
+full garbage collection after many have closed, and glibc's free heap."""
 
 from __future__ import annotations
 
+import gc
 import json
+from typing import Any
 
 import aiohttp
+import pytest
 
-from hub.keys import SIO
+from hub import memory
+from hub.app import MEMORY_JOB
+from hub.keys import CONTEXT, SIO
 from tests.support.clients import Peer, RawSocket
 from tests.support.hubs import RunningHub, StartHub
 from tests.support.waiting import wait_until
@@ -74,3 +80,42 @@ async def test_connect_rates_forget_people_who_have_gone(start_hub: StartHub) ->
         assert len(rates) == 1  # c-last's: the twenty others' buckets were full again, so dropped
     finally:
         await last.close()
+
+
+async def test_a_burst_of_closed_connections_is_collected_once_it_is_over(
+    start_hub: StartHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub = await start_hub()
+    assert MEMORY_JOB in hub.app[CONTEXT].timers.pending()  # the job below, once a minute
+    sio = hub.app[SIO]
+    release = memory.Release(lambda: sio.connections_closed)
+    monkeypatch.setattr(memory, "COLLECT_AFTER_CLOSED", 5)
+    full: list[dict[str, Any]] = []
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:
+        if phase == "stop" and info["generation"] == 2:
+            full.append(info)
+
+    gc.callbacks.append(on_gc)
+    try:
+        for _ in range(5):
+            await (await RawSocket.open(hub.url)).close()
+        await wait_until(lambda: sio.connections_closed >= 5)
+        full.clear()
+        await release()
+        assert full  # their objects, reference cycles, collected at once
+        full.clear()
+        await release()
+        assert not full  # nothing closed since: no pause for a full collection
+    finally:
+        gc.callbacks.remove(on_gc)
+
+
+async def test_large_blocks_are_mapped_on_their_own_unless_the_operator_chose(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if not memory.on_glibc():
+        pytest.skip("only glibc's allocator is told what to do")
+    assert memory.keep_large_blocks_mapped()
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
+    assert not memory.keep_large_blocks_mapped()
