@@ -15,6 +15,10 @@ series can be matched with collections (``gc.callbacks`` costs two clock reads p
 cyclic garbage collector off once the hub has imported everything, to show how much of the
 latency tail the collector's pauses make. Reference counting still frees almost everything;
 what only the collector would free (reference cycles) accumulates and shows in the RSS.
+
+``BENCH_MEMORY_PROBE=DIR`` (``abuse_memory.py --probe``): the hub answers SIGUSR1 and SIGUSR2 with
+reports of what holds its memory, written to DIR (``bench/memprobe.py``); with
+``BENCH_TRACEMALLOC=1`` as well, tracemalloc traces every allocation from start-up (slower).
 """
 
 from __future__ import annotations
@@ -23,7 +27,11 @@ import gc
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
+
+# The hub of the checkout this file is in, as ``python -m hub`` run from its root would import.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hub import ratelimit
 from hub.cli import main
@@ -61,4 +69,9 @@ if __name__ == "__main__":
         log_collections(float(os.environ["BENCH_GC_LOG_MS"]))
     if os.environ.get("BENCH_GC_OFF") == "1":
         gc.disable()
+    if os.environ.get("BENCH_MEMORY_PROBE"):
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import memprobe
+
+        memprobe.install(Path(os.environ["BENCH_MEMORY_PROBE"]))
     sys.exit(main())

@@ -12,7 +12,7 @@ from typing import Any
 import socketio
 from aiohttp import web
 
-from hub import desk
+from hub import desk, memory
 from hub.auth import build_verifier
 from hub.bus import Bus
 from hub.chat.service import ChatService
@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 NAMESPACES = {CUSTOMER: CustomerNamespace, WORKER: WorkerNamespace, SUPPORT: SupportNamespace}
 ASSIGNMENT_SWEEP_SECONDS = 10.0  # safety net for queue changes another node did not act on
 GC_THRESHOLDS = (50_000, 20, 50)  # CPython's default is (700, 10, 10)
+MEMORY_JOB = "release-memory"
 NOTIFIER_SUBSCRIBER = "push.notifier"  # stable: the outbox records deliveries under this name
 
 
@@ -88,7 +89,7 @@ def build_app(settings: Settings, *, bus: Bus | None = None) -> web.Application:
     # Extensions' services register their outbox subscribers, so they start before the relay.
     app.cleanup_ctx.extend(host.services)
     app.cleanup_ctx.extend([_relay, push_api.sender_context, _assignment_sweep])
-    app.on_startup.append(_tune_gc)
+    app.on_startup.extend([_tune_gc, _release_memory])
     app.on_shutdown.append(_disconnect_sockets)
     app.on_cleanup.append(_close_redis_manager)
     return app
@@ -220,6 +221,16 @@ async def _tune_gc(app: web.Application) -> None:
     collection, and collections run less often; the hub's data lives in PostgreSQL, not in cycles."""
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+async def _release_memory(app: web.Application) -> None:
+    """Memory the hub no longer uses goes back to the system (``hub.memory``): large blocks as
+    soon as they are freed, and once a minute what a burst of connections left."""
+    memory.keep_large_blocks_mapped()
+    sio = app[SIO]
+    app[CONTEXT].timers.every(
+        MEMORY_JOB, memory.RELEASE_EVERY_SECONDS, memory.Release(lambda: sio.connections_closed)
+    )
 
 
 async def _disconnect_sockets(app: web.Application) -> None:

@@ -31,6 +31,10 @@ class TokenBucket:
             return 0.0
         return (1.0 - self._tokens) / self._limit.rate
 
+    def full(self, now: float) -> bool:
+        """Whether the bucket has refilled to its burst by ``now``: then it is the same as a new one."""
+        return self._tokens + (now - self._updated) * self._limit.rate >= self._limit.burst
+
 
 # Defaults sized for people typing on phones; a script hammering the hub hits them at once.
 LIMITS = {
@@ -56,7 +60,9 @@ def connect_limit(per_second: float) -> Limit:
 
 
 class RateTable:
-    """One token bucket per key (an address, a person), for at most ``size`` keys: the least
+    """One token bucket per key (an address, a person). A bucket that has refilled is the same as
+    none, so it is forgotten: the table holds only the keys seen in the last few seconds (a
+    burst's worth of refill), however many come and go. At most ``size`` keys besides: the least
     recently seen are forgotten first, so a flood of new keys costs bounded memory (and a
     forgotten key only starts again with a full bucket)."""
 
@@ -65,8 +71,12 @@ class RateTable:
         self._size = size
         self._buckets: OrderedDict[object, TokenBucket] = OrderedDict()
 
+    def __len__(self) -> int:
+        return len(self._buckets)
+
     def take(self, key: object) -> float:
         """Spend one of ``key``'s tokens: 0.0 if allowed, else the seconds until one is."""
+        self._forget_refilled(time.monotonic())
         bucket = self._buckets.get(key)
         if bucket is None:
             bucket = self._buckets[key] = TokenBucket(self._limit)
@@ -75,3 +85,13 @@ class RateTable:
         else:
             self._buckets.move_to_end(key)
         return bucket.take()
+
+    def _forget_refilled(self, now: float) -> None:
+        # Least recently taken first: each bucket is dropped once, so this costs O(1) a take on
+        # average. A bucket taken later than a full one may have refilled too; it goes when it
+        # reaches the front.
+        while self._buckets:
+            key, oldest = next(iter(self._buckets.items()))
+            if not oldest.full(now):
+                return
+            del self._buckets[key]

@@ -37,7 +37,7 @@ SIGNATURES: dict[str, Callable[[bytes], bool]] = {
 ALLOWED_TYPES = frozenset(SIGNATURES)
 
 
-def check(content_type: str, content: bytes, max_bytes: int) -> str:
+def check(content_type: str, content: bytes | bytearray, max_bytes: int) -> str:
     """Return the normalised MIME type, or raise ``InvalidPayload`` with a precise code."""
     mime = content_type.split(";", 1)[0].strip().lower()
     if not content:
@@ -49,7 +49,7 @@ def check(content_type: str, content: bytes, max_bytes: int) -> str:
             f"{mime or 'this type'} is not accepted; allowed: {', '.join(sorted(ALLOWED_TYPES))}",
             code="upload_type_not_allowed",
         )
-    if not SIGNATURES[mime](content[:16]):
+    if not SIGNATURES[mime](bytes(content[:16])):
         raise InvalidPayload(f"the file's content is not {mime}", code="upload_type_mismatch")
     return mime
 

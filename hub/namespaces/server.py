@@ -132,6 +132,7 @@ class HubServer(socketio.AsyncServer):  # type: ignore[misc]
         self._joining: dict[str, str] = {}  # Engine.IO sid -> address, until it joins a namespace
         self._joining_per_address: Counter[str] = Counter()
         self._dropping: set[asyncio.Task[None]] = set()
+        self.connections_closed = 0  # Engine.IO connections, since start-up (``hub.memory``)
         rate = sockets.connects_per_second_per_address
         self._connects = RateTable(connect_limit(rate))
         self.eio.on(engine.INVALID_PACKET, self._handle_eio_invalid_packet)
@@ -161,6 +162,7 @@ class HubServer(socketio.AsyncServer):  # type: ignore[misc]
 
     async def _handle_eio_disconnect(self, eio_sid: str, reason: Any) -> None:
         self._joined(eio_sid)
+        self.connections_closed += 1
         await super()._handle_eio_disconnect(eio_sid, reason)
 
     def _joined(self, eio_sid: str) -> None:
@@ -178,12 +180,24 @@ class HubServer(socketio.AsyncServer):  # type: ignore[misc]
             task.add_done_callback(self._dropping.discard)
 
     async def _drop(self, eio_sid: str) -> None:
-        if eio_sid in self.eio.sockets:
-            timeout = self._limits.join_timeout_seconds
-            log.info("closing a connection that joined no namespace within %gs", timeout)
-            await self.eio.disconnect(eio_sid)
+        socket = self.eio.sockets.get(eio_sid)
+        if socket is None:
+            return
+        timeout = self._limits.join_timeout_seconds
+        log.info("closing a connection that joined no namespace within %gs", timeout)
+        # Without waiting for the client to take the close packet: python-engineio's disconnect()
+        # waits until it does, and a polling client that never polls again never does, which
+        # kept this task and the socket alive for as long as the process ran.
+        await socket.close(wait=False, reason=self.eio.reason.SERVER_DISCONNECT)
+        self.eio.sockets.pop(eio_sid, None)
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        socket = self.eio.sockets.get(eio_sid)
+        if socket is None or socket.closing or socket.closed:
+            # python-engineio reads on from a websocket it closed until the client closes it too;
+            # a connection request read then would be registered in python-socketio's rooms for
+            # good (its disconnect has already run), and fail on the environ it already dropped.
+            return
         try:
             await super()._handle_eio_message(eio_sid, data)
         except MalformedPacket as exc:

@@ -24,7 +24,12 @@ def _describe(row: Any) -> dict[str, Any]:
 
 
 async def insert(
-    conn: Executor, owner_id: str, owner_role: str, content_type: str, filename: str | None, content: bytes
+    conn: Executor,
+    owner_id: str,
+    owner_role: str,
+    content_type: str,
+    filename: str | None,
+    content: bytes | bytearray,
 ) -> dict[str, Any]:
     row = await conn.fetchrow(
         """INSERT INTO uploads (id, owner_id, owner_role, content_type, size, filename, sha256, content)
