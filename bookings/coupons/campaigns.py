@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import asyncpg
 
@@ -139,7 +139,7 @@ async def join(conn: Conn, customer_id: str, campaign_id: uuid.UUID, group_id: u
     campaign = await _running(conn, campaign_id, "group")
     if group_id is None:
         group_id = uuid.uuid4()
-        now: datetime = await conn.fetchval("SELECT now()")
+        now = await coupon_store.now(conn)
         deadline = min(now + timedelta(hours=campaign["group_hours"]), campaign["ends_at"])
         await store.insert_group(conn, group_id, campaign_id, campaign["group_size"], deadline, customer_id)
     group = await store.lock_group(conn, group_id, campaign_id)
@@ -224,10 +224,8 @@ async def _running(conn: Conn, campaign_id: uuid.UUID, kind: str) -> asyncpg.Rec
         raise Conflict(
             f"this is a {row['kind']} campaign", code="wrong_campaign_kind", details={"kind": row["kind"]}
         )
-    running = await conn.fetchval(
-        "SELECT $1::boolean AND $2 <= now() AND now() < $3", row["active"], row["starts_at"], row["ends_at"]
-    )
-    if not running:
+    now = await coupon_store.now(conn)
+    if not (row["active"] and row["starts_at"] <= now < row["ends_at"]):
         raise Conflict("this campaign is not running", code="campaign_not_running")
     return row
 

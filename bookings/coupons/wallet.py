@@ -114,9 +114,7 @@ async def listing(
 
 
 async def _now(db: Executor) -> datetime:
-    """The database's clock: the one validity windows are checked against when redeeming."""
-    now: datetime = await db.fetchval("SELECT now()")
-    return now
+    return await store.now(db)
 
 
 # Quoting ----------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from bookings.orders import Booking
 from bookings.payments import commission, ledger
 from bookings.storage import earnings as earnings_store
 from bookings.storage import ledger as ledger_store
+from bookings.storage import locks
 from hub.errors import Conflict
 from hub.storage.db import Conn, Executor
 
@@ -138,8 +139,8 @@ async def _reserve(conn: Conn, worker_id: str, amount: int, reference: str) -> N
 
 async def _lock_worker(conn: Conn, worker_id: str) -> None:
     """Every movement of a worker's money holds this until its transaction ends."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"payout:{worker_id}")
+    await locks.key(conn, f"payout:{worker_id}")
 
 
 async def _lock_booking(conn: Conn, booking_id: uuid.UUID) -> None:
-    await conn.execute("SELECT 1 FROM bookings WHERE id = $1 FOR UPDATE", booking_id)
+    await locks.booking(conn, booking_id)

@@ -10,8 +10,9 @@ import uuid
 
 import asyncpg
 
-from bookings.payments import ledger
+from bookings.payments import ledger, money
 from bookings.storage import ledger as ledger_store
+from bookings.storage import locks
 from bookings.storage import packages as package_store
 from hub.push.inbox import NewNotification, notify
 from hub.storage.db import Conn
@@ -68,8 +69,8 @@ async def give_back_visit(conn: Conn, booking_id: uuid.UUID, customer_id: str) -
     visit = await package_store.visit_of(conn, booking_id)
     if visit is None or visit["returned_at"] is not None:
         return None
-    await conn.execute("SELECT 1 FROM bookings WHERE id = $1 FOR UPDATE", booking_id)
-    held = -await ledger_store.balance(conn, ledger.booking_account(booking_id))
+    await locks.booking(conn, booking_id)
+    held = await money.held(conn, booking_id)
     back: int = max(0, min(held, visit["amount_cents"]))
     if not await package_store.return_visit(conn, booking_id, back):
         return None

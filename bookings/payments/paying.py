@@ -23,6 +23,7 @@ from bookings.orders import Actor, Booking, Status
 from bookings.payments import ledger, package_money
 from bookings.payments.providers.base import Notice, NoticeKind, NoticeStatus, Prepared
 from bookings.storage import ledger as ledger_store
+from bookings.storage import locks
 from bookings.storage import packages as package_store
 from bookings.storage import payments as payment_store
 from hub.errors import Conflict, NotFound
@@ -180,7 +181,7 @@ async def mark_paid_by_hand(conn: Conn, booking: Booking, payment_ref: str, acto
         return await checkout.mark_paid(conn, booking.id, payment_ref, actor)
     # Two admins (or one, twice) with the same reference at once: one records it, the other waits
     # here and then finds it recorded.
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"payment:{payment_ref}")
+    await locks.key(conn, f"payment:{payment_ref}")
     row = await payment_store.lock_by_trade_no(conn, payment_ref)
     if row is not None and row["booking_id"] != booking.id:
         raise Conflict("this payment reference belongs to another booking", code="payment_ref_used")
@@ -242,7 +243,7 @@ async def mark_package_paid_by_hand(
 ) -> asyncpg.Record:
     """An admin says the package order was paid outside the providers: a manual payment down the
     same path as a provider's notify. Idempotent per ``payment_ref``. The order as it now is."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"payment:{payment_ref}")
+    await locks.key(conn, f"payment:{payment_ref}")
     row = await payment_store.lock_by_trade_no(conn, payment_ref)  # the payment, then its order: as a notify
     order = await package_store.lock_order(conn, order_id)
     if order is None:

@@ -147,13 +147,8 @@ async def settle(
 
 
 async def processing(conn: Conn, refund_id: uuid.UUID, provider_refund_id: str | None) -> None:
-    await conn.execute(
-        """UPDATE refunds SET status = 'processing', provider_refund_id = coalesce($2, provider_refund_id),
-                              updated_at = now()
-            WHERE id = $1 AND status = 'requested'""",
-        refund_id,
-        provider_refund_id,
-    )
+    """The provider accepted the refund; its notify (or a later answer) settles it."""
+    await refund_store.set_processing(conn, refund_id, provider_refund_id)
 
 
 async def apply_notice(conn: Conn, method: str, notice: Notice) -> str:

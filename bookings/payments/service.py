@@ -227,15 +227,6 @@ class Payments:
 
     # Refunds ---------------------------------------------------------------------------------
 
-    async def refund(
-        self, booking_id: uuid.UUID, amount: int | None, reason: str, actor: Actor
-    ) -> RefundView:
-        """Give back ``amount`` (everything refundable when None) of the booking's payment."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            row = await refunding.ask(conn, await orders.require(conn, booking_id), amount, reason, actor)
-        await self.send_refund(row["id"])
-        return await self.refund_view(row["id"])
-
     async def refund_in(
         self, conn: Conn, booking_id: uuid.UUID, amount: int | None, reason: str, actor: Actor
     ) -> asyncpg.Record:
@@ -306,11 +297,6 @@ class Payments:
         """The sweep: refunds whose provider was not reached are asked for again."""
         for row in await refund_store.unsent(self.pool, REFUND_RETRY_SECONDS):
             await self.send_refund(row["id"])
-
-    async def refund_view(self, refund_id: uuid.UUID) -> RefundView:
-        row = await refund_store.get(self.pool, refund_id)
-        assert row is not None
-        return refunding.view(row)
 
     async def refunds_of(self, booking_id: uuid.UUID) -> list[RefundView]:
         return [refunding.view(row) for row in await refund_store.for_booking(self.pool, booking_id)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -237,3 +238,9 @@ async def existing_services(db: Executor, ids: Sequence[str]) -> set[str]:
 async def existing_categories(db: Executor, ids: Sequence[str]) -> set[str]:
     rows = await db.fetch("SELECT id FROM service_categories WHERE id = ANY($1::text[])", list(ids))
     return {row["id"] for row in rows}
+
+
+async def now(db: Executor) -> datetime:
+    """The database's clock: the one validity windows are checked against when redeeming."""
+    found: datetime = await db.fetchval("SELECT now()")
+    return found

@@ -95,3 +95,13 @@ async def unsent(db: Executor, older_than_seconds: float, limit: int = 100) -> l
         older_than_seconds,
         limit,
     )
+
+
+async def set_processing(conn: Conn, refund_id: uuid.UUID, provider_refund_id: str | None) -> None:
+    await conn.execute(
+        """UPDATE refunds SET status = 'processing', provider_refund_id = coalesce($2, provider_refund_id),
+                              updated_at = now()
+            WHERE id = $1 AND status = 'requested'""",
+        refund_id,
+        provider_refund_id,
+    )

@@ -7,6 +7,7 @@ from datetime import date, datetime
 
 import asyncpg
 
+from bookings.storage import locks
 from hub.storage.db import Conn, Executor
 
 COLUMNS = """id, worker_id, period, starts_on, ends_on, bookings, gross_cents, commission_cents,
@@ -18,7 +19,7 @@ UNSETTLED = "earned_cents IS NOT NULL AND statement_id IS NULL AND finished_at <
 async def lock_worker(conn: Conn, worker_id: str) -> None:
     """One settlement of a worker at a time, until the transaction ends: two periods settled at
     once must not both count the same bookings."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"settlement:{worker_id}")
+    await locks.key(conn, f"settlement:{worker_id}")
 
 
 async def workers_to_settle(db: Executor, end: datetime, period: str, default_period: str) -> list[str]:
