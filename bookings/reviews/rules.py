@@ -7,7 +7,7 @@ import base64
 import binascii
 import uuid
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from hub.errors import InvalidPayload
 
@@ -66,9 +66,10 @@ def read_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         at, _, review_id = raw.partition("|")
-        found = datetime.fromisoformat(at), uuid.UUID(review_id)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        found = None
-    if found is None or found[0].tzinfo is None:
-        raise InvalidPayload("the cursor is not one this list gave", code="invalid_cursor")
-    return found
+        when = datetime.fromisoformat(at)
+        if when.tzinfo is None:
+            raise ValueError("a cursor's time has its offset")
+        # In UTC, as the database compares it; a time at the edge of the calendar cannot be.
+        return when.astimezone(UTC), uuid.UUID(review_id)
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
+        raise InvalidPayload("the cursor is not one this list gave", code="invalid_cursor") from None

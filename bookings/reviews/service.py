@@ -15,7 +15,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from hub.console import items as work_items
 
 from bookings import orders
 from bookings.config import ReviewConfig
@@ -40,6 +39,7 @@ from bookings.reviews.views import public, scores_of
 from bookings.storage import reviews as store
 from bookings.storage import workers as worker_store
 from hub.auth import STAFF, Principal, Role
+from hub.console import items as work_items
 from hub.errors import Conflict, InvalidPayload, NotFound
 from hub.storage import uploads as upload_store
 from hub.storage.db import Conn, Executor
@@ -57,6 +57,8 @@ class Reviews:
     async def write(self, conn: Conn, customer_id: str, booking_id: uuid.UUID, wanted: ReviewIn) -> Review:
         """In the caller's transaction (``Idempotency-Key`` handling keeps its key in it)."""
         booking = await _customers_booking(conn, customer_id, booking_id)
+        if booking.status != orders.Status.COMPLETED:  # said before anything about the attachments
+            raise await self._why_not_written(conn, booking)
         attachments = await _attachments(conn, customer_id, wanted.upload_ids)
         scores = (wanted.quality, wanted.attitude, wanted.skill)
         row = await store.insert(

@@ -16,9 +16,12 @@ from typing import Any
 
 import aiohttp
 import asyncpg
+import pytest
 
+from bookings.config import ReviewConfig
 from bookings.extension import BookingsExtension
 from bookings.storage import bookings as booking_store
+from hub.env import ConfigError
 from hub.keys import CONTEXT
 from hub.storage.migrate import MIGRATIONS_DIR, migrate
 from tests.bookings.test_payments import hub_env_of
@@ -617,3 +620,21 @@ async def test_old_single_ratings_become_all_three_scores(empty_database_url: st
         assert (worker["rating_sum"], worker["rating_count"]) == (9.0, 2)
     finally:
         await conn.close()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("HUB_REVIEW_EDIT_MINUTES", "-1"),
+        ("HUB_REVIEW_EDIT_MINUTES", "inf"),
+        ("HUB_REVIEW_WITHIN_DAYS", "0"),
+        ("HUB_REVIEW_LOW_BELOW", "5.5"),
+        ("HUB_REVIEW_LOW_BELOW", "nan"),
+        ("HUB_REVIEW_LOW_BELOW", "0.5"),
+    ],
+)
+def test_review_settings_are_checked(variable: str, value: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        ReviewConfig.from_env({variable: value})
+    assert refused.value.variable == variable
+    assert ReviewConfig.from_env({}) == ReviewConfig(edit_minutes=60.0, within_days=30, low_below=3.0)
