@@ -105,6 +105,16 @@ class Redispatch(Payload):
     reason: Annotated[StrictStr, Field(max_length=500)] = ""
 
 
+class StaffRedispatch(Redispatch):
+    booking_id: uuid.UUID
+    item_id: uuid.UUID | None = None  # the work item this answers, kept in its history
+
+
+class StaffAssign(Assign):
+    booking_id: uuid.UUID
+    item_id: uuid.UUID | None = None
+
+
 class OfferRef(Payload):
     offer_id: uuid.UUID
 
