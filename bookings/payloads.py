@@ -115,6 +115,13 @@ class StaffAssign(Assign):
     item_id: uuid.UUID | None = None
 
 
+class StaffRefund(RefundRequest):
+    booking_id: uuid.UUID
+    # A retry with the same client_id (a lost ack) returns the first refund instead of a second.
+    client_id: Annotated[StrictStr, Field(min_length=1, max_length=64)]
+    item_id: uuid.UUID | None = None
+
+
 class OfferRef(Payload):
     offer_id: uuid.UUID
 

@@ -7,17 +7,22 @@ action is kept in its history once it succeeded.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 from bookings import payloads as bp
-from bookings.orders import BookingDetail
+from bookings.http.idempotency import run_once
+from bookings.orders import Actor, BookingDetail
+from bookings.payments import refunding
+from bookings.payments.refunding import RefundView
 from bookings.runtime import BookingsRuntime
 from hub.auth import Principal
 from hub.console import items as work_items
 from hub.errors import Conflict
 from hub.namespaces.base import AuthenticatedNamespace
+from hub.storage.db import Conn
 
 
 class SupportEvents:
@@ -32,6 +37,7 @@ class SupportEvents:
             "booking:redispatch", self.booking_redispatch, payload=bp.StaffRedispatch, ack=BookingDetail
         )
         ns.add_event("booking:assign", self.booking_assign, payload=bp.StaffAssign, ack=BookingDetail)
+        ns.add_event("booking:refund", self.booking_refund, payload=bp.StaffRefund, ack=RefundView)
 
     @property
     def rt(self) -> BookingsRuntime:
@@ -64,6 +70,46 @@ class SupportEvents:
             user, move.item_id, "assigned", {"booking_id": str(move.booking_id), "worker_id": move.worker_id}
         )
         return detail.model_dump(mode="json")
+
+    async def booking_refund(self, user: Principal, sid: str, wanted: bp.StaffRefund) -> dict[str, Any]:
+        """Give money back (``amount_cents``, or all that is left); the provider is asked once the
+        refund is recorded. A retry with the same ``client_id`` returns the first refund.
+
+        Errors: ``booking_not_found``, ``nothing_to_refund``, ``refund_exceeds_paid`` (and the other
+        checks of the HTTP refund), ``idempotency_key_reused``, ``item_not_found``, ``item_resolved``."""
+        await self._check_item(wanted.item_id)
+        rt = self.rt
+        made: list[uuid.UUID] = []
+
+        async def make(conn: Conn) -> RefundView:
+            row = await rt.payments.refund_in(
+                conn,
+                wanted.booking_id,
+                wanted.amount_cents,
+                wanted.reason,
+                Actor(user.user_id, user.role.value),
+            )
+            made.append(row["id"])
+            return refunding.view(row)
+
+        fingerprint = json.dumps(wanted.model_dump(mode="json"), sort_keys=True)
+        _, body, _ = await run_once(
+            rt.pool,
+            user,
+            f"refund:{wanted.client_id}",
+            "booking:refund",
+            fingerprint,
+            make,
+            where=("body", "client_id"),
+        )
+        for refund_id in made:  # after the commit
+            await rt.payments.send_refund(refund_id)
+        if made:
+            await self._record(
+                user, wanted.item_id, "refunded", {"booking_id": str(wanted.booking_id), "refund": body}
+            )
+        result: dict[str, Any] = body
+        return result
 
     async def _check_item(self, item_id: uuid.UUID | None) -> None:
         if item_id is None:
