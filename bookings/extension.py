@@ -14,7 +14,7 @@ from typing import Self
 
 from aiohttp import web
 
-from bookings import api, orders, protocol
+from bookings import api, monitor, orders, protocol
 from bookings.config import BookingConfig, DispatchDefaults, PointsDefaults, ReviewConfig
 from bookings.keys import BOOKINGS
 from bookings.live import BookingLive, DispatchRequests
@@ -23,6 +23,7 @@ from bookings.payments.registry import ProviderSettings
 from bookings.payments.sandbox.mounted import mount as mount_sandboxes
 from bookings.runtime import BookingsRuntime
 from bookings.settlement.config import SettlementConfig
+from bookings.support_events import SupportEvents
 from bookings.worker_events import WorkerEvents
 from hub.env import ConfigError
 from hub.extension import Command, Extension
@@ -85,6 +86,10 @@ class BookingsExtension(Extension):
         host.add_operations(api.OPERATIONS)
         host.add_server_events(protocol.SERVER_EVENTS)
         WorkerEvents(host.namespace("/worker"), lambda: app[BOOKINGS]).attach()
+        SupportEvents(host.namespace("/support"), lambda: app[BOOKINGS]).attach()
+        host.hub.console.add_snapshot_part(
+            "bookings", lambda: monitor.snapshot(app[BOOKINGS].pool, self.config.timezone)
+        )
         host.add_service(self._run)
 
     async def _run(self, app: web.Application) -> AsyncIterator[None]:
@@ -105,7 +110,9 @@ class BookingsExtension(Extension):
         # for the core restored the choices before any extension was running).
         hub.presence.keep_jobs_in(rt.jobs_in_progress)
         await hub.presence.restore_jobs()
-        bus.subscribe(LIVE_SUBSCRIBER, BookingLive(hub.realtime), topics=[orders.BOOKING_CHANGED])
+        bus.subscribe(
+            LIVE_SUBSCRIBER, BookingLive(hub.realtime, hub.console), topics=[orders.BOOKING_CHANGED]
+        )
         bus.subscribe(
             DISPATCH_SUBSCRIBER, DispatchRequests(rt.dispatcher), topics=[orders.DISPATCH_REQUESTED]
         )

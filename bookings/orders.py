@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 import asyncpg
 import pydantic
 
+from bookings import console_items
 from bookings.storage import bookings as store
 from hub.auth import Principal, Role
 from hub.errors import Conflict, NotFound
@@ -308,6 +309,7 @@ async def record(
             {"booking": booking.model_dump(mode="json"), "entry": entry.model_dump(mode="json")},
         ),
     )
+    await console_items.follow(conn, booking, entry)  # what support must look at, or no longer
     return entry
 
 

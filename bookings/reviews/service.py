@@ -40,11 +40,14 @@ from bookings.storage import reviews as store
 from bookings.storage import workers as worker_store
 from hub.auth import STAFF, Principal, Role
 from hub.console import items as work_items
+from hub.console.models import NewItem, Priority
 from hub.errors import Conflict, InvalidPayload, NotFound
 from hub.storage import uploads as upload_store
 from hub.storage.db import Conn, Executor
 
 LOW_REVIEW = "low_review"  # the console item's kind
+Actor = tuple[str, str]  # (role, id)
+SYSTEM: Actor = ("system", "bookings")  # who resolves an item whose cause went away by itself
 
 
 class Reviews:
@@ -70,7 +73,7 @@ class Reviews:
         await ratings.count_in(conn, row["worker_id"], scores)
         await store.add_history(conn, row["id"], "created", ("customer", customer_id), data=_scores(scores))
         await self._tell_worker(conn, booking, row, "New review")
-        await self._flag_if_low(conn, booking, row)
+        await self._follow_low(conn, booking, row)
         return self._review(row, staff=False)
 
     async def _why_not_written(self, conn: Conn, booking: Booking) -> Exception:
@@ -126,7 +129,7 @@ class Reviews:
                 data={"before": _scores(before), "after": _scores(after)},
             )  # fmt: skip
             await self._tell_worker(conn, booking, changed, "Review updated")
-            await self._flag_if_low(conn, booking, changed)
+            await self._follow_low(conn, booking, changed)
             return self._review(changed, staff=False)
 
     # The worker --------------------------------------------------------------------------------
@@ -161,6 +164,8 @@ class Reviews:
                 row = await store.set_hidden(conn, review_id, by, wanted.reason)
                 await ratings.count_out(conn, row["worker_id"], scores_of(row))
                 await store.add_history(conn, review_id, "hidden", by, wanted.reason)
+                if row["booking_id"] is not None:
+                    await self._follow_low(conn, await orders.require(conn, row["booking_id"]), row, by)
             return await self._record(conn, row)
 
     async def unhide(self, user: Principal, review_id: uuid.UUID, wanted: UnhideIn) -> ReviewRecord:
@@ -282,20 +287,25 @@ class Reviews:
             kind="review", review_id=str(row["id"]), overall=rules.overall(scores),
         )  # fmt: skip
 
-    async def _flag_if_low(self, conn: Conn, booking: Booking, row: asyncpg.Record) -> None:
-        """A shown review below ``low_below`` is a console item for support, once per review."""
+    async def _follow_low(
+        self, conn: Conn, booking: Booking, row: asyncpg.Record, by: Actor = SYSTEM
+    ) -> None:
+        """A shown review below ``low_below`` is a console item for support, opened once per
+        review; one that is hidden, or edited up, resolves its open item."""
         scores = scores_of(row)
         if row["hidden_at"] is not None or not rules.is_low(scores, self.config.low_below):
+            why = "the review was hidden" if row["hidden_at"] is not None else "the review was raised"
+            await work_items.resolve_open(conn, LOW_REVIEW, str(booking.id), by, why)
             return
         overall = rules.overall(scores)
         await work_items.open_item(
             conn,
-            work_items.NewItem(
+            NewItem(
                 kind=LOW_REVIEW,
                 subject=str(booking.id),
                 cause=str(row["id"]),
                 title=f"Low review ({overall:.2f} / 5) of worker {row['worker_id']}",
-                priority=work_items.Priority.HIGH if rules.is_urgent(scores) else work_items.Priority.NORMAL,
+                priority=Priority.HIGH if rules.is_urgent(scores) else Priority.NORMAL,
                 booking_id=booking.id,
                 person=("worker", row["worker_id"]),
                 data={

@@ -515,6 +515,77 @@ async def test_the_public_list_is_newest_first_in_pages(start_hub: StartHub) -> 
     assert (await public_list(hub, worker="w-2")) == {"items": [], "next_cursor": None}
 
 
+# Low reviews -------------------------------------------------------------------------------------
+
+
+async def low_items(hub: RunningHub) -> list[Any]:
+    return list(
+        await pool_of(hub).fetch("SELECT * FROM work_items WHERE kind = 'low_review' ORDER BY opened_at")
+    )
+
+
+async def test_a_low_review_opens_exactly_one_console_item(start_hub: StartHub, peers: list[Peer]) -> None:
+    hub = await start(start_hub, workers=1, HUB_REVIEW_LOW_BELOW="3.0")
+    agent = await open_peer(hub, peers, "/support", "support", "support-1")
+    fine, low, raised = [await completed(hub, customer=f"c-{n}") for n in range(3)]
+    status, _ = await review(hub, fine, "c-0", quality=3, attitude=3, skill=3)  # 3.0 is not below 3.0
+    assert status == 201
+    assert await low_items(hub) == []
+
+    # Below 2 overall: high priority; retried and edited lower, still the one item.
+    status, written = await review(hub, low, "c-1", quality=1, attitude=2, skill=2, comment="Broke a vase")
+    assert status == 201
+    (item,) = await low_items(hub)
+    assert (item["subject"], item["cause"], item["priority"], item["state"]) == (
+        low,
+        written["id"],
+        "high",
+        "open",
+    )
+    assert item["booking_id"] == uuid.UUID(low)
+    assert (item["person_role"], item["person_id"]) == ("worker", "w-1")
+    assert item["data"]["overall"] == round(5 / 3, 2)
+    assert item["data"]["quality"] == 1
+    announced = await agent.next_where("item:updated", lambda u: u["item"]["kind"] == "low_review")
+    assert announced["item"]["id"] == str(item["id"])
+    status, _ = await review(hub, low, "c-1", quality=1, attitude=1, skill=1)
+    assert status == 409
+    path = f"/api/v1/bookings/{low}/review"
+    status, _ = await as_(hub, ("customer", "c-1"), "PATCH", path, json={"attitude": 1})
+    assert status == 200
+    assert len(await low_items(hub)) == 1
+
+    # Hiding it is an answer: the item is resolved, by whom hid it.
+    status, _ = await as_(
+        hub, SUPPORT, "POST", f"/api/v1/admin/reviews/{written['id']}/hide", json={"reason": "abuse"}
+    )
+    assert status == 200
+    (item,) = await low_items(hub)
+    assert item["state"] == "resolved"
+    resolver = await pool_of(hub).fetchrow(
+        "SELECT actor_role, actor_id FROM work_item_history WHERE item_id = $1 AND action = 'resolved'",
+        item["id"],
+    )
+    assert tuple(resolver) == ("support", "support-1")
+
+    # An edit that makes a review low opens its item then (normal priority above 2), an edit up resolves it.
+    status, third = await review(hub, raised, "c-2", quality=4, attitude=4, skill=4)
+    assert status == 201
+    assert len(await low_items(hub)) == 1
+    path = f"/api/v1/bookings/{raised}/review"
+    status, _ = await as_(hub, ("customer", "c-2"), "PATCH", path, json={"quality": 2, "skill": 2})
+    assert status == 200
+    opened = [i for i in await low_items(hub) if i["cause"] == third["id"]]
+    assert [(i["priority"], i["state"]) for i in opened] == [("normal", "open")]
+    status, _ = await as_(hub, ("customer", "c-2"), "PATCH", path, json={"quality": 5, "skill": 5})
+    assert status == 200
+    status, _ = await as_(hub, ("customer", "c-2"), "PATCH", path, json={"quality": 1})
+    assert status == 200
+    opened = [i for i in await low_items(hub) if i["cause"] == third["id"]]
+    assert [i["state"] for i in opened] == ["resolved"]  # once per review, ever
+    assert await totals(hub) == await truth(hub)
+
+
 # Ratings ----------------------------------------------------------------------------------------
 
 
