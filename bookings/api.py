@@ -6,6 +6,7 @@ from bookings.http import (
     bookings,
     campaigns,
     catalog,
+    complaints,
     coupons,
     customers,
     earnings,
@@ -39,4 +40,5 @@ OPERATIONS: list[Operation] = [
     *points.OPERATIONS,
     *spending.OPERATIONS,
     *packages.OPERATIONS,
+    *complaints.OPERATIONS,
 ]

@@ -14,7 +14,7 @@ from typing import Self
 from aiohttp import web
 
 from bookings import api, orders, protocol
-from bookings.config import BookingConfig, DispatchDefaults, PointsDefaults
+from bookings.config import BookingConfig, ComplaintsConfig, DispatchDefaults, PointsDefaults
 from bookings.keys import BOOKINGS
 from bookings.live import BookingLive, DispatchRequests
 from bookings.payments.config import PaymentsConfig
@@ -22,6 +22,7 @@ from bookings.payments.registry import ProviderSettings
 from bookings.payments.sandbox.mounted import mount as mount_sandboxes
 from bookings.runtime import BookingsRuntime
 from bookings.settlement.config import SettlementConfig
+from bookings.support_events import SupportEvents
 from bookings.worker_events import WorkerEvents
 from hub.env import ConfigError
 from hub.extension import Command, Extension
@@ -49,6 +50,7 @@ class BookingsExtension(Extension):
         providers: ProviderSettings | None = None,
         settlement: SettlementConfig | None = None,
         points: PointsDefaults | None = None,
+        complaints: ComplaintsConfig | None = None,
     ) -> None:
         self.config = config
         self.dispatch = dispatch
@@ -56,6 +58,7 @@ class BookingsExtension(Extension):
         self.providers = providers or ProviderSettings()
         self.settlement = settlement or SettlementConfig()
         self.points = points or PointsDefaults.from_env({})
+        self.complaints = complaints or ComplaintsConfig.from_env({})
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Self:
@@ -71,6 +74,7 @@ class BookingsExtension(Extension):
             providers,
             SettlementConfig.from_env(env),
             points=PointsDefaults.from_env(env),
+            complaints=ComplaintsConfig.from_env(env),
         )
 
     def attach(self, host: Host) -> None:
@@ -81,6 +85,7 @@ class BookingsExtension(Extension):
         host.add_operations(api.OPERATIONS)
         host.add_server_events(protocol.SERVER_EVENTS)
         WorkerEvents(host.namespace("/worker"), lambda: app[BOOKINGS]).attach()
+        SupportEvents(host.namespace("/support"), lambda: app[BOOKINGS].complaints).attach()
         host.add_service(self._run)
 
     async def _run(self, app: web.Application) -> AsyncIterator[None]:
@@ -94,6 +99,7 @@ class BookingsExtension(Extension):
             self.providers.build(),
             self.settlement,
             points_defaults=self.points,
+            complaints=self.complaints,
         )
         hub.status_listeners.append(rt.remember_leave)
         # Busy is the system's, kept in bookings: put back whenever presence lost it (now too,

@@ -12,7 +12,8 @@ from typing import Any
 import asyncpg
 
 from bookings import checkout, manage, orders, points, redeeming, schedule, tracking
-from bookings.config import BookingConfig, DispatchDefaults, PointsDefaults
+from bookings.complaints.service import Complaints
+from bookings.config import BookingConfig, ComplaintsConfig, DispatchDefaults, PointsDefaults
 from bookings.coupons import campaigns
 from bookings.dispatch import Accepted, Dispatcher
 from bookings.live import entry_for_customer
@@ -51,6 +52,7 @@ class BookingsRuntime:
         providers: Mapping[str, PaymentProvider] | None = None,
         settlement: SettlementConfig | None = None,
         points_defaults: PointsDefaults | None = None,
+        complaints: ComplaintsConfig | None = None,
     ) -> None:
         self.hub = hub
         self.config = config
@@ -72,6 +74,9 @@ class BookingsRuntime:
             hub.pool, payments or PaymentsConfig(public_url=None), providers or {}, self._paid
         )
         self.settlement = Settlement(hub.pool, settlement or SettlementConfig(), config.timezone)
+        self.complaints = Complaints(
+            hub.pool, complaints or ComplaintsConfig.from_env({}), config, self.payments, self._paid
+        )
         self._sweeps = 0
 
     @property
@@ -296,6 +301,7 @@ class BookingsRuntime:
         await self.payments.ask_about_unanswered()
         await self.payments.send_unsent_refunds()
         await self.cancel_untaken()
+        await self.complaints.escalate_overdue()
         async with self.pool.acquire() as conn:
             await campaigns.fail_overdue_groups(conn)
             for booking_id in await checkout.overdue_unpaid(conn):
