@@ -16,6 +16,10 @@ from hub import desk, memory
 from hub.auth import build_verifier
 from hub.bus import Bus
 from hub.chat.service import ChatService
+from hub.console import items
+from hub.console import protocol as console_protocol
+from hub.console.feed import ConsoleFeed, ItemsToConsole
+from hub.console.protocol import ITEM_UPDATED
 from hub.context import HubContext
 from hub.fanout import FanoutLink
 from hub.host import Host
@@ -33,6 +37,7 @@ from hub.push.inbox import NOTIFICATION_CREATED
 from hub.push.notifier import Notifier
 from hub.realtime import Realtime
 from hub.settings import Settings
+from hub.storage import console as console_store
 from hub.storage import presence as presence_store
 from hub.storage.db import open_database
 from hub.storage.migrate import directories, migrate
@@ -47,6 +52,8 @@ ASSIGNMENT_SWEEP_SECONDS = 10.0  # safety net for queue changes another node did
 GC_THRESHOLDS = (50_000, 20, 50)  # CPython's default is (700, 10, 10)
 MEMORY_JOB = "release-memory"
 NOTIFIER_SUBSCRIBER = "push.notifier"  # stable: the outbox records deliveries under this name
+CONSOLE_SUBSCRIBER = "console.items"  # stable, likewise
+CONSOLE_RETENTION_JOB = "console-retention"
 
 
 def build_app(settings: Settings, *, bus: Bus | None = None) -> web.Application:
@@ -70,6 +77,7 @@ def build_app(settings: Settings, *, bus: Bus | None = None) -> web.Application:
         realtime=Realtime(sio),
         presence=create_tracker(settings.presence, settings.redis_url),
     )
+    hub.console_feed = ConsoleFeed(lambda: hub.pool, hub.realtime, hub.presence)
     app[CONTEXT] = hub
     namespaces = {path: kind(path, hub) for path, kind in NAMESPACES.items()}
     for namespace in namespaces.values():
@@ -78,6 +86,7 @@ def build_app(settings: Settings, *, bus: Bus | None = None) -> web.Application:
     content_type = "application/msgpack" if settings.serializer == "msgpack" else "application/json"
     app[asyncapi.PROTOCOL] = protocol = asyncapi.Protocol(namespaces, content_type)
     protocol.add_server_events(SERVER_EVENTS)
+    protocol.add_server_events(console_protocol.SERVER_EVENTS)
     http.add_routes(app)
     asyncapi.add_routes(app)
     chat_api.add_routes(app)
@@ -89,7 +98,7 @@ def build_app(settings: Settings, *, bus: Bus | None = None) -> web.Application:
     # Extensions' services register their outbox subscribers, so they start before the relay.
     app.cleanup_ctx.extend(host.services)
     app.cleanup_ctx.extend([_relay, push_api.sender_context, _assignment_sweep])
-    app.on_startup.extend([_tune_gc, _release_memory])
+    app.on_startup.extend([_tune_gc, _release_memory, _console_retention])
     app.on_shutdown.append(_disconnect_sockets)
     app.on_cleanup.append(_close_redis_manager)
     return app
@@ -176,12 +185,17 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
         topics=[NOTIFICATION_CREATED],
     )
     bus.order_by(NOTIFICATION_CREATED, lambda payload: str(payload["user_id"]))  # in seq order per person
+    bus.subscribe(CONSOLE_SUBSCRIBER, ItemsToConsole(hub.console, ITEM_UPDATED), topics=[items.ITEM_CHANGED])
+    bus.order_by(
+        items.ITEM_CHANGED, lambda payload: str(payload["item"]["id"])
+    )  # one item's changes in order
     relay = Relay(database.pool, database.dsn, bus, app[SETTINGS].outbox, app[METRICS])
     app[RELAY] = relay
     relay.start()
     yield
     await relay.stop()
     bus.unsubscribe(NOTIFIER_SUBSCRIBER)
+    bus.unsubscribe(CONSOLE_SUBSCRIBER)
 
 
 async def _assignment_sweep(app: web.Application) -> AsyncIterator[None]:
@@ -231,6 +245,19 @@ async def _release_memory(app: web.Application) -> None:
     app[CONTEXT].timers.every(
         MEMORY_JOB, memory.RELEASE_EVERY_SECONDS, memory.Release(lambda: sio.connections_closed)
     )
+
+
+async def _console_retention(app: web.Application) -> None:
+    """The console stream forgets what is older than its retention (any node may prune)."""
+    hub = app[CONTEXT]
+    hours = app[SETTINGS].console_retention_hours
+
+    async def prune() -> None:
+        removed = await console_store.prune(hub.pool, hours)
+        if removed:
+            log.info("console stream: %d entries past %.0f h forgotten", removed, hours)
+
+    hub.timers.every(CONSOLE_RETENTION_JOB, 3600.0, prune)
 
 
 async def _disconnect_sockets(app: web.Application) -> None:

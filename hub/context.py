@@ -15,6 +15,7 @@ import asyncpg
 
 from hub.auth import Principal, TokenVerifier
 from hub.chat.service import ChatService
+from hub.console.feed import ConsoleFeed
 from hub.metrics import Metrics
 from hub.outages import outage
 from hub.presence import PresenceTracker, Status
@@ -43,6 +44,7 @@ class HubContext:
     presence: PresenceTracker
     database: Database | None = None
     chat_service: ChatService | None = None
+    console_feed: ConsoleFeed | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     timers: Timers = field(default_factory=Timers)
     status_listeners: list[StatusListener] = field(default_factory=list)
@@ -60,6 +62,13 @@ class HubContext:
         if self.chat_service is None:
             raise RuntimeError("the database is not open yet")
         return self.chat_service
+
+    @property
+    def console(self) -> ConsoleFeed:
+        """The console stream (``hub.console.feed``): what support must not miss, with a seq."""
+        if self.console_feed is None:
+            raise RuntimeError("the hub is not built yet")
+        return self.console_feed
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run a fire-and-forget coroutine, keeping a reference until it finishes; its failure

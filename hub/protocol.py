@@ -243,6 +243,21 @@ class ConversationReplay(Wire):
     error: Literal["conversation_not_found"] = omitted("The user may not see this conversation.")
 
 
+class ConsoleEntry(Wire):
+    seq: int
+    event: str = pydantic.Field(description="The event it was sent as, e.g. item:updated or booking:updated.")
+    data: dict[str, Any] = pydantic.Field(description="Its payload, exactly as sent live (with seq).")
+
+
+class ConsoleReplay(Wire):
+    events: list[ConsoleEntry] = pydantic.Field(description="Oldest first, at most 200.")
+    more: bool = pydantic.Field(description="Ask again from the last seq received.")
+    last_seq: int = pydantic.Field(description="The console stream's latest seq.")
+    reset: bool = pydantic.Field(
+        description="What was asked for is no longer kept: take a console:snapshot and go on from its seq."
+    )
+
+
 class SyncResult(Wire):
     """What came after the client's marks; a stream the client did not ask for is absent."""
 
@@ -251,6 +266,7 @@ class SyncResult(Wire):
     conversations: dict[str, ConversationReplay] = omitted(
         "By conversation id; one with nothing new is absent."
     )
+    console: ConsoleReplay = omitted("/support only: the console stream after console_since.")
 
 
 class SyncDone(Wire):

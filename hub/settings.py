@@ -104,6 +104,8 @@ class Settings:
     push: PushConfig
     # The add-ons HUB_EXTENSIONS names, each configured with its own settings.
     extensions: tuple[Extension, ...] = ()
+    # How long the console stream keeps what it sent; a console away longer takes a snapshot.
+    console_retention_hours: float = 72.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -154,6 +156,7 @@ class Settings:
             presence=PresenceConfig.from_env(env),
             push=PushConfig.from_env(env),
             extensions=extension.configure(env),
+            console_retention_hours=r.real("HUB_CONSOLE_RETENTION_HOURS", 72.0, minimum=1.0),
         )
 
 

@@ -14,6 +14,8 @@ import asyncpg
 
 from hub.auth import Principal
 from hub.chat.models import AGENT_ROLES, can_see
+from hub.console.feed import ConsoleFeed
+from hub.errors import Forbidden
 from hub.storage import chat as chat_store
 from hub.storage import notifications as inbox_store
 
@@ -25,7 +27,11 @@ async def missed(
     user: Principal,
     notifications_since: int | None,
     conversations: dict[uuid.UUID, int] | None,
+    console_since: int | None = None,
+    console: ConsoleFeed | None = None,
 ) -> dict[str, Any]:
+    if console_since is not None and user.role not in AGENT_ROLES:
+        raise Forbidden("the console stream is for support agents and admins", code="console_staff_only")
     result: dict[str, Any] = {}
     if notifications_since is not None:
         items = await inbox_store.after(pool, user.user_id, user.role, notifications_since, PAGE + 1)
@@ -33,6 +39,8 @@ async def missed(
         result["notifications_unread"] = await inbox_store.unread_count(pool, user.user_id, user.role)
     if conversations is not None:
         result["conversations"] = await _conversations(pool, user, conversations)
+    if console_since is not None and console is not None:
+        result["console"] = await console.replay(console_since)
     return result
 
 

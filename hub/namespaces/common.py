@@ -71,10 +71,20 @@ class HubNamespace(AuthenticatedNamespace):
 
     @event("sync", payload=p.Sync, ack=SyncResult)
     async def sync(self, user: Principal, sid: str, wanted: p.Sync) -> dict[str, Any]:
-        """What the client missed since the marks it sends: notifications and messages, in order.
+        """What the client missed since the marks it sends: notifications, messages and (on
+        ``/support``) the console stream, in order.
+
+        Errors: ``console_staff_only`` (``console_since`` from a customer or worker).
 
         The same can be asked in the handshake (``auth.sync``), answered by a ``sync`` event."""
-        return await sync.missed(self.hub.pool, user, wanted.notifications_since, wanted.conversations)
+        return await sync.missed(
+            self.hub.pool,
+            user,
+            wanted.notifications_since,
+            wanted.conversations,
+            wanted.console_since,
+            self.hub.console,
+        )
 
     @event("notifications:list", payload=p.NotificationsList, ack=NotificationPage)
     async def notifications_list(

@@ -48,6 +48,8 @@ class ChatHistory(Payload):
 class Sync(Payload):
     notifications_since: Seq | None = None
     conversations: Annotated[dict[ConversationId, Seq], Field(max_length=1000)] | None = None
+    # Support agents and admins: the last console stream seq applied.
+    console_since: Seq | None = None
 
 
 class NotificationsList(Payload):
@@ -101,3 +103,26 @@ class HandshakeAuth(Payload):
         default=None,
         description="Missed-message recovery in the handshake itself: answered with a sync event.",
     )
+
+
+class ItemRef(Payload):
+    item_id: uuid.UUID
+
+
+class ItemAssign(Payload):
+    item_id: uuid.UUID
+    agent_id: Annotated[StrictStr, Field(min_length=1, max_length=128)]
+    agent_role: Literal["support", "admin"] = "support"
+    note: Annotated[StrictStr, Field(max_length=2000)] = ""
+
+
+class ItemNote(Payload):
+    item_id: uuid.UUID
+    note: Annotated[StrictStr, Field(min_length=1, max_length=2000)]
+
+
+class ItemsList(Payload):
+    state: Literal["unresolved", "open", "acknowledged", "resolved"] = "unresolved"
+    kind: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = None
+    booking_id: uuid.UUID | None = None
+    limit: Annotated[StrictInt, Field(ge=1, le=500)] = 100

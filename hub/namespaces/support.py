@@ -7,6 +7,9 @@ from typing import Any, ClassVar
 from hub import desk, errors
 from hub.auth import Principal, Role
 from hub.chat import support
+from hub.console import items
+from hub.console.models import WorkItem
+from hub.console.protocol import CONSOLE_SNAPSHOT, ConsoleSnapshot, ItemDetail, ItemList
 from hub.namespaces import payloads as p
 from hub.namespaces import replies as r
 from hub.namespaces.base import event
@@ -32,6 +35,9 @@ class SupportNamespace(HubNamespace):
     async def connected(self, sid: str, user: Principal, auth: dict[str, Any]) -> None:
         await self.enter_room(sid, AGENTS_ROOM)
         await self.emit(PRESENCE_SNAPSHOT.name, await self._board(), to=sid)
+        # In the room first, then the snapshot: a change made meanwhile arrives live with a seq
+        # above the snapshot's, and nothing falls between the two.
+        await self.emit(CONSOLE_SNAPSHOT.name, await self.hub.console.snapshot(), to=sid)
         await super().connected(sid, user, auth)
 
     async def _board(self) -> dict[str, Any]:
@@ -51,6 +57,61 @@ class SupportNamespace(HubNamespace):
 
         Errors: ``invalid_status``."""
         return await self.choose_status(user, wanted)
+
+    # The console: snapshot and work items -----------------------------------------------------
+
+    @event("console:snapshot", payload=None, ack=ConsoleSnapshot)
+    async def console_snapshot(self, user: Principal, sid: str, payload: None) -> dict[str, Any]:
+        """Where the console stands (also sent right after connecting), with the stream's seq;
+        take one again when a sync answers ``reset``."""
+        return await self.hub.console.snapshot()
+
+    @event("items:list", payload=p.ItemsList, ack=ItemList)
+    async def items_list(self, user: Principal, sid: str, query: p.ItemsList) -> dict[str, Any]:
+        """Work items by state (unresolved by default), kind or booking, most pressing first."""
+        found = await items.listing(self.hub.pool, query.state, query.kind, query.booking_id, query.limit)
+        return {"items": [i.model_dump(mode="json") for i in found]}
+
+    @event("item:get", payload=p.ItemRef, ack=ItemDetail)
+    async def item_get(self, user: Principal, sid: str, ref: p.ItemRef) -> dict[str, Any]:
+        """One work item with its history.
+
+        Errors: ``item_not_found``."""
+        item, history = await items.detail(self.hub.pool, ref.item_id)
+        return {"item": item.model_dump(mode="json"), "history": [h.model_dump(mode="json") for h in history]}
+
+    @event("item:acknowledge", payload=p.ItemRef, ack=WorkItem)
+    async def item_acknowledge(self, user: Principal, sid: str, ref: p.ItemRef) -> dict[str, Any]:
+        """Seen and being handled; the caller becomes its owner unless it has one.
+
+        Errors: ``item_not_found``, ``item_resolved``."""
+        return (await items.acknowledge(self.hub.pool, user, ref.item_id)).model_dump(mode="json")
+
+    @event("item:assign", payload=p.ItemAssign, ack=WorkItem)
+    async def item_assign(self, user: Principal, sid: str, move: p.ItemAssign) -> dict[str, Any]:
+        """Give the item to an agent (yourself included).
+
+        Errors: ``item_not_found``, ``item_resolved``."""
+        owner = (move.agent_role, move.agent_id)
+        return (await items.assign(self.hub.pool, user, move.item_id, owner, move.note)).model_dump(
+            mode="json"
+        )
+
+    @event("item:note", payload=p.ItemNote, ack=WorkItem)
+    async def item_note(self, user: Principal, sid: str, note: p.ItemNote) -> dict[str, Any]:
+        """Add a line to the item's history (a call made, what was tried).
+
+        Errors: ``item_not_found``."""
+        return (await items.note(self.hub.pool, user, note.item_id, note.note)).model_dump(mode="json")
+
+    @event("item:resolve", payload=p.ItemNote, ack=WorkItem)
+    async def item_resolve(self, user: Principal, sid: str, note: p.ItemNote) -> dict[str, Any]:
+        """Resolve the item, saying how.
+
+        Errors: ``item_not_found``, ``item_resolved``."""
+        return (await items.resolve(self.hub.pool, user, note.item_id, note.note)).model_dump(mode="json")
+
+    # Conversations ----------------------------------------------------------------------------
 
     @event("support:queue", payload=None, ack=r.Queue)
     async def support_queue(self, user: Principal, sid: str, payload: None) -> dict[str, Any]:

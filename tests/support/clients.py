@@ -39,6 +39,8 @@ SERVER_EVENTS = (
     "booking:location",
     "order:alert",
     "dispatch:escalated",
+    "item:updated",
+    "console:snapshot",
 )
 
 
