@@ -23,6 +23,8 @@ class BookingConfig:
     location_interval_seconds: float  # job:location is forwarded at most this often per booking
     travel_speed_kmh: float  # to estimate travel time from distance (lateness)
     lateness_grace_minutes: float
+    stalled_grace_minutes: float  # on the way this long past the ETA: the job is stalled
+    overrun_minutes: float  # in service this long past the booked length: stalled too
     timer_sweep_seconds: float  # the safety net that fires deadlines another node scheduled
 
     @classmethod
@@ -42,6 +44,8 @@ class BookingConfig:
             location_interval_seconds=r.real("HUB_TRACKING_LOCATION_SECONDS", 5.0, minimum=0.0),
             travel_speed_kmh=r.real("HUB_TRACKING_SPEED_KMH", 20.0, minimum=1.0),
             lateness_grace_minutes=r.real("HUB_LATENESS_GRACE_MINUTES", 5.0, minimum=0.0),
+            stalled_grace_minutes=r.real("HUB_STALLED_GRACE_MINUTES", 15.0, minimum=0.0),
+            overrun_minutes=r.real("HUB_OVERRUN_MINUTES", 30.0, minimum=0.0),
             timer_sweep_seconds=r.real("HUB_TIMER_SWEEP_SECONDS", 5.0, minimum=0.05),
         )
 

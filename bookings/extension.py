@@ -13,7 +13,8 @@ from typing import Self
 
 from aiohttp import web
 
-from bookings import api, orders, protocol
+from bookings import api, monitor, orders, protocol
+from bookings.complaint_events import ComplaintEvents
 from bookings.config import BookingConfig, ComplaintsConfig, DispatchDefaults, PointsDefaults
 from bookings.keys import BOOKINGS
 from bookings.live import BookingLive, DispatchRequests
@@ -85,7 +86,11 @@ class BookingsExtension(Extension):
         host.add_operations(api.OPERATIONS)
         host.add_server_events(protocol.SERVER_EVENTS)
         WorkerEvents(host.namespace("/worker"), lambda: app[BOOKINGS]).attach()
-        SupportEvents(host.namespace("/support"), lambda: app[BOOKINGS].complaints).attach()
+        SupportEvents(host.namespace("/support"), lambda: app[BOOKINGS]).attach()
+        ComplaintEvents(host.namespace("/support"), lambda: app[BOOKINGS].complaints).attach()
+        host.hub.console.add_snapshot_part(
+            "bookings", lambda: monitor.snapshot(app[BOOKINGS].pool, self.config.timezone)
+        )
         host.add_service(self._run)
 
     async def _run(self, app: web.Application) -> AsyncIterator[None]:
@@ -106,7 +111,9 @@ class BookingsExtension(Extension):
         # for the core restored the choices before any extension was running).
         hub.presence.keep_jobs_in(rt.jobs_in_progress)
         await hub.presence.restore_jobs()
-        bus.subscribe(LIVE_SUBSCRIBER, BookingLive(hub.realtime), topics=[orders.BOOKING_CHANGED])
+        bus.subscribe(
+            LIVE_SUBSCRIBER, BookingLive(hub.realtime, hub.console), topics=[orders.BOOKING_CHANGED]
+        )
         bus.subscribe(
             DISPATCH_SUBSCRIBER, DispatchRequests(rt.dispatcher), topics=[orders.DISPATCH_REQUESTED]
         )

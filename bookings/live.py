@@ -1,8 +1,10 @@
 """Outbox subscribers: booking changes reach people live; dispatch requests start the offer loop.
 
 ``booking.changed`` becomes ``booking:updated`` for the customer, the assigned worker and the
-support order monitor, plus ``order:alert`` for what support must look at. Redelivery is
-harmless: the client keys on booking ``version`` and timeline entry ``id``.
+support order monitor, plus ``order:alert`` and ``dispatch:escalated`` for what support must look
+at. What goes to support is on the console stream (``hub.console.feed``): stored with a seq, so a
+console that was away replays it. Redelivery is harmless: the stream appends an event once, and
+apps key on booking ``version`` and timeline entry ``id``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 from bookings.dispatch import Dispatcher
 from bookings.protocol import BOOKING_UPDATED, DISPATCH_ESCALATED, ORDER_ALERT
+from hub.console.feed import ConsoleFeed
 from hub.events import StoredEvent
 from hub.realtime import Realtime
 
@@ -27,8 +30,9 @@ def entry_for_customer(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 class BookingLive:
-    def __init__(self, realtime: Realtime) -> None:
+    def __init__(self, realtime: Realtime, console: ConsoleFeed) -> None:
         self.realtime = realtime
+        self.console = console
 
     async def __call__(self, event: StoredEvent) -> None:
         booking: dict[str, Any] = dict(event.payload["booking"])
@@ -45,15 +49,17 @@ class BookingLive:
         previous = entry.get("data", {}).get("previous_worker_id")
         if previous:  # re-dispatched away from this worker: their app drops the job
             await self.realtime.to_user(previous, "worker", BOOKING_UPDATED, update)
-        await self.realtime.to_agents(BOOKING_UPDATED, update)
+        source = str(event.id)
+        await self.console.publish(BOOKING_UPDATED, update, source)
         if entry["kind"] in ALERTS:
-            await self.realtime.to_agents(
+            await self.console.publish(
                 ORDER_ALERT,
                 {"kind": entry["kind"], "booking_id": booking["id"], "booking": booking, "entry": entry},
+                f"{source}:alert",
             )
         elif entry["kind"] == "escalated":
             data = entry.get("data", {})
-            await self.realtime.to_agents(
+            await self.console.publish(
                 DISPATCH_ESCALATED,
                 {
                     "booking": booking,
@@ -61,6 +67,7 @@ class BookingLive:
                     "waves": data.get("waves"),
                     "entry": entry,
                 },
+                f"{source}:escalated",
             )
 
 

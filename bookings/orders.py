@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 import asyncpg
 import pydantic
 
+from bookings import console_items
 from bookings.storage import bookings as store
 from hub.errors import Conflict, NotFound
 from hub.events import Event
@@ -309,6 +310,7 @@ async def record(
             {"booking": booking.model_dump(mode="json"), "entry": entry.model_dump(mode="json")},
         ),
     )
+    await console_items.follow(conn, booking, entry)  # what support must look at, or no longer
     return entry
 
 

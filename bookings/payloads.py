@@ -105,6 +105,23 @@ class Redispatch(Payload):
     reason: Annotated[StrictStr, Field(max_length=500)] = ""
 
 
+class StaffRedispatch(Redispatch):
+    booking_id: uuid.UUID
+    item_id: uuid.UUID | None = None  # the work item this answers, kept in its history
+
+
+class StaffAssign(Assign):
+    booking_id: uuid.UUID
+    item_id: uuid.UUID | None = None
+
+
+class StaffRefund(RefundRequest):
+    booking_id: uuid.UUID
+    # A retry with the same client_id (a lost ack) returns the first refund instead of a second.
+    client_id: Annotated[StrictStr, Field(min_length=1, max_length=64)]
+    item_id: uuid.UUID | None = None
+
+
 class OfferRef(Payload):
     offer_id: uuid.UUID
 

@@ -15,7 +15,7 @@ from typing import Literal
 import pydantic
 
 from bookings.orders import Address, Booking, ServiceRef, TimelineEntry
-from hub.protocol import CUSTOMER, SUPPORT, WORKER, ServerEvent, Timestamp, Uuid, Wire
+from hub.protocol import CUSTOMER, SUPPORT, WORKER, ServerEvent, Timestamp, Uuid, Wire, omitted
 
 # Offers ---------------------------------------------------------------------------------------------
 
@@ -66,6 +66,7 @@ class BookingUpdate(Wire):
     entry: TimelineEntry = pydantic.Field(
         description="The new timeline entry (to customers without the dispatch bookkeeping)."
     )
+    seq: int = omitted("On /support only: the console stream's seq (apply once; sync after a gap).")
 
 
 class WorkerLocation(Wire):
@@ -82,6 +83,7 @@ class OrderAlert(Wire):
     booking_id: Uuid
     booking: Booking
     entry: TimelineEntry
+    seq: int = pydantic.Field(description="The console stream's seq.")
 
 
 class Escalation(Wire):
@@ -89,6 +91,7 @@ class Escalation(Wire):
     reason: Literal["all_waves_unanswered", "no_candidates"] | None
     waves: int | None
     entry: TimelineEntry
+    seq: int = pydantic.Field(description="The console stream's seq.")
 
 
 OFFER = ServerEvent(

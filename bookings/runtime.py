@@ -311,6 +311,7 @@ class BookingsRuntime:
             for booking_id in await tracking.overdue_departures(conn, self.config.lateness_grace_minutes):
                 async with conn.transaction():
                     await tracking.check_departure(conn, booking_id)
+            await tracking.check_stalled(conn, self.config.stalled_grace_minutes, self.config.overrun_minutes)
             self._sweeps += 1
             if self._sweeps % PRUNE_EVERY_SWEEPS == 1:
                 await idempotency.prune(conn)

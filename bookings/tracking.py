@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bookings import geo, orders, points
+from bookings import console_items, geo, orders, points
 from bookings.config import BookingConfig
 from bookings.orders import Actor, Booking, Status
 from bookings.payments import money
@@ -269,3 +269,18 @@ async def check_departure(conn: Conn, booking_id: uuid.UUID) -> bool:
         "not_departed",
         {"depart_by": booking.depart_by.isoformat(), "checked_at": now.isoformat()},
     )
+
+
+async def check_stalled(conn: Conn, grace_minutes: float, overrun_minutes: float) -> int:
+    """Open a ``job_stalled`` item for each job that stopped moving (the sweep, on any node)."""
+    opened = 0
+    for row in await booking_store.stalled_jobs(conn, grace_minutes, overrun_minutes):
+        async with conn.transaction():
+            booking = await orders.get(conn, row["id"])
+            if booking is None:
+                continue
+            await console_items.stalled(
+                conn, booking, row["phase"], row["cause"], row["since"], row["expected"]
+            )
+            opened += 1
+    return opened

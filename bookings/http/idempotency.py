@@ -33,7 +33,6 @@ async def create_once(
 ) -> web.Response:
     """Run ``create`` in a transaction, once per (user id, role, Idempotency-Key); answer with its
     result."""
-    user_id, role = user.user_id, user.role.value
     key = request.headers.get(HEADER)
     if key is None:
         async with pool.acquire() as conn, conn.transaction():
@@ -47,6 +46,24 @@ async def create_once(
         )
     operation = f"{request.method} {request.path}"
     fingerprint = _fingerprint(operation, await request.read())
+    code, body, replayed = await run_once(pool, user, key, operation, fingerprint, create, status)
+    return web.json_response(body, status=code, headers={REPLAY_HEADER: "true"} if replayed else None)
+
+
+async def run_once(
+    pool: asyncpg.Pool,
+    user: Principal,
+    key: str,
+    operation: str,
+    fingerprint: str,
+    create: Create,
+    status: int = 201,
+    where: tuple[str, str] = ("header", HEADER),
+) -> tuple[int, Any, bool]:
+    """(status, body, replayed): ``create`` once per (user id, role, key), in a transaction with
+    the key; a retry with the same key and fingerprint gets the first answer. Over HTTP the key
+    is the ``Idempotency-Key`` header; a socket event gives its own (``client_id``)."""
+    user_id, role = user.user_id, user.role.value
     for _ in range(2):  # a second round only when the first holder of the key rolled back
         async with pool.acquire() as conn:
             async with conn.transaction():
@@ -54,18 +71,16 @@ async def create_once(
                     created = await create(conn)
                     body = created.model_dump(mode="json")
                     await store.save_response(conn, user_id, role, key, status, body)
-                    return web.json_response(body, status=status)
+                    return status, body, False
             first = await store.first_response(conn, user_id, role, key)
         if first is not None:
             if first["request_hash"] != fingerprint:
                 raise InvalidPayload(
-                    f"this {HEADER} was used with a different request",
+                    f"this {where[1]} was used with a different request",
                     code="idempotency_key_reused",
-                    details=[{"loc": ["header", HEADER], "message": "reused with another body or route"}],
+                    details=[{"loc": list(where), "message": "reused with another body or route"}],
                 )
-            return web.json_response(
-                first["body"], status=first["status_code"], headers={REPLAY_HEADER: "true"}
-            )
+            return int(first["status_code"]), first["body"], True
     raise InvalidPayload("the request could not be completed; retry it", code="idempotency_retry")
 
 

@@ -95,6 +95,29 @@ async def listing(
     )
 
 
+async def active(db: Executor, limit: int) -> list[asyncpg.Record]:
+    """Bookings under way or about to be (dispatching to in service), soonest slot first."""
+    return list(
+        await db.fetch(
+            f"""{SELECT}
+                WHERE b.status IN ('dispatching', 'accepted', 'on_the_way', 'arrived', 'in_service')
+                ORDER BY b.slot_start, b.id LIMIT $1""",
+            limit,
+        )
+    )
+
+
+async def counts_by_status(db: Executor, first: datetime, last: datetime) -> dict[str, int]:
+    """How many bookings of slots in [first, last) are in each status."""
+    rows = await db.fetch(
+        """SELECT status, count(*) AS n FROM bookings
+            WHERE slot_start >= $1 AND slot_start < $2 GROUP BY status""",
+        first,
+        last,
+    )
+    return {r["status"]: r["n"] for r in rows}
+
+
 async def insert(
     conn: Conn,
     booking_id: uuid.UUID,
@@ -312,6 +335,35 @@ async def overdue_departures(db: Executor, grace_minutes: float) -> list[uuid.UU
         grace_minutes,
     )
     return [row["id"] for row in rows]
+
+
+async def stalled_jobs(db: Executor, grace_minutes: float, overrun_minutes: float) -> list[asyncpg.Record]:
+    """Jobs that stopped moving and have no work item for it yet: on the way past the ETA plus
+    grace, or in service past the booked length plus overrun. ``cause`` names the departure or
+    start, so one stall opens one item however many nodes sweep, and a new departure may stall anew."""
+    return list(
+        await db.fetch(
+            """SELECT * FROM (
+                   SELECT id, 'on_the_way' AS phase, departed_at AS since,
+                          eta_at + make_interval(mins => $1) AS expected,
+                          'on_the_way:' || floor(extract(epoch FROM departed_at))::bigint AS cause
+                     FROM bookings
+                    WHERE status = 'on_the_way' AND eta_at + make_interval(mins => $1) < now()
+                   UNION ALL
+                   SELECT id, 'in_service', started_at,
+                          started_at + make_interval(mins => duration_minutes + $2),
+                          'in_service:' || floor(extract(epoch FROM started_at))::bigint
+                     FROM bookings
+                    WHERE status = 'in_service'
+                      AND started_at + make_interval(mins => duration_minutes + $2) < now()
+               ) s
+             WHERE NOT EXISTS (SELECT 1 FROM work_items w
+                                WHERE w.kind = 'job_stalled' AND w.subject = s.id::text AND w.cause = s.cause)
+             LIMIT 500""",
+            grace_minutes,
+            overrun_minutes,
+        )
+    )
 
 
 # Dispatch ----------------------------------------------------------------------------------------

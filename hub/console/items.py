@@ -53,8 +53,9 @@ async def resolve_open(
 async def record_action(
     conn: Conn, item_id: uuid.UUID, actor: tuple[str, str], action: str, data: dict[str, Any]
 ) -> WorkItem:
-    """An agent acted on the item's behalf (re-dispatched, refunded, called): kept in its history."""
-    item = await _unresolved(conn, item_id)
+    """An agent acted on the item's behalf (re-dispatched, refunded, called): kept in its history,
+    also when the action itself resolved the item."""
+    item = await _existing(conn, item_id)
     await store.add_history(conn, item.id, "acted", actor, action, data)
     changed = await store.touch(conn, item.id)
     await _announce(conn, "acted", changed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, ClassVar
 
 from hub import desk, errors
@@ -14,6 +15,7 @@ from hub.namespaces import payloads as p
 from hub.namespaces import replies as r
 from hub.namespaces.base import event
 from hub.namespaces.common import HubNamespace
+from hub.outages import outage
 from hub.presence import Status
 from hub.protocol import (
     CONVERSATION_ASSIGNED,
@@ -28,6 +30,8 @@ from hub.protocol import (
 from hub.realtime import AGENTS_ROOM
 from hub.storage import chat as chat_store
 
+log = logging.getLogger(__name__)
+
 
 class SupportNamespace(HubNamespace):
     allowed_roles: ClassVar[frozenset[Role]] = frozenset({Role.SUPPORT, Role.ADMIN})
@@ -37,7 +41,15 @@ class SupportNamespace(HubNamespace):
         await self.emit(PRESENCE_SNAPSHOT.name, await self._board(), to=sid)
         # In the room first, then the snapshot: a change made meanwhile arrives live with a seq
         # above the snapshot's, and nothing falls between the two.
-        await self.emit(CONSOLE_SNAPSHOT.name, await self.hub.console.snapshot(), to=sid)
+        try:
+            snapshot = await self.hub.console.snapshot()
+        except Exception as exc:
+            if outage(exc) is None:
+                raise
+            # Chat may still work; the console asks console:snapshot again once the database is back.
+            log.warning("no console snapshot for %s yet: database unavailable (%r)", user.user_id, exc)
+        else:
+            await self.emit(CONSOLE_SNAPSHOT.name, snapshot, to=sid)
         await super().connected(sid, user, auth)
 
     async def _board(self) -> dict[str, Any]:

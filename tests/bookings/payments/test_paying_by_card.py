@@ -257,6 +257,7 @@ async def test_a_declined_card_is_shown_to_the_customer_and_can_be_tried_again(
 ) -> None:
     hub = card.hub
     customer = await open_peer(hub, peers, "/customer", "customer", "c-1")
+    agent = await open_peer(hub, peers, "/support", "support", "agent-1")
     booking = await book(hub)
     declined = await pay_by_card(hub, booking)
     await card.sandbox_post(f"/sandbox/pay/{declined['out_trade_no']}", {"outcome": "fail"})
@@ -272,6 +273,12 @@ async def test_a_declined_card_is_shown_to_the_customer_and_can_be_tried_again(
         "GET", f"/api/v1/bookings/{booking['id']}/payments", hub.token("customer", "c-1")
     )
     assert [p["status"] for p in payments["items"]] == ["failed", "succeeded"]
+    # The console had a work item for the failure, answered by the payment that went through.
+    item = await agent.next_where("item:updated", lambda u: u["item"]["kind"] == "payment_failed")
+    assert (item["action"], item["item"]["booking_id"]) == ("opened", booking["id"])
+    assert item["item"]["person"] == {"role": "customer", "id": "c-1"}
+    done = await agent.next_where("item:updated", lambda u: u["item"]["id"] == item["item"]["id"])
+    assert (done["action"], done["item"]["state"]) == ("resolved", "resolved")
 
 
 async def paid_booking(card: Setup) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -325,3 +332,32 @@ async def test_a_paid_booking_nobody_took_by_its_start_is_cancelled_and_refunded
 async def _all_delivered(card: Setup, out_trade_no: str) -> bool:
     order = await card.order(out_trade_no)
     return len(order["notifies"]) >= 2 and all(d["state"] == "delivered" for d in order["notifies"])
+
+
+async def test_the_console_refunds_over_the_socket_once_per_client_id(card: Setup, peers: list[Peer]) -> None:
+    hub = card.hub
+    agent = await open_peer(hub, peers, "/support", "support", "agent-1")
+    booking, payment = await paid_booking(card)
+    half = booking["total_cents"] // 2
+    ask = {"booking_id": booking["id"], "client_id": "r-1", "amount_cents": half, "reason": "goodwill"}
+    first = await agent.ok("booking:refund", ask)
+    assert (first["amount_cents"], first["status"]) == (half, "requested")
+    again = await agent.ok("booking:refund", ask)  # the ack was lost: the same refund, not a second
+    assert again["id"] == first["id"]
+    assert await agent.error("booking:refund", {**ask, "amount_cents": half - 1}) == "idempotency_key_reused"
+    too_much = {**ask, "client_id": "r-2", "amount_cents": booking["total_cents"]}
+    assert await agent.error("booking:refund", too_much) == "refund_exceeds_paid"
+    assert await agent.error("booking:refund", {**ask, "client_id": "r-3", "reason": ""}) == "invalid_payload"
+    assert await agent.error(
+        "booking:refund", {**ask, "booking_id": str(uuid.uuid4()), "client_id": "r-4"}
+    ) == ("booking_not_found")
+    customer = await open_peer(hub, peers, "/customer", "customer", "c-1")
+    assert (await customer.call("booking:refund", {**ask, "client_id": "r-5"}))["ok"] is False
+
+    async def refunded() -> bool:
+        return [(r["amount_cents"], r["status"]) for r in await refunds_of(hub, booking["id"])] == [
+            (half, "succeeded")
+        ]
+
+    await wait_until(refunded)
+    assert (await card.order(payment["out_trade_no"]))["refunded"] == half
