@@ -6,6 +6,7 @@ from bookings.http import (
     bookings,
     campaigns,
     catalog,
+    complaints,
     coupons,
     customers,
     earnings,
@@ -41,4 +42,5 @@ OPERATIONS: list[Operation] = [
     *spending.OPERATIONS,
     *packages.OPERATIONS,
     *reviews.OPERATIONS,
+    *complaints.OPERATIONS,
 ]

@@ -111,3 +111,19 @@ class ReviewConfig:
             within_days=r.integer("HUB_REVIEW_WITHIN_DAYS", 30, minimum=1, maximum=3650),
             low_below=low_below,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ComplaintsConfig:
+    """How long support has to answer a complaint, and how long after a job one may be filed."""
+
+    response_hours: float  # a complaint is escalated once this long has passed unresolved
+    window_days: int  # a complaint is accepted until this long after the job ended
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ComplaintsConfig:
+        r = EnvReader(env)
+        return cls(
+            response_hours=r.real("HUB_COMPLAINT_RESPONSE_HOURS", 24.0, minimum=0.01),
+            window_days=r.integer("HUB_COMPLAINT_WINDOW_DAYS", 30, minimum=1, maximum=366),
+        )

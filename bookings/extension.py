@@ -15,7 +15,8 @@ from typing import Self
 from aiohttp import web
 
 from bookings import api, monitor, orders, protocol
-from bookings.config import BookingConfig, DispatchDefaults, PointsDefaults, ReviewConfig
+from bookings.complaint_events import ComplaintEvents
+from bookings.config import BookingConfig, ComplaintsConfig, DispatchDefaults, PointsDefaults, ReviewConfig
 from bookings.keys import BOOKINGS
 from bookings.live import BookingLive, DispatchRequests
 from bookings.payments.config import PaymentsConfig
@@ -52,6 +53,7 @@ class BookingsExtension(Extension):
         settlement: SettlementConfig | None = None,
         points: PointsDefaults | None = None,
         reviews: ReviewConfig | None = None,
+        complaints: ComplaintsConfig | None = None,
     ) -> None:
         self.config = config
         self.dispatch = dispatch
@@ -60,6 +62,7 @@ class BookingsExtension(Extension):
         self.settlement = settlement or SettlementConfig()
         self.points = points or PointsDefaults.from_env({})
         self.reviews = reviews or ReviewConfig()
+        self.complaints = complaints or ComplaintsConfig.from_env({})
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Self:
@@ -76,6 +79,7 @@ class BookingsExtension(Extension):
             SettlementConfig.from_env(env),
             points=PointsDefaults.from_env(env),
             reviews=ReviewConfig.from_env(env),
+            complaints=ComplaintsConfig.from_env(env),
         )
 
     def attach(self, host: Host) -> None:
@@ -87,6 +91,7 @@ class BookingsExtension(Extension):
         host.add_server_events(protocol.SERVER_EVENTS)
         WorkerEvents(host.namespace("/worker"), lambda: app[BOOKINGS]).attach()
         SupportEvents(host.namespace("/support"), lambda: app[BOOKINGS]).attach()
+        ComplaintEvents(host.namespace("/support"), lambda: app[BOOKINGS].complaints).attach()
         host.hub.console.add_snapshot_part(
             "bookings", lambda: monitor.snapshot(app[BOOKINGS].pool, self.config.timezone)
         )
@@ -104,6 +109,7 @@ class BookingsExtension(Extension):
             self.settlement,
             points_defaults=self.points,
             reviews=self.reviews,
+            complaints=self.complaints,
         )
         hub.status_listeners.append(rt.remember_leave)
         # Busy is the system's, kept in bookings: put back whenever presence lost it (now too,

@@ -121,6 +121,8 @@ class Booking(pydantic.BaseModel):
     cancel_reason: str | None
     cancellation_fee_cents: int | None
     late_alerted_at: datetime | None
+    redo_of: uuid.UUID | None = None  # the booking whose job this one does again, free (a complaint's redo)
+    redos: list[uuid.UUID] = []  # the free redos of this booking's job, oldest first
     version: int
     created_at: datetime
     updated_at: datetime

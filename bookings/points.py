@@ -7,9 +7,9 @@ it is kept in ``system_settings`` and read when used, so every node applies a ch
 Points are not money and never enter the ledger. What they buy is: a ``points`` line among the
 booking's discounts, which the platform pays from its promotions at completion like any discount.
 Every change of a balance is an entry with a unique reference (``earned:<booking>``,
-``redeemed:<booking>``, ``returned:<booking>``), written in the transaction of the change it
-follows, so a resent step never counts twice; spending is a conditional update of the balance, so
-two bookings cannot spend the same points.
+``redeemed:<booking>``, ``returned:<booking>``, ``compensation:<complaint>``), written in the
+transaction of the change it follows, so a resent step never counts twice; spending is a
+conditional update of the balance, so two bookings cannot spend the same points.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class PointsRuleUpdate(Payload):
 
 class PointsEntry(pydantic.BaseModel):
     id: int
-    kind: str  # earned, redeemed, returned (expired and adjusted are reserved)
+    kind: str  # earned, redeemed, returned, compensation (expired and adjusted are reserved)
     points: int  # negative when spent
     booking_id: uuid.UUID | None
     note: str
@@ -186,6 +186,22 @@ async def earn(conn: Conn, booking: Booking, current: PointsRule) -> int:
         note=booking.service.name_en,
     )
     return earned if made else 0
+
+
+async def compensate(
+    conn: Conn, customer_id: str, points: int, reference: str, booking_id: uuid.UUID, note: str
+) -> bool:
+    """Points given to settle a complaint, with the reason the customer reads in their history;
+    once per ``reference``. False if they were given before."""
+    return await store.add_entry(
+        conn,
+        customer_id=customer_id,
+        kind="compensation",
+        points=points,
+        reference=reference,
+        booking_id=booking_id,
+        note=note,
+    )
 
 
 async def history(db: Executor, customer_id: str, before: datetime | None, limit: int) -> PointsHistory:

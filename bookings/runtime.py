@@ -12,7 +12,8 @@ from typing import Any
 import asyncpg
 
 from bookings import checkout, manage, orders, points, redeeming, schedule, tracking
-from bookings.config import BookingConfig, DispatchDefaults, PointsDefaults, ReviewConfig
+from bookings.complaints.service import Complaints
+from bookings.config import BookingConfig, ComplaintsConfig, DispatchDefaults, PointsDefaults, ReviewConfig
 from bookings.coupons import campaigns
 from bookings.dispatch import Accepted, Dispatcher
 from bookings.live import entry_for_customer
@@ -53,6 +54,7 @@ class BookingsRuntime:
         settlement: SettlementConfig | None = None,
         points_defaults: PointsDefaults | None = None,
         reviews: ReviewConfig | None = None,
+        complaints: ComplaintsConfig | None = None,
     ) -> None:
         self.hub = hub
         self.config = config
@@ -75,6 +77,9 @@ class BookingsRuntime:
         )
         self.settlement = Settlement(hub.pool, settlement or SettlementConfig(), config.timezone)
         self.reviews = Reviews(hub.pool, reviews or ReviewConfig())
+        self.complaints = Complaints(
+            hub.pool, complaints or ComplaintsConfig.from_env({}), config, self.payments, self._paid
+        )
         self._sweeps = 0
 
     @property
@@ -299,6 +304,7 @@ class BookingsRuntime:
         await self.payments.ask_about_unanswered()
         await self.payments.send_unsent_refunds()
         await self.cancel_untaken()
+        await self.complaints.escalate_overdue()
         async with self.pool.acquire() as conn:
             await campaigns.fail_overdue_groups(conn)
             for booking_id in await checkout.overdue_unpaid(conn):

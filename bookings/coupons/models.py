@@ -160,7 +160,8 @@ class WalletCoupon(Terms):
     id: uuid.UUID
     coupon: uuid.UUID
     state: WalletState
-    source: Literal["claim", "new_customer", "holiday", "group"]
+    source: Literal["claim", "new_customer", "holiday", "group", "complaint"]
+    note: str = ""  # why it was granted: a complaint's compensation says so
     campaign_id: uuid.UUID | None
     booking_id: uuid.UUID | None
     claimed_at: datetime

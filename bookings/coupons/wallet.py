@@ -38,9 +38,11 @@ async def take(
     source: str = "claim",
     campaign_id: uuid.UUID | None = None,
     grant_key: str | None = None,
+    note: str = "",
 ) -> uuid.UUID:
     """Put one claim of the coupon in the customer's wallet, in the caller's transaction; the claim's
-    id. A customer claims (``source`` "claim") only a ``claimable`` coupon; campaigns grant any.
+    id. A customer claims (``source`` "claim") only a ``claimable`` coupon; campaigns (and a
+    complaint's compensation, with the ``note`` the customer reads in the wallet) grant any.
     The total limit is one conditional UPDATE; the per-customer count is read under that row's lock."""
     row = await store.take_one(conn, coupon_id, direct=source == "claim")
     if row is None:
@@ -52,7 +54,9 @@ async def take(
             details={"per_customer_limit": row["per_customer_limit"]},
         )
     entry_id = uuid.uuid4()
-    if not await store.insert_entry(conn, entry_id, coupon_id, customer_id, source, campaign_id, grant_key):
+    if not await store.insert_entry(
+        conn, entry_id, coupon_id, customer_id, source, campaign_id, grant_key, note
+    ):
         raise Conflict("this coupon was granted already", code="coupon_already_granted")
     return entry_id
 

@@ -9,7 +9,8 @@ A positive amount debits an account, a negative one credits it. The accounts:
 - ``worker:<id>``: what the platform owes a worker; never above zero (more paid out than earned);
 - ``payouts:pending``: payouts requested of what workers are owed and not yet paid (or released);
 - ``platform:revenue``: commission and cancellation fees; ``platform:promotions``: discounts the
-  platform funds;
+  platform funds; ``platform:complaints``: what complaints cost the platform (a refund of money a
+  booking no longer held: earned at completion, or kept as a cancellation fee);
 - ``package:<id>``: paid for a package order and not yet moved to the bookings its visits cover;
   never above zero.
 
@@ -30,6 +31,7 @@ REVENUE = "platform:revenue"
 PROMOTIONS = "platform:promotions"
 REFUNDS_PENDING = "refunds:pending"
 PAYOUTS_PENDING = "payouts:pending"
+COMPLAINTS = "platform:complaints"
 
 
 class Kind(enum.StrEnum):
@@ -44,6 +46,7 @@ class Kind(enum.StrEnum):
     PAYOUT_RELEASED = "payout_released"
     PACKAGE_VISIT = "package_visit"
     PACKAGE_VISIT_RETURNED = "package_visit_returned"
+    COMPLAINT_COVER = "complaint_cover"
 
 
 def cash(method: str) -> str:
@@ -135,6 +138,18 @@ def refund_failed(booking_id: uuid.UUID, customer_id: str, amount: int, referenc
         Kind.REFUND_FAILED,
         f"refund_failed:{reference}",
         {REFUNDS_PENDING: amount, booking_account(booking_id): -amount},
+        booking_id=booking_id,
+        customer_id=customer_id,
+    )
+
+
+def complaint_cover(booking_id: uuid.UUID, customer_id: str, amount: int, reference: str) -> Posting:
+    """A complaint's refund of money the booking no longer holds: the platform puts it back into
+    the booking's account, to leave by the usual refund. What the worker earned is not touched."""
+    return Posting(
+        Kind.COMPLAINT_COVER,
+        f"complaint_cover:{reference}",
+        {COMPLAINTS: amount, booking_account(booking_id): -amount},
         booking_id=booking_id,
         customer_id=customer_id,
     )

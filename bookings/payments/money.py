@@ -75,6 +75,16 @@ async def request_refund(
     await ledger_store.post(conn, **ledger.refund_requested(booking_id, customer_id, amount, reference).row())
 
 
+async def cover_refund(conn: Conn, booking: Booking, amount: int, reference: str) -> bool:
+    """Before a complaint's refund of more than the booking holds: the platform puts the difference
+    back into the booking's account (``platform:complaints``), so that the refund leaves the
+    usual way and the worker keeps what they earned. Once per ``reference``."""
+    await _lock_booking(conn, booking.id)
+    return await ledger_store.post(
+        conn, **ledger.complaint_cover(booking.id, booking.customer_id, amount, reference).row()
+    )
+
+
 async def settle_refund(
     conn: Conn,
     booking_id: uuid.UUID,

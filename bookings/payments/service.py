@@ -228,10 +228,18 @@ class Payments:
     # Refunds ---------------------------------------------------------------------------------
 
     async def refund_in(
-        self, conn: Conn, booking_id: uuid.UUID, amount: int | None, reason: str, actor: Actor
+        self,
+        conn: Conn,
+        booking_id: uuid.UUID,
+        amount: int | None,
+        reason: str,
+        actor: Actor,
+        payment_id: uuid.UUID | None = None,
     ) -> asyncpg.Record:
-        """Ask for a refund in the caller's transaction; send it with ``send_refund`` after the commit."""
-        return await refunding.ask(conn, await orders.require(conn, booking_id), amount, reason, actor)
+        """Ask for a refund (of ``payment_id``, or of the newest payment with something left) in the
+        caller's transaction; send it with ``send_refund`` after the commit."""
+        booking = await orders.require(conn, booking_id)
+        return await refunding.ask(conn, booking, amount, reason, actor, payment_id)
 
     async def refund_payment(self, booking_id: uuid.UUID, payment_id: uuid.UUID, reason: str) -> None:
         try:

@@ -22,7 +22,8 @@ COLUMNS = """b.id, b.status, b.customer_id, b.service_id, b.worker_id, b.chosen_
     b.worker_pay_cents, b.payment_due_at, b.paid_at, b.dispatch_wave, b.escalated_at, b.accepted_at,
     b.depart_by, b.departed_at, b.eta_at, b.arrived_at, b.arrival_distance_m, b.arrival_flagged,
     b.started_at, b.finished_at, b.cancelled_at, b.cancel_reason, b.cancellation_fee_cents,
-    b.late_alerted_at, b.version, b.created_at, b.updated_at, b.lat, b.lng,
+    b.late_alerted_at, b.version, b.created_at, b.updated_at, b.lat, b.lng, b.redo_of,
+    ARRAY(SELECT r.id FROM bookings r WHERE r.redo_of = b.id ORDER BY r.created_at, r.id) AS redos,
     s.name_en AS service_name_en, s.name_zh AS service_name_zh"""
 SELECT = f"SELECT {COLUMNS} FROM bookings b JOIN services s ON s.id = b.service_id"
 _TIMELINE_COLUMNS = "id, status, kind, actor_id, actor_role, note, data, at"
@@ -159,6 +160,11 @@ async def insert(
         worker_pay_cents,
         payment_seconds,
     )
+
+
+async def set_redo_of(conn: Conn, booking_id: uuid.UUID, original_id: uuid.UUID) -> None:
+    """Link a redo to the booking whose job it does again."""
+    await conn.execute("UPDATE bookings SET redo_of = $2 WHERE id = $1", booking_id, original_id)
 
 
 async def transition(

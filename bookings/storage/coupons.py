@@ -35,7 +35,7 @@ CHANGEABLE = frozenset(
         "claimable",
     }
 )
-WALLET = """SELECT e.id, e.coupon_id, e.customer_id, e.state, e.source, e.campaign_id, e.booking_id,
+WALLET = """SELECT e.id, e.coupon_id, e.customer_id, e.state, e.source, e.note, e.campaign_id, e.booking_id,
                    e.claimed_at, e.used_at, c.code, c.name_en, c.name_zh, c.kind, c.amount_cents,
                    c.percent, c.max_discount_cents, c.min_spend_cents, c.valid_from, c.valid_until,
                    c.service_ids, c.category_ids
@@ -149,17 +149,19 @@ async def insert_entry(
     source: str,
     campaign_id: uuid.UUID | None,
     grant_key: str | None,
+    note: str = "",
 ) -> bool:
     """Put the coupon in the customer's wallet; False if ``grant_key`` was granted before."""
     inserted = await conn.fetchval(
-        """INSERT INTO customer_coupons (id, coupon_id, customer_id, source, campaign_id, grant_key)
-           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (grant_key) DO NOTHING RETURNING true""",
+        """INSERT INTO customer_coupons (id, coupon_id, customer_id, source, campaign_id, grant_key, note)
+           VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (grant_key) DO NOTHING RETURNING true""",
         entry_id,
         coupon_id,
         customer_id,
         source,
         campaign_id,
         grant_key,
+        note,
     )
     return bool(inserted)
 
