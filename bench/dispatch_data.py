@@ -48,13 +48,14 @@ async def add_service(pool: asyncpg.Pool) -> None:
 
 async def add_workers(pool: asyncpg.Pool, rows: list[WorkerRow]) -> None:
     """(id, lat, lng, radius km, years, rating sum, rating count): vetted, identity verified,
-    health and cleaning certificates valid for two years."""
+    health and cleaning certificates valid for two years. The rating sum is of overall ratings,
+    each review giving all three scores."""
     await pool.executemany(
         """INSERT INTO workers (id, name, gender, years_experience, skills, area_lat, area_lng,
-                                area_radius_km, vetting_status, identity_verified, rating_sum,
-                                rating_count)
+                                area_radius_km, vetting_status, identity_verified, quality_sum,
+                                attitude_sum, skill_sum, rating_count)
            VALUES ($1, 'Worker ' || $1, 'female', $5, '{cleaning}', $2, $3, $4, 'vetted', true,
-                   $6, $7)""",
+                   $6, $6, $6, $7)""",
         rows,
     )
     expires = date.today() + timedelta(days=730)

@@ -14,6 +14,7 @@ from bookings.http import (
     payouts,
     points,
     recommendations,
+    reviews,
     settings,
     spending,
     vetting,
@@ -39,4 +40,5 @@ OPERATIONS: list[Operation] = [
     *points.OPERATIONS,
     *spending.OPERATIONS,
     *packages.OPERATIONS,
+    *reviews.OPERATIONS,
 ]

@@ -6,6 +6,7 @@ them at run time (``PUT /api/v1/admin/settings/dispatch``), which is stored in `
 
 from __future__ import annotations
 
+import math
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -85,4 +86,28 @@ class PointsDefaults:
             earn_per_yuan=r.integer("HUB_POINTS_PER_YUAN", 1, minimum=0, maximum=100),
             points_per_yuan=r.integer("HUB_POINTS_REDEEM_PER_YUAN", 100, minimum=1, maximum=10_000),
             max_share_pct=r.integer("HUB_POINTS_MAX_SHARE_PCT", 50, minimum=0, maximum=90),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewConfig:
+    """Reviews of a worker after a service (``bookings.reviews``)."""
+
+    edit_minutes: float = 60.0  # the author may change a review this long after writing it
+    within_days: int = 30  # a review may be written this long after the service finished
+    low_below: float = 3.0  # an overall rating below this opens a console item for support
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ReviewConfig:
+        r = EnvReader(env)
+        edit_minutes = r.real("HUB_REVIEW_EDIT_MINUTES", 60.0, minimum=0.0)
+        if not math.isfinite(edit_minutes):
+            raise ConfigError("HUB_REVIEW_EDIT_MINUTES", "must be a finite number of minutes")
+        low_below = r.real("HUB_REVIEW_LOW_BELOW", 3.0, minimum=1.0)
+        if not low_below <= 5.0:  # also refuses nan
+            raise ConfigError("HUB_REVIEW_LOW_BELOW", f"must be at most 5.0, got {low_below}")
+        return cls(
+            edit_minutes=edit_minutes,
+            within_days=r.integer("HUB_REVIEW_WITHIN_DAYS", 30, minimum=1, maximum=3650),
+            low_below=low_below,
         )

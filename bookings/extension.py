@@ -1,5 +1,6 @@
 """Bookings as a hub extension: its settings, migrations, routes, ``/worker`` events, outbox
-subscribers, timers and the ``demo-seed`` command, attached through ``hub.extension``."""
+subscribers, timers and its commands (``demo-seed``, ``ledger-check``, ``settle``,
+``ratings-rebuild``), attached through ``hub.extension``."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Self
 from aiohttp import web
 
 from bookings import api, monitor, orders, protocol
-from bookings.config import BookingConfig, DispatchDefaults, PointsDefaults
+from bookings.config import BookingConfig, DispatchDefaults, PointsDefaults, ReviewConfig
 from bookings.keys import BOOKINGS
 from bookings.live import BookingLive, DispatchRequests
 from bookings.payments.config import PaymentsConfig
@@ -50,6 +51,7 @@ class BookingsExtension(Extension):
         providers: ProviderSettings | None = None,
         settlement: SettlementConfig | None = None,
         points: PointsDefaults | None = None,
+        reviews: ReviewConfig | None = None,
     ) -> None:
         self.config = config
         self.dispatch = dispatch
@@ -57,6 +59,7 @@ class BookingsExtension(Extension):
         self.providers = providers or ProviderSettings()
         self.settlement = settlement or SettlementConfig()
         self.points = points or PointsDefaults.from_env({})
+        self.reviews = reviews or ReviewConfig()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Self:
@@ -72,6 +75,7 @@ class BookingsExtension(Extension):
             providers,
             SettlementConfig.from_env(env),
             points=PointsDefaults.from_env(env),
+            reviews=ReviewConfig.from_env(env),
         )
 
     def attach(self, host: Host) -> None:
@@ -99,6 +103,7 @@ class BookingsExtension(Extension):
             self.providers.build(),
             self.settlement,
             points_defaults=self.points,
+            reviews=self.reviews,
         )
         hub.status_listeners.append(rt.remember_leave)
         # Busy is the system's, kept in bookings: put back whenever presence lost it (now too,
@@ -140,6 +145,12 @@ class BookingsExtension(Extension):
                 _ledger_check,
             ),
             Command(
+                "ratings-rebuild",
+                "make workers' rating totals what their shown reviews add up to; print what changed",
+                _ratings_rebuild,
+                _ratings_rebuild_arguments,
+            ),
+            Command(
                 "settle",
                 "make the settlement statements of an ended period (a statement already made is kept)",
                 _settle,
@@ -164,6 +175,34 @@ def _ledger_check(args: argparse.Namespace, settings: Settings) -> int:
         print(line)
     print("ledger: ok" if not found else f"ledger: {len(found)} violations")
     return 1 if found else 0
+
+
+def _ratings_rebuild_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--worker", metavar="ID", help="only this worker (default: every worker)")
+
+
+def _ratings_rebuild(args: argparse.Namespace, settings: Settings) -> int:
+    """Totals are kept exact as reviews change; this finds and mends any that drifted (a fix by
+    hand in SQL, a restored backup), and is safe while reviews are being written."""
+    from bookings.reviews.ratings import Rebuild, rebuild
+
+    async def run() -> Rebuild:
+        database = await open_database(settings)
+        try:
+            # Its own connection, without the statement bound: every worker's reviews may take long.
+            async with database.maintenance() as conn, conn.transaction():
+                return await rebuild(conn, None if args.worker is None else [args.worker])
+        finally:
+            await database.close()
+
+    done = asyncio.run(run())
+    if args.worker is not None and done.checked == 0:
+        print(f"hub: ratings-rebuild: no worker {args.worker!r}", file=sys.stderr)
+        return 2
+    for change in done.changed:
+        print(f"worker {change.worker_id}: {change.was} -> {change.now}")
+    print(f"ratings: {done.checked} workers checked, {len(done.changed)} changed")
+    return 0
 
 
 def _settle_arguments(parser: argparse.ArgumentParser) -> None:

@@ -21,6 +21,7 @@ import pydantic
 
 from bookings import console_items
 from bookings.storage import bookings as store
+from hub.auth import Principal, Role
 from hub.errors import Conflict, NotFound
 from hub.events import Event
 from hub.push.inbox import NewNotification, notify
@@ -336,6 +337,15 @@ def cancellation_fee(booking: Booking, now: datetime) -> int:
         hours = (booking.slot_start - now).total_seconds() / 3600
         pct = next(fee for bound, fee in CANCELLATION_FEES if hours >= bound or bound == 0.0)
     return booking.total_cents * pct // 100
+
+
+def can_see(user: Principal, booking: Booking) -> bool:
+    """Whether ``user`` may see the booking: its customer, its worker, staff."""
+    if user.role in (Role.SUPPORT, Role.ADMIN):
+        return True
+    if user.role == Role.CUSTOMER:
+        return booking.customer_id == user.user_id
+    return booking.worker_id == user.user_id
 
 
 async def require_worker_booking(conn: Executor, booking_id: uuid.UUID, worker_id: str) -> Booking:

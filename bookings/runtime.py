@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 
 from bookings import checkout, manage, orders, points, redeeming, schedule, tracking
-from bookings.config import BookingConfig, DispatchDefaults, PointsDefaults
+from bookings.config import BookingConfig, DispatchDefaults, PointsDefaults, ReviewConfig
 from bookings.coupons import campaigns
 from bookings.dispatch import Accepted, Dispatcher
 from bookings.live import entry_for_customer
@@ -24,6 +24,7 @@ from bookings.payments.providers.base import PaymentProvider
 from bookings.payments.service import Payments
 from bookings.price_rules import PriceRulesCache
 from bookings.protocol import BOOKING_LOCATION
+from bookings.reviews.service import Reviews
 from bookings.rules import RulesCache
 from bookings.settlement.config import SettlementConfig
 from bookings.settlement.service import Settlement
@@ -51,6 +52,7 @@ class BookingsRuntime:
         providers: Mapping[str, PaymentProvider] | None = None,
         settlement: SettlementConfig | None = None,
         points_defaults: PointsDefaults | None = None,
+        reviews: ReviewConfig | None = None,
     ) -> None:
         self.hub = hub
         self.config = config
@@ -72,6 +74,7 @@ class BookingsRuntime:
             hub.pool, payments or PaymentsConfig(public_url=None), providers or {}, self._paid
         )
         self.settlement = Settlement(hub.pool, settlement or SettlementConfig(), config.timezone)
+        self.reviews = Reviews(hub.pool, reviews or ReviewConfig())
         self._sweeps = 0
 
     @property
@@ -124,7 +127,7 @@ class BookingsRuntime:
     async def visible(self, user: Principal, booking_id: uuid.UUID) -> BookingDetail:
         """The booking with its timeline, if ``user`` may see it: its customer, its worker, staff."""
         booking = await orders.get(self.pool, booking_id)
-        if booking is None or not can_see(user, booking):
+        if booking is None or not orders.can_see(user, booking):
             raise NotFound("no such booking", code="booking_not_found")
         detail = await orders.detail(self.pool, booking)
         if user.role == Role.CUSTOMER:
@@ -309,11 +312,3 @@ class BookingsRuntime:
             self._sweeps += 1
             if self._sweeps % PRUNE_EVERY_SWEEPS == 1:
                 await idempotency.prune(conn)
-
-
-def can_see(user: Principal, booking: Booking) -> bool:
-    if user.role in (Role.SUPPORT, Role.ADMIN):
-        return True
-    if user.role == Role.CUSTOMER:
-        return booking.customer_id == user.user_id
-    return booking.worker_id == user.user_id

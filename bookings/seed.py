@@ -18,8 +18,10 @@ from zoneinfo import ZoneInfo
 
 import pydantic
 
+from bookings.reviews import ratings
 from bookings.storage import catalog as catalog_store
 from bookings.storage import customers as customer_store
+from bookings.storage import reviews as review_store
 from bookings.storage import workers as worker_store
 from bookings.storage.catalog import ServiceRecord
 from hub.storage.db import Conn
@@ -212,20 +214,20 @@ ADDRESSES = [
     ("customer-05", "家", "杨浦区国定路335号", 31.2990, 121.5140, True),
     ("customer-06", "家", "闵行区莘庄镇沁春路99弄", 31.1110, 121.3850, True),
 ]
-# (worker, customer, rating, comment, days ago)
+# (worker, customer, (quality, attitude, skill), comment, days ago)
 REVIEWS = [
-    ("worker-01", "customer-01", 5, "王阿姨干活特别仔细，厨房油污都擦干净了，准时到。", 3),
-    ("worker-01", "customer-03", 5, "第三次预约了，很放心。", 12),
-    ("worker-01", "customer-04", 4, "打扫得很干净，就是稍微晚到了十分钟。", 25),
-    ("worker-02", "customer-02", 5, "李阿姨很专业，宝宝黄疸护理得很好，月子餐也好吃。", 40),
-    ("worker-03", "customer-05", 5, "玻璃擦得锃亮，窗槽也清理了。", 6),
-    ("worker-05", "customer-01", 5, "空调拆洗很专业，洗出来的水特别脏，现在出风清新。", 9),
-    ("worker-05", "customer-06", 4, "油烟机洗得不错，价格透明。", 30),
-    ("worker-06", "customer-01", 5, "杨阿姨对我父亲很有耐心，家里人都很满意。", 15),
-    ("worker-08", "customer-04", 5, "经验丰富，老人很喜欢她。", 20),
-    ("worker-10", "customer-02", 4, "深度保洁做了五个小时，细节到位。", 7),
-    ("worker-13", "customer-03", 5, "洗衣机拆洗后异味没了，师傅很守时。", 18),
-    ("worker-20", "customer-05", 5, "罗阿姨经验太丰富了，新手爸妈的定心丸。", 60),
+    ("worker-01", "customer-01", (5, 5, 5), "王阿姨干活特别仔细，厨房油污都擦干净了，准时到。", 3),
+    ("worker-01", "customer-03", (5, 5, 5), "第三次预约了，很放心。", 12),
+    ("worker-01", "customer-04", (5, 4, 3), "打扫得很干净，就是稍微晚到了十分钟。", 25),
+    ("worker-02", "customer-02", (5, 5, 5), "李阿姨很专业，宝宝黄疸护理得很好，月子餐也好吃。", 40),
+    ("worker-03", "customer-05", (5, 5, 5), "玻璃擦得锃亮，窗槽也清理了。", 6),
+    ("worker-05", "customer-01", (5, 5, 5), "空调拆洗很专业，洗出来的水特别脏，现在出风清新。", 9),
+    ("worker-05", "customer-06", (4, 4, 4), "油烟机洗得不错，价格透明。", 30),
+    ("worker-06", "customer-01", (5, 5, 5), "杨阿姨对我父亲很有耐心，家里人都很满意。", 15),
+    ("worker-08", "customer-04", (5, 5, 5), "经验丰富，老人很喜欢她。", 20),
+    ("worker-10", "customer-02", (4, 5, 4), "深度保洁做了五个小时，细节到位。", 7),
+    ("worker-13", "customer-03", (5, 5, 5), "洗衣机拆洗后异味没了，师傅很守时。", 18),
+    ("worker-20", "customer-05", (5, 5, 5), "罗阿姨经验太丰富了，新手爸妈的定心丸。", 60),
 ]
 
 
@@ -370,12 +372,11 @@ async def seed(conn: Conn, today: date | None = None) -> SeedSummary:
         for address_id, (cid, label, line, lat, lng, default) in zip(address_ids, ADDRESSES, strict=True):
             address = {"label": label, "line": line, "city": "上海市", "lat": lat, "lng": lng}
             await customer_store.upsert_address(conn, address_id, cid, {**address, "is_default": default})
-        for wid, cid, rating, comment, days in REVIEWS:
+        for wid, cid, scores, comment, days in REVIEWS:
             created_at = datetime.combine(today - timedelta(days=days), time(12, 0), ZoneInfo("UTC"))
-            await worker_store.upsert_review(
-                conn, _id("review", wid, cid), wid, cid, rating, comment, created_at
-            )
-        await worker_store.recount_ratings(conn, worker_ids)
+            review_id = _id("review", wid, cid)
+            await review_store.upsert_demo(conn, review_id, wid, cid, scores, comment, created_at)
+        await ratings.rebuild(conn, worker_ids)  # as `python -m hub ratings-rebuild` does
         bookable = await worker_store.count_eligible(conn, worker_ids, today)
     return SeedSummary(
         categories=len(CATEGORIES),

@@ -9,6 +9,7 @@ from typing import Literal
 import pydantic
 
 from bookings.eligibility import Level
+from bookings.reviews.models import PublicReview, ScoreAverages
 
 Gender = Literal["female", "male"]
 VettingStatus = Literal["pending", "vetted", "rejected", "suspended"]
@@ -25,14 +26,6 @@ class ServiceArea(pydantic.BaseModel):
     lat: float
     lng: float
     radius_km: float
-
-
-class Review(pydantic.BaseModel):
-    id: uuid.UUID
-    rating: int
-    comment: str
-    author: str  # the customer's name, masked ("王**")
-    created_at: datetime
 
 
 class WorkerCard(pydantic.BaseModel):
@@ -65,7 +58,8 @@ class WorkerProfile(WorkerCard):
     training: list[str]
     past_cases: list[PastCase]
     service_ids: list[str]  # the services the worker can be booked for today
-    recent_reviews: list[Review]
+    scores: ScoreAverages | None  # per aspect; None before any shown review
+    recent_reviews: list[PublicReview]  # newest first; all of them: GET /api/v1/workers/{id}/reviews
 
 
 class Certificate(pydantic.BaseModel):

@@ -14,7 +14,6 @@ from bookings.eligibility import level_of
 from bookings.people.models import (
     Certificate,
     PastCase,
-    Review,
     ServiceArea,
     WorkerCard,
     WorkerList,
@@ -22,7 +21,10 @@ from bookings.people.models import (
     WorkerRecord,
     WorkerRecordList,
 )
+from bookings.reviews import ratings
+from bookings.reviews import views as review_view
 from bookings.storage import catalog as catalog_store
+from bookings.storage import reviews as review_store
 from bookings.storage import workers as store
 from hub.errors import Conflict, NotFound
 from hub.storage.db import Conn, Executor
@@ -32,11 +34,10 @@ RECENT_REVIEWS = 5
 MAX_CERTIFICATES = 50
 
 
-def mask_name(name: str) -> str:
-    name = name.strip()
-    if not name:
-        return "匿名用户"
-    return name[0] + "*" * min(max(len(name) - 1, 2), 4)
+def _score_points(row: asyncpg.Record) -> int:
+    """Every score of the worker's shown reviews added up: three per review."""
+    points: int = row["quality_sum"] + row["attitude_sum"] + row["skill_sum"]
+    return points
 
 
 def _card_fields(row: asyncpg.Record, today: date) -> dict[str, Any]:
@@ -51,7 +52,7 @@ def _card_fields(row: asyncpg.Record, today: date) -> dict[str, Any]:
         "level": level_of(row["years_experience"]),
         "skills": list(row["skills"]),
         "certified_skills": list(row["certified_skills"]),
-        "rating_avg": round(row["rating_sum"] / count, 2) if count > 0 else None,
+        "rating_avg": round(_score_points(row) / (3 * count), 2) if count > 0 else None,
         "rating_count": count,
         "area": ServiceArea(lat=row["area_lat"], lng=row["area_lng"], radius_km=row["area_radius_km"]),
         "distance_km": None if row["distance_km"] is None else round(row["distance_km"], 2),
@@ -99,7 +100,7 @@ async def cards_by_ids(
 
 
 async def _profile_fields(db: Executor, row: asyncpg.Record, today: date) -> dict[str, Any]:
-    reviews = await store.recent_reviews(db, row["id"], RECENT_REVIEWS)
+    reviews = await review_store.of_worker(db, row["id"], hidden=False, before=None, limit=RECENT_REVIEWS)
     skills = list(row["certified_skills"]) if row["eligible"] else []
     service_ids = await catalog_store.service_ids_for_skills(db, skills)
     return {
@@ -108,16 +109,8 @@ async def _profile_fields(db: Executor, row: asyncpg.Record, today: date) -> dic
         "training": list(row["training"]),
         "past_cases": [PastCase.model_validate(case) for case in row["past_cases"]],
         "service_ids": service_ids,
-        "recent_reviews": [
-            Review(
-                id=r["id"],
-                rating=r["rating"],
-                comment=r["comment"],
-                author=mask_name(r["customer_name"]),
-                created_at=r["created_at"],
-            )
-            for r in reviews
-        ],
+        "scores": ratings.averages(row),
+        "recent_reviews": [review_view.public(r) for r in reviews],
     }
 
 

@@ -1,4 +1,4 @@
-"""SQL for workers: profiles, vetting, certificates and reviews.
+"""SQL for workers: profiles, vetting and certificates (reviews: ``reviews``, rating totals: ``ratings``).
 
 Worker rows are read in one shape (``_SELECT``): the ``workers`` columns, ``certified_skills``,
 ``distance_km`` and ``eligible``, so one mapper per model reads every query's rows. Who is
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 import asyncpg
@@ -19,7 +19,11 @@ from bookings.storage.catalog import like_pattern
 from hub.storage.db import Conn, Executor
 
 EARTH_RADIUS_KM = 6371.0088
-_BY_RATING = "(w.rating_sum::float8 / NULLIF(w.rating_count, 0)) DESC NULLS LAST, w.rating_count DESC, w.id"
+# The mean overall rating from the integer totals, divided once: equal means sort as equals.
+_BY_RATING = (
+    "((w.quality_sum + w.attitude_sum + w.skill_sum)::float8 / NULLIF(3 * w.rating_count, 0))"
+    " DESC NULLS LAST, w.rating_count DESC, w.id"
+)
 
 
 def distance_sql(lat1: str, lng1: str, lat2: str, lng2: str) -> str:
@@ -136,17 +140,6 @@ async def admin_search(
         f"""{_select()} WHERE {" AND ".join(where)}
             ORDER BY w.created_at DESC, w.id LIMIT {param(limit)} OFFSET {param(offset)}""",
         *param.args,
-    )
-
-
-async def recent_reviews(db: Executor, worker_id: str, limit: int) -> list[asyncpg.Record]:
-    """The latest reviews, each with its author's name (empty when unknown)."""
-    return await db.fetch(
-        """SELECT r.id, r.rating, r.comment, r.created_at, coalesce(c.name, '') AS customer_name
-           FROM worker_reviews r LEFT JOIN customers c ON c.id = r.customer_id
-           WHERE r.worker_id = $1 ORDER BY r.created_at DESC, r.id LIMIT $2""",
-        worker_id,
-        limit,
     )
 
 
@@ -310,41 +303,6 @@ async def upsert_certificate(db: Executor, worker_id: str, fields: Mapping[str, 
         fields["issued_on"],
         fields["expires_on"],
         fields["verified"],
-    )
-
-
-async def upsert_review(
-    db: Executor,
-    review_id: uuid.UUID,
-    worker_id: str,
-    customer_id: str,
-    rating: int,
-    comment: str,
-    created_at: datetime,
-) -> None:
-    await db.execute(
-        """INSERT INTO worker_reviews (id, worker_id, customer_id, rating, comment, created_at)
-           VALUES ($1, $2, $3, $4, $5, $6)
-           ON CONFLICT (id) DO UPDATE SET worker_id = $2, customer_id = $3, rating = $4,
-               comment = $5, created_at = $6""",
-        review_id,
-        worker_id,
-        customer_id,
-        rating,
-        comment,
-        created_at,
-    )
-
-
-async def recount_ratings(db: Executor, worker_ids: Sequence[str]) -> None:
-    """Recompute these workers' rating totals from their reviews."""
-    await db.execute(
-        """UPDATE workers w SET rating_sum = r.total, rating_count = r.n
-           FROM (SELECT w2.id, coalesce(sum(x.rating), 0) AS total, count(x.id) AS n
-                 FROM workers w2 LEFT JOIN worker_reviews x ON x.worker_id = w2.id
-                 WHERE w2.id = ANY($1::text[]) GROUP BY w2.id) r
-           WHERE w.id = r.id""",
-        list(worker_ids),
     )
 
 

@@ -61,12 +61,14 @@ async def add_worker(
     years: int = 3,
     rating: tuple[int, int] = (0, 0),
 ) -> None:
+    """``rating`` is (sum, count) of overall ratings, as if each review gave all three scores."""
     lat, lng = CENTRE[0], CENTRE[1] + km_east / 95.0  # ~95 km per degree of longitude here
     await pool.execute(
         """INSERT INTO workers (id, name, gender, years_experience, skills, area_lat, area_lng,
                                 area_radius_km,
-                                vetting_status, identity_verified, rating_sum, rating_count)
-           VALUES ($1, $2, 'female', $3, $4, $5, $6, 15, $7, true, $8, $9)""",
+                                vetting_status, identity_verified, quality_sum, attitude_sum, skill_sum,
+                                rating_count)
+           VALUES ($1, $2, 'female', $3, $4, $5, $6, 15, $7, true, $8, $8, $8, $9)""",
         worker_id,
         f"Worker {worker_id}",
         years,

@@ -1,0 +1,75 @@
+"""The rules of reviews that need no database: the overall rating, what counts as low, which
+attachments a review takes, and the list's cursor."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from hub.errors import InvalidPayload
+
+Scores = tuple[int, int, int]  # quality, attitude, skill
+
+URGENT_BELOW = 2.0  # a low review this low is a high-priority item for support
+
+
+def overall(scores: Scores) -> float:
+    """The mean of the three scores, to two decimals."""
+    return round(sum(scores) / 3, 2)
+
+
+def is_low(scores: Scores, low_below: float) -> bool:
+    """Below ``low_below`` overall; compared on the exact sum, not a rounded mean."""
+    return sum(scores) < 3 * low_below
+
+
+def is_urgent(scores: Scores) -> bool:
+    return sum(scores) < 3 * URGENT_BELOW
+
+
+def mask_name(name: str) -> str:
+    """The author as the public sees them: their first character, then stars ("王**")."""
+    name = name.strip()
+    if not name:
+        return "匿名用户"
+    return name[0] + "*" * min(max(len(name) - 1, 2), 4)
+
+
+def attachable(content_type: str) -> bool:
+    """Photos, and short videos as MP4: what a review shows."""
+    return content_type.startswith("image/") or content_type == "video/mp4"
+
+
+def refuse_unattachable(uploads: Iterable[tuple[uuid.UUID, str]]) -> None:
+    wrong = [str(upload_id) for upload_id, content_type in uploads if not attachable(content_type)]
+    if wrong:
+        raise InvalidPayload(
+            "a review attaches photos (image/*) and videos (video/mp4) only",
+            code="attachment_type_not_allowed",
+            details={"upload_ids": wrong},
+        )
+
+
+def cursor_of(created_at: datetime, review_id: uuid.UUID) -> str:
+    """Where the next page starts: after this review."""
+    raw = f"{created_at.isoformat()}|{review_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def read_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    """The review a page starts after; 422 ``invalid_cursor`` for anything ``cursor_of`` did not make."""
+    if cursor is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, _, review_id = raw.partition("|")
+        when = datetime.fromisoformat(at)
+        if when.tzinfo is None:
+            raise ValueError("a cursor's time has its offset")
+        # In UTC, as the database compares it; a time at the edge of the calendar cannot be.
+        return when.astimezone(UTC), uuid.UUID(review_id)
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
+        raise InvalidPayload("the cursor is not one this list gave", code="invalid_cursor") from None
