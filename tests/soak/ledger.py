@@ -2,10 +2,16 @@
 and received. A message is owed to every member of its conversation (private notes to agents
 only), a notification to its person; owed and never received is lost. Stored twice for one
 ``client_id``, or delivered live twice, is duplicated. Statuses people chose must be what the hub
-shows, and every booking must end completed with one accepted offer."""
+shows, and every booking must end completed with one accepted offer.
+
+The console stream is owed to every agent from the seq of its first snapshot on: every entry of
+``console_feed`` (1 to ``last_seq``, without holes) held once by seq with the stored contents.
+The stream itself must carry every booking timeline entry once as ``booking:updated`` (with its
+alert, if it is one) and every step of every work item once as ``item:updated``."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -13,6 +19,7 @@ from typing import Any
 
 import asyncpg
 
+from bookings.live import ALERTS
 from tests.soak.cluster import Cluster, Fault
 from tests.soak.people import Agent, Person, Worker
 
@@ -29,6 +36,15 @@ class Report:
     arrived: Counter[str] = field(default_factory=Counter)  # by first way: live, sync, final
     notifications_stored: int = 0
     notifications_arrived: Counter[str] = field(default_factory=Counter)
+    console_stored: Counter[str] = field(default_factory=Counter)  # entries of the stream, by event
+    console_owed: int = 0  # (agent, entry) deliveries owed
+    console_arrived: Counter[str] = field(default_factory=Counter)  # by first way: live, sync, final
+    console_live_twice: int = 0  # emitted again with its first seq (a redelivery): dropped by seq
+    console_resets: list[str] = field(default_factory=list)
+    console_wrong: list[str] = field(default_factory=list)  # contents unlike the stored, or no snapshot
+    timeline_entries: int = 0  # of the soak's bookings, each owed a booking:updated
+    work_items: int = 0
+    work_item_steps: int = 0  # history entries, each owed an item:updated
     lost: list[str] = field(default_factory=list)
     duplicated: list[str] = field(default_factory=list)
     unacknowledged: list[str] = field(default_factory=list)
@@ -50,6 +66,7 @@ class Report:
         return not (
             self.lost or self.late or self.duplicated or self.unacknowledged or self.refused
             or self.presence_wrong or self.bookings_wrong or self.clients["error:internal_error"]
+            or self.console_resets or self.console_wrong
         )  # fmt: skip
 
     def text(self) -> str:
@@ -64,6 +81,11 @@ class Report:
             f"messages: {self.messages_stored} stored, {self.messages_acked} acknowledged, "
             f"{self.owed} deliveries owed: {dict(self.arrived)}",
             f"notifications: {self.notifications_stored} stored: {dict(self.notifications_arrived)}",
+            f"console: {sum(self.console_stored.values())} stored {dict(self.console_stored)}, "
+            f"{self.console_owed} deliveries owed: {dict(self.console_arrived)}; live twice "
+            f"{self.console_live_twice}, resets {len(self.console_resets)}, wrong {len(self.console_wrong)}; "
+            f"{self.timeline_entries} "
+            f"timeline entries, {self.work_items} work items with {self.work_item_steps} steps",
             f"bookings: {dict(self.bookings)}",
             f"lost {len(self.lost)}, late {self.late}, duplicated {len(self.duplicated)}, unacknowledged "
             f"{len(self.unacknowledged)}, refused {dict(self.refused)}, presence wrong "
@@ -72,7 +94,15 @@ class Report:
         ]
         for fault, items in self.late_at.items():
             lines += [f"  late after {fault}: {item}" for item in items[:10]]
-        for name in ("lost", "duplicated", "unacknowledged", "presence_wrong", "bookings_wrong"):
+        for name in (
+            "lost",
+            "duplicated",
+            "unacknowledged",
+            "presence_wrong",
+            "bookings_wrong",
+            "console_resets",
+            "console_wrong",
+        ):
             items: list[str] = getattr(self, name)
             lines += [f"  {name}: {item}" for item in items[:20]]
         return "\n".join(lines)
@@ -80,11 +110,12 @@ class Report:
 
 @dataclass
 class Stored:
-    """What PostgreSQL holds at one moment: the messages and notifications owed by then."""
+    """What PostgreSQL holds at one moment: the messages, notifications and console entries owed by then."""
 
     messages: list[Any]
     members: list[Any]
     notifications: list[Any]
+    console: list[int]  # the seqs of console_feed
 
     def owed(self, people: dict[tuple[str, str], Person]) -> Iterator[tuple[Person, str, str, int]]:
         """Every (person, stream, conversation or "", seq) owed to one of ``people``."""
@@ -105,6 +136,10 @@ class Stored:
             person = people.get((row["role"], row["user_id"]))
             if person is not None:
                 yield person, "notification", "", row["seq"]
+        for person in people.values():
+            if isinstance(person, Agent):
+                start = person.console_start or 0  # no snapshot yet: everything is owed
+                yield from ((person, "console", "", seq) for seq in self.console if seq > start)
 
 
 async def read_stored(conn: asyncpg.Connection) -> Stored:
@@ -117,6 +152,7 @@ async def read_stored(conn: asyncpg.Connection) -> Stored:
             "SELECT conversation_id::text AS conv, user_id, role FROM conversation_members WHERE active"
         ),
         notifications=await conn.fetch("SELECT user_id, role, seq FROM notifications"),
+        console=[row["seq"] for row in await conn.fetch("SELECT seq FROM console_feed ORDER BY seq")],
     )
 
 
@@ -124,6 +160,8 @@ def way(person: Person, stream: str, conversation: str, seq: int) -> str | None:
     """How the item first reached the person, or None."""
     if stream == "message":
         return person.messages.get(conversation, {}).get(seq)
+    if stream == "console":
+        return person.console.get(seq) if isinstance(person, Agent) else None
     return person.notifications.get(seq)
 
 
@@ -155,6 +193,7 @@ async def reconcile(
                         WHERE o.booking_id = b.id AND o.status = 'accepted') AS accepted
                FROM bookings b"""
         )
+        console = await read_console(conn, bookings)
     finally:
         await conn.close()
 
@@ -172,15 +211,18 @@ async def reconcile(
                     f"({person.acks.get(client_id)}); stored there: {found}"
                 )
     report.duplicated += [f"{row['client_id']} stored {row['n']} times in {row['conv']}" for row in twice]
+    counters = {"message": report.arrived, "notification": report.notifications_arrived}
     for person, stream, conv, seq in stored.owed(by_identity):
         arrived = way(person, stream, conv, seq)
-        counter = report.arrived if stream == "message" else report.notifications_arrived
+        counter = counters.get(stream, report.console_arrived)
         report.owed += stream == "message"
+        report.console_owed += stream == "console"
         if arrived is None:
             report.lost.append(f"{person.role} {person.sub} never got {stream} {conv} #{seq}")
         else:
             counter[arrived] += 1
     _bookings(report, bookings, booking_rows)
+    _console(report, people, console)
     await _presence(report, people)
     for person in people:
         report.clients.update({k: v for k, v in person.stats.items() if not k.startswith("connect_failed:")})
@@ -188,6 +230,96 @@ async def reconcile(
         report.refused.update(person.refused.values())
         report.duplicated += [f"{person.sub} got {conv} #{seq} live twice" for conv, seq in person.live_twice]
     return report
+
+
+@dataclass
+class Console:
+    """The console stream as stored, and what it must carry."""
+
+    last_seq: int
+    feed: dict[int, tuple[str, dict[str, Any]]]  # seq -> (event, data as sent: the payload and seq)
+    timeline: list[Any]  # the soak's bookings' timeline entries
+    items: list[Any]  # work items with their history, step by step
+
+    def carried(self) -> tuple[Counter[tuple[str, str]], Counter[tuple[str, int, str]]]:
+        """(timeline entry ids by event, (item id, version, action)) as the stream has them."""
+        entries: Counter[tuple[str, str]] = Counter()
+        steps: Counter[tuple[str, int, str]] = Counter()
+        for event, data in self.feed.values():
+            if event == "item:updated":
+                steps[(data["item"]["id"], data["item"]["version"], data["action"])] += 1
+            else:
+                entries[(event, str(data["entry"]["id"]))] += 1
+        return entries, steps
+
+
+async def read_console(conn: asyncpg.Connection, bookings: list[str]) -> Console:
+    rows = await conn.fetch("SELECT seq, event, payload FROM console_feed ORDER BY seq")
+    return Console(
+        last_seq=await conn.fetchval("SELECT last_seq FROM console_stream"),
+        feed={r["seq"]: (r["event"], {**json.loads(r["payload"]), "seq": r["seq"]}) for r in rows},
+        timeline=await conn.fetch(
+            """SELECT id::text AS id, booking_id::text AS booking, kind FROM booking_timeline
+                WHERE booking_id = ANY($1::uuid[]) ORDER BY id""",
+            bookings,
+        ),
+        items=await conn.fetch(
+            """SELECT i.id::text AS id, i.kind, i.version,
+                      array_agg(h.action ORDER BY h.id) AS steps
+                 FROM work_items i JOIN work_item_history h ON h.item_id = i.id
+                GROUP BY i.id"""
+        ),
+    )
+
+
+def _console(report: Report, people: list[Person], console: Console) -> None:
+    """The stream against the tables it announces, then each agent against the stream."""
+    report.console_stored.update(event for event, _ in console.feed.values())
+    if holes := sorted(set(range(1, console.last_seq + 1)) - set(console.feed)):
+        report.lost.append(f"console_feed lacks {len(holes)} of seq 1..{console.last_seq}: {holes[:20]}")
+    if extra := sorted(set(console.feed) - set(range(1, console.last_seq + 1))):
+        report.duplicated.append(f"console_feed holds seqs past last_seq {console.last_seq}: {extra[:20]}")
+    entries, steps = console.carried()
+    report.timeline_entries = len(console.timeline)
+    for entry in console.timeline:
+        owed = ["booking:updated"]
+        owed += ["order:alert"] if entry["kind"] in ALERTS else []
+        owed += ["dispatch:escalated"] if entry["kind"] == "escalated" else []
+        for event in owed:
+            _once(report, entries.pop((event, entry["id"]), 0), f"{event} of timeline entry {entry['id']}")
+    report.console_wrong += [
+        f"{event} of entry {e}, of no soak booking, {n} times" for (event, e), n in entries.items()
+    ]
+    report.work_items = len(console.items)
+    for item in console.items:
+        report.work_item_steps += len(item["steps"])
+        if item["version"] != len(item["steps"]):
+            report.lost.append(
+                f"work item {item['id']} is at version {item['version']} after {len(item['steps'])} steps"
+            )
+        for version, action in enumerate(item["steps"], start=1):
+            seen = steps.pop((item["id"], version, action), 0)
+            _once(report, seen, f"item:updated {action} of {item['kind']} {item['id']} v{version}")
+    report.console_wrong += [
+        f"item:updated {step}, which no history has, {n} times" for step, n in steps.items()
+    ]
+    for agent in (p for p in people if isinstance(p, Agent)):
+        report.console_live_twice += len(agent.console_live_twice)
+        report.console_resets += agent.console_resets
+        report.console_wrong += agent.console_differs
+        if agent.console_start is None:
+            report.console_wrong.append(f"{agent.sub} never got a console snapshot")
+        for seq, (event, data) in agent.console_events.items():
+            stored = console.feed.get(seq)
+            if stored is not None and stored != (event, data):
+                report.console_wrong.append(f"{agent.sub} got #{seq} as {event} {data}; stored: {stored}")
+
+
+def _once(report: Report, seen: int, what: str) -> None:
+    if seen == 0:
+        report.lost.append(f"the console stream never carried {what}")
+    elif seen > 1:
+        report.duplicated.append(f"the console stream carried {what} {seen} times")
 
 
 def _bookings(report: Report, made: list[str], rows: list[Any]) -> None:

@@ -2,12 +2,13 @@
 acknowledged (the same ``client_id``), keep per-stream marks, and ``sync`` after every reconnect
 (in the handshake), every gap in a stream's ``seq`` and every ``sync:required``. Each records how
 every message and notification reached it (live, through a sync, or only through the final sync),
-for the reconciliation."""
+for the reconciliation; support agents do the same for every event of the console stream."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import random
 import time
@@ -22,6 +23,10 @@ CALL_TIMEOUT = 10.0
 # Answers that mean "not now": the same call, sent again later, is expected to succeed. An
 # internal_error is retried too, as a client would, but the reconciliation counts it as a failure.
 RETRYABLE = frozenset({"db_unavailable", "presence_unavailable", "rate_limited", "internal_error"})
+# What /support receives on the console stream, each with the stream's seq.
+CONSOLE_EVENTS = ("item:updated", "booking:updated", "order:alert", "dispatch:escalated")
+# How long a console waits for the snapshot its connect brings before asking for one.
+SNAPSHOT_WITHIN = 5.0
 
 
 class NotNow(Exception):
@@ -301,10 +306,100 @@ class Customer(Person):
 
 
 class Agent(Person):
+    """A support agent, and a careful console: it keeps the console mark (the seq up to which it
+    has every event), starts from the first connect's ``console:snapshot``, sends
+    ``console_since`` in every later handshake and syncs after every gap in the seqs."""
+
     def __init__(self, cluster: Cluster, sub: str, node: int) -> None:
         super().__init__(cluster, "support", sub, "/support", node)
         self.chosen = "online"
         self.conversations: list[str] = []
+        # seq -> how it first arrived ("live", "sync", "final"), and (event, data) as it came.
+        self.console: dict[int, str] = {}
+        self.console_events: dict[int, tuple[str, dict[str, Any]]] = {}
+        # The first snapshot's seq: what was before it is in the state the snapshot showed.
+        self.console_start: int | None = None
+        self.console_mark: int | None = None  # None until that snapshot came
+        self.console_live_twice: list[int] = []
+        self.console_differs: list[str] = []  # a seq that came again with other contents
+        self.console_resets: list[str] = []  # a sync that said "take a snapshot": never in a soak
+        self._console_live: set[int] = set()
+        self._snapshot_taken = asyncio.Event()
+        self.opened: asyncio.Queue[str] = asyncio.Queue()  # work items the stream said were opened
+
+    def handlers(self) -> dict[str, Any]:
+        console = {event: functools.partial(self._on_console, event) for event in CONSOLE_EVENTS}
+        return {"console:snapshot": self._on_snapshot, **console}
+
+    async def on_connected(self) -> None:
+        """The connect brings a snapshot; without one (the database was out) ask until it comes."""
+        if self.console_mark is not None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._snapshot_taken.wait(), SNAPSHOT_WITHIN)
+            return
+        self.stats["console_snapshots_asked"] += 1
+        ack = await self.persist("console:snapshot", within=60)
+        if ack is not None and ack["ok"]:
+            await self._on_snapshot(ack["data"])
+
+    async def _on_snapshot(self, snapshot: dict[str, Any]) -> None:
+        self.stats["console_snapshots"] += 1
+        if self.console_mark is not None:
+            return  # a reconnect: the handshake's sync continues from the mark, nothing is skipped
+        self.console_start = self.console_mark = snapshot["seq"]
+        self._snapshot_taken.set()
+        self._advance_console()
+        if any(seq > self.console_mark + 1 for seq in self.console):
+            self.stats["console_gaps"] += 1  # live events above the snapshot, with a hole before them
+            self._sync_wanted.set()
+
+    async def _on_console(self, event: str, data: dict[str, Any]) -> None:
+        seq = data["seq"]
+        if seq in self._console_live:
+            self.console_live_twice.append(seq)
+        self._console_live.add(seq)
+        mark = self.console_mark
+        if mark is not None and seq > mark + 1 and seq not in self.console:
+            self.stats["console_gaps"] += 1
+            self._sync_wanted.set()
+        self._take_console(seq, event, data, "live")
+
+    def _absorb(self, data: dict[str, Any], way: str) -> bool:
+        more = super()._absorb(data, way)
+        console = data.get("console")
+        if console is None:
+            return more
+        if console["reset"]:
+            self.console_resets.append(f"{self.sub} was told to reset from {self.console_mark}: {console}")
+            return more
+        before = self.console_mark
+        for entry in console["events"]:
+            self._take_console(entry["seq"], entry["event"], entry["data"], way)
+        # More only if the mark moved: a hole in the stream would otherwise be asked for forever.
+        return more or (console["more"] and self.console_mark != before)
+
+    def _take_console(self, seq: int, event: str, data: dict[str, Any], way: str) -> None:
+        if seq not in self.console:
+            self.console[seq] = way
+            self.console_events[seq] = (event, data)
+            if event == "item:updated" and data["action"] == "opened":
+                self.opened.put_nowait(data["item"]["id"])
+        elif self.console_events[seq] != (event, data):
+            self.console_differs.append(f"{self.sub} got #{seq} {way} as {event} {data}")
+        self._advance_console()
+
+    def _advance_console(self) -> None:
+        if self.console_mark is None:
+            return
+        while self.console_mark + 1 in self.console:
+            self.console_mark += 1
+
+    def marks(self) -> dict[str, Any]:
+        marks = super().marks()
+        if self.console_mark is not None:  # before the first snapshot there is nothing to continue
+            marks["console_since"] = self.console_mark
+        return marks
 
     async def choose(self, status: str) -> None:
         ack = await self.persist("presence:set", {"status": status})
@@ -326,6 +421,22 @@ class Agent(Person):
     async def change_minds(self, every: float, until: asyncio.Event) -> None:
         while not await _paused(every, until):
             await self.choose("away" if self.chosen == "online" else "online")
+
+    async def work_items(self, until: asyncio.Event) -> None:
+        """Take each work item the stream opens: the first agent to acknowledge it owns it, notes
+        what was done and resolves it. A step whose ack was lost is sent again: a second note is
+        one more step in the item's history (and on the stream), a second resolve is refused."""
+        while (item := await _next(self.opened, until)) is not None:
+            ack = await self.persist("item:acknowledge", {"item_id": item})
+            if ack is None or not ack["ok"]:
+                self.stats[f"item:{ack['error']['code'] if ack else 'no_answer'}"] += 1
+                continue
+            if ack["data"]["owner"] != {"role": self.role, "id": self.sub}:
+                continue  # a colleague was first
+            for event, note in (("item:note", "called the worker"), ("item:resolve", "the worker was there")):
+                ack = await self.persist(event, {"item_id": item, "note": f"{self.sub}: {note}"})
+                if ack is None or not ack["ok"]:
+                    self.stats[f"item:{ack['error']['code'] if ack else 'no_answer'}"] += 1
 
 
 class Worker(Person):
@@ -379,9 +490,12 @@ class Worker(Person):
 
     async def _do(self, booking: str, conversation: str, every: float) -> None:
         here = {"lat": 31.2304, "lng": 121.4737}
+        # Every other job (the first included) is reported from a kilometre away: the arrival is
+        # flagged to support, which opens a work item and an order:alert on the console stream.
+        there = {**here, "lat": here["lat"] + 0.01} if len(self.jobs) % 2 else here
         steps: list[tuple[str, dict[str, Any]]] = [
             ("job:depart", {"booking_id": booking, **here, "eta_minutes": 20}),
-            ("job:arrive", {"booking_id": booking, **here}),
+            ("job:arrive", {"booking_id": booking, **there}),
             ("job:start", {"booking_id": booking}),
             ("job:finish", {"booking_id": booking}),
         ]
@@ -392,6 +506,18 @@ class Worker(Person):
             assert ack["ok"], (self.sub, event, ack)
             await asyncio.sleep(every)
         self.done.append(booking)
+
+
+async def _next(queue: asyncio.Queue[str], until: asyncio.Event) -> str | None:
+    """The next item of ``queue``, or None once ``until`` is set."""
+    taking = asyncio.ensure_future(queue.get())
+    stopping = asyncio.ensure_future(until.wait())
+    await asyncio.wait([taking, stopping], return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if taking.done():
+        return taking.result()
+    taking.cancel()
+    return None
 
 
 async def _paused(every: float, until: asyncio.Event) -> bool:

@@ -16,6 +16,8 @@ from typing import Any
 
 import aiohttp
 
+from bookings.orders import BOOKING_CHANGED
+from hub.console.items import ITEM_CHANGED
 from tests.soak.cluster import Cluster, Fault, running_cluster, seed
 from tests.soak.ledger import Report, missing, read_stored, reconcile
 from tests.soak.people import Agent, Customer, Person, Worker
@@ -24,6 +26,8 @@ from tests.support.bookings import booking_request, tomorrow_at
 SETTLE_WITHIN = 60.0
 DRAIN_WITHIN = 120.0
 CHECKPOINT_WITHIN = 15.0
+# Outbox topics whose events become console entries.
+CONSOLE_TOPICS = [BOOKING_CHANGED, ITEM_CHANGED]
 
 
 @dataclass
@@ -84,6 +88,7 @@ async def soak(directory: Path, plan: Plan, env: dict[str, str] | None = None) -
                 *(asyncio.create_task(c.talk(plan.message_every, talking)) for c in people.customers),
                 *(asyncio.create_task(a.talk(plan.message_every, talking)) for a in people.agents),
                 *(asyncio.create_task(a.change_minds(plan.minds_every, talking)) for a in people.agents),
+                *(asyncio.create_task(a.work_items(talking)) for a in people.agents),
                 *(
                     asyncio.create_task(w.change_minds(plan.minds_every, talking))
                     for w in people.idle_workers
@@ -113,6 +118,7 @@ async def soak(directory: Path, plan: Plan, env: dict[str, str] | None = None) -
             await _settle(people)
             if late := await _checkpoint(cluster, people):
                 late_at["end of the load"] = late
+            await _console_announced(cluster)
             # A last sync brings what a client would find on its next start, for the count of lost.
             await asyncio.gather(*(person.final_sync() for person in people.all()))
             return await reconcile(cluster, people.all(), bookings, time.monotonic() - began, late_at)
@@ -211,6 +217,26 @@ async def _checkpoint(cluster: Cluster, people: People) -> list[str]:
             return lacking
         await asyncio.sleep(0.2)
     return []
+
+
+async def _console_announced(cluster: Cluster) -> None:
+    """Every booking and work-item change on the console stream (its outbox event delivered or
+    dead), so that the final sync reaches the end of the stream; what is not by the bound is
+    reported by the reconciliation."""
+    deadline = time.monotonic() + DRAIN_WITHIN
+    while time.monotonic() < deadline:
+        conn = await cluster.connect_db()
+        try:
+            pending = await conn.fetchval(
+                """SELECT count(*) FROM events
+                    WHERE topic = ANY($1::text[]) AND delivered_at IS NULL AND dead_at IS NULL""",
+                CONSOLE_TOPICS,
+            )
+        finally:
+            await conn.close()
+        if not pending:
+            return
+        await asyncio.sleep(0.2)
 
 
 def _since(cluster: Cluster, fault: Fault) -> float:

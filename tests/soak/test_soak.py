@@ -15,4 +15,6 @@ async def test_nothing_acknowledged_is_lost_or_doubled_through_every_fault(tmp_p
     print(report.text())
     assert report.messages_acked > 100, report.text()
     assert report.bookings["completed"] == Plan().bookings, report.text()
+    assert report.console_owed > 0, report.text()  # the console stream was reconciled, not empty
+    assert report.work_items > 0, report.text()  # arrivals off site opened items the agents worked
     assert report.clean, report.text()
