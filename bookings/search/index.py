@@ -12,7 +12,8 @@ category   90    the same with its category's name
 synonym    80    a synonym of the service (of its category: 78); an English token may be the
                  start of a word of it ("babys" finds "babysitter")
 keyword    70    one of the service's own keywords
-description 50   a word of a description (English) or a part of one (Chinese)
+description 50   a word of a description (English) or a part of one (Chinese, two characters
+                 or more)
 pinyin     40+   full pinyin or initials of a name, synonym or keyword ("yuesao", "ys",
                  "zhaogu xiaohai"), or a Chinese token that sounds like one (越嫂 -> 月嫂)
 fuzzy      20+   only for a token nothing else found: one typo (two in words of 7 letters or
@@ -124,6 +125,7 @@ class SearchIndex:
         self._pinyin_whole: dict[str, list[Sounds]] = {}
         self._initials: dict[str, list[Sounds]] = {}
         self._fuzzy: dict[str, list[Sounds]] = {}  # English words (the word itself), whole pinyin
+        self._phrases: dict[str, list[Entry]] = {}  # terms of several English words
         for entry in _entries(services, categories, synonyms):
             self._add(entry)
         self._word_keys = sorted(self._words)
@@ -133,6 +135,8 @@ class SearchIndex:
     def _add(self, entry: Entry) -> None:
         parts = text.tokens(entry.term)
         described = entry.by == "description"
+        if not described and len(parts) > 1 and not any(text.is_han(p) for p in parts):
+            self._phrases.setdefault(" ".join(parts), []).append(entry)
         if any(text.is_han(p) for p in parts):
             self._han_texts.append(entry)
         for part in parts:
@@ -163,7 +167,7 @@ class SearchIndex:
                 self._han(token, hits)
             elif token not in text.STOP_WORDS and len(token) > 1:
                 self._latin(token, hits)
-        self._pinyin_runs(tokens, per_token)
+        self._runs(tokens, per_token)
         for hits, token in zip(per_token, tokens, strict=True):
             if not hits and token not in text.STOP_WORDS:
                 self._fuzzy_match(token, hits)
@@ -181,6 +185,8 @@ class SearchIndex:
 
     def _han(self, token: str, hits: Hits) -> None:
         for entry in self._han_texts:
+            if len(token) < 2 and entry.by == "description":
+                continue  # one character (的, 和) is in every description
             if token in entry.term:
                 exact = EXACT_BONUS if entry.term == token else 0
                 _credit(hits, entry.service_id, Match(entry.by, entry.term, token, entry.score + exact))
@@ -194,19 +200,24 @@ class SearchIndex:
             if found:
                 self._sounds_like(found, token[i:j], hits)
 
-    def _pinyin_runs(self, tokens: list[str], per_token: list[Hits]) -> None:
-        """Pinyin typed syllable by syllable ("zhao gu xiao hai", "yue sao"): adjacent tokens
-        that together spell a term's pinyin all match it."""
+    def _runs(self, tokens: list[str], per_token: list[Hits]) -> None:
+        """Adjacent tokens that together are a term all match it: the words of a phrase
+        ("newborn care"), or pinyin typed syllable by syllable ("zhao gu xiao hai")."""
         for i in range(len(tokens)):
             for j in range(i + 1, len(tokens) + 1):
                 if text.is_han(tokens[j - 1]):
                     break
                 if j - i < 2:
                     continue
+                phrase = " ".join(tokens[i:j])
+                for entry in self._phrases.get(phrase, ()):
+                    match = Match(entry.by, entry.term, phrase, entry.score + EXACT_BONUS)
+                    for hits in per_token[i:j]:
+                        _credit(hits, entry.service_id, match)
                 found = self._pinyin.get("".join(tokens[i:j]))
                 if found:
                     for hits in per_token[i:j]:
-                        self._sounds_like(found, " ".join(tokens[i:j]), hits)
+                        self._sounds_like(found, phrase, hits)
 
     def _sounds_like(self, found: Iterable[Sounds], query: str, hits: Hits) -> None:
         for run, entry in found:
