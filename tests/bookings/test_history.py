@@ -233,7 +233,7 @@ async def test_recommendations_follow_views_and_searches(seeded: RunningHub) -> 
     found = await for_you(seeded)
     assert found["history"] is True
     assert services_of(found) == ["ac-cleaning"]
-    assert reasons_of(found, "ac-cleaning") == ["because you looked at 空调清洗（挂机）"]
+    assert reasons_of(found, "ac-cleaning") == ["because you looked at 空调清洗（挂机）"]  # noqa: RUF001 - its name
 
     await searched(seeded, "照顾小孩")  # a search weighs more than one look
     found = await for_you(seeded)
