@@ -4,6 +4,7 @@ reaching a second node without a restart."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -237,3 +238,11 @@ async def test_the_demo_seed_keeps_an_admins_synonyms(seeded: RunningHub) -> Non
     assert ("阿姨", "daily-cleaning", None) in terms
     curated = sum(map(len, demo.CATEGORY_SYNONYMS.values())) + sum(map(len, demo.SERVICE_SYNONYMS.values()))
     assert len(terms) == len(set(terms)) == curated + 1  # seeding again added nothing twice
+
+
+def test_the_docs_list_every_curated_synonym() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "bookings.md").read_text(encoding="utf-8")
+    table = {line.split(" | ")[0].strip("| "): line for line in docs.splitlines() if line.startswith("| ")}
+    for target, terms in [*demo.CATEGORY_SYNONYMS.items(), *demo.SERVICE_SYNONYMS.items()]:
+        [row] = [line for head, line in table.items() if f"`{target}`" in head]
+        assert row.rstrip(" |").endswith(", ".join(terms)), target
