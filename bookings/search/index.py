@@ -177,7 +177,8 @@ class SearchIndex:
         for word in self._starting_with(self._word_keys, token, PREFIX_MIN):
             for entry in self._words[word]:
                 exact = EXACT_BONUS if entry.term == token else 0
-                _credit(hits, entry.service_id, Match(entry.by, entry.term, token, entry.score + exact))
+                term = word if entry.by == "description" else entry.term  # not a whole description
+                _credit(hits, entry.service_id, Match(entry.by, term, token, entry.score + exact))
         for key in self._starting_with(self._pinyin_keys, token, PINYIN_PREFIX_MIN):
             self._sounds_like(self._pinyin[key], token, hits)
         if INITIALS[0] <= len(token) <= INITIALS[1]:
@@ -189,7 +190,8 @@ class SearchIndex:
                 continue  # one character (的, 和) is in every description
             if token in entry.term:
                 exact = EXACT_BONUS if entry.term == token else 0
-                _credit(hits, entry.service_id, Match(entry.by, entry.term, token, entry.score + exact))
+                term = token if entry.by == "description" else entry.term
+                _credit(hits, entry.service_id, Match(entry.by, term, token, entry.score + exact))
         for run, entry in self._han_runs:
             if run in token:
                 _credit(hits, entry.service_id, Match(entry.by, entry.term, run, entry.score))

@@ -11,6 +11,7 @@ from urllib.parse import quote
 import pytest
 
 from bookings import seed as demo
+from bookings.keys import BOOKINGS
 from bookings.search.index import SCORES
 from hub.keys import CONTEXT
 from tests.support.hubs import RunningHub, StartHub
@@ -111,7 +112,7 @@ async def test_nonsense_finds_nothing(seeded: RunningHub, q: str) -> None:
     assert await search(seeded, q) == []
 
 
-@pytest.mark.parametrize("q", ["保洁", "cleaning", "老人", "月嫂", "baby", "care"])
+@pytest.mark.parametrize("q", ["保洁", "cleaning", "老人", "月嫂", "baby", "care", "厨房", "kitchen"])
 async def test_name_before_synonym_before_pinyin_before_fuzzy(seeded: RunningHub, q: str) -> None:
     """For one word, how a service matched orders the results: a name before a synonym, and so on."""
     found = await search(seeded, q)
@@ -137,6 +138,21 @@ async def test_filters_apply_to_what_search_finds(seeded: RunningHub) -> None:
     # 150 minutes: daily and window cleaning allow it, deep cleaning (240 and up) does not.
     assert await ids(seeded, "打扫", "&duration_minutes=150") == ["daily-cleaning", "window-cleaning"]
     assert len(await ids(seeded, "cleaning", "&limit=2")) == 2
+
+
+async def test_searches_share_one_index_until_the_catalog_changes(seeded: RunningHub) -> None:
+    catalog_search = seeded.app[BOOKINGS].search
+    await search(seeded, "保洁")
+    index = await catalog_search.index()
+    for typed in ("y", "yu", "yue", "yues", "yuesa", "yuesao"):  # keystrokes
+        await search(seeded, typed)
+    assert await catalog_search.index() is index
+    admin = seeded.token("admin", demo.ADMIN_ID)
+    status, _ = await seeded.http("POST", SYNONYMS, admin, json={"term": "家务帮手", "category_id": "nanny"})
+    assert status == 201
+    rebuilt = await catalog_search.index()
+    assert rebuilt is not index
+    assert rebuilt.version > index.version
 
 
 async def test_an_inactive_service_is_not_found(seeded: RunningHub) -> None:
