@@ -108,6 +108,10 @@ class Settings:
     console_retention_hours: float = 72.0
     # The demo pages served at /demo/ (``hub.web.demo``); a folder that does not exist serves none.
     demo_dir: Path = Path("clients/demo")
+    # Demo mode (``python -m hub demo``): the extensions load their demo data at start-up and the
+    # demo login (``POST /api/v1/demo/login``) signs a token for any of its people. Never read
+    # from the environment, so no deployment turns it on by a stray variable.
+    demo_mode: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
