@@ -46,6 +46,7 @@ export class ItemsPanel {
         class: `item p-${item.priority}${item.id === this.selected ? " selected" : ""}`,
         "data-item": item.id,
         "data-kind": item.kind,
+        "data-booking": item.booking_id || "",
         "data-priority": item.priority,
         "data-state": item.state,
         "data-version": item.version,

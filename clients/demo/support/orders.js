@@ -100,7 +100,7 @@ export class OrdersPanel {
           { "data-kind": entry.kind, "data-entry": entry.id, "data-status": entry.status },
           h("strong", {}, label("tl", entry.kind)),
           " ",
-          h("small", {}, `${when(entry.at)} · ${entry.actor_role ? c.name(entry.actor_role, entry.actor_id) : ""}`),
+          h("small", {}, when(entry.at), entry.actor_id ? ` · ${c.name(entry.actor_role, entry.actor_id)}` : ""),
           entry.note ? h("div", {}, entry.note) : null,
           entryDetails(entry),
         ),
@@ -146,8 +146,7 @@ function entryDetails(entry) {
   if (d.distance_m !== undefined) parts.push(`${d.distance_m} m`);
   if (d.amount_cents !== undefined) parts.push(money(d.amount_cents));
   if (d.worker_id) parts.push(d.worker_id);
-  if (d.reason) parts.push(String(d.reason));
-  if (d.wave !== undefined) parts.push(`wave ${d.wave}`);
+  if (d.reason && d.reason !== entry.note) parts.push(String(d.reason));
   return parts.length ? h("div", { class: "muted" }, parts.join(" · ")) : null;
 }
 
