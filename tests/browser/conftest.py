@@ -14,7 +14,7 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from bookings.demo import ENV as BOOKINGS_DEMO_ENV
 from hub.app import build_app
 from hub.settings import Settings
-from tests.support.browser import DEMO_DIR, HOOKS, Demo, require_chromium
+from tests.support.browser import DEMO_DIR, EXPECT_MS, HOOKS, Demo, require_chromium
 from tests.support.hubs import HubTestServer, RunningHub, stop_hub
 from tests.support.services import free_port
 
@@ -68,6 +68,7 @@ async def open_page(browser: Browser, tmp_path: Path) -> AsyncIterator[OpenPage]
         context = await browser.new_context(locale=locale, timezone_id="Asia/Shanghai", **options)
         contexts.append(context)
         await context.add_init_script(HOOKS)
+        context.set_default_timeout(EXPECT_MS)
         page = await context.new_page()
         page.on("pageerror", lambda error: errors.append(f"{page.url}: {error}"))
         await page.goto(url)

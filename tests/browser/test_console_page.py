@@ -79,9 +79,9 @@ async def test_snapshot_then_live_items_worked_in_the_page(demo: Demo, open_page
     assert detail_ack["item"]["resolution"] == "Cancelled with the customer."
     actions = [step["action"] for step in detail_ack["history"]]
     assert actions == ["opened", "acknowledged", "noted", "resolved"], actions
-    # Each console entry was applied once, in the order of the stream.
+    # Each console entry was applied once (live ones of different items may cross on the way).
     applied = await page.evaluate("window.__demo.console.applied")
-    assert applied == sorted(set(applied)), applied
+    assert len(applied) == len(set(applied)), applied
 
 
 async def test_assign_redispatch_and_refund_from_the_order_monitor(demo: Demo, open_page: OpenPage) -> None:
