@@ -359,7 +359,10 @@ async function main() {
     document.getElementById("items-more").hidden = !c.state.snapshot?.items_more;
     document.getElementById("who").textContent = c.name(c.me.role, c.me.id);
   });
-  onLangChange(() => c.changed());
+  onLangChange(() => {
+    showState(c.hub.state, c.hub.stateDetail);
+    c.changed();
+  });
   // A hook for people and browser tests: the connection, the state and what was applied.
   window.__demo = Object.assign(window.__demo || {}, {
     console: {

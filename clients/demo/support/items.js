@@ -1,6 +1,6 @@
 // Work items: the queue by priority, and one item with its history, its steps (acknowledge,
 // assign, note, resolve) and what can be done about its booking or complaint.
-import { t, when } from "../shared/i18n.js";
+import { lang, t, when } from "../shared/i18n.js";
 import { fill, h, showError, toast } from "../shared/ui.js";
 import { bookingActions } from "./orders.js";
 import { label, money, yuanToCents } from "./util.js";
@@ -106,13 +106,12 @@ export class ItemsPanel {
     const item = this.#item();
     if (!item) return fill(view, h("p", { class: "muted" }, t("common.loading")));
     // The form being typed in stays: a redraw of the detail only replaces what is not a form.
-    if (view.dataset.item === item.id && view.dataset.version === String(item.version) && view.dataset.complaint === String(this.complaint?.version ?? "")) {
+    const drawn = `${item.id}:${item.version}:${this.complaint?.version ?? ""}:${lang()}`;
+    if (view.dataset.drawn === drawn) {
       this.#refreshHistory(view);
       return;
     }
-    view.dataset.item = item.id;
-    view.dataset.version = String(item.version);
-    view.dataset.complaint = String(this.complaint?.version ?? "");
+    view.dataset.drawn = drawn;
     const c = this.c;
     const open = item.state !== "resolved";
     fill(

@@ -1,7 +1,7 @@
 // The order monitor: bookings under way, live from the console stream, and one booking with its
 // whole timeline (booking:get, then each booking:updated entry) and the console's actions on it:
 // re-dispatch, manual assignment and refund (the booking:* events of /support).
-import { pick, t, timeOf, when } from "../shared/i18n.js";
+import { lang, pick, t, timeOf, when } from "../shared/i18n.js";
 import { fill, h, showError, toast } from "../shared/ui.js";
 import { label, money, short, yuanToCents } from "./util.js";
 
@@ -82,9 +82,9 @@ export class OrdersPanel {
         "div",
         { id: "booking-detail", "data-booking": booking.id },
         h("div", { class: "summary" }),
-        h("h3", {}, t("order.timeline")),
+        h("h3", { "data-i18n": "order.timeline" }, t("order.timeline")),
         h("ol", { id: "booking-timeline", class: "timeline" }),
-        h("h3", {}, t("order.actions")),
+        h("h3", { "data-i18n": "order.actions" }, t("order.actions")),
         h("div", { class: "actions" }),
       );
       fill(view, detail);
@@ -108,8 +108,9 @@ export class OrdersPanel {
     );
     // The actions' forms are drawn again only when what they can do changed, not while typing.
     const actions = detail.querySelector(".actions");
-    if (actions.dataset.for !== `${booking.id}:${booking.status}`) {
-      actions.dataset.for = `${booking.id}:${booking.status}`;
+    const drawn = `${booking.id}:${booking.status}:${lang()}`;
+    if (actions.dataset.drawn !== drawn) {
+      actions.dataset.drawn = drawn;
       fill(actions, bookingActions(c, booking.id, booking, { prefix: "" }));
     }
   }
