@@ -50,6 +50,7 @@ export function showState(state, detail = {}) {
   if (!el) return;
   el.dataset.state = state;
   el.dataset.code = detail.code || "";
+  el.dataset.i18n = `state.${state}`; // kept in the chosen language when it changes
   el.textContent = t(`state.${state}`);
   el.title = detail.code || detail.reason || "";
 }
