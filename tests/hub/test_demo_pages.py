@@ -6,12 +6,16 @@ nothing is fetched from elsewhere."""
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from urllib.parse import urljoin
 
 import aiohttp
+import pytest
 
 from tests.support.hubs import ROOT, StartHub
+from tests.support.services import IN_CI
 
 DEMO = ROOT / "clients" / "demo"
 # import … from "x", import "x", import("x"), <script src="x">, <link href="x">
@@ -115,3 +119,24 @@ async def test_every_file_a_page_loads_is_served_and_none_comes_from_elsewhere(s
             assert status == 200, f"{source}: {reference}"
             checked += 1
     assert checked >= 5
+
+
+def test_every_page_module_parses() -> None:
+    """``node --check`` on each module of the pages: a syntax error would leave a page blank."""
+    node = shutil.which("node")
+    if node is None:
+        if IN_CI:
+            pytest.fail("Node.js is needed to check the demo pages' modules", pytrace=False)
+        pytest.skip("Node.js is not installed")
+    modules = [p for p in DEMO.rglob("*.js") if "node_modules" not in p.parts and p.parent.name != "vendor"]
+    assert len(modules) >= 8
+    for module in modules:
+        checked = subprocess.run(
+            [node, "--check", "--input-type=module"],
+            input=module.read_text(encoding="utf-8"),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert checked.returncode == 0, f"{module}: {checked.stderr}"

@@ -67,13 +67,14 @@ export class Hub {
    * @param {() => Promise<string|null>} [options.renewToken] a fresh token when this one expires
    * @param {boolean} [options.console] keep the console stream's mark (support agents)
    * @param {string} [options.url] the hub's origin; the page's own by default
+   * @param {object} [options.io] more socket.io-client options (say, `transports`)
    */
-  constructor({ namespace, token, onState = () => {}, renewToken = null, console = false, url = "" }) {
+  constructor({ namespace, token, onState = () => {}, renewToken = null, console = false, url = "", io: more = {} }) {
     this.namespace = namespace;
     this.token = token;
     this.url = url;
     this.renewToken = renewToken;
-    this.state = "connecting";
+    this.state = null; // set to "connecting" below, which onState is told
     this.stateDetail = {};
     this.handlers = new Map();
     this.notifications = new SeqStream();
@@ -94,6 +95,7 @@ export class Hub {
       reconnectionDelay: 500,
       reconnectionDelayMax: 5_000,
       timeout: 10_000,
+      ...more,
     });
     this.#listen();
     this.#setState("connecting");
@@ -129,7 +131,7 @@ export class Hub {
   async api(method, path, body, { idempotencyKey = null, headers = {}, retried = false } = {}) {
     const init = { method, headers: { Authorization: `Bearer ${this.token}`, ...headers } };
     if (idempotencyKey) init.headers["Idempotency-Key"] = idempotencyKey;
-    if (body instanceof Blob || body instanceof ArrayBuffer) {
+    if (body instanceof Blob || body instanceof ArrayBuffer || body instanceof FormData) {
       init.body = body;
     } else if (body !== undefined && body !== null) {
       init.headers["Content-Type"] = "application/json";
@@ -149,6 +151,25 @@ export class Hub {
     }
     const error = data && data.error ? data.error : { code: `http_${response.status}`, message: String(data) };
     return { ok: false, status: response.status, error };
+  }
+
+  /** A file the hub serves to the token's holder (an attachment): `{ok, blob}` or `{ok: false, error}`. */
+  async blob(path) {
+    try {
+      const response = await fetch(`${this.url}${path}`, { headers: { Authorization: `Bearer ${this.token}` } });
+      if (!response.ok) return { ok: false, status: response.status, error: (await response.json()).error };
+      return { ok: true, blob: await response.blob() };
+    } catch (err) {
+      return { ok: false, status: 0, error: { code: "network_error", message: String(err) } };
+    }
+  }
+
+  /** Upload a file (an attachment): the upload `{upload_id, url, content_type, size, filename}`. */
+  async upload(file) {
+    // multipart keeps the file's name as it is (a header could not carry Chinese).
+    const form = new FormData();
+    form.append("file", file, file.name || "file");
+    return this.api("POST", "/api/v1/uploads", form);
   }
 
   /**

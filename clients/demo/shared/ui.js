@@ -28,6 +28,11 @@ function append(el, children) {
   }
 }
 
+/** An element whose text is the string `key` in the current language, kept when it changes. */
+export function txt(tag, key, attrs = {}) {
+  return h(tag, { ...attrs, "data-i18n": key }, t(key));
+}
+
 /** Replace the element's content. */
 export function fill(el, ...children) {
   el.replaceChildren();
@@ -45,6 +50,7 @@ export function showState(state, detail = {}) {
   if (!el) return;
   el.dataset.state = state;
   el.dataset.code = detail.code || "";
+  el.dataset.i18n = `state.${state}`; // kept in the chosen language when it changes
   el.textContent = t(`state.${state}`);
   el.title = detail.code || detail.reason || "";
 }
