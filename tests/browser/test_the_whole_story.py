@@ -19,6 +19,7 @@ async def screenshots(pages: dict[str, Page]) -> None:
     """Each page as it ends the story, in English then in Chinese."""
     names = []
     for name, page in pages.items():
+        await page.evaluate("document.getElementById('toast')?.setAttribute('hidden', '')")
         await page.screenshot(path=screenshot_path(name))
         await page.click("#lang-switch")
         await expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
@@ -154,4 +155,6 @@ async def test_book_pay_ring_accept_travel_chat_watch_finish_review(demo: Demo, 
         "see you next week"
     )
 
+    await customer.click("#tab-orders")  # the order, its timeline and the review, for the picture
+    await expect(customer.locator("#review")).to_be_visible()
     await screenshots({"customer": customer, "worker": worker, "console": console})
