@@ -224,3 +224,44 @@ async def test_support_chat_with_canned_replies_private_notes_and_read_ticks(
         await wait_until(lambda: customer.queues["conversation:resolved"].qsize() > 0, within=WAIT)
     finally:
         await customer.close()
+
+
+async def test_an_away_agent_picks_from_the_queue_and_transfers(demo: Demo, open_page: OpenPage) -> None:
+    page = await open_console(open_page, demo)
+    admin = await Peer("/support").connect(demo.url, await demo.token(*ADMIN))
+    customer = await Peer("/customer").connect(demo.url, await demo.token("customer", "customer-05"))
+    try:
+        await admin.ok("presence:set", {"status": "away"})
+        await page.select_option("#agent-status", "away")  # given nothing: the customer waits
+
+        async def agent_away() -> bool:
+            board = await admin.ok("presence:snapshot")
+            return any(a["user_id"] == "support-01" and a["status"] == "away" for a in board["agents"])
+
+        await wait_until(agent_away)
+        opened = await customer.ok("support:open")
+        conversation = opened["conversation"]["id"]
+        assert opened["position"] == 1, opened
+
+        waiting = page.locator(f'#queue li[data-conversation="{conversation}"]')
+        await expect(waiting).to_have_count(1)
+        await waiting.locator(".pick").click()
+        await expect(waiting).to_have_count(0)
+        mine = page.locator(f'#mine li[data-conversation="{conversation}"]')
+        await expect(mine).to_have_attribute("data-status", "assigned")
+        await expect(page.locator("#chat")).to_have_attribute("data-conversation", conversation)
+        assigned = await customer.next("conversation:assigned")
+        assert (assigned["assigned_agent_id"], assigned["assigned_agent_role"]) == ("support-01", "support")
+
+        # Handed to the admin, once she is online: she has it, and it leaves my list.
+        await admin.ok("presence:set", {"status": "online"})
+        target = page.locator("#chat-transfer-agent")
+        await expect(target.locator('option[value="admin:admin-01"]')).to_have_count(1)
+        await target.select_option("admin:admin-01")
+        await page.click("#chat-transfer")
+        await expect(mine).to_have_count(0)
+        handed = await admin.next_where("conversation:assigned", lambda c: c["id"] == conversation)
+        assert (handed["assigned_agent_id"], handed["assigned_agent_role"]) == ("admin-01", "admin")
+    finally:
+        await customer.close()
+        await admin.close()

@@ -358,6 +358,9 @@ async function main() {
     renderBoard(c);
     document.getElementById("items-more").hidden = !c.state.snapshot?.items_more;
     document.getElementById("who").textContent = c.name(c.me.role, c.me.id);
+    // The status the hub keeps for me (chosen earlier, maybe on another tab).
+    const mine = c.board?.agents.get(`${c.me.role}:${c.me.id}`);
+    if (mine && (mine.status === "online" || mine.status === "away")) document.getElementById("agent-status").value = mine.status;
   });
   onLangChange(() => {
     showState(c.hub.state, c.hub.stateDetail);
