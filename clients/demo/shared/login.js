@@ -4,7 +4,7 @@
 //
 // A session is kept per tab (sessionStorage) and per role, so two tabs can be two workers.
 // `?as=<sub>` in the page's address logs in as that person at once (handy for links and tests).
-import { applyI18n, t } from "./i18n.js";
+import { applyI18n, langSwitch, t } from "./i18n.js";
 import { fill, h } from "./ui.js";
 
 const KEY = (role) => `demo.session.${role}`;
@@ -79,7 +79,9 @@ function picker(role, mount) {
       error.hidden = false;
       error.textContent = t("login.refused", { message: e?.message || e?.code });
     };
-    const form = h("form", { id: "login", class: "card login" }, h("h2", { "data-i18n": "login.title" }));
+    const lang = h("button", { id: "login-lang", type: "button", class: "ghost" });
+    langSwitch(lang);
+    const form = h("form", { id: "login", class: "card login" }, h("div", { class: "row spread" }, h("h2", { "data-i18n": "login.title" }), lang));
     fill(mount, form);
 
     fetch("/api/v1/demo/people")
