@@ -1,10 +1,11 @@
-# Two commands for a newcomer: `make run` and `make test`. Both create .venv on first use.
+# Two commands for a newcomer: `make run` and `make test` (and `make demo` to try it in a browser).
+# Each creates .venv on first use.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: run test lint install clean
+.PHONY: run demo test lint install clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is required") if sys.version_info < (3, 11) else None'
@@ -17,6 +18,9 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/python -m hub serve
+
+demo: $(STAMP)
+	$(BIN)/python -m hub demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

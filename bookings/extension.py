@@ -7,14 +7,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Self
 
 from aiohttp import web
 
-from bookings import api, monitor, orders, protocol
+from bookings import api, demo, monitor, orders, protocol
 from bookings.complaint_events import ComplaintEvents
 from bookings.config import BookingConfig, ComplaintsConfig, DispatchDefaults, PointsDefaults, ReviewConfig
 from bookings.keys import BOOKINGS
@@ -27,12 +28,14 @@ from bookings.settlement.config import SettlementConfig
 from bookings.support_events import SupportEvents
 from bookings.worker_events import WorkerEvents
 from hub.env import ConfigError
-from hub.extension import Command, Extension
+from hub.extension import Command, DemoPerson, Extension
 from hub.host import Host
-from hub.keys import BUS, CONTEXT
+from hub.keys import BUS, CONTEXT, DATABASE
 from hub.settings import Settings
 from hub.storage.db import open_database
 from hub.storage.migrate import directories, migrate
+
+log = logging.getLogger(__name__)
 
 LIVE_SUBSCRIBER = "bookings.live"  # stable: the outbox records deliveries under these names
 DISPATCH_SUBSCRIBER = "bookings.dispatch"
@@ -95,6 +98,8 @@ class BookingsExtension(Extension):
         host.hub.console.add_snapshot_part(
             "bookings", lambda: monitor.snapshot(app[BOOKINGS].pool, self.config.timezone)
         )
+        if host.hub.settings.demo_mode:
+            host.add_service(_load_demo_data)
         host.add_service(self._run)
 
     async def _run(self, app: web.Application) -> AsyncIterator[None]:
@@ -138,6 +143,13 @@ class BookingsExtension(Extension):
             bus.unsubscribe(DISPATCH_SUBSCRIBER)
 
     @classmethod
+    def demo_env(cls) -> Mapping[str, str]:
+        return demo.ENV
+
+    def demo_people(self) -> Sequence[DemoPerson]:
+        return demo.people()
+
+    @classmethod
     def commands(cls) -> list[Command]:
         return [
             Command(
@@ -163,6 +175,21 @@ class BookingsExtension(Extension):
                 _settle_arguments,
             ),
         ]
+
+
+async def _load_demo_data(app: web.Application) -> AsyncIterator[None]:
+    """Demo mode: the demo data set, loaded (idempotently) before the hub serves anyone."""
+    from bookings.seed import seed
+
+    async with app[DATABASE].maintenance() as conn:
+        summary = await seed(conn)
+    log.info(
+        "demo data loaded: %d services, %d workers, %d customers",
+        summary.services,
+        summary.workers,
+        summary.customers,
+    )
+    yield
 
 
 def _ledger_check(args: argparse.Namespace, settings: Settings) -> int:

@@ -43,6 +43,7 @@ from hub.storage.db import open_database
 from hub.storage.migrate import directories, migrate
 from hub.web import asyncapi, http
 from hub.web import chat as chat_api
+from hub.web import demo as demo_pages
 from hub.web import push as push_api
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ def build_app(settings: Settings, *, bus: Bus | None = None) -> web.Application:
     asyncapi.add_routes(app)
     chat_api.add_routes(app)
     push_api.add_routes(app, settings.push)
+    demo_pages.add_routes(app)
     host = Host(app, hub, bus, namespaces)
     for extension in settings.extensions:
         extension.attach(host)

@@ -1,13 +1,14 @@
-"""``python -m hub``: serve, migrate, token, and the commands extensions add (``demo-seed``)."""
+"""``python -m hub``: serve, demo, migrate, token, and the commands extensions add (``demo-seed``)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import asyncpg
 
@@ -22,6 +23,8 @@ from hub.storage.migrate import MigrationError, directories, migrate
 log = logging.getLogger("hub")
 
 EXIT_CONFIG = 2  # bad configuration or usage, as argparse does
+# Demo mode lets anyone log in as anyone: this machine only, unless asked otherwise.
+DEMO_HOST = "127.0.0.1"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -62,6 +65,15 @@ def _parser(extensions: Sequence[type[Extension]]) -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_port, help="port to listen on (default: HUB_PORT or 8080)")
     serve.set_defaults(run=_serve)
 
+    demo = commands.add_parser(
+        "demo",
+        help="run the hub for trying it in a browser: the demo data, payment sandboxes and a login "
+        "for anyone (development only)",
+    )
+    demo.add_argument("--host", help=f"interface to listen on (default: HUB_HOST or {DEMO_HOST})")
+    demo.add_argument("--port", type=_port, help="port to listen on (default: HUB_PORT or 8080)")
+    demo.set_defaults(run=_demo)
+
     migrate_cmd = commands.add_parser("migrate", help="apply pending database migrations and exit")
     migrate_cmd.set_defaults(run=_migrate)
 
@@ -83,11 +95,20 @@ def _parser(extensions: Sequence[type[Extension]]) -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    host = args.host or settings.host
+    port = settings.port if args.port is None else args.port
+    return _run_hub(settings, host, port)
+
+
+def _run_hub(
+    settings: Settings,
+    host: str,
+    port: int,
+    on_started: Callable[[list[tuple[str, int]]], None] | None = None,
+) -> int:
     from hub.app import build_app
     from hub.web import serving
 
-    host = args.host or settings.host
-    port = settings.port if args.port is None else args.port
     app = build_app(settings)
     log.info("hub starting on http://%s:%d", host, port)
     serving.run(
@@ -96,9 +117,32 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         port=port,
         shutdown_timeout=settings.shutdown_timeout_seconds,
         access_log=logging.getLogger("aiohttp.access"),
+        on_started=on_started,
     )
     log.info("hub stopped")
     return 0
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    """``serve`` in demo mode, with what each extension asks for a demo (``Extension.demo_env``)
+    under whatever the environment sets itself."""
+    from hub.web import demo
+
+    defaults: dict[str, str] = {"HUB_HOST": DEMO_HOST}
+    for loaded in settings.extensions:
+        defaults.update(type(loaded).demo_env())
+    env = {**defaults, **os.environ}
+    if args.host:
+        env["HUB_HOST"] = args.host
+    if args.port is not None:
+        env["HUB_PORT"] = str(args.port)  # also where the payment sandboxes are reached
+    settings = dataclasses.replace(Settings.from_env(env), demo_mode=True)
+    log.warning("demo mode: the demo login signs a token for anyone who asks; never use it in production")
+
+    def started(addresses: list[tuple[str, int]]) -> None:
+        print(demo.banner(settings, addresses), flush=True)
+
+    return _run_hub(settings, settings.host, settings.port, started)
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:

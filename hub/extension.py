@@ -31,6 +31,16 @@ ENTRY_ATTRIBUTE = "EXTENSION"
 
 
 @dataclass(frozen=True, slots=True)
+class DemoPerson:
+    """Someone of an extension's demo data, whom the demo login signs a token for."""
+
+    role: str  # a ``hub.auth.Role`` value
+    sub: str
+    name: str
+    note: str = ""  # what they are in the demo ("window cleaning", "vetting pending")
+
+
+@dataclass(frozen=True, slots=True)
 class Command:
     """A ``python -m hub <name>`` subcommand that an extension adds."""
 
@@ -61,6 +71,17 @@ class Extension(abc.ABC):
     @classmethod
     def commands(cls) -> Sequence[Command]:
         """Subcommands for ``python -m hub``; none by default."""
+        return ()
+
+    @classmethod
+    def demo_env(cls) -> Mapping[str, str]:
+        """``HUB_*`` variables ``python -m hub demo`` sets when the environment does not: what makes
+        the extension comfortable to try by hand (longer deadlines, sandboxes). None by default."""
+        return {}
+
+    def demo_people(self) -> Sequence[DemoPerson]:
+        """The people of the extension's demo data, offered by the demo login; none by default.
+        In demo mode (``Settings.demo_mode``) the extension loads that data itself at start-up."""
         return ()
 
 

@@ -106,6 +106,12 @@ class Settings:
     extensions: tuple[Extension, ...] = ()
     # How long the console stream keeps what it sent; a console away longer takes a snapshot.
     console_retention_hours: float = 72.0
+    # The demo pages served at /demo/ (``hub.web.demo``); a folder that does not exist serves none.
+    demo_dir: Path = Path("clients/demo")
+    # Demo mode (``python -m hub demo``): the extensions load their demo data at start-up and the
+    # demo login (``POST /api/v1/demo/login``) signs a token for any of its people. Never read
+    # from the environment, so no deployment turns it on by a stray variable.
+    demo_mode: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -157,6 +163,7 @@ class Settings:
             push=PushConfig.from_env(env),
             extensions=extension.configure(env),
             console_retention_hours=r.real("HUB_CONSOLE_RETENTION_HOURS", 72.0, minimum=1.0),
+            demo_dir=Path(r.text("HUB_DEMO_DIR") or "clients/demo"),
         )
 
 

@@ -84,6 +84,7 @@ class WorkerRecord(WorkerProfile):
     vetted_by: str | None
     vetted_at: datetime | None
     eligible: bool  # may be offered jobs today (for at least one of the listed skills)
+    on_leave: bool  # the worker chose "on leave" (presence:set), kept across reconnects: no offers
     certificates: list[Certificate]
     created_at: datetime
     updated_at: datetime

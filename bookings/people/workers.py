@@ -155,6 +155,7 @@ async def _records(db: Executor, rows: Sequence[asyncpg.Record], today: date) ->
             vetted_by=row["vetted_by"],
             vetted_at=row["vetted_at"],
             eligible=row["eligible"],
+            on_leave=row["on_leave"],
             certificates=certificates.get(row["id"], []),
             created_at=row["created_at"],
             updated_at=row["updated_at"],

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable
 from http import HTTPStatus
 
 from aiohttp import web
@@ -90,10 +91,16 @@ class HubRunner(web.AppRunner):
 
 
 def run(
-    app: web.Application, *, host: str, port: int, shutdown_timeout: float, access_log: logging.Logger
+    app: web.Application,
+    *,
+    host: str,
+    port: int,
+    shutdown_timeout: float,
+    access_log: logging.Logger,
+    on_started: Callable[[list[tuple[str, int]]], None] | None = None,
 ) -> None:
     """Serve ``app`` until SIGINT or SIGTERM, then shut down gracefully: what ``web.run_app`` does,
-    with ``HubRunner``."""
+    with ``HubRunner``. ``on_started`` is told the addresses listened on once requests are served."""
 
     async def serve() -> None:
         # A signal cancels this task alone, even while the application starts: the runner's
@@ -112,6 +119,8 @@ def run(
         await runner.setup()
         try:
             await web.TCPSite(runner, host, port).start()
+            if on_started is not None:
+                on_started([(str(a[0]), int(a[1])) for a in runner.addresses])
             await asyncio.Event().wait()
         finally:
             await runner.cleanup()
