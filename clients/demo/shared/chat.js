@@ -74,15 +74,18 @@ export class ChatPanel {
     this.title.textContent = title || this.titleOf(conversationId);
     this.messages.replaceChildren(h("p", { class: "muted" }, t("common.loading")));
     this.typingLine.textContent = "";
+    // A message that arrives while the history is read may not be in it: kept, drawn after it.
+    const arrived = (this.arrivedWhileLoading = []);
     const answer = await this.hub.call("chat:history", { conversation_id: conversationId, limit: 50 });
     if (this.current !== conversationId) return;
+    this.arrivedWhileLoading = null;
     if (!answer.ok) {
       showError(answer.error);
       return;
     }
     this.messages.replaceChildren();
     let last = 0;
-    for (const message of answer.data.messages) {
+    for (const message of [...answer.data.messages, ...arrived]) {
       this.#render(message);
       last = Math.max(last, message.seq);
     }
@@ -107,7 +110,9 @@ export class ChatPanel {
 
   #message(message) {
     const id = message.conversation_id;
-    if (id === this.current) {
+    if (id === this.current && this.arrivedWhileLoading) {
+      this.arrivedWhileLoading.push(message);
+    } else if (id === this.current) {
       this.#render(message);
       this.#scroll();
       if (!message.own) this.#readIfVisible();

@@ -8,6 +8,7 @@ import { Inbox } from "../shared/inbox.js";
 import { renew, signIn, signOut } from "../shared/login.js";
 import { $, badge, currentPosition, fill, h, showError, showState, tabs, toast, topbar, txt } from "../shared/ui.js";
 import { demoHooks, prepare, repeat, soundAllowed, unlock } from "./alert.js";
+import { Reviews } from "./reviews.js";
 
 const ROLE = "worker";
 const LOCATION_EVERY_MS = 3_000; // job:location while on the way (the hub forwards one per interval)
@@ -47,6 +48,7 @@ async function main() {
   demoHooks.hub = hub;
   demoHooks.dropConnection = () => hub.dropConnection();
   new Inbox(hub, $("#view-inbox"), (unread) => badge("inbox", unread));
+  new Reviews(hub, $("#my-reviews"));
   state.chat = new ChatPanel(hub, state.me, $("#chat"), {
     onUnread: (counts) => {
       badge("chat", [...counts.values()].reduce((a, b) => a + b, 0));
@@ -93,6 +95,7 @@ function buildShell() {
           ),
           h("ul", { id: "schedule", class: "list" }),
         ),
+        h("div", { id: "my-reviews", class: "card" }),
       ),
       h(
         "section",
