@@ -14,7 +14,7 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOG_BURST = 20  # records of one kind logged in a row before the throttle applies
 LOG_EVERY_SECONDS = 1.0  # then one of that kind per this many seconds
 MAX_LOG_KINDS = 10_000
-UNTHROTTLED = frozenset({"hub.access"})  # hub.web.serving.ACCESS_LOGGER: one line per request
+ACCESS_LOGGER = "hub.access"  # one line per HTTP request (hub.web.serving.AccessLog), never throttled
 
 
 class JsonFormatter(logging.Formatter):
@@ -62,7 +62,7 @@ class Throttle(logging.Filter):
         self._kinds: dict[tuple[str, int, object], list[float]] = {}  # kind -> [tokens, updated, dropped]
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno >= logging.ERROR or record.name in UNTHROTTLED:
+        if record.levelno >= logging.ERROR or record.name == ACCESS_LOGGER:
             return True
         key = (record.name, record.levelno, record.msg)
         now = time.monotonic()

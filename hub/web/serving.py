@@ -28,10 +28,10 @@ from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
+from hub.logs import ACCESS_LOGGER
 from hub.web.http import error_response
 
 KEEPALIVE_TIMEOUT_SECONDS = 75.0  # web.run_app's, which the hub was served with before
-ACCESS_LOGGER = "hub.access"
 # Engine.IO's requests: every long-poll of a socket on polling, and a websocket's upgrade, which
 # ends (and would be logged) when the socket does.
 ENGINE_IO_PATH = "/socket.io/"
@@ -146,7 +146,12 @@ class AccessLog(AbstractAccessLogger):
         self.logger.log(
             logging.DEBUG if path.startswith(ENGINE_IO_PATH) else logging.INFO,
             "%s %s %d %dB %.1fms %s",
-            *fields.values(),
+            fields["method"],
+            path,
+            fields["status"],
+            fields["bytes"],
+            fields["duration_ms"],
+            fields["remote"],
             extra={"fields": fields},
         )
 
