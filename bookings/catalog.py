@@ -6,15 +6,16 @@ shortest allowed duration (``GREATEST(min_minutes, step_minutes)``) and ``max_mi
 ``step_minutes`` counted from that shortest duration; ``allows_duration`` and
 ``bookings.storage.catalog.ALLOWS_DURATION_SQL`` say the same thing in Python and in SQL.
 
-Keyword search is substring matching (``ILIKE``), which works for Chinese without a tokenizer:
-each whitespace-separated token must occur in a name, description, keyword or category name, in
-either language; services whose names hold the tokens rank first.
+Keyword search (``q``) is ``bookings.search``: names, synonyms, keywords, pinyin and near
+spellings, matched in memory; each service found says why (``matched``). Without ``q`` the
+catalog is read from the database, in catalog order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import time
+from typing import Any, Literal
 
 import pydantic
 
@@ -67,8 +68,20 @@ class Service(pydantic.BaseModel):
     worker_share_pct: int
 
 
+class Matched(pydantic.BaseModel):
+    """Why a service answers a keyword search: its best match."""
+
+    by: Literal["name", "category", "synonym", "keyword", "description", "pinyin", "fuzzy"]
+    term: str  # the catalog's term that matched (the word taken for a typo)
+    query: str  # the part of the query that matched it
+
+
+class FoundService(Service):
+    matched: Matched | None = None  # with a keyword search
+
+
 class ServiceList(pydantic.BaseModel):
-    services: list[Service]
+    services: list[FoundService]
 
 
 def shortest_minutes(min_minutes: int, step_minutes: int) -> int:
@@ -89,8 +102,16 @@ def _hhmm(value: time) -> str:
 
 
 def service_view(record: ServiceRecord) -> Service:
+    return Service(**_service_fields(record))
+
+
+def found_view(record: ServiceRecord, matched: Matched | None = None) -> FoundService:
+    return FoundService(**_service_fields(record), matched=matched)
+
+
+def _service_fields(record: ServiceRecord) -> dict[str, Any]:
     shortest = shortest_minutes(record.min_minutes, record.step_minutes)
-    return Service(
+    return dict(
         id=record.id,
         category_id=record.category_id,
         name_en=record.name_en,
@@ -122,26 +143,19 @@ async def list_categories(db: Executor) -> list[Category]:
     return [Category(**dict(row)) for row in await store.categories(db)]
 
 
-async def search_services(
+async def list_services(
     db: Executor,
     *,
     category: str | None = None,
     duration_minutes: int | None = None,
-    q: str | None = None,
     skills: Sequence[str] | None = None,
     limit: int = 50,
-) -> list[Service]:
-    """Active services matching every filter; with ``q``, services whose names hold more of the
-    tokens come first, then catalog order."""
+) -> list[FoundService]:
+    """Active services matching every filter, in catalog order."""
     found = await store.search_services(
-        db,
-        category=category,
-        duration_minutes=duration_minutes,
-        tokens=keyword_tokens(q),
-        skills=skills,
-        limit=limit,
+        db, category=category, duration_minutes=duration_minutes, skills=skills, limit=limit
     )
-    return [service_view(record) for record in found]
+    return [found_view(record) for record in found]
 
 
 async def get_service(db: Executor, service_id: str) -> Service | None:
@@ -149,8 +163,11 @@ async def get_service(db: Executor, service_id: str) -> Service | None:
     return None if record is None else service_view(record)
 
 
-async def services_by_ids(db: Executor, ids: Sequence[str]) -> dict[str, Service]:
-    return {record.id: service_view(record) for record in await store.services_by_ids(db, ids)}
+async def services_by_ids(
+    db: Executor, ids: Sequence[str], *, active_only: bool = False
+) -> dict[str, Service]:
+    found = await store.services_by_ids(db, ids, active_only=active_only)
+    return {record.id: service_view(record) for record in found}
 
 
 async def skills_for(

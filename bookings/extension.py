@@ -262,7 +262,8 @@ def _demo_seed(args: argparse.Namespace, settings: Settings) -> int:
 
     summary = asyncio.run(run())
     print(
-        f"demo data loaded: {summary.categories} categories, {summary.services} services, "
+        f"demo data loaded: {summary.categories} categories, {summary.services} services "
+        f"({summary.synonyms} search synonyms), "
         f"{summary.workers} workers ({summary.bookable_workers} bookable), "
         f"{summary.certificates} certificates, {summary.reviews} reviews, "
         f"{summary.customers} customers with {summary.addresses} addresses"

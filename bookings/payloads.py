@@ -170,9 +170,7 @@ class BookingsQuery(Payload):
     @model_validator(mode="before")
     @classmethod
     def listify(cls, data: object) -> object:
-        if isinstance(data, dict) and isinstance(data.get("status"), str):
-            return {**data, "status": data["status"].split(",")}
-        return data
+        return statuses_split(data)
 
 
 class ScheduleQuery(Payload):
@@ -181,3 +179,10 @@ class ScheduleQuery(Payload):
     view: Literal["day", "week"] = "day"
 
     model_config = {**Payload.model_config, "populate_by_name": True}
+
+
+def statuses_split(data: object) -> object:
+    """A query's ``status=a,b`` as the list ``["a", "b"]`` (a query string holds one string)."""
+    if isinstance(data, dict) and isinstance(data.get("status"), str):
+        return {**data, "status": data["status"].split(",")}
+    return data

@@ -6,6 +6,9 @@
   after payment; not expired unpaid ones), most recent first (workers only while still eligible).
 - ``nearby``: eligible workers whose service area covers the customer's point (the ``lat``/``lng``
   given, else the default saved address), nearest first.
+- ``for_you``: services and workers blended from the customer's bookings and, with their consent,
+  what they looked at and searched for, recent ones weighing more, each saying why
+  (``bookings.for_you``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Literal
 import pydantic
 
 from bookings import catalog
+from bookings.for_you import ForYou, suggest
 from bookings.people.customers import default_address
 from bookings.people.models import WorkerCard
 from bookings.people.workers import cards_by_ids, list_workers
@@ -59,6 +63,7 @@ class Recommendations(pydantic.BaseModel):
     history: History
     origin: Origin | None  # the point ``nearby`` is measured from; None when there is none
     nearby: list[WorkerCard]
+    for_you: ForYou
 
 
 async def popular(db: Executor, limit: int) -> list[PopularService]:
@@ -109,4 +114,5 @@ async def recommend(
         history=await history(db, customer_id, today, limit),
         origin=origin,
         nearby=nearby,
+        for_you=await suggest(db, customer_id, today, limit),
     )

@@ -27,6 +27,7 @@ from bookings.price_rules import PriceRulesCache
 from bookings.protocol import BOOKING_LOCATION
 from bookings.reviews.service import Reviews
 from bookings.rules import RulesCache
+from bookings.search.service import CatalogSearch
 from bookings.settlement.config import SettlementConfig
 from bookings.settlement.service import Settlement
 from bookings.storage import bookings as booking_store
@@ -61,6 +62,7 @@ class BookingsRuntime:
         self.points_defaults = points_defaults or PointsDefaults.from_env({})
         self.rules = RulesCache(dispatch)
         self.pricing = PriceRulesCache()
+        self.search = CatalogSearch(hub.pool)
         self.dispatcher = Dispatcher(
             hub.pool,
             hub.presence,

@@ -19,9 +19,11 @@ from zoneinfo import ZoneInfo
 import pydantic
 
 from bookings.reviews import ratings
+from bookings.search.text import normalise
 from bookings.storage import catalog as catalog_store
 from bookings.storage import customers as customer_store
 from bookings.storage import reviews as review_store
+from bookings.storage import search as search_store
 from bookings.storage import workers as worker_store
 from bookings.storage.catalog import ServiceRecord
 from hub.storage.db import Conn
@@ -123,6 +125,47 @@ SERVICES: list[ServiceRecord] = [
         "elder_care", "hourly", 6000, 180, 180, 480, 60,
     ),
 ]
+# fmt: on
+
+# fmt: off
+# What people type for each category and service (the search synonyms, stored in
+# ``search_synonyms`` where an admin extends them; docs/bookings.md lists them). A category's
+# synonyms find every service of the category; a service's find that service alone.
+CATEGORY_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "daily-cleaning": (
+        "保洁", "打扫", "打扫卫生", "搞卫生", "做卫生", "家政", "清洁", "钟点工", "小时工", "保洁阿姨",
+        "housekeeping", "housekeeper", "cleaning", "cleaner", "maid",
+    ),
+    "deep-cleaning": (
+        "保洁", "打扫", "搞卫生", "家政", "清洁", "大扫除", "全屋清洁", "cleaning", "spring cleaning",
+    ),
+    "appliance-cleaning": ("家电清洗", "清洗家电", "家电", "appliance", "appliances"),
+    "maternity-nurse": (
+        "月嫂", "坐月子", "月子", "产后护理", "产后", "新生儿护理", "新生儿", "母婴护理", "催乳",
+        "newborn care", "newborn", "postpartum", "confinement", "maternity",
+    ),
+    "nanny": (
+        "照顾小孩", "看孩子", "看小孩", "带孩子", "带娃", "看娃", "小孩", "孩子", "宝宝", "婴儿", "幼儿",
+        "保姆", "育儿嫂", "育婴", "早教", "babysitter", "babysitting", "childcare", "child care",
+        "kids", "child", "children", "baby", "toddler",
+    ),
+    "elder-care": (
+        "老人", "照顾老人", "陪护", "护工", "看护", "养老", "老年人", "长辈", "陪老人", "caregiver",
+        "carer", "elderly", "senior care", "elder care",
+    ),
+}
+SERVICE_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "window-cleaning": (
+        "擦窗户", "擦玻璃", "擦窗", "洗窗户", "清洗玻璃", "window washing", "window cleaner",
+    ),
+    "move-in-cleaning": ("开荒", "开荒保洁", "装修后保洁", "新房打扫", "入住前保洁", "after builders"),
+    "ac-cleaning": ("空调清洗", "洗空调", "空调", "aircon", "air con", "air conditioner"),
+    "range-hood-cleaning": (
+        "油烟机", "抽油烟机", "油烟机清洗", "洗油烟机", "烟机", "cooker hood", "extractor hood",
+    ),
+    "washing-machine-cleaning": ("洗衣机清洗", "洗衣机", "washer", "washing machine"),
+    "hospital-escort": ("陪诊", "陪看病", "陪同就医", "陪同看病", "hospital escort"),
+}
 # fmt: on
 
 # (name, gender, birth year, years of experience, skills, home town)
@@ -234,6 +277,7 @@ REVIEWS = [
 class SeedSummary(pydantic.BaseModel):
     categories: int
     services: int
+    synonyms: int  # the curated search synonyms (an admin's own are kept beside them)
     workers: int
     bookable_workers: int  # eligible for at least one of their skills today
     certificates: int
@@ -329,6 +373,22 @@ def _certificates(index: int, skills: tuple[str, ...], today: date) -> list[dict
     return certs
 
 
+async def _seed_synonyms(conn: Conn) -> int:
+    """Add the curated synonyms that are not there; an admin's own stay, and a curated one they
+    deleted comes back. How many are curated."""
+    for category_id, terms in CATEGORY_SYNONYMS.items():
+        for term in terms:
+            await search_store.add_synonym(
+                conn, normalise(term), service_id=None, category_id=category_id, created_by=None
+            )
+    for service_id, terms in SERVICE_SYNONYMS.items():
+        for term in terms:
+            await search_store.add_synonym(
+                conn, normalise(term), service_id=service_id, category_id=None, created_by=None
+            )
+    return sum(map(len, CATEGORY_SYNONYMS.values())) + sum(map(len, SERVICE_SYNONYMS.values()))
+
+
 async def seed(conn: Conn, today: date | None = None) -> SeedSummary:
     """Upsert the demo data (in one transaction) and say what is there."""
     if today is None:
@@ -339,6 +399,7 @@ async def seed(conn: Conn, today: date | None = None) -> SeedSummary:
         for index, service in enumerate(SERVICES):
             # A second apart, in list order: the catalog lists services by creation time.
             await catalog_store.upsert_service(conn, service, CATALOG_CREATED + timedelta(seconds=index))
+        synonyms = await _seed_synonyms(conn)
         worker_ids: list[str] = []
         certificates = 0
         for index, entry in enumerate(WORKERS, start=1):
@@ -381,6 +442,7 @@ async def seed(conn: Conn, today: date | None = None) -> SeedSummary:
     return SeedSummary(
         categories=len(CATEGORIES),
         services=len(SERVICES),
+        synonyms=synonyms,
         workers=len(worker_ids),
         bookable_workers=bookable,
         certificates=certificates,

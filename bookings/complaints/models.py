@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal, Self
 import pydantic
 from pydantic import Field, StrictInt, StrictStr, model_validator
 
+from bookings.payloads import statuses_split
 from hub.acks import Payload
 
 MAX_ATTACHMENTS = 9
@@ -72,9 +73,7 @@ class ComplaintsQuery(Payload):
     @model_validator(mode="before")
     @classmethod
     def listify(cls, data: object) -> object:
-        if isinstance(data, dict) and isinstance(data.get("status"), str):
-            return {**data, "status": data["status"].split(",")}
-        return data
+        return statuses_split(data)
 
 
 class AssignTo(Payload):

@@ -1,12 +1,13 @@
-"""Service categories and services: the public catalog."""
+"""Service categories and services: the public catalog and its keyword search."""
 
 from __future__ import annotations
 
 from aiohttp import web
 from pydantic import Field
 
-from bookings import catalog
-from bookings.http.inputs import CODE_RE, Code, Keyword, Limit, Minutes, pool_of
+from bookings import catalog, history
+from bookings.http.inputs import CODE_RE, Code, Keyword, Limit, Minutes, customer_or_none, pool_of
+from bookings.keys import runtime
 from hub.acks import Payload
 from hub.errors import NotFound
 from hub.web.openapi import Operation, read_query, reply
@@ -15,7 +16,11 @@ from hub.web.openapi import Operation, read_query, reply
 class ServiceQuery(Payload):
     category: Code | None = None
     duration_minutes: Minutes | None = Field(default=None, description="only services allowing it")
-    q: Keyword | None = Field(default=None, description="keywords, Chinese or English; all must match")
+    q: Keyword | None = Field(
+        default=None,
+        description="what the customer typed, Chinese, English or pinyin; synonyms and near spellings"
+        " match too, and each service found says why (matched)",
+    )
     limit: Limit = 50
 
 
@@ -25,13 +30,22 @@ async def list_categories(request: web.Request) -> web.Response:
 
 async def list_services(request: web.Request) -> web.Response:
     query = read_query(request, ServiceQuery)
-    found = await catalog.search_services(
-        pool_of(request),
-        category=query.category,
-        duration_minutes=query.duration_minutes,
-        q=query.q,
-        limit=query.limit,
+    if query.q is None:
+        found = await catalog.list_services(
+            pool_of(request),
+            category=query.category,
+            duration_minutes=query.duration_minutes,
+            limit=query.limit,
+        )
+        return reply(catalog.ServiceList(services=found))
+    found = await runtime(request).search.find(
+        query.q, category=query.category, duration_minutes=query.duration_minutes, limit=query.limit
     )
+    customer = customer_or_none(request)
+    if customer is not None and query.q.strip():
+        # Kept only if the customer consents (bookings.history decides, under their consent's lock).
+        async with pool_of(request).acquire() as conn, conn.transaction():
+            await history.record_search(conn, customer.user_id, query.q.strip(), [s.id for s in found])
     return reply(catalog.ServiceList(services=found))
 
 
@@ -58,7 +72,9 @@ OPERATIONS = [
         "GET",
         "/api/v1/services",
         list_services,
-        "Services, filtered by category, duration and keywords (Chinese or English)",
+        "Services, filtered by category, duration and what the customer typed (Chinese, English,"
+        " pinyin, synonyms, near spellings); with a customer's token, the search joins their history"
+        " if they consent",
         "catalog",
         auth=False,
         query=ServiceQuery,

@@ -18,9 +18,10 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 
 from bookings.keys import runtime
 from hub.acks import Payload
-from hub.errors import InvalidPayload, NotFound
+from hub.auth import Principal, Role
+from hub.errors import Forbidden, InvalidPayload, NotFound, Unauthenticated
 from hub.keys import CONTEXT
-from hub.web.openapi import read_body
+from hub.web.openapi import authenticate, read_body
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$"  # user ids (JWT sub): workers, customers
 CODE_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"  # catalog ids: categories, services
@@ -109,6 +110,17 @@ async def required_body(request: web.Request, model: type[M]) -> M:
     if not (await request.read()).strip():
         raise InvalidPayload("send the request body as JSON", code="body_missing")
     return await read_body(request, model)
+
+
+def customer_or_none(request: web.Request) -> Principal | None:
+    """The customer calling a public route, when a valid customer token comes with it; anyone
+    else (no token, an expired one, another role) is served anonymously, as the route promises."""
+    if "Authorization" not in request.headers:
+        return None
+    try:
+        return authenticate(request, (Role.CUSTOMER,))
+    except (Unauthenticated, Forbidden):
+        return None
 
 
 def pool_of(request: web.Request) -> asyncpg.Pool:

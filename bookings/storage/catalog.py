@@ -24,11 +24,6 @@ ALLOWS_DURATION_SQL = (
     "({minutes} BETWEEN GREATEST(s.min_minutes, s.step_minutes) AND s.max_minutes"
     " AND ({minutes} - GREATEST(s.min_minutes, s.step_minutes)) % s.step_minutes = 0)"
 )
-_SEARCH_TEXT = (
-    "concat_ws(' ', s.name_en, s.name_zh, s.description_en, s.description_zh, s.keywords,"
-    " c.name_en, c.name_zh)"
-)
-_NAME_TEXT = "concat_ws(' ', s.name_en, s.name_zh)"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -81,12 +76,11 @@ async def search_services(
     *,
     category: str | None,
     duration_minutes: int | None,
-    tokens: Sequence[str],
     skills: Sequence[str] | None,
     limit: int,
 ) -> list[ServiceRecord]:
-    """Active services matching every filter; each token must occur somewhere in the service or its
-    category; services whose names hold more of the tokens come first, then catalog order."""
+    """Active services matching every filter, in catalog order (keyword search is
+    ``bookings.search``, in memory)."""
     args: list[Any] = []
     where = ["s.active"]
 
@@ -100,17 +94,11 @@ async def search_services(
         where.append(ALLOWS_DURATION_SQL.format(minutes=param(duration_minutes)))
     if skills is not None:
         where.append(f"s.skill = ANY({param(list(skills))}::text[])")
-    name_hits: list[str] = []
-    for token in tokens:
-        p = param(like_pattern(token))
-        where.append(f"{_SEARCH_TEXT} ILIKE {p}")
-        name_hits.append(f"({_NAME_TEXT} ILIKE {p})::int")
-    rank = f"({' + '.join(name_hits)}) DESC, " if name_hits else ""
     rows = await db.fetch(
         f"""SELECT {SERVICE_COLUMNS}
             FROM services s JOIN service_categories c ON c.id = s.category_id
             WHERE {" AND ".join(where)}
-            ORDER BY {rank}c.position, s.created_at, s.id
+            ORDER BY c.position, s.created_at, s.id
             LIMIT {param(min(max(limit, 1), MAX_LIMIT))}""",
         *args,
     )
@@ -124,8 +112,14 @@ async def active_service(db: Executor, service_id: str) -> ServiceRecord | None:
     return None if row is None else service_record(row)
 
 
-async def services_by_ids(db: Executor, ids: Sequence[str]) -> list[ServiceRecord]:
-    rows = await db.fetch(f"SELECT {SERVICE_COLUMNS} FROM services s WHERE s.id = ANY($1::text[])", list(ids))
+async def services_by_ids(
+    db: Executor, ids: Sequence[str], *, active_only: bool = False
+) -> list[ServiceRecord]:
+    rows = await db.fetch(
+        f"SELECT {SERVICE_COLUMNS} FROM services s WHERE s.id = ANY($1::text[]) AND (s.active OR NOT $2)",
+        list(ids),
+        active_only,
+    )
     return [service_record(row) for row in rows]
 
 

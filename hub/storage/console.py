@@ -199,35 +199,31 @@ async def unresolved_counts(db: Executor) -> dict[str, int]:
 # The console stream -------------------------------------------------------------------------------
 
 
-class _TakenMeanwhile(Exception):
-    """Another node appended the same source between the look and the insert."""
-
-
 async def append(conn: Conn, event: str, payload: dict[str, Any], source: str) -> tuple[int, bool]:
     """(seq, True) for a new entry; (its seq, False) when ``source`` was appended before.
 
-    Taking a seq locks the counter row until commit, so seqs become visible in order and without
-    gaps; a duplicate rolls its increment back rather than leave a hole."""
+    One statement, committed on its own: taking the next seq locks the counter row only until
+    that statement commits (no round trip to the client while it is held), so seqs become
+    visible in order and without gaps. A source appended meanwhile by another node breaks the
+    unique index, which rolls the increment back with the rest of the statement."""
     try:
-        async with conn.transaction():
-            existing = await conn.fetchval("SELECT seq FROM console_feed WHERE source = $1", source)
-            if existing is not None:
-                return int(existing), False
-            seq = await conn.fetchval("UPDATE console_stream SET last_seq = last_seq + 1 RETURNING last_seq")
-            inserted = await conn.fetchval(
-                """INSERT INTO console_feed (seq, event, payload, source) VALUES ($1, $2, $3, $4)
-                   ON CONFLICT (source) DO NOTHING RETURNING seq""",
-                seq,
-                event,
-                payload,
-                source,
-            )
-            if inserted is None:
-                raise _TakenMeanwhile  # rolls the increment back
-            return int(inserted), True
-    except _TakenMeanwhile:
-        existing = await conn.fetchval("SELECT seq FROM console_feed WHERE source = $1", source)
-        return int(existing), False
+        seq = await conn.fetchval(
+            """WITH next AS (
+                   UPDATE console_stream SET last_seq = last_seq + 1
+                    WHERE id = 1 AND NOT EXISTS (SELECT 1 FROM console_feed WHERE source = $3)
+                   RETURNING last_seq)
+               INSERT INTO console_feed (seq, event, payload, source)
+               SELECT last_seq, $1, $2, $3 FROM next
+               RETURNING seq""",
+            event,
+            payload,
+            source,
+        )
+    except asyncpg.UniqueViolationError:
+        seq = None
+    if seq is not None:
+        return int(seq), True
+    return int(await conn.fetchval("SELECT seq FROM console_feed WHERE source = $1", source)), False
 
 
 async def after(db: Executor, after_seq: int, limit: int) -> list[asyncpg.Record]:

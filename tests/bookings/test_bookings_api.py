@@ -9,7 +9,14 @@ from typing import Any
 
 from bookings.keys import BOOKINGS
 from hub.keys import CONTEXT
-from tests.support.bookings import CENTRE, add_service, add_worker, book_and_pay, booking_request, tomorrow_at
+from tests.support.bookings import (
+    CENTRE,
+    add_service,
+    add_worker,
+    booking_request,
+    paid_and_accepted,
+    tomorrow_at,
+)
 from tests.support.clients import Peer
 from tests.support.hubs import RunningHub, StartHub
 from tests.support.waiting import wait_until
@@ -33,17 +40,6 @@ async def create(hub: RunningHub, customer: str = "c-1", **overrides: Any) -> tu
     return await hub.http(
         "POST", "/api/v1/bookings", hub.token("customer", customer), json=booking_request(**overrides)
     )
-
-
-async def paid_and_accepted(
-    hub: RunningHub, peers: list[Peer], worker_id: str = "w-1"
-) -> tuple[dict[str, Any], Peer]:
-    worker = await Peer("/worker").connect(hub.url, hub.token("worker", worker_id))
-    peers.append(worker)
-    booking = await book_and_pay(hub)
-    offer = await worker.next("offer")
-    await worker.ok("offer:accept", {"offer_id": offer["offer_id"]})
-    return booking, worker
 
 
 async def test_quote_refuses_bad_slots_with_field_details(start_hub: StartHub) -> None:

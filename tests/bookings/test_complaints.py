@@ -8,33 +8,28 @@ reaches the customer and the worker over their sockets; the console acts over /s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import uuid
 import zoneinfo
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
 import asyncpg
 import pytest
-from aiohttp.test_utils import TestServer
 
 from bookings.complaints import machine
 from bookings.complaints.machine import Action, Status
 from bookings.keys import BOOKINGS
 from bookings.payments.ledger import COMPLAINTS, booking_account
-from bookings.payments.sandbox.card import CardSandboxConfig, create_app
 from bookings.storage import ledger as ledger_store
 from hub.errors import Conflict
 from hub.keys import CONTEXT
 from tests.support.bookings import CENTRE, TIMEZONE, book_and_pay, booking_request, open_peer, start
+from tests.support.card import running
 from tests.support.clients import Peer
 from tests.support.hubs import RunningHub, StartHub
 from tests.support.money import book, buy_package, do_the_job, ledger_is_clean, new_package
-from tests.support.services import free_port
 from tests.support.waiting import WAIT, wait_until
 
 STAFF = ("support", "s-1")
@@ -335,61 +330,6 @@ async def test_staff_move_a_complaint_only_as_its_machine_allows_and_notes_stay_
 
 # Refund -------------------------------------------------------------------------------------------
 
-SECRET_KEY = "sk_test_hub"
-WEBHOOK_SECRET = "whsec_hub"
-
-
-@dataclass
-class Card:
-    hub: RunningHub
-    sandbox: TestServer
-
-    async def sandbox_post(self, path: str) -> None:
-        async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WAIT)) as session,
-            session.post(self.sandbox.make_url(path), json={}) as response,
-        ):
-            assert response.status == 200, await response.text()
-
-    async def order(self, out_trade_no: str) -> dict[str, Any]:
-        async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WAIT)) as session,
-            session.get(self.sandbox.make_url(f"/sandbox/orders/{out_trade_no}")) as response,
-        ):
-            return dict(await response.json())
-
-
-@contextlib.asynccontextmanager
-async def card_hub(start_hub: StartHub) -> AsyncIterator[Card]:
-    """The card sandbox playing Stripe, then a hub on a port chosen first (for its webhooks)."""
-    port = free_port()
-    hub_url = f"http://127.0.0.1:{port}"
-    sandbox = TestServer(
-        create_app(
-            CardSandboxConfig(
-                secret_key=SECRET_KEY,
-                webhook_secret=WEBHOOK_SECRET,
-                webhook_url=f"{hub_url}/api/v1/payments/notify/card",
-                retry_delays=(0.2, 0.5, 1.0),
-            )
-        ),
-        host="127.0.0.1",
-    )
-    await sandbox.start_server()
-    try:
-        hub = await start(
-            start_hub,
-            workers=1,
-            port=port,  # type: ignore[arg-type]
-            HUB_PUBLIC_URL=hub_url,
-            HUB_PAY_CARD_SECRET_KEY=SECRET_KEY,
-            HUB_PAY_CARD_WEBHOOK_SECRET=WEBHOOK_SECRET,
-            HUB_PAY_CARD_API_BASE=str(sandbox.make_url("")).rstrip("/"),
-        )
-        yield Card(hub, sandbox)
-    finally:
-        await sandbox.close()
-
 
 async def income(hub: RunningHub, worker: str = "w-1") -> dict[str, Any]:
     status, body = await hub.http("GET", "/api/v1/workers/me/income", hub.token("worker", worker))
@@ -400,7 +340,7 @@ async def income(hub: RunningHub, worker: str = "w-1") -> dict[str, Any]:
 async def test_a_refund_after_completion_goes_back_by_card_and_leaves_the_worker_paid(
     start_hub: StartHub, peers: list[Peer]
 ) -> None:
-    async with card_hub(start_hub) as card:
+    async with running(start_hub) as card:
         hub = card.hub
         pool = pool_of(hub)
         worker = await open_peer(hub, peers, "/worker", "worker", "w-1")

@@ -11,28 +11,10 @@ from typing import Any
 
 from bookings.keys import BOOKINGS
 from hub.keys import CONTEXT
-from tests.support.bookings import CENTRE, FAST, add_service, add_worker, book_and_pay
+from tests.support.bookings import CENTRE, FAST, book_and_pay, paid_and_accepted, start
 from tests.support.clients import Peer
 from tests.support.hubs import RunningHub, StartHub, stop_hub
 from tests.support.waiting import wait_until
-
-
-async def start(start_hub: StartHub, workers: int = 2, **env: str) -> RunningHub:
-    hub: RunningHub = await start_hub(**{**FAST, **env})
-    pool = hub.app[CONTEXT].pool
-    await add_service(pool)
-    for n in range(1, workers + 1):
-        await add_worker(pool, f"w-{n}", km_east=float(n))
-    return hub
-
-
-async def accepted(hub: RunningHub, peers: list[Peer], worker_id: str = "w-1") -> tuple[dict[str, Any], Peer]:
-    worker = await Peer("/worker").connect(hub.url, hub.token("worker", worker_id))
-    peers.append(worker)
-    booking = await book_and_pay(hub)
-    offer = await worker.next("offer")
-    await worker.ok("offer:accept", {"offer_id": offer["offer_id"]})
-    return booking, worker
 
 
 async def items_of(hub: RunningHub, booking_id: str, kind: str | None = None) -> list[Any]:
@@ -49,12 +31,12 @@ async def items_of(hub: RunningHub, booking_id: str, kind: str | None = None) ->
 async def test_late_worker_opens_one_item_and_the_console_redispatches_it(
     start_hub: StartHub, peers: list[Peer]
 ) -> None:
-    hub = await start(start_hub, HUB_DISPATCH_WAVE_SIZE="1")
+    hub = await start(start_hub, workers=2, HUB_DISPATCH_WAVE_SIZE="1")
     agent = await Peer("/support").connect(hub.url, hub.token("support", "agent-1"))
     peers.append(agent)
     snapshot = await agent.next("console:snapshot")
     assert snapshot["bookings"]["active"] == []
-    booking, worker = await accepted(hub, peers)
+    booking, worker = await paid_and_accepted(hub, peers)
     monitor = await agent.next_where("booking:updated", lambda u: u["entry"]["kind"] == "accepted")
     assert monitor["seq"] > snapshot["seq"]  # booking changes are on the console stream
 
@@ -147,9 +129,9 @@ async def test_escalation_opens_an_urgent_item_and_assigning_resolves_it(
 async def test_a_stalled_job_opens_one_item_with_two_nodes_and_a_restart(
     start_hub: StartHub, peers: list[Peer]
 ) -> None:
-    node_a = await start(start_hub)
+    node_a = await start(start_hub, workers=2)
     node_b: RunningHub = await start_hub(**FAST)
-    booking, worker = await accepted(node_a, peers)
+    booking, worker = await paid_and_accepted(node_a, peers)
     lat, lng = CENTRE
     await worker.ok("job:depart", {"booking_id": booking["id"], "lat": lat, "lng": lng, "eta_minutes": 5})
     pool = node_a.app[CONTEXT].pool
@@ -192,7 +174,7 @@ async def test_a_stalled_job_opens_one_item_with_two_nodes_and_a_restart(
 async def test_a_console_away_gets_every_item_and_booking_change_in_order_once(
     start_hub: StartHub, peers: list[Peer]
 ) -> None:
-    hub = await start(start_hub)
+    hub = await start(start_hub, workers=2)
     agent = await Peer("/support").connect(hub.url, hub.token("support", "agent-1"))
     snapshot = await agent.next("console:snapshot")
     last = snapshot["seq"]
@@ -200,7 +182,7 @@ async def test_a_console_away_gets_every_item_and_booking_change_in_order_once(
 
     # While the console is away: a booking is paid, offered, taken, runs late, sets off, arrives
     # outside the geofence.
-    booking, worker = await accepted(hub, peers)
+    booking, worker = await paid_and_accepted(hub, peers)
     pool = hub.app[CONTEXT].pool
     booking_id = uuid.UUID(booking["id"])
     await pool.execute("UPDATE bookings SET depart_by = now() - interval '1 hour' WHERE id = $1", booking_id)

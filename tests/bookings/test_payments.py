@@ -203,7 +203,10 @@ async def test_refunds_and_payouts_never_exceed_what_came_in(start_hub: StartHub
 
     # Ten concurrent refunds of a third each: three fit, and (paid by hand) are given back at once.
     done = await asyncio.gather(*(refund(total // 3) for _ in range(10)))
-    assert sorted(done) == ["refund_exceeds_paid"] * 7 + ["requested"] * 3
+    assert done.count("requested") == 3
+    # The others are refused: as too much while a third is still left, or as nothing to refund once
+    # the three took all of it (a price divisible by three), whichever they met.
+    assert set(done) - {"requested"} <= {"refund_exceeds_paid", "nothing_to_refund"}
     _, refunds = await hub.http(
         "GET", f"/api/v1/bookings/{booking['id']}/refunds", hub.token("customer", "c-1")
     )

@@ -3,6 +3,7 @@ subject, every change with a gap-free seq, and a console that was away replays w
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -179,3 +180,19 @@ async def _stream_at(hub: RunningHub, seq: int) -> bool:
 
 def _staff() -> Principal:
     return Principal(user_id="a-9", role=Role.SUPPORT, expires_at=0)
+
+
+async def test_one_source_appended_from_many_connections_at_once_takes_one_seq(hub: RunningHub) -> None:
+    pool = hub.app[CONTEXT].pool
+
+    async def append(source: str) -> tuple[int, bool]:
+        async with pool.acquire() as conn:
+            return await store.append(conn, "item:updated", {"n": source}, source)
+
+    for n in range(20):  # the same outbox event delivered by several nodes at the same moment
+        answers = await asyncio.gather(*(append(f"event-{n}") for _ in range(6)))
+        assert [new for _, new in answers].count(True) == 1
+        assert len({seq for seq, _ in answers}) == 1
+    _, last = await store.bounds(pool)
+    seqs = [r["seq"] for r in await store.after(pool, 0, 100)]
+    assert seqs == list(range(1, last + 1)) == list(range(1, 21))  # no gap, none twice

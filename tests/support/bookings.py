@@ -154,6 +154,18 @@ async def open_peer(hub: RunningHub, peers: list[Peer], namespace: str, role: st
     return peer
 
 
+async def paid_and_accepted(
+    hub: RunningHub, peers: list[Peer], worker_id: str = "w-1"
+) -> tuple[dict[str, Any], Peer]:
+    """A booking paid and taken by ``worker_id``, whose connected socket is returned."""
+    worker = await Peer("/worker").connect(hub.url, hub.token("worker", worker_id))
+    peers.append(worker)
+    booking = await book_and_pay(hub)
+    offer = await worker.next("offer")
+    await worker.ok("offer:accept", {"offer_id": offer["offer_id"]})
+    return booking, worker
+
+
 async def start(start_hub: StartHub, workers: int = 3, **env: str) -> RunningHub:
     """A hub with FAST timers, one service and ``workers`` eligible workers east of the centre."""
     hub: RunningHub = await start_hub(**{**FAST, **env})
