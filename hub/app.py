@@ -55,6 +55,7 @@ MEMORY_JOB = "release-memory"
 NOTIFIER_SUBSCRIBER = "push.notifier"  # stable: the outbox records deliveries under this name
 CONSOLE_SUBSCRIBER = "console.items"  # stable, likewise
 CONSOLE_RETENTION_JOB = "console-retention"
+SOCKETS_CLOSE_SECONDS = 2.0  # on shutdown, telling every socket and closing its transport
 
 
 def build_app(settings: Settings, *, bus: Bus | None = None) -> web.Application:
@@ -266,18 +267,19 @@ async def _disconnect_sockets(app: web.Application) -> None:
     """Tell every local socket why it is being dropped, then close the transports.
 
     Closing the Engine.IO transport (instead of a Socket.IO disconnect) makes socket.io-client
-    reconnect on its own, so a rolling restart moves browsers and apps to another node.
+    reconnect on its own, so a rolling restart moves browsers and apps to another node. aiohttp
+    has stopped listening by now: a client on long-polling between two polls is not told, its
+    next poll is refused and it reconnects all the same.
     """
     sio = app[SIO]
     notice = {"reason": "shutting_down", "message": "the hub is restarting; reconnect shortly"}
     try:
-        async with asyncio.timeout(2.0):
+        async with asyncio.timeout(SOCKETS_CLOSE_SECONDS):
             for path in NAMESPACES:
                 await sio.emit(SERVER_SHUTDOWN.name, notice, namespace=path, ignore_queue=True)
-            if sio.eio.sockets:  # asyncio.wait() inside refuses an empty set
-                await sio.eio.disconnect()
+            await sio.eio.close_all()
     except TimeoutError:
-        log.warning("some sockets did not close within 2s")
+        log.warning("some sockets did not close within %.0fs", SOCKETS_CLOSE_SECONDS)
     await sio.shutdown()
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 import asyncpg
 
-from hub import extension, logs
+from hub import __version__, extension, logs
 from hub.auth import Role, issue_token
 from hub.env import ConfigError
 from hub.extension import Extension
@@ -58,6 +58,7 @@ def _parser(extensions: Sequence[type[Extension]]) -> argparse.ArgumentParser:
         description="Real-time messaging and notification hub. Configuration comes from HUB_* "
         "environment variables (see docs/configuration.md).",
     )
+    parser.add_argument("--version", action="version", version=f"homeservices-hub {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the hub (HTTP API and Socket.IO)")
@@ -111,14 +112,17 @@ def _run_hub(
 
     app = build_app(settings)
     log.info("hub starting on http://%s:%d", host, port)
-    serving.run(
-        app,
-        host=host,
-        port=port,
-        shutdown_timeout=settings.shutdown_timeout_seconds,
-        access_log=logging.getLogger("aiohttp.access"),
-        on_started=on_started,
-    )
+    try:
+        serving.run(
+            app,
+            host=host,
+            port=port,
+            shutdown_timeout=settings.shutdown_timeout_seconds,
+            on_started=on_started,
+        )
+    except serving.CannotListen as exc:
+        print(f"hub: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     log.info("hub stopped")
     return 0
 

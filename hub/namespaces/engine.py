@@ -14,6 +14,7 @@ sockets are disconnected.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 from urllib.parse import parse_qs
@@ -34,6 +35,8 @@ PARSE_ERRORS = (ValueError, LookupError, TypeError, RecursionError)
 # a websocket, and answers them in a polling POST with a disconnect that waits, without bound, for
 # a poll to collect its CLOSE packet.
 CLIENT_PACKET_TYPES = (packet.CLOSE, packet.PING, packet.PONG, packet.MESSAGE, packet.UPGRADE)
+# The CLOSE packet as python-engineio writes it: the server ends the session.
+CLOSE_PACKET = packet.Packet(packet.CLOSE).encode()
 
 
 class InvalidPacket(exceptions.EngineIOError):  # type: ignore[misc]
@@ -78,7 +81,17 @@ def peer_address(environ: dict[str, Any]) -> str:
 
 
 class CheckedWebSocket(aiohttp_driver.WebSocket):  # type: ignore[misc]
-    """python-engineio's websocket for aiohttp, whose frames are checked before they are parsed."""
+    """python-engineio's websocket for aiohttp, whose frames are checked before they are parsed,
+    and which closes once it has sent the CLOSE packet."""
+
+    async def send(self, message: str | bytes) -> None:
+        await super().send(message)
+        if message == CLOSE_PACKET:
+            # socket.io-client's websocket transport ignores a CLOSE packet and waits for the
+            # close frame, which python-engineio never sent: a node shutting down told its sockets
+            # at once, and they were dropped only when the process exited seconds later. Closing
+            # here ends python-engineio's receive loop too (the read it waits on returns).
+            await self._sock.close()
 
     async def wait(self) -> str | bytes:
         data: str | bytes = await super().wait()
@@ -130,6 +143,21 @@ class HubEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         environ: dict[str, Any] = aiohttp_driver.translate_request(request)
         environ["wsgi.input"] = CheckedBody(self, environ, environ["wsgi.input"])
         return environ
+
+    async def close_all(self) -> None:
+        """End every session without waiting for its client to take the CLOSE packet (python-
+        engineio's ``disconnect()`` waits): a websocket closes as soon as the packet is written
+        (``CheckedWebSocket``), a waiting poll returns it, and a client between two polls finds its
+        next one refused, which socket.io-client also answers by reconnecting."""
+        sockets = list(self.sockets.values())
+        results = await asyncio.gather(
+            *(s.close(wait=False, reason=self.reason.SERVER_DISCONNECT) for s in sockets),
+            return_exceptions=True,
+        )
+        for socket, result in zip(sockets, results, strict=True):
+            self.sockets.pop(socket.sid, None)
+            if isinstance(result, Exception):
+                log.warning("closing the connection %s failed: %r", socket.sid, result)
 
     async def refuse(self, socket: Any, environ: dict[str, Any], reason: str) -> None:
         """End the session of ``socket`` (an ``AsyncSocket``), which sent a packet that does not parse."""

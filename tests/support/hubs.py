@@ -102,12 +102,14 @@ async def stop_hub(hub: RunningHub) -> None:
     await hub.server.close()
 
 
-def cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, env: dict[str, str], timeout: float = 60, cwd: Path = ROOT
+) -> subprocess.CompletedProcess[str]:
     """Run ``python -m hub`` as a user would; the environment is exactly ``env`` plus PATH."""
     return subprocess.run(
         [sys.executable, "-m", "hub", *args],
         env={"PATH": os.environ.get("PATH", ""), **env},
-        cwd=ROOT,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=timeout,

