@@ -28,7 +28,12 @@ def checkout(tmp_path: Path) -> Path:
 
 def plan(checkout: Path, target: str) -> str:
     result = subprocess.run(
-        ["make", "-n", target], cwd=checkout, capture_output=True, text=True, timeout=30, check=True
+        ["make", "--no-print-directory", "-n", target],
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
     )
     return result.stdout
 

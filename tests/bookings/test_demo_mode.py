@@ -100,7 +100,12 @@ async def test_demo_mode_loads_the_data_and_signs_in_its_people(start_demo_hub: 
 
 def test_make_demo_runs_the_demo_command() -> None:
     planned = subprocess.run(
-        ["make", "-n", "demo"], cwd=ROOT, capture_output=True, text=True, timeout=30, check=True
+        ["make", "--no-print-directory", "-n", "demo"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
     )
     assert planned.stdout.strip().splitlines()[-1] == ".venv/bin/python -m hub demo"
 
