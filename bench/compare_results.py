@@ -70,8 +70,11 @@ def kept_up(step: dict[str, Any], p99_limit_ms: float) -> tuple[bool, str]:
 
 
 def highest_kept_up(steps: Sequence[dict[str, Any]]) -> float | None:
-    """The highest rate of the saturation steps before the first that did not keep up."""
-    best = None
+    """The highest rate of the saturation steps before the first that did not keep up: 0 when
+    not even the first did (so that the median over runs counts that run), None without steps."""
+    if not steps:
+        return None
+    best = 0.0
     for step in steps:
         if not step["kept_up"]:
             break

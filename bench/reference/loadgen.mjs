@@ -98,7 +98,7 @@ async function open({ customers, agents }) {
     let verdict;
     try {
       const reply = await customer.socket.timeout(config.timeout * 1000).emitWithAck("support:open", null);
-      verdict = reply?.ok ? adopt(customer, reply.data.conversation, byAgent, conversations) : `error:${errorCode(reply)}`;
+      verdict = reply?.ok ? await adopt(customer, reply.data.conversation, byAgent, conversations) : `error:${errorCode(reply)}`;
     } catch {
       verdict = "no_ack";
     }
@@ -109,7 +109,12 @@ async function open({ customers, agents }) {
   return { seconds, outcome, conversations: conversations.length };
 }
 
-function adopt(customer, conversation, byAgent, conversations) {
+async function adopt(customer, conversation, byAgent, conversations) {
+  // An ack may say "queued" while the assignment is on its way: wait for it, as an app would.
+  const deadline = performance.now() + config.timeout * 1000;
+  while (conversation.status !== "assigned" && !customer.assigned.has(conversation.id) && performance.now() < deadline) {
+    await sleep(20);
+  }
   const assigned = conversation.status === "assigned" ? conversation : customer.assigned.get(conversation.id);
   if (!assigned) return "queued";
   const agent = byAgent.get(assigned.assigned_agent_id);

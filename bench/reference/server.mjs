@@ -28,6 +28,7 @@ if (!SECRET || !process.env.REF_DATABASE_URL) {
 
 // Ten connections, as the hub's pool (HUB_DB_POOL_MAX).
 const pool = new pg.Pool({ connectionString: process.env.REF_DATABASE_URL, max: 10 });
+pool.on("error", (err) => console.error("idle database connection failed:", err.message)); // pg would exit
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS ref_conversations (
@@ -227,7 +228,8 @@ function sentView(row, clientId, duplicate) {
   };
 }
 
-async function presenceSet(user, payload, allowed) {
+async function presenceSet(user, payload) {
+  const allowed = ["online", "on_leave"];
   const status = payload?.status;
   if (!allowed.includes(status)) throw new ClientError("invalid_status", `status must be one of ${allowed.join(", ")}`);
   // Kept, as the hub keeps a chosen status, so that it outlives the process.
@@ -279,15 +281,15 @@ function handle(socket, event, handler) {
   });
 }
 
+// Workers and agents have presence (customers' is nobody's business, as in the hub): online while
+// a socket is connected, announced to every /support socket.
 function tracked(socket, user) {
-  // Workers and agents have presence; customers' is nobody's business here, as in the hub.
-  const key = `${user.role}:${user.id}`;
   const person = setPresence(user.role, user.id, "online");
   person.sockets += 1;
   socket.on("disconnect", () => {
-    person.sockets -= 1;
-    if (person.sockets === 0) setPresence(user.role, user.id, "offline");
-    if (person.sockets === 0) people.delete(key);
+    if (--person.sockets > 0) return;
+    setPresence(user.role, user.id, "offline");
+    people.delete(`${user.role}:${user.id}`);
   });
 }
 
@@ -306,13 +308,7 @@ io.of("/customer").use(authenticate(["customer"])).on("connection", (socket) => 
 io.of("/support").use(authenticate(["support", "admin"])).on("connection", (socket) => {
   const user = socket.data.user;
   socket.join([userRoom(user.role, user.id), AGENTS_ROOM]);
-  const board = [...people.values()].map(presenceState);
-  socket.emit("presence:snapshot", {
-    workers: board.filter((s) => s.role === "worker"),
-    agents: board.filter((s) => s.role !== "worker"),
-  });
   tracked(socket, user);
-  handle(socket, "presence:set", (payload) => presenceSet(user, payload, ["online", "away"]));
   handle(socket, "chat:send", (payload) => chatSend(socket, user, payload));
 });
 
@@ -320,7 +316,7 @@ io.of("/worker").use(authenticate(["worker"])).on("connection", (socket) => {
   const user = socket.data.user;
   socket.join(userRoom(user.role, user.id));
   tracked(socket, user);
-  handle(socket, "presence:set", (payload) => presenceSet(user, payload, ["online", "on_leave"]));
+  handle(socket, "presence:set", (payload) => presenceSet(user, payload));
 });
 
 async function main() {

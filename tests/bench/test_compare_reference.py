@@ -81,7 +81,7 @@ def test_saturation_is_the_last_rate_before_the_first_that_did_not_keep_up() -> 
         {"rate": 800.0, "kept_up": True},  # not reached in a real run; never counts
     ]
     assert results.highest_kept_up(steps) == 400.0
-    assert results.highest_kept_up([{"rate": 200.0, "kept_up": False}]) is None
+    assert results.highest_kept_up([{"rate": 200.0, "kept_up": False}]) == 0.0
     assert results.highest_kept_up([]) is None
 
 
