@@ -3,7 +3,7 @@ generator on the official socket.io-client.
 
     (cd bench/reference && npm ci)                      # once
     .venv/bin/python bench/compare.py                   # 3 runs of both servers, medians
-    .venv/bin/python bench/compare.py --quick --runs 1  # smoke run, about a minute and a half
+    .venv/bin/python bench/compare.py --quick --runs 1  # smoke run, about 2 minutes
 
 For each run and each server (their order alternates from run to run): a fresh database, the
 server, the generator (bench/reference/loadgen.mjs); idle sockets (memory, connect cost), chat
@@ -34,6 +34,7 @@ from runner import say
 
 async def main(args: argparse.Namespace) -> int:
     runner.cancel_on_sigterm()
+    runner.raise_file_limit()
     log_root = Path(tempfile.mkdtemp(prefix="hub-compare-"))
     runs: list[dict[str, dict[str, Any]]] = []
     failed = False

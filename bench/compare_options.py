@@ -9,7 +9,7 @@ from deployment import DEFAULT_PG
 
 SIDES = ("hub", "reference")
 
-# --quick: a smoke run of every phase, on both servers, in about a minute and a half.
+# --quick: a smoke run of every phase, on both servers, in about 2 minutes per run.
 QUICK = {
     "idle_sockets": 100,
     "customers": 100,
