@@ -38,7 +38,6 @@ import asyncio
 import contextlib
 import json
 import random
-import resource
 import signal
 import sys
 import tempfile
@@ -692,17 +691,9 @@ def tracemalloc_growth(probe_dir: Path, top: int = 25) -> str:
 # Main -------------------------------------------------------------------------------------------
 
 
-def raise_file_limit() -> None:
-    """Thousands of sockets at both ends: the hub inherits the raised limit."""
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    if hard < 10_000:
-        say(f"open files limited to {hard}: the larger phases may be refused handshakes")
-
-
 async def main(args: argparse.Namespace) -> int:
     runner.cancel_on_sigterm()
-    raise_file_limit()
+    runner.raise_file_limit()
     log_dir = Path(tempfile.mkdtemp(prefix="hub-bench-memory-"))
     deployment = Deployment(args.pg_admin, log_dir)
     probe_dir = log_dir / "probe" if args.probe else None

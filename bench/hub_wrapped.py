@@ -5,7 +5,8 @@ hub; the benchmark only starts the hub through this file when one of them is ask
 ``BENCH_LIFT_CHAT_LIMIT=1`` (``--lift-chat-limit``): the hub limits ``chat:send`` to 5 messages/s
 per socket (burst 20, ``hub.ratelimit.LIMITS``), so 20 agents can send at most 100 messages/s
 in total and a 50/50 mix is refused above 200 messages/s whatever the hub's capacity. This raises
-that one bucket so the saturation search finds the hub's own limit. Same code otherwise.
+that limit (the socket's bucket and the one a person's sockets share) so the saturation search
+finds the hub's own limit; ``compare.py`` always sets it. Same code otherwise.
 
 ``BENCH_GC_LOG_MS=N`` (``--gc-log-ms``): print every garbage collection that takes N ms or more
 to stderr as ``bench-gc <monotonic> <generation> <ms> <collected>``, so stalls in the latency
@@ -40,9 +41,11 @@ GC_LINE = "bench-gc"
 
 
 def lift_chat_limit() -> None:
-    # The namespaces look the bucket up in this dict when a socket first sends, so replacing the
-    # entry before anything connects is enough.
-    ratelimit.LIMITS["chat"] = ratelimit.Limit(rate=1_000_000.0, burst=1_000_000.0)
+    # The namespaces look the buckets up in these dicts when a socket first sends, so replacing
+    # the entries before anything connects is enough. Both: the socket's own bucket and the one
+    # a person's sockets share (USER_LIMITS, derived from LIMITS when the module loads).
+    unlimited = ratelimit.Limit(rate=1_000_000.0, burst=1_000_000.0)
+    ratelimit.LIMITS["chat"] = ratelimit.USER_LIMITS["chat"] = unlimited
 
 
 def log_collections(threshold_ms: float) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import resource
 import shutil
 import signal
 import sys
@@ -54,3 +55,12 @@ def args_json(args: argparse.Namespace) -> dict[str, Any]:
 
 def write_json(path: Path, blob: dict[str, Any]) -> None:
     path.write_text(json.dumps(blob, indent=1, default=str) + "\n")
+
+
+def raise_file_limit() -> None:
+    """Thousands of sockets at both ends: the servers and generators started afterwards inherit
+    the raised limit."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if hard < 10_000:
+        say(f"open files limited to {hard}: the larger phases may be refused handshakes")
