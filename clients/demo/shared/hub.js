@@ -447,8 +447,9 @@ export class Hub {
 
   #setState(state, detail = {}) {
     // Without a network every attempt fails: the page says offline, not reconnecting, until the
-    // browser is online again (its "online" event then says reconnecting).
-    if (!this.closed && navigator.onLine === false && (state === "reconnecting" || state === "connecting")) {
+    // browser is online again (its "online" event then says reconnecting). Node, which runs this
+    // class in tests/js, has no navigator.
+    if (!this.closed && globalThis.navigator?.onLine === false && (state === "reconnecting" || state === "connecting")) {
       [state, detail] = ["offline", { code: "browser_offline" }];
     }
     if (state === this.state && JSON.stringify(detail) === JSON.stringify(this.stateDetail)) return;
