@@ -1,5 +1,6 @@
 # ruff: noqa: RUF001 - the demo text is Chinese, with its full-width punctuation
-"""Demo data: the catalog, workers around Shanghai with vetting records, customers with addresses.
+"""Demo data: the catalog, workers around Shanghai with vetting records, customers with addresses,
+service packages on sale.
 
 ``python -m hub demo-seed`` (or ``await seed(conn)``) upserts everything under fixed ids, so running
 it twice leaves the same data (certificate dates are relative to the day it runs). Two workers are
@@ -22,6 +23,7 @@ from bookings.reviews import ratings
 from bookings.search.text import normalise
 from bookings.storage import catalog as catalog_store
 from bookings.storage import customers as customer_store
+from bookings.storage import packages as package_store
 from bookings.storage import reviews as review_store
 from bookings.storage import search as search_store
 from bookings.storage import workers as worker_store
@@ -257,6 +259,11 @@ ADDRESSES = [
     ("customer-05", "家", "杨浦区国定路335号", 31.2990, 121.5140, True),
     ("customer-06", "家", "闵行区莘庄镇沁春路99弄", 31.1110, 121.3850, True),
 ]
+# Service packages on sale (套餐): (service, name, visits, minutes per visit, price in cents, days valid)
+PACKAGES = [
+    ("daily-cleaning", "日常保洁 4 次卡 · Daily cleaning × 4", 4, 180, 48000, 90),
+    ("deep-cleaning", "深度保洁 2 次卡 · Deep cleaning × 2", 2, 240, 43200, 180),
+]
 # (worker, customer, (quality, attitude, skill), comment, days ago)
 REVIEWS = [
     ("worker-01", "customer-01", (5, 5, 5), "王阿姨干活特别仔细，厨房油污都擦干净了，准时到。", 3),
@@ -437,6 +444,10 @@ async def seed(conn: Conn, today: date | None = None) -> SeedSummary:
             created_at = datetime.combine(today - timedelta(days=days), time(12, 0), ZoneInfo("UTC"))
             review_id = _id("review", wid, cid)
             await review_store.upsert_demo(conn, review_id, wid, cid, scores, comment, created_at)
+        for service_id, name, visits, minutes, price, days in PACKAGES:
+            fields = {"service_id": service_id, "name": name, "visits": visits, "visit_minutes": minutes}
+            fields |= {"price_cents": price, "validity_days": days}
+            await package_store.add_package(conn, _id("package", service_id, str(visits)), fields)
         await ratings.rebuild(conn, worker_ids)  # as `python -m hub ratings-rebuild` does
         bookable = await worker_store.count_eligible(conn, worker_ids, today)
     return SeedSummary(

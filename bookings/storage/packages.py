@@ -17,10 +17,23 @@ EDITABLE = ("name", "visits", "visit_minutes", "price_cents", "validity_days", "
 
 
 async def insert_package(conn: Conn, package_id: uuid.UUID, fields: dict[str, Any]) -> asyncpg.Record:
-    row: asyncpg.Record | None = await conn.fetchrow(
+    row = await _insert_package(conn, package_id, fields, "")
+    assert row is not None  # INSERT ... RETURNING returns the row it wrote
+    return row
+
+
+async def add_package(conn: Conn, package_id: uuid.UUID, fields: dict[str, Any]) -> None:
+    """A package under a fixed id, unless it is there (an admin's changes to it stay)."""
+    await _insert_package(conn, package_id, {"active": True, **fields}, "ON CONFLICT (id) DO NOTHING")
+
+
+async def _insert_package(
+    conn: Conn, package_id: uuid.UUID, fields: dict[str, Any], on_conflict: str
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
         f"""INSERT INTO packages (id, service_id, name, visits, visit_minutes, price_cents,
                                   validity_days, active)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {PACKAGE_COLUMNS}""",
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) {on_conflict} RETURNING {PACKAGE_COLUMNS}""",
         package_id,
         fields["service_id"],
         fields["name"],
@@ -30,8 +43,6 @@ async def insert_package(conn: Conn, package_id: uuid.UUID, fields: dict[str, An
         fields["validity_days"],
         fields["active"],
     )
-    assert row is not None  # INSERT ... RETURNING returns the row it wrote
-    return row
 
 
 async def update_package(conn: Conn, package_id: uuid.UUID, changes: dict[str, Any]) -> asyncpg.Record | None:

@@ -30,6 +30,21 @@ def item_row(page: Page, booking_id: str, kind: str = "dispatch_escalated") -> o
     return page.locator(f'#items li[data-booking="{booking_id}"][data-kind="{kind}"]')
 
 
+async def placeholder_fits(page: Page, selector: str) -> None:
+    """The field's placeholder is not cut off: its text is no wider than the field's content box."""
+    room, text = await page.eval_on_selector(
+        selector,
+        """el => {
+          const style = getComputedStyle(el);
+          const canvas = document.createElement("canvas").getContext("2d");
+          canvas.font = `${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+          const room = el.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+          return [room, canvas.measureText(el.placeholder).width];
+        }""",
+    )
+    assert text <= room, (selector, text, room)
+
+
 async def figure(page: Page, panel: str, key: str, value: str) -> None:
     """A header figure (``#fig-items [data-priority=urgent]``, say) shows ``value``."""
     attribute = "data-priority" if panel == "fig-items" else "data-status"
@@ -110,7 +125,13 @@ async def test_assign_redispatch_and_refund_from_the_order_monitor(demo: Demo, o
         await expect(row).to_have_attribute("data-status", "dispatching")
         await expect(page.locator('#booking-timeline li[data-kind="redispatched"]')).to_have_count(1)
 
-        # Refund part of the price: recorded, sent back by hand (it was paid by hand).
+        # Refund part of the price: recorded, sent back by hand (it was paid by hand). The amount's
+        # hint is read whole, in either language.
+        await placeholder_fits(page, "#refund-amount")
+        await page.click("#lang-switch")
+        await expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+        await placeholder_fits(page, "#refund-amount")
+        await page.click("#lang-switch")
         await page.fill("#refund-amount", "20.50")
         await page.fill("#refund-reason", "Goodwill for the change of worker.")
         await page.click("#refund")

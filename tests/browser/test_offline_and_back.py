@@ -1,6 +1,7 @@
-"""A page that loses its network and gets it back shows every thing it missed once, in order:
-the support console's work items (the console stream, replayed from its mark) and the customer's
-chat messages (the conversation's stream)."""
+"""A page that loses its network says it is offline (not reconnecting) until the network is back,
+then reconnecting, then online, and shows every thing it missed once, in order: the support
+console's work items (the console stream, replayed from its mark) and the customer's chat
+messages (the conversation's stream)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,54 @@ from tests.support.clients import Peer
 
 
 async def offline(page: Page) -> None:
-    """The browser has no network: the page's socket is gone and it says so."""
+    """The browser has no network: the page's socket is gone and it says it is offline."""
     await page.context.set_offline(True)
-    await expect(page.locator("#connection-state")).not_to_have_attribute("data-state", "online")
+    await expect(page.locator("#connection-state")).to_have_attribute("data-state", "offline")
+
+
+# Records, from now on, every connection state the page's Hub goes through, socket.io-client's
+# reconnection attempts and the sync answers applied (in window.__watch).
+WATCH = """hub => {
+  const watch = (window.__watch = { states: [], attempts: 0, synced: 0 });
+  hub.on("state", (s) => watch.states.push(s.state));
+  hub.socket.io.on("reconnect_attempt", () => (watch.attempts += 1));
+  hub.on("synced", () => (watch.synced += 1));
+}"""
+
+
+async def test_every_page_says_offline_while_the_network_is_gone(demo: Demo, open_page: OpenPage) -> None:
+    pages = {
+        "customer": await open_page(demo.page("customer", "customer-01"), **PHONE),
+        "worker": await open_page(demo.page("worker", "worker-03"), **PHONE),
+        "console": await open_page(demo.page("support", "support-01"), **DESK),
+    }
+    for page in pages.values():
+        await online(page)
+        hub = "window.__demo.console.hub" if page is pages["console"] else "window.__demo.hub"
+        await page.evaluate(f"({WATCH})({hub})")
+
+    for name, page in pages.items():
+        await offline(page)
+        # socket.io-client keeps trying, and failing: the page still says offline, not reconnecting.
+        await page.wait_for_function("window.__watch.attempts >= 2")
+        state = page.locator("#connection-state")
+        await expect(state).to_have_attribute("data-state", "offline")
+        await expect(state).to_have_text("Offline")
+        await page.click("#lang-switch")
+        await expect(state).to_have_text("离线")
+        states = await page.evaluate("window.__watch.states")
+        assert states == ["offline"], (name, states)
+
+    for name, page in pages.items():
+        synced = await page.evaluate("window.__watch.synced")
+        await page.context.set_offline(False)
+        await online(page)
+        await expect(page.locator("#connection-state")).to_have_text("在线")
+        states = await page.evaluate("window.__watch.states")
+        assert states[-2:] == ["reconnecting", "online"], (name, states)
+        assert "offline" not in states[states.index("reconnecting") :], (name, states)
+        # Back online, it asks for what it missed (the marks in auth.sync) and applies the answer.
+        await page.wait_for_function(f"window.__watch.synced > {synced}")
 
 
 async def test_the_console_gets_every_item_it_missed_once_in_order(demo: Demo, open_page: OpenPage) -> None:

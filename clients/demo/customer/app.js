@@ -2,13 +2,15 @@
 // breakdown, coupons and points, paying through a sandbox provider, orders with their live
 // timeline and the worker on a map, chat with support and the worker, notifications, reviews,
 // complaints, points and spending. Element ids are listed in ../README.md.
-import { ChatPanel } from "../shared/chat.js";
-import { Hub } from "../shared/hub.js";
-import { addStrings, applyI18n, money, onLangChange, pick, t, timeOf, when } from "../shared/i18n.js";
-import { Inbox } from "../shared/inbox.js";
-import { renew, signIn, signOut } from "../shared/login.js";
-import { $, badge, fill, h, showError, showState, tabs, toast, topbar, txt } from "../shared/ui.js";
+import { boot } from "../shared/boot.js";
+import { addStrings, money, pick, t, timeOf, when } from "../shared/i18n.js";
+import { noteText, reasonText } from "../shared/timeline.js";
+import { $, fill, h, showError, toast, txt } from "../shared/ui.js";
 import { mapElement, metres, plot } from "./map.js";
+import { AddressBook } from "./addresses.js";
+import { CsatPrompt } from "./csat.js";
+import { Packages } from "./packages.js";
+import { payPanel } from "./pay.js";
 
 const ROLE = "customer";
 const QUOTE_DELAY_MS = 300;
@@ -22,6 +24,7 @@ const state = {
   me: null,
   categories: [],
   services: [],
+  catalog: new Map(), // service id -> every service seen, whatever the search
   category: null,
   addresses: [],
   orders: new Map(), // booking id -> booking (with its timeline when read one by one)
@@ -36,91 +39,73 @@ const state = {
 const demoHooks = (window.__demo ??= {});
 
 async function main() {
-  state.session = await signIn(ROLE, $("#login-mount"));
-  state.me = { id: state.session.sub, role: ROLE };
-  buildShell();
-  const hub = (state.hub = new Hub({
-    namespace: "/customer",
-    token: state.session.token,
-    onState: showState,
-    renewToken: () => renew(state.session),
-  }));
-  demoHooks.hub = hub;
-  demoHooks.dropConnection = () => hub.dropConnection();
-  new Inbox(hub, $("#view-inbox"), (unread, item) => {
-    badge("inbox", unread);
-    if (item) toast(item.title);
-  });
-  state.chat = new ChatPanel(hub, state.me, $("#chat"), {
-    onUnread: (counts) => {
-      badge("chat", [...counts.values()].reduce((a, b) => a + b, 0));
+  const hub = await boot({
+    role: ROLE,
+    title: "customer.title",
+    views: () => [
+      h("section", { id: "view-home" }, homeView()),
+      h("section", { id: "view-orders" }, ordersView()),
+      h(
+        "section",
+        { id: "view-chat" },
+        h(
+          "div",
+          { class: "card" },
+          h("div", { class: "row spread" }, txt("h2", "chat.title"), txt("button", "chat.support", { id: "support-open", type: "button", class: "primary", onclick: openSupport })),
+          h("p", { id: "support-queue", class: "muted", hidden: true }),
+          h("div", { id: "csat" }), // the rating prompt, once connected
+          h("ul", { id: "conversations", class: "list" }),
+        ),
+        h("div", { id: "chat" }),
+      ),
+      h("section", { id: "view-inbox" }),
+      h("section", { id: "view-me" }, meView()),
+    ],
+    onTab: (name) => name === "me" && loadMe(),
+    onLang: () => {
+      renderCategories();
+      renderServices();
+      renderOrders();
       renderConversations();
+      if (state.openOrder) renderOrder();
+      if (!$("#service-detail").hidden && state.service) showService(state.service.id);
+      state.packages.render();
+      state.addressBook.render();
+      if (!$("#view-me").hidden) loadMe(); // points, spending and coupons, in the new language
     },
-    titleOf: conversationTitle,
-  });
-  hub.on("connected", refreshAll);
-  hub.on("reconnected", refreshAll); // booking changes are not replayed: read them again
+    onInbox: (unread, item) => item && toast(item.title),
+    chatTitle: conversationTitle,
+    onChats: renderConversations,
+    refresh: refreshAll,
+    hooks: demoHooks,
+  }, state);
+  state.addressBook = new AddressBook(hub, $("#address-book"), addressesChanged);
+  state.csat = new CsatPrompt(hub, rated);
+  state.packages = new Packages(hub, $("#packages"), { service: (id) => state.catalog.get(id), onBook: bookVisit });
+  $("#csat").replaceWith(state.csat.root);
   hub.on("booking:updated", ({ booking, entry }) => bookingChanged(booking, entry));
   hub.on("booking:location", (location) => located(location));
   hub.on("support:queue", ({ position }) => showQueue(position));
   hub.on("conversation:assigned", (c) => conversationChanged(c, "chat.agent_joined"));
-  hub.on("conversation:resolved", (c) => conversationChanged(c, "chat.resolved"));
-  hub.on("conversation:reopened", (c) => conversationChanged(c, null));
-  hub.on("refused", (e) => toast(t("login.refused", { message: e.message }), "error"));
+  hub.on("conversation:resolved", (c) => {
+    conversationChanged(c, "chat.resolved");
+    state.csat.offer(state.conversations.get(c.id));
+  });
+  hub.on("conversation:reopened", (c) => {
+    conversationChanged(c, null);
+    state.csat.withdraw(c.id);
+  });
   loadCatalog();
   const wanted = new URLSearchParams(location.search).get("order");
   if (wanted) openOrder(wanted);
 }
 
 async function refreshAll() {
-  await Promise.all([loadAddresses(), loadOrders(), loadConversations()]);
+  await Promise.all([loadAddresses(), loadOrders(), loadConversations(), state.packages.load()]);
   if (state.openOrder) await openOrder(state.openOrder, { keepTab: true });
 }
 
 // The page ----------------------------------------------------------------------------------
-
-function buildShell() {
-  const app = $("#app");
-  fill(
-    app,
-    topbar("customer.title", { onLogout: () => signOut(ROLE), who: `${state.session.name} · ${state.session.sub}` }),
-    h(
-      "main",
-      {},
-      h("section", { id: "view-home" }, homeView()),
-      h("section", { id: "view-orders", hidden: true }, ordersView()),
-      h(
-        "section",
-        { id: "view-chat", hidden: true },
-        h(
-          "div",
-          { class: "card" },
-          h("div", { class: "row spread" }, txt("h2", "chat.title"), txt("button", "chat.support", { id: "support-open", type: "button", class: "primary", onclick: openSupport })),
-          h("p", { id: "support-queue", class: "muted", hidden: true }),
-          h("ul", { id: "conversations", class: "list" }),
-        ),
-        h("div", { id: "chat" }),
-      ),
-      h("section", { id: "view-inbox", hidden: true }),
-      h("section", { id: "view-me", hidden: true }, meView()),
-    ),
-    h("nav", { class: "tabs", id: "tabs", role: "tablist" }),
-  );
-  state.showTab = tabs($("#tabs"), ["home", "orders", "chat", "inbox", "me"], (name) => {
-    if (name === "me") loadMe();
-    if (name === "chat") state.chat.shown();
-  });
-  state.showTab("home");
-  applyI18n(app);
-  onLangChange(() => {
-    renderCategories();
-    renderServices();
-    renderOrders();
-    renderConversations();
-    if (state.openOrder) renderOrder();
-    if (!$("#service-detail").hidden && state.service) showService(state.service.id);
-  });
-}
 
 /** One screen of the home view at a time: the list, a service, a worker, the booking form. */
 function showScreen(id) {
@@ -178,6 +163,7 @@ async function loadServices() {
   const answer = await fetchJson(`/api/v1/services?${params}`);
   if (!answer.ok) return showError(answer.error);
   state.services = answer.data.services;
+  for (const service of state.services) state.catalog.set(service.id, service);
   renderServices();
 }
 
@@ -333,7 +319,7 @@ function times(service, minutes) {
   return out;
 }
 
-function startBooking(service, worker) {
+function startBooking(service, worker, packageOrder = null) {
   state.booking = { service, worker };
   const d = service.durations;
   const durations = [];
@@ -354,10 +340,12 @@ function startBooking(service, worker) {
     worker ? h("p", { id: "book-worker", dataset: { workerId: worker.id } }, t("book.with", { name: worker.name })) : null,
     h("div", { class: "row" }, h("label", { class: "grow" }, txt("span", "book.date"), h("input", { id: "book-date", type: "date", value: localDay(1), min: localDay(), max: localDay(60), required: true })), h("label", { class: "grow" }, txt("span", "book.time"), time)),
     h("label", {}, txt("span", "book.duration"), duration),
-    h("label", {}, txt("span", "book.address"), h("select", { id: "book-address" }, state.addresses.map((a) => h("option", { value: a.id, selected: a.is_default }, `${a.label} · ${a.line}`)))),
+    h("label", {}, txt("span", "book.address"), h("select", { id: "book-address", required: true }, addressChoices(null))),
+    h("p", { id: "book-no-address", class: "notice", hidden: state.addresses.length > 0 }, t("book.no_address"), " ", txt("button", "address.add", { type: "button", class: "ghost", onclick: () => (state.showTab("me"), $("#address-add").click()) })),
     h("label", {}, txt("span", "book.requests"), h("textarea", { id: "book-requests", rows: 2, maxlength: 500 })),
-    h("label", {}, txt("span", "book.coupon"), h("select", { id: "book-coupon" }, h("option", { value: "" }, t("book.best_coupon")), h("option", { value: "none" }, t("book.no_coupon")))),
-    h("label", {}, txt("span", "book.points"), h("input", { id: "book-points", type: "number", min: 0, step: 1, value: 0 })),
+    packageChoice(service, packageOrder),
+    h("label", { class: "not-package" }, txt("span", "book.coupon"), h("select", { id: "book-coupon" }, h("option", { value: "" }, t("book.best_coupon")), h("option", { value: "none" }, t("book.no_coupon")))),
+    h("label", { class: "not-package" }, txt("span", "book.points"), h("input", { id: "book-points", type: "number", min: 0, step: 1, value: 0 })),
     h("div", { id: "quote" }, h("p", { class: "muted" }, t("common.loading"))),
     h("p", { id: "quote-error", class: "error", hidden: true }),
     h("button", { id: "book-submit", type: "submit", class: "primary", disabled: true }, t("book.submit")),
@@ -376,8 +364,52 @@ function startBooking(service, worker) {
   });
   state.bookingKey = crypto.randomUUID(); // one booking per form, however often it is sent
   fill($("#booking"), form);
+  packageChosen();
   showScreen("booking");
   quote();
+}
+
+/** Paying with a visit of one of the customer's packages for this service (`#book-package`). */
+function packageChoice(service, chosen) {
+  const usable = state.packages.usable(service.id);
+  if (!usable.length) return null;
+  const select = h(
+    "select",
+    { id: "book-package" },
+    h("option", { value: "" }, t("book.no_package")),
+    usable.map((o) => h("option", { value: o.id, selected: o.id === chosen?.id, dataset: { visitMinutes: o.visit_minutes } }, t("book.package_visit", { name: o.name, left: o.visits_left }))),
+  );
+  select.addEventListener("change", packageChosen);
+  return h("label", {}, txt("span", "book.package"), select);
+}
+
+/** A package visit pays it all: coupons and points are not offered, and a visit has a length. */
+function packageChosen() {
+  const select = $("#book-package");
+  const option = select?.selectedOptions[0];
+  const visit = Boolean(select?.value);
+  for (const label of document.querySelectorAll("#booking-form .not-package")) label.hidden = visit;
+  if (!visit) return;
+  const longest = Number(option.dataset.visitMinutes);
+  const duration = $("#book-duration");
+  if (Number(duration.value) > longest) {
+    const fits = [...duration.options].filter((o) => Number(o.value) <= longest).pop();
+    if (fits) duration.value = fits.value;
+    duration.dispatchEvent(new Event("change", { bubbles: true }));
+  }
+}
+
+/** "Book a visit" on a package: its service's booking form, paid by that package. */
+async function bookVisit(order) {
+  let service = state.catalog.get(order.service_id);
+  if (!service) {
+    const answer = await fetchJson(`/api/v1/services/${order.service_id}`);
+    if (!answer.ok) return showError(answer.error);
+    service = answer.data;
+  }
+  state.service = service;
+  state.showTab("home");
+  startBooking(service, null, order);
 }
 
 function bookingRequest() {
@@ -391,6 +423,11 @@ function bookingRequest() {
     special_requests: $("#book-requests").value.trim(),
   };
   if (b.worker) request.worker_id = b.worker.id;
+  const visit = $("#book-package")?.value;
+  if (visit) {
+    request.package_order_id = visit; // paid by a visit: no coupon, no points
+    return request;
+  }
   const coupon = $("#book-coupon").value;
   if (coupon === "none") request.coupon_id = null;
   else if (coupon) request.coupon_id = coupon;
@@ -464,7 +501,8 @@ async function book() {
   if (!answer.ok) return showError(answer.error);
   state.orders.set(answer.data.id, answer.data);
   renderOrders();
-  toast(t("book.made"));
+  toast(t(answer.data.status === "pending_payment" ? "book.made" : "book.made_paid"));
+  if (answer.data.package_order_id || $("#book-package")?.value) state.packages.load(); // a visit fewer
   showScreen("home-list");
   state.booking = null;
   await openOrder(answer.data.id);
@@ -566,7 +604,7 @@ function renderOrder() {
     moving || o.status === "arrived"
       ? h("div", {}, h("p", { id: "order-eta" }), mapElement("order-map", t("orders.map")))
       : null,
-    o.status === "pending_payment" ? payPanel(o) : null,
+    o.status === "pending_payment" ? orderPayPanel(o) : null,
     h("div", { id: "order-actions", class: "row" },
       CANCELLABLE.includes(o.status) ? txt("button", "orders.cancel", { id: "order-cancel", type: "button", class: "danger", onclick: () => cancelOrder(o) }) : null,
       o.worker_id ? txt("button", "orders.chat_worker", { id: "order-chat-worker", type: "button", onclick: () => openBookingChat(o.id) }) : null,
@@ -580,7 +618,6 @@ function renderOrder() {
     h("div", { id: "complaint-panel" }),
   );
   renderMap();
-  if (state.payment && state.payment.booking_id === o.id) showPayment(state.payment);
   if (state.extras?.bookingId === o.id) renderExtras(o);
 }
 
@@ -597,7 +634,8 @@ function timelineItem(entry) {
     " ",
     h("small", {}, timeOf(entry.at)),
     extra ? h("div", { class: "muted" }, extra) : null,
-    entry.note ? h("div", { class: "muted" }, entry.note) : null,
+    entry.note ? h("div", { class: "muted note" }, noteText(entry)) : null,
+    reasonText(entry) ? h("div", { class: "muted reason" }, reasonText(entry)) : null,
   );
 }
 
@@ -632,56 +670,15 @@ async function cancelOrder(o) {
 
 // Paying ----------------------------------------------------------------------------------------
 
-function payPanel(o) {
-  const method = h(
-    "select",
-    { id: "pay-method" },
-    ["card", "wechat", "alipay"].map((m) => h("option", { value: m }, t(`pay.${m}`))),
-  );
-  return h(
-    "div",
-    { id: "pay", class: "notice" },
-    h("p", {}, t("pay.due", { total: money(o.total_cents), time: timeOf(o.payment_due_at) })),
-    h("div", { class: "row" }, h("label", { class: "grow" }, txt("span", "pay.method"), method), txt("button", "pay.submit", { id: "pay-submit", type: "button", class: "primary", onclick: () => pay(o) })),
-    h("div", { id: "pay-next" }),
-  );
-}
-
-const CHANNEL = { card: "hosted", wechat: "app", alipay: "page" };
-
-async function pay(o) {
-  const method = $("#pay-method").value;
-  const body = { method, channel: CHANNEL[method] };
-  if (method !== "wechat") body.return_url = `${location.origin}${location.pathname}?order=${o.id}`;
-  const answer = await state.hub.api("POST", `/api/v1/bookings/${o.id}/payments`, body, { idempotencyKey: crypto.randomUUID() });
-  if (!answer.ok) return showError(answer.error);
-  state.payment = answer.data;
-  showPayment(answer.data);
-}
-
-function showPayment(payment) {
-  const next = $("#pay-next");
-  if (!next) return;
-  const url = payment.client?.url || payment.client?.h5_url;
-  fill(
-    next,
-    h("p", { id: "pay-status", dataset: { status: payment.status, outTradeNo: payment.out_trade_no } }, t("pay.created", { method: t(`pay.${payment.method}`) })),
-    url ? h("a", { id: "pay-hosted-link", class: "button", href: url, target: "_blank", rel: "noopener" }, t("pay.open_page")) : null,
-    payment.method !== "alipay" ? txt("button", "pay.sandbox", { id: "pay-sandbox", type: "button", class: "primary", onclick: () => sandboxPay(payment) }) : null,
-    h("p", { class: "muted" }, t("pay.sandbox_note")),
-  );
-}
-
-/** Play the payer: the sandbox the hub serves pays the order and sends the hub its signed notify. */
-async function sandboxPay(payment) {
-  const response = await fetch(`/sandbox/${payment.method}/sandbox/pay/${payment.out_trade_no}`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ outcome: "success" }),
+function orderPayPanel(o) {
+  return payPanel(state.hub, {
+    path: `/api/v1/bookings/${o.id}/payments`,
+    totalCents: o.total_cents,
+    dueAt: o.payment_due_at,
+    returnUrl: `${location.origin}${location.pathname}?order=${o.id}`,
+    payment: state.payment?.booking_id === o.id ? state.payment : null,
+    onPayment: (payment) => (state.payment = payment),
   });
-  if (!response.ok) return showError({ message: `sandbox: ${response.status}` });
-  toast(t("pay.paid_wait"));
-  $("#pay-sandbox").disabled = true;
 }
 
 // Reviews and complaints -----------------------------------------------------------------------
@@ -824,6 +821,17 @@ async function loadConversations() {
     state.chat.setUnread(c.id, c.unread || 0);
   }
   renderConversations();
+  // The latest support conversation, if it was resolved while the page was away and not rated.
+  const support = [...state.conversations.values()].filter((c) => c.kind === "support").sort((a, b) => b.created_at.localeCompare(a.created_at));
+  if (support.length) state.csat.offer(support[0]);
+}
+
+/** The hub kept the customer's rating (`score`), or had one already (null). */
+function rated(conversationId, score) {
+  const c = state.conversations.get(conversationId);
+  if (c && score !== null) c.csat_score = score;
+  if (c && score === null) loadConversations();
+  renderConversations();
 }
 
 function conversationTitle(id) {
@@ -847,7 +855,13 @@ function renderConversations() {
       return h(
         "li",
         { class: "conversation clickable", dataset: { conversationId: c.id, kind: c.kind, status: c.status }, onclick: () => state.chat.open(c.id) },
-        h("div", { class: "row spread" }, h("span", {}, conversationTitle(c.id)), unread ? h("span", { class: "badge" }, String(unread)) : null),
+        h(
+          "div",
+          { class: "row spread" },
+          h("span", {}, conversationTitle(c.id)),
+          c.csat_score ? h("span", { class: "pill csat-given", dataset: { score: c.csat_score } }, t("csat.rated", { score: c.csat_score })) : null,
+          unread ? h("span", { class: "badge" }, String(unread)) : null,
+        ),
       );
     }),
   );
@@ -889,24 +903,39 @@ async function openBookingChat(bookingId) {
   state.chat.open(c.id);
 }
 
-// Me: points, spending, coupons, addresses ------------------------------------------------------
+// Me: packages, addresses, coupons, points, spending ----------------------------------------
 
 function meView() {
   return [
+    h("div", { id: "packages", class: "card" }),
+    h("div", { id: "address-book", class: "card" }),
+    h("div", { class: "card" }, txt("h2", "me.coupons"), h("ul", { id: "coupons", class: "list" }), txt("h3", "me.claimable"), h("ul", { id: "claimable-coupons", class: "list" })),
     h("div", { class: "card" }, txt("h2", "me.points"), h("p", { id: "points-balance", class: "pay" }), h("ul", { id: "points-history", class: "list" })),
     h("div", { class: "card" }, txt("h2", "me.spending"), h("p", { id: "spending-totals" }), h("ul", { id: "spending-list", class: "list" })),
-    h("div", { class: "card" }, txt("h2", "me.coupons"), h("ul", { id: "coupons", class: "list" }), txt("h3", "me.claimable"), h("ul", { id: "claimable-coupons", class: "list" })),
-    h("div", { class: "card" }, txt("h2", "me.addresses"), h("ul", { id: "addresses", class: "list" })),
   ];
 }
 
 async function loadAddresses() {
-  const answer = await state.hub.api("GET", "/api/v1/customers/me/addresses");
-  if (answer.ok) state.addresses = answer.data.addresses;
+  await state.addressBook.load();
+}
+
+/** The addresses changed (read, or edited in "Me"): the booking form offers them as they are. */
+function addressesChanged(addresses) {
+  state.addresses = addresses;
+  const select = $("#book-address");
+  if (select) fill(select, addressChoices(select.value));
+  const none = $("#book-no-address");
+  if (none) none.hidden = addresses.length > 0;
+}
+
+function addressChoices(chosen) {
+  const wanted = state.addresses.some((a) => a.id === chosen) ? chosen : defaultAddress()?.id;
+  return state.addresses.map((a) => h("option", { value: a.id, selected: a.id === wanted }, [a.label, a.line].filter(Boolean).join(" · ")));
 }
 
 async function loadMe() {
   const hub = state.hub;
+  state.packages.load();
   const [points, spending, wallet, claimable] = await Promise.all([
     hub.api("GET", "/api/v1/customers/me/points?limit=20"),
     hub.api("GET", "/api/v1/customers/me/spending?limit=20"),
@@ -968,10 +997,6 @@ async function loadMe() {
         : h("li", { class: "muted" }, t("common.empty")),
     );
   }
-  fill(
-    $("#addresses"),
-    state.addresses.map((a) => h("li", { dataset: { addressId: a.id } }, h("strong", {}, a.label), a.is_default ? h("span", { class: "pill" }, t("me.default")) : null, h("div", {}, `${a.line} · ${a.city}`))),
-  );
 }
 
 async function claim(couponId) {
@@ -1028,6 +1053,7 @@ addStrings({
     "book.duration": "Length",
     "book.minutes": "{m} min",
     "book.address": "Address",
+    "book.no_address": "Add an address first: the worker needs to know where to go.",
     "book.requests": "Requests for the worker",
     "book.coupon": "Coupon",
     "book.best_coupon": "The best of my coupons",
@@ -1035,6 +1061,15 @@ addStrings({
     "book.points": "Points to spend",
     "book.submit": "Book and pay",
     "book.made": "Booked. Now pay to find a worker.",
+    "book.made_paid": "Booked and paid by your package: looking for a worker.",
+    "book.package": "Pay with a package",
+    "book.no_package": "No, pay for this booking",
+    "book.package_visit": "{name} ({left} visits left)",
+    "quote.error.visit_too_long": "Longer than a visit of the package: choose a shorter length.",
+    "quote.error.package_other_service": "That package is for another service.",
+    "quote.error.package_not_paid": "That package is not paid yet.",
+    "quote.error.package_expired": "That package has expired.",
+    "quote.error.package_used_up": "That package has no visit left.",
     "quote.error.slot_too_soon": "That start is too soon: pick a later time.",
     "quote.error.slot_too_far": "That date is too far ahead.",
     "quote.error.outside_service_hours": "Outside the service's hours.",
@@ -1091,19 +1126,12 @@ addStrings({
     "timeline.refunded": "Refunded",
     "timeline.complaint_filed": "Complaint filed",
     "timeline.complaint_resolved": "Complaint resolved",
+    "timeline.coupon_redeemed": "Coupon used",
+    "timeline.coupon_released": "Coupon given back",
+    "timeline.arrival_flagged": "Arrival checked by support",
+    "timeline.reviewed": "Reviewed",
     "timeline.eta": "ETA {m} min",
     "timeline.distance": "{m} m from the address",
-    "pay.method": "Pay with",
-    "pay.card": "Bank card",
-    "pay.wechat": "WeChat Pay",
-    "pay.alipay": "Alipay",
-    "pay.submit": "Pay",
-    "pay.due": "{total} to pay by {time}.",
-    "pay.created": "{method}: payment prepared.",
-    "pay.open_page": "Open the payment page",
-    "pay.sandbox": "Pay now (sandbox)",
-    "pay.sandbox_note": "A sandbox plays the provider: no real money moves.",
-    "pay.paid_wait": "Paid: the provider tells the hub, and the search for a worker starts.",
     "review.title": "Review the service",
     "review.quality": "Quality",
     "review.attitude": "Attitude",
@@ -1154,8 +1182,6 @@ addStrings({
     "me.claim": "Claim",
     "me.claimed": "Coupon added to your wallet.",
     "me.until": "until {day}",
-    "me.addresses": "Addresses",
-    "me.default": "default",
     "points.earned": "Earned",
     "points.redeemed": "Spent",
     "points.returned": "Given back",
@@ -1210,6 +1236,7 @@ addStrings({
     "book.duration": "时长",
     "book.minutes": "{m} 分钟",
     "book.address": "地址",
+    "book.no_address": "请先添加地址，服务人员才知道去哪里。",
     "book.requests": "给服务人员的备注",
     "book.coupon": "优惠券",
     "book.best_coupon": "自动选择最优惠的券",
@@ -1217,6 +1244,15 @@ addStrings({
     "book.points": "使用积分",
     "book.submit": "下单并支付",
     "book.made": "下单成功，请支付后开始派单。",
+    "book.made_paid": "下单成功，已用套餐支付，正在派单。",
+    "book.package": "使用套餐",
+    "book.no_package": "不使用，单独支付",
+    "book.package_visit": "{name}（剩余 {left} 次）",
+    "quote.error.visit_too_long": "超过套餐单次时长，请选择更短的时长。",
+    "quote.error.package_other_service": "该套餐不适用于此服务。",
+    "quote.error.package_not_paid": "该套餐尚未支付。",
+    "quote.error.package_expired": "该套餐已过期。",
+    "quote.error.package_used_up": "该套餐次数已用完。",
     "quote.error.slot_too_soon": "开始时间太近，请选择更晚的时间。",
     "quote.error.slot_too_far": "日期太远了。",
     "quote.error.outside_service_hours": "不在服务时间内。",
@@ -1273,19 +1309,12 @@ addStrings({
     "timeline.refunded": "已退款",
     "timeline.complaint_filed": "已投诉",
     "timeline.complaint_resolved": "投诉已处理",
+    "timeline.coupon_redeemed": "已使用优惠券",
+    "timeline.coupon_released": "优惠券已退回",
+    "timeline.arrival_flagged": "到达位置待客服核实",
+    "timeline.reviewed": "已评价",
     "timeline.eta": "预计 {m} 分钟到达",
     "timeline.distance": "距地址 {m} 米",
-    "pay.method": "支付方式",
-    "pay.card": "银行卡",
-    "pay.wechat": "微信支付",
-    "pay.alipay": "支付宝",
-    "pay.submit": "支付",
-    "pay.due": "请在 {time} 前支付 {total}。",
-    "pay.created": "{method}：已创建支付。",
-    "pay.open_page": "打开支付页面",
-    "pay.sandbox": "立即支付（沙箱）",
-    "pay.sandbox_note": "沙箱模拟支付机构，不会产生真实扣款。",
-    "pay.paid_wait": "支付成功，正在为您派单。",
     "review.title": "评价本次服务",
     "review.quality": "服务质量",
     "review.attitude": "服务态度",
@@ -1336,8 +1365,6 @@ addStrings({
     "me.claim": "领取",
     "me.claimed": "优惠券已领取。",
     "me.until": "{day} 前有效",
-    "me.addresses": "地址",
-    "me.default": "默认",
     "points.earned": "获得",
     "points.redeemed": "抵扣",
     "points.returned": "退回",

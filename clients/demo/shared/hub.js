@@ -101,10 +101,10 @@ export class Hub {
     this.#setState("connecting");
     window.addEventListener("offline", () => this.#setState("offline", { code: "browser_offline" }));
     window.addEventListener("online", () => {
-      if (!this.socket.connected && !this.closed) {
-        this.#setState("reconnecting");
-        this.socket.connect();
-      }
+      if (this.closed) return;
+      if (this.socket.connected) return this.#setState("online");
+      this.#setState("reconnecting");
+      this.socket.connect(); // at once, unless socket.io-client has an attempt under way
     });
   }
 
@@ -446,6 +446,12 @@ export class Hub {
   }
 
   #setState(state, detail = {}) {
+    // Without a network every attempt fails: the page says offline, not reconnecting, until the
+    // browser is online again (its "online" event then says reconnecting). Node, which runs this
+    // class in tests/js, has no navigator.
+    if (!this.closed && globalThis.navigator?.onLine === false && (state === "reconnecting" || state === "connecting")) {
+      [state, detail] = ["offline", { code: "browser_offline" }];
+    }
     if (state === this.state && JSON.stringify(detail) === JSON.stringify(this.stateDetail)) return;
     this.state = state;
     this.stateDetail = detail;

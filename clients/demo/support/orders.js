@@ -2,6 +2,7 @@
 // whole timeline (booking:get, then each booking:updated entry) and the console's actions on it:
 // re-dispatch, manual assignment and refund (the booking:* events of /support).
 import { lang, pick, t, timeOf, when } from "../shared/i18n.js";
+import { noteText, reasonText } from "../shared/timeline.js";
 import { fill, h, showError, toast } from "../shared/ui.js";
 import { label, money, short, yuanToCents } from "./util.js";
 
@@ -101,7 +102,7 @@ export class OrdersPanel {
           h("strong", {}, label("tl", entry.kind)),
           " ",
           h("small", {}, when(entry.at), entry.actor_id ? ` · ${c.name(entry.actor_role, entry.actor_id)}` : ""),
-          entry.note ? h("div", {}, entry.note) : null,
+          entry.note ? h("div", { class: "note" }, noteText(entry)) : null,
           entryDetails(entry),
         ),
       ),
@@ -143,11 +144,11 @@ export class OrdersPanel {
 function entryDetails(entry) {
   const d = entry.data || {};
   const parts = [];
-  if (d.eta_minutes !== undefined) parts.push(`ETA ${d.eta_minutes} min`);
-  if (d.distance_m !== undefined) parts.push(`${d.distance_m} m`);
+  if (d.eta_minutes !== undefined) parts.push(t("tl.eta", { m: d.eta_minutes }));
+  if (d.distance_m !== undefined) parts.push(t("tl.distance", { m: d.distance_m }));
   if (d.amount_cents !== undefined) parts.push(money(d.amount_cents));
   if (d.worker_id) parts.push(d.worker_id);
-  if (d.reason && d.reason !== entry.note) parts.push(String(d.reason));
+  if (d.reason && d.reason !== entry.note) parts.push(reasonText(entry) ?? String(d.reason));
   return parts.length ? h("div", { class: "muted" }, parts.join(" · ")) : null;
 }
 
@@ -226,7 +227,7 @@ export function bookingActions(c, bookingId, booking, { itemId = null, prefix = 
       h(
         "form",
         {
-          class: "row",
+          class: "row refund",
           onsubmit: async (e) => {
             e.preventDefault();
             const payload = withItem({ booking_id: bookingId, client_id: clientId, reason: reason.value.trim() });

@@ -183,6 +183,8 @@ addStrings({
     "tl.coupon_redeemed": "Coupon used",
     "tl.coupon_released": "Coupon given back",
     "tl.reviewed": "Reviewed",
+    "tl.eta": "ETA {m} min",
+    "tl.distance": "{m} m from the address",
   },
   zh: {
     "console.title": "客服工作台",
@@ -345,5 +347,7 @@ addStrings({
     "tl.coupon_redeemed": "使用优惠券",
     "tl.coupon_released": "优惠券已退回",
     "tl.reviewed": "已评价",
+    "tl.eta": "预计 {m} 分钟到达",
+    "tl.distance": "距地址 {m} 米",
   },
 });

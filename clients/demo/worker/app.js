@@ -1,12 +1,9 @@
 // The worker app: go online or on leave, answer offers (full screen, a countdown, sound and
 // vibration), do the job step by step with a position, today's schedule with navigation, income
 // and payouts, chat with the customer, notifications. Element ids are listed in ../README.md.
-import { ChatPanel } from "../shared/chat.js";
-import { Hub } from "../shared/hub.js";
-import { addStrings, applyI18n, money, onLangChange, pick, t, timeOf, when } from "../shared/i18n.js";
-import { Inbox } from "../shared/inbox.js";
-import { renew, signIn, signOut } from "../shared/login.js";
-import { $, badge, currentPosition, fill, h, showError, showState, tabs, toast, topbar, txt } from "../shared/ui.js";
+import { boot } from "../shared/boot.js";
+import { addStrings, money, pick, t, timeOf, when } from "../shared/i18n.js";
+import { $, currentPosition, fill, h, showError, toast, txt } from "../shared/ui.js";
 import { demoHooks, prepare, repeat, soundAllowed, unlock } from "./alert.js";
 import { Reviews } from "./reviews.js";
 
@@ -35,50 +32,11 @@ const state = {
 demoHooks.offersSeen = [];
 
 async function main() {
-  state.session = await signIn(ROLE, $("#login-mount"));
-  state.me = { id: state.session.sub, role: ROLE };
   prepare();
-  buildShell();
-  const hub = (state.hub = new Hub({
-    namespace: "/worker",
-    token: state.session.token,
-    onState: showState,
-    renewToken: () => renew(state.session),
-  }));
-  demoHooks.hub = hub;
-  demoHooks.dropConnection = () => hub.dropConnection();
-  new Inbox(hub, $("#view-inbox"), (unread) => badge("inbox", unread));
-  new Reviews(hub, $("#my-reviews"));
-  state.chat = new ChatPanel(hub, state.me, $("#chat"), {
-    onUnread: (counts) => {
-      badge("chat", [...counts.values()].reduce((a, b) => a + b, 0));
-      renderConversations();
-    },
-    titleOf: conversationTitle,
-  });
-  hub.on("connected", refreshAll);
-  hub.on("reconnected", refreshAll); // booking changes are not replayed: read them again
-  hub.on("offer", (offer) => addOffer(offer));
-  for (const gone of ["offer:taken", "offer:expired", "offer:withdrawn"]) {
-    hub.on(gone, (data) => offerGone(data.offer_id, gone));
-  }
-  hub.on("booking:updated", ({ booking }) => bookingChanged(booking));
-  hub.on("refused", (e) => toast(t("login.refused", { message: e.message }), "error"));
-  document.addEventListener("visibilitychange", showNextOffer);
-  document.addEventListener("pointerdown", () => unlock().then(updateSoundButton), { once: false, passive: true });
-  setInterval(tick, TICK_MS);
-}
-
-// The page ----------------------------------------------------------------------------------
-
-function buildShell() {
-  const app = $("#app");
-  fill(
-    app,
-    topbar("worker.title", { onLogout: () => signOut(ROLE), who: `${state.session.name} · ${state.session.sub}` }),
-    h(
-      "main",
-      {},
+  const hub = await boot({
+    role: ROLE,
+    title: "worker.title",
+    views: () => [
       h(
         "section",
         { id: "view-jobs" },
@@ -99,30 +57,39 @@ function buildShell() {
       ),
       h(
         "section",
-        { id: "view-chat", hidden: true },
+        { id: "view-chat" },
         h("div", { class: "card" }, h("h2", { "data-i18n": "worker.chats" }), h("ul", { id: "conversations", class: "list" })),
         h("div", { id: "chat" }),
       ),
-      h("section", { id: "view-income", hidden: true }, incomeView()),
-      h("section", { id: "view-inbox", hidden: true }),
-    ),
-    h("nav", { class: "tabs", id: "tabs", role: "tablist" }),
-    offerCard(),
-  );
-  state.showTab = tabs($("#tabs"), ["jobs", "chat", "income", "inbox"], (name) => {
-    if (name === "income") loadIncome();
-    if (name === "chat") state.chat.shown();
-  });
-  state.showTab("jobs");
-  applyI18n(app);
-  onLangChange(() => {
-    renderStatus();
-    renderSchedule();
-    renderJob();
-    renderConversations();
-    renderOffer();
-  });
+      h("section", { id: "view-income" }, incomeView()),
+      h("section", { id: "view-inbox" }),
+    ],
+    extra: [offerCard()],
+    onTab: (name) => name === "income" && loadIncome(),
+    onLang: () => {
+      renderStatus();
+      renderSchedule();
+      renderJob();
+      renderConversations();
+      renderOffer();
+    },
+    chatTitle: conversationTitle,
+    onChats: renderConversations,
+    refresh: refreshAll,
+    hooks: demoHooks,
+  }, state);
+  new Reviews(hub, $("#my-reviews"));
+  hub.on("offer", (offer) => addOffer(offer));
+  for (const gone of ["offer:taken", "offer:expired", "offer:withdrawn"]) {
+    hub.on(gone, (data) => offerGone(data.offer_id, gone));
+  }
+  hub.on("booking:updated", ({ booking }) => bookingChanged(booking));
+  document.addEventListener("visibilitychange", showNextOffer);
+  document.addEventListener("pointerdown", () => unlock().then(updateSoundButton), { once: false, passive: true });
+  setInterval(tick, TICK_MS);
 }
+
+// The page ----------------------------------------------------------------------------------
 
 function statusCard() {
   return h(
