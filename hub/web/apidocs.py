@@ -80,12 +80,12 @@ def assets(root: Path = ROOT) -> Assets:
     hash of their names and contents; read once per process, as the package does not change."""
     files: dict[str, Path] = {}
     for path in sorted(root.rglob("*")):
-        name = path.relative_to(root).as_posix()
-        if any(part.startswith(".") for part in path.relative_to(root).parts):
+        relative = path.relative_to(root)
+        if any(part.startswith(".") for part in relative.parts):
             continue
         if path.is_symlink() or not path.is_file() or path.suffix.lower() not in CONTENT_TYPES:
             continue
-        files[name] = path
+        files[relative.as_posix()] = path
     digest = hashlib.sha256()
     for name, path in files.items():
         digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
