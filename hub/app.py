@@ -41,7 +41,7 @@ from hub.storage import console as console_store
 from hub.storage import presence as presence_store
 from hub.storage.db import open_database
 from hub.storage.migrate import directories, migrate
-from hub.web import asyncapi, http
+from hub.web import apidocs, asyncapi, http
 from hub.web import chat as chat_api
 from hub.web import demo as demo_pages
 from hub.web import push as push_api
@@ -94,6 +94,7 @@ def build_app(settings: Settings, *, bus: Bus | None = None) -> web.Application:
     chat_api.add_routes(app)
     push_api.add_routes(app, settings.push)
     demo_pages.add_routes(app)
+    apidocs.add_routes(app)
     host = Host(app, hub, bus, namespaces)
     for extension in settings.extensions:
         extension.attach(host)

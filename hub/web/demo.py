@@ -29,6 +29,7 @@ from hub.auth import Role, issue_token
 from hub.extension import DemoPerson
 from hub.keys import SETTINGS
 from hub.settings import Settings
+from hub.web import apidocs
 from hub.web.http import Reply
 from hub.web.openapi import Operation, add_operations, read_body, reply
 
@@ -114,10 +115,13 @@ def _inside(root: Path, tail: str) -> Path:
 
 
 async def front_page(request: web.Request) -> web.Response:
-    """What a browser finds at the hub's address: links to the demo pages and the documents."""
+    """What a browser finds at the hub's address: links to the demo pages, the API reference
+    pages and the documents they render."""
     links = [
-        ("/api/v1/openapi.json", "HTTP API (OpenAPI)"),
-        ("/api/v1/asyncapi.json", "Socket.IO protocol (AsyncAPI)"),
+        (apidocs.OPENAPI_PAGE.path, "API reference: the HTTP API"),
+        (apidocs.ASYNCAPI_PAGE.path, "API reference: the Socket.IO protocol"),
+        (apidocs.OPENAPI_DOCUMENT, "HTTP API (OpenAPI document)"),
+        (apidocs.ASYNCAPI_DOCUMENT, "Socket.IO protocol (AsyncAPI document)"),
     ]
     if DEMO_ROOT in request.app:
         links.insert(0, (PREFIX, "Demo apps: customer, worker, support console"))
@@ -125,7 +129,7 @@ async def front_page(request: web.Request) -> web.Response:
     body = f"""<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Home-services hub</title></head>
+<title>Home-services hub</title><link rel="icon" href="data:,"></head>
 <body>
   <h1>Home-services hub</h1>
   <ul id="front-links">
@@ -249,5 +253,5 @@ def banner(settings: Settings, addresses: list[tuple[str, int]]) -> str:
         lines += [f"  {name + ':':<17} {base}{PREFIX}{path}" for name, path in APPS]
     else:
         lines.append(f"  the demo pages are not served: no folder {settings.demo_dir} (HUB_DEMO_DIR)")
-    lines += [f"  {'API:':<17} {base}/api/v1/openapi.json", ""]
+    lines += [f"  {'API reference:':<17} {base}{apidocs.PREFIX}", ""]
     return "\n".join(lines)
