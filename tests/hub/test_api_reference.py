@@ -2,7 +2,7 @@
 served from the package with its type and a fingerprinted address kept for good, nothing else
 under ``/api/docs/assets/`` (no other fingerprint, no path out of the folder), the front page's
 links, and the package data that ships the files. Whether the pages render is for
-``tests/browser/test_api_reference.py``."""
+``tests/browser/test_reference_pages.py``."""
 
 from __future__ import annotations
 
