@@ -11,7 +11,6 @@ newest ``KEEP`` events per customer are kept.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Literal
 
 import asyncpg
@@ -22,6 +21,7 @@ from bookings.storage import history as store
 from bookings.storage import workers as worker_store
 from hub.errors import NotFound
 from hub.storage.db import Conn, Executor
+from hub.times import Timestamp
 
 Kind = Literal["service_view", "worker_view", "search"]
 KEEP = store.KEEP
@@ -33,7 +33,7 @@ FOUND_KEPT = 3  # a search keeps its first results, for recommendations
 
 class Privacy(pydantic.BaseModel):
     history: bool  # whether browsing and search history is kept
-    changed_at: datetime | None  # when it was last turned on or off; None: never chosen
+    changed_at: Timestamp | None  # when it was last turned on or off; None: never chosen
 
 
 class HistoryEvent(pydantic.BaseModel):
@@ -43,7 +43,7 @@ class HistoryEvent(pydantic.BaseModel):
     worker_id: str | None  # a worker_view's worker
     query: str | None  # a search's words
     found: list[str]  # a search's first results (service ids), best first
-    at: datetime
+    at: Timestamp
 
 
 class History(pydantic.BaseModel):

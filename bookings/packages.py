@@ -25,6 +25,7 @@ from bookings.storage import catalog as catalog_store
 from bookings.storage import packages as store
 from hub.errors import Conflict, InvalidPayload, NotFound
 from hub.storage.db import Conn, Executor
+from hub.times import Timestamp
 
 Q = TypeVar("Q", bound=Quote)
 
@@ -38,8 +39,8 @@ class Package(pydantic.BaseModel):
     price_cents: int
     validity_days: int  # from payment
     active: bool
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class PackageList(pydantic.BaseModel):
@@ -56,10 +57,10 @@ class PackageOrder(pydantic.BaseModel):
     visit_minutes: int
     price_cents: int
     status: str  # pending_payment, active, expired (active, past expires_at), used_up
-    payment_due_at: datetime
-    paid_at: datetime | None
-    expires_at: datetime | None
-    created_at: datetime
+    payment_due_at: Timestamp
+    paid_at: Timestamp | None
+    expires_at: Timestamp | None
+    created_at: Timestamp
 
 
 class PackageOrderList(pydantic.BaseModel):

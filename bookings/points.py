@@ -29,6 +29,7 @@ from bookings.storage import settings as settings_store
 from hub.acks import Payload
 from hub.errors import Conflict, InvalidPayload
 from hub.storage.db import Conn, Executor
+from hub.times import Timestamp
 
 KEY = "points"
 Q = TypeVar("Q", bound=Quote)
@@ -54,13 +55,13 @@ class PointsEntry(pydantic.BaseModel):
     points: int  # negative when spent
     booking_id: uuid.UUID | None
     note: str
-    at: datetime
+    at: Timestamp
 
 
 class PointsHistory(pydantic.BaseModel):
     balance: int
     items: list[PointsEntry]
-    next_before: datetime | None  # pass as ``before`` for the next page; null on the last one
+    next_before: Timestamp | None  # pass as ``before`` for the next page; null on the last one
 
 
 def _defaults(defaults: PointsDefaults) -> PointsRule:

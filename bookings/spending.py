@@ -14,6 +14,7 @@ import pydantic
 from bookings.pricing import PriceLine
 from bookings.storage import spending as store
 from hub.storage.db import Executor
+from hub.times import Timestamp
 
 
 class Movement(pydantic.BaseModel):
@@ -23,7 +24,7 @@ class Movement(pydantic.BaseModel):
     method: str | None  # wechat, alipay, card, manual; none for a fee
     booking_id: uuid.UUID | None
     package_order_id: uuid.UUID | None  # a package bought
-    at: datetime
+    at: Timestamp
 
 
 class BookingSpend(pydantic.BaseModel):
@@ -48,7 +49,7 @@ class Spending(pydantic.BaseModel):
     items: list[Movement]
     bookings: list[BookingSpend]  # the bookings the movements of this page concern
     totals: Totals
-    next_before: datetime | None  # pass as ``before`` for the next page; null on the last one
+    next_before: Timestamp | None  # pass as ``before`` for the next page; null on the last one
 
 
 def _booking(row: Any) -> BookingSpend:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import pydantic
 from pydantic import AwareDatetime, Field, StrictBool, StrictInt, StrictStr, model_validator
 
 from hub.acks import Payload
+from hub.times import Timestamp
 
 CODE = r"^[A-Za-z0-9][A-Za-z0-9_-]{2,31}$"  # case-insensitive: kept upper case
 CATALOG_ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -105,8 +105,8 @@ class Terms(pydantic.BaseModel):
     percent: int | None
     max_discount_cents: int | None
     min_spend_cents: int
-    valid_from: datetime
-    valid_until: datetime
+    valid_from: Timestamp
+    valid_until: Timestamp
     service_ids: list[str]
     category_ids: list[str]
 
@@ -121,8 +121,8 @@ class CouponView(Terms):
     active: bool
     claimable: bool
     created_by: str
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class CouponList(pydantic.BaseModel):
@@ -164,8 +164,8 @@ class WalletCoupon(Terms):
     note: str = ""  # why it was granted: a complaint's compensation says so
     campaign_id: uuid.UUID | None
     booking_id: uuid.UUID | None
-    claimed_at: datetime
-    used_at: datetime | None
+    claimed_at: Timestamp
+    used_at: Timestamp | None
 
 
 class Wallet(pydantic.BaseModel):
@@ -180,7 +180,7 @@ class ApplicableCoupon(pydantic.BaseModel):
     name_en: str
     name_zh: str
     discount_cents: int
-    valid_until: datetime
+    valid_until: Timestamp
 
 
 # Campaigns --------------------------------------------------------------------------------------
@@ -232,14 +232,14 @@ class CampaignView(pydantic.BaseModel):
     name_en: str
     name_zh: str
     coupon_id: uuid.UUID
-    starts_at: datetime
-    ends_at: datetime
+    starts_at: Timestamp
+    ends_at: Timestamp
     group_size: int | None
     group_hours: int | None
     active: bool
     created_by: str
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class CampaignList(pydantic.BaseModel):
@@ -251,10 +251,10 @@ class GroupView(pydantic.BaseModel):
     campaign_id: uuid.UUID
     size: int
     members: int
-    deadline: datetime
+    deadline: Timestamp
     status: Literal["open", "filled", "failed"]
-    created_at: datetime
-    closed_at: datetime | None
+    created_at: Timestamp
+    closed_at: Timestamp | None
 
 
 class LiveCampaign(pydantic.BaseModel):
@@ -265,8 +265,8 @@ class LiveCampaign(pydantic.BaseModel):
     kind: CampaignKind
     name_en: str
     name_zh: str
-    starts_at: datetime
-    ends_at: datetime
+    starts_at: Timestamp
+    ends_at: Timestamp
     group_size: int | None
     group_hours: int | None
     coupon: Terms

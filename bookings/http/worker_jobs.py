@@ -15,6 +15,7 @@ from bookings.payloads import ScheduleQuery
 from bookings.protocol import OfferView
 from hub.auth import Role
 from hub.errors import InvalidPayload
+from hub.times import Timestamp
 from hub.web.openapi import Operation, caller, read_query, reply
 
 MAX_SCHEDULE_DAYS = 31
@@ -31,8 +32,8 @@ class ScheduleJob(pydantic.BaseModel):
     booking_id: uuid.UUID
     status: Status
     service: ServiceRef
-    slot_start: datetime
-    slot_end: datetime
+    slot_start: Timestamp
+    slot_end: Timestamp
     local_start: str
     address: Address
     special_requests: str

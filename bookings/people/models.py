@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date
 from typing import Literal
 
 import pydantic
 
 from bookings.eligibility import Level
 from bookings.reviews.models import PublicReview, ScoreAverages
+from hub.times import Timestamp
 
 Gender = Literal["female", "male"]
 VettingStatus = Literal["pending", "vetted", "rejected", "suspended"]
@@ -82,12 +83,12 @@ class WorkerRecord(WorkerProfile):
     identity_verified: bool
     vetting_note: str | None
     vetted_by: str | None
-    vetted_at: datetime | None
+    vetted_at: Timestamp | None
     eligible: bool  # may be offered jobs today (for at least one of the listed skills)
     on_leave: bool  # the worker chose "on leave" (presence:set), kept across reconnects: no offers
     certificates: list[Certificate]
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class WorkerRecordList(pydantic.BaseModel):
@@ -99,8 +100,8 @@ class Customer(pydantic.BaseModel):
     id: str
     name: str
     phone: str | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class SavedAddress(pydantic.BaseModel):
@@ -113,7 +114,7 @@ class SavedAddress(pydantic.BaseModel):
     lat: float
     lng: float
     is_default: bool
-    created_at: datetime
+    created_at: Timestamp
 
 
 class AddressList(pydantic.BaseModel):

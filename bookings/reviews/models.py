@@ -4,13 +4,13 @@ each reader sees them: the public, the booking's customer and worker, and staff.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import pydantic
 from pydantic import AfterValidator, Field, model_validator
 
 from hub.acks import Payload
+from hub.times import Timestamp
 
 MAX_ATTACHMENTS = 9
 MAX_COMMENT = 2000
@@ -119,7 +119,7 @@ class Attachment(pydantic.BaseModel):
 
 class Reply(pydantic.BaseModel):
     text: str
-    at: datetime
+    at: Timestamp
 
 
 class PublicReview(pydantic.BaseModel):
@@ -134,8 +134,8 @@ class PublicReview(pydantic.BaseModel):
     comment: str
     attachments: list[Attachment]
     reply: Reply | None
-    created_at: datetime
-    edited_at: datetime | None
+    created_at: Timestamp
+    edited_at: Timestamp | None
 
 
 class ScoreAverages(pydantic.BaseModel):
@@ -147,7 +147,7 @@ class ScoreAverages(pydantic.BaseModel):
 
 
 class Moderation(pydantic.BaseModel):
-    hidden_at: datetime
+    hidden_at: Timestamp
     by: str
     role: str
     reason: str
@@ -159,7 +159,7 @@ class Review(PublicReview):
     booking_id: uuid.UUID | None  # None only for reviews older than reviews of bookings
     worker_id: str
     customer_id: str
-    editable_until: datetime  # by its author
+    editable_until: Timestamp  # by its author
     hidden: bool  # hidden by staff: not on the profile, not in the ratings
     moderation: Moderation | None  # staff only
 
@@ -170,7 +170,7 @@ class HistoryEntry(pydantic.BaseModel):
     actor_id: str | None
     reason: str
     data: dict[str, Any]
-    at: datetime
+    at: Timestamp
 
 
 class ReviewRecord(Review):

@@ -44,6 +44,7 @@ from hub.console.models import NewItem, Priority
 from hub.errors import Conflict, InvalidPayload, NotFound
 from hub.storage import uploads as upload_store
 from hub.storage.db import Conn, Executor
+from hub.times import iso, iso_or_none
 
 LOW_REVIEW = "low_review"  # the console item's kind
 Actor = tuple[str, str]  # (role, id)
@@ -107,7 +108,7 @@ class Reviews:
                 raise Conflict(
                     "a review can no longer be changed once its edit window has passed",
                     code="review_locked",
-                    details={"editable_until": self._editable_until(row).isoformat()},
+                    details={"editable_until": iso(self._editable_until(row))},
                 )
             before = scores_of(row)
             after: Scores = (
@@ -372,4 +373,4 @@ def _excerpt(text: str, limit: int = 80) -> str:
 
 
 def _iso(at: datetime | None) -> str | None:
-    return None if at is None else at.isoformat()
+    return iso_or_none(at)

@@ -13,7 +13,6 @@ import asyncio
 import logging
 import time
 import uuid
-from datetime import datetime
 
 import asyncpg
 import pydantic
@@ -24,6 +23,7 @@ from bookings.search.index import SearchIndex, Synonym
 from bookings.storage import search as store
 from hub.errors import Conflict, InvalidPayload, NotFound
 from hub.storage.db import Conn, Executor
+from hub.times import Timestamp
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class SynonymRecord(pydantic.BaseModel):
     service_id: str | None  # one of these two: the service the term finds,
     category_id: str | None  # or the category whose every service it finds
     created_by: str | None
-    created_at: datetime
+    created_at: Timestamp
 
 
 class SynonymList(pydantic.BaseModel):

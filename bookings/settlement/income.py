@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
@@ -25,6 +25,7 @@ from bookings.storage import payouts as payout_store
 from hub.acks import Payload
 from hub.errors import InvalidPayload
 from hub.storage.db import Executor
+from hub.times import Timestamp
 
 MAX_DAYS = 400  # the widest range one answer covers
 Unit = Literal["day", "week", "month"]
@@ -52,8 +53,8 @@ class IncomeItem(pydantic.BaseModel):
     service_id: str
     service_name_en: str
     service_name_zh: str
-    slot_start: datetime
-    finished_at: datetime
+    slot_start: Timestamp
+    finished_at: Timestamp
     completed_on: date  # local date
     gross_cents: int  # the price before discounts
     commission_pct: int  # fixed when the booking completed

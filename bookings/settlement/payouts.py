@@ -17,7 +17,6 @@ import base64
 import secrets
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Annotated, Literal
 
 import asyncpg
@@ -32,6 +31,7 @@ from hub.acks import Payload
 from hub.errors import Conflict, NotFound
 from hub.push.inbox import NewNotification, notify
 from hub.storage.db import Conn, Executor
+from hub.times import Timestamp
 
 Status = Literal["requested", "approved", "paid", "rejected", "failed"]
 NOTIFICATION_KIND = "payout"
@@ -89,7 +89,7 @@ class PayoutStep(pydantic.BaseModel):
     status: str
     actor: str
     note: str
-    at: datetime
+    at: Timestamp
 
 
 class PayoutView(pydantic.BaseModel):
@@ -105,8 +105,8 @@ class PayoutView(pydantic.BaseModel):
     transfer_ref: str | None
     requested_by: str
     decided_by: str | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
     steps: list[PayoutStep]
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 
 import asyncpg
 import pydantic
@@ -24,6 +24,7 @@ from bookings.storage import payouts as payout_store
 from bookings.storage import statements as store
 from hub.push.inbox import NewNotification, notify
 from hub.storage.db import Conn, Executor
+from hub.times import Timestamp
 
 SYSTEM = "system"
 
@@ -39,7 +40,7 @@ class Statement(pydantic.BaseModel):
     commission_cents: int
     net_cents: int
     payout_id: uuid.UUID | None
-    created_at: datetime
+    created_at: Timestamp
 
 
 class StatementList(pydantic.BaseModel):
