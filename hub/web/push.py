@@ -99,7 +99,7 @@ class DeviceOut(Reply):
 
 class DeviceList(Reply):
     items: list[DeviceOut]
-    next_cursor: None = pydantic.Field(description="Always null: the list has one page.")
+    next_cursor: None = Field(description="Always null: the list has one page.")
 
 
 class ChannelsOut(Reply):
