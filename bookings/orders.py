@@ -21,6 +21,7 @@ import pydantic
 
 from bookings import console_items
 from bookings.storage import bookings as store
+from hub import cursors
 from hub.auth import Principal, Role
 from hub.errors import Conflict, NotFound
 from hub.events import Event
@@ -189,9 +190,10 @@ async def listing(
     statuses: Sequence[str] = (),
     escalated: bool | None = None,
     late: bool | None = None,
-    before: datetime | None = None,
+    cursor: str | None = None,
     limit: int = 50,
-) -> list[Booking]:
+) -> tuple[list[Booking], str | None]:
+    """A page of bookings, newest first, and the cursor of the next page."""
     rows = await store.listing(
         conn,
         customer_id=customer_id,
@@ -199,10 +201,12 @@ async def listing(
         statuses=statuses,
         escalated=escalated,
         late=late,
-        before=before,
-        limit=limit,
+        after=cursors.read(cursor, "bookings", datetime, uuid.UUID),
+        limit=limit + 1,
     )
-    return [booking_from(row) for row in rows]
+    return cursors.page(
+        "bookings", [booking_from(row) for row in rows], limit, lambda b: (b.created_at, b.id)
+    )
 
 
 async def insert(

@@ -23,6 +23,7 @@ from bookings.payments import package_money
 from bookings.pricing import PriceLine, Quote
 from bookings.storage import catalog as catalog_store
 from bookings.storage import packages as store
+from hub.cursors import NoNextCursor
 from hub.errors import Conflict, InvalidPayload, NotFound
 from hub.storage.db import Conn, Executor
 from hub.times import Timestamp
@@ -45,6 +46,7 @@ class Package(pydantic.BaseModel):
 
 class PackageList(pydantic.BaseModel):
     items: list[Package]
+    next_cursor: NoNextCursor = None
 
 
 class PackageOrder(pydantic.BaseModel):
@@ -65,6 +67,7 @@ class PackageOrder(pydantic.BaseModel):
 
 class PackageOrderList(pydantic.BaseModel):
     items: list[PackageOrder]
+    next_cursor: NoNextCursor = None
 
 
 def package_view(row: asyncpg.Record) -> Package:

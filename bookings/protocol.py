@@ -141,7 +141,8 @@ SERVER_EVENTS = (
 
 
 class Offers(Wire):
-    offers: list[OfferView] = pydantic.Field(description="The worker's open offers, soonest deadline first.")
+    items: list[OfferView] = pydantic.Field(description="The worker's open offers, soonest deadline first.")
+    next_cursor: None = pydantic.Field(description="Always null: the list has one page.")
 
 
 class OfferSeen(Wire):

@@ -26,6 +26,7 @@ from hub.times import iso, parse
 # What a cursor position is made of.
 Part = int | str | datetime | uuid.UUID
 MAX_LENGTH = 512  # far more than any cursor the hub makes; a longer one is not ours
+MAX_OFFSET = 2**31 - 1  # a position PostgreSQL's OFFSET takes as an int
 
 # A ``cursor`` query parameter or payload field, as it appears in a model.
 CursorParam = Annotated[
@@ -37,6 +38,9 @@ CursorParam = Annotated[
     ),
 ]
 NEXT_CURSOR_DESCRIPTION = "Pass it as `cursor` for the next page; null: there is no next page."
+# The ``next_cursor`` of a list that always fits one page: always null, so that every list reads
+# the same and a list may become paged later without a new shape.
+NoNextCursor = Annotated[None, pydantic.Field(description="Always null: the list has one page.")]
 
 T = TypeVar("T")
 A = TypeVar("A", bound=Part)
@@ -81,6 +85,23 @@ def page(
     if len(rows) <= limit or not kept:
         return kept, None
     return kept, make(kind, *position(kept[-1]))
+
+
+def offset(cursor: str | None, kind: str) -> int:
+    """Where a page of a list paged by position starts: 0 without a cursor."""
+    position = read(cursor, kind, int)
+    if position is None:
+        return 0
+    if not 0 < position[0] <= MAX_OFFSET:
+        raise invalid()
+    return position[0]
+
+
+def offset_page(kind: str, rows: Sequence[T], limit: int, start: int) -> tuple[list[T], str | None]:
+    """Like ``page``, for a list read from ``start`` (``offset``) with ``limit + 1``."""
+    kept = list(rows[:limit])
+    more = len(rows) > limit and start + limit <= MAX_OFFSET
+    return kept, make(kind, start + limit) if more else None
 
 
 def invalid() -> InvalidPayload:

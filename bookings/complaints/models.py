@@ -13,6 +13,7 @@ from pydantic import Field, StrictInt, StrictStr, model_validator
 
 from bookings.payloads import statuses_split
 from hub.acks import Payload
+from hub.cursors import NEXT_CURSOR_DESCRIPTION, CursorParam
 
 MAX_ATTACHMENTS = 9
 MAX_BODY = 4000
@@ -68,7 +69,7 @@ class ComplaintsQuery(Payload):
     owner: Annotated[str, Field(pattern=OWNER_FILTER)] | None = None
     overdue: bool | None = None
     limit: Annotated[int, Field(ge=1, le=100)] = 50
-    offset: Annotated[int, Field(ge=0, le=10_000)] = 0
+    cursor: CursorParam | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -263,6 +264,7 @@ class ComplaintList(pydantic.BaseModel):
     items: list[Complaint] | list[CustomerComplaint] = pydantic.Field(
         description="Staff get complaints with their owner; a customer gets their own, as they see them."
     )
+    next_cursor: str | None = pydantic.Field(description=NEXT_CURSOR_DESCRIPTION)
 
 
 class ComplaintView(pydantic.RootModel[ComplaintDetail | CustomerComplaint]):

@@ -9,6 +9,7 @@ import pydantic
 from pydantic import AwareDatetime, Field, StrictBool, StrictInt, StrictStr, model_validator
 
 from hub.acks import Payload
+from hub.cursors import NEXT_CURSOR_DESCRIPTION, CursorParam, NoNextCursor
 from hub.times import Timestamp
 
 CODE = r"^[A-Za-z0-9][A-Za-z0-9_-]{2,31}$"  # case-insensitive: kept upper case
@@ -91,7 +92,7 @@ class CouponChange(Payload):
 class CouponsQuery(Payload):
     active: bool | None = None
     limit: Annotated[int, Field(ge=1, le=100)] = 50
-    offset: Annotated[int, Field(ge=0, le=10_000)] = 0
+    cursor: CursorParam | None = None
 
 
 class Terms(pydantic.BaseModel):
@@ -127,6 +128,7 @@ class CouponView(Terms):
 
 class CouponList(pydantic.BaseModel):
     items: list[CouponView]
+    next_cursor: str | None = pydantic.Field(description=NEXT_CURSOR_DESCRIPTION)
 
 
 class ClaimableCoupon(Terms):
@@ -139,6 +141,7 @@ class ClaimableCoupon(Terms):
 
 class ClaimableList(pydantic.BaseModel):
     items: list[ClaimableCoupon]
+    next_cursor: NoNextCursor = None
 
 
 # Customers: the wallet --------------------------------------------------------------------------
@@ -223,7 +226,7 @@ class CampaignChange(Payload):
 
 class CampaignsQuery(Payload):
     limit: Annotated[int, Field(ge=1, le=100)] = 50
-    offset: Annotated[int, Field(ge=0, le=10_000)] = 0
+    cursor: CursorParam | None = None
 
 
 class CampaignView(pydantic.BaseModel):
@@ -244,6 +247,7 @@ class CampaignView(pydantic.BaseModel):
 
 class CampaignList(pydantic.BaseModel):
     items: list[CampaignView]
+    next_cursor: str | None = pydantic.Field(description=NEXT_CURSOR_DESCRIPTION)
 
 
 class GroupView(pydantic.BaseModel):
@@ -275,6 +279,7 @@ class LiveCampaign(pydantic.BaseModel):
 
 class LiveCampaignList(pydantic.BaseModel):
     items: list[LiveCampaign]
+    next_cursor: NoNextCursor = None
 
 
 class JoinGroup(Payload):

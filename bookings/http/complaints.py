@@ -59,7 +59,7 @@ async def file(request: web.Request) -> web.Response:
 
 async def listing(request: web.Request) -> web.Response:
     query = read_query(request, ComplaintsQuery)
-    return reply(ComplaintList(items=await complaints(request).listing(caller(request), query)))
+    return reply(await complaints(request).listing(caller(request), query))
 
 
 async def show(request: web.Request) -> web.Response:

@@ -29,6 +29,7 @@ from bookings.payloads import MarkPaid, PayRequest
 from bookings.payments import paying
 from bookings.payments.paying import PaymentView
 from hub.auth import STAFF, Role
+from hub.cursors import NoNextCursor
 from hub.web.openapi import Operation, caller, read_body, reply
 
 PACKAGE_PARAM = {"package_id": {"type": "string", "format": "uuid"}}
@@ -63,6 +64,7 @@ class PackagePatch(Strict):
 
 class PaymentList(pydantic.BaseModel):
     items: list[PaymentView]
+    next_cursor: NoNextCursor = None
 
 
 async def on_sale(request: web.Request) -> web.Response:

@@ -19,6 +19,7 @@ from bookings.payments.paying import PaymentView
 from bookings.payments.refunding import RefundView
 from bookings.payments.service import notify_request
 from hub.auth import ANY_ROLE, STAFF, Role
+from hub.cursors import NoNextCursor
 from hub.web.openapi import Operation, caller, read_body, reply
 
 METHOD_PARAM = {"method": {"type": "string", "enum": ["wechat", "alipay", "card"]}}
@@ -27,10 +28,12 @@ NOTIFY_BODY_LIMIT = 64 * 1024  # every provider's notify is a few kilobytes
 
 class PaymentList(pydantic.BaseModel):
     items: list[PaymentView]
+    next_cursor: NoNextCursor = None
 
 
 class RefundList(pydantic.BaseModel):
     items: list[RefundView]
+    next_cursor: NoNextCursor = None
 
 
 async def pay(request: web.Request) -> web.Response:

@@ -58,6 +58,7 @@ class Schedule(pydantic.BaseModel):
 
 class OfferList(pydantic.BaseModel):
     items: list[OfferView]
+    next_cursor: None = pydantic.Field(description="Always null: the list has one page.")
 
 
 async def schedule(request: web.Request) -> web.Response:
@@ -83,7 +84,9 @@ async def offers(request: web.Request) -> web.Response:
     """The worker's open offers: what an app shows again after a restart or a lost connection."""
     user = caller(request)
     return reply(
-        OfferList.model_validate({"items": await runtime(request).dispatcher.pending_for(user.user_id)})
+        OfferList.model_validate(
+            {"items": await runtime(request).dispatcher.pending_for(user.user_id), "next_cursor": None}
+        )
     )
 
 

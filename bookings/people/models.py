@@ -10,6 +10,7 @@ import pydantic
 
 from bookings.eligibility import Level
 from bookings.reviews.models import PublicReview, ScoreAverages
+from hub.cursors import NoNextCursor
 from hub.times import Timestamp
 
 Gender = Literal["female", "male"]
@@ -118,4 +119,5 @@ class SavedAddress(pydantic.BaseModel):
 
 
 class AddressList(pydantic.BaseModel):
-    addresses: list[SavedAddress]
+    items: list[SavedAddress]
+    next_cursor: NoNextCursor = None

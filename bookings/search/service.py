@@ -21,6 +21,7 @@ from bookings import catalog
 from bookings.search import text
 from bookings.search.index import SearchIndex, Synonym
 from bookings.storage import search as store
+from hub.cursors import NoNextCursor
 from hub.errors import Conflict, InvalidPayload, NotFound
 from hub.storage.db import Conn, Executor
 from hub.times import Timestamp
@@ -41,7 +42,8 @@ class SynonymRecord(pydantic.BaseModel):
 
 
 class SynonymList(pydantic.BaseModel):
-    synonyms: list[SynonymRecord]
+    items: list[SynonymRecord]
+    next_cursor: NoNextCursor = None
 
 
 class CatalogSearch:
@@ -128,7 +130,7 @@ def clean_term(raw: str) -> str:
 
 
 async def synonyms(db: Executor) -> SynonymList:
-    return SynonymList(synonyms=[SynonymRecord(**dict(row)) for row in await store.synonyms(db)])
+    return SynonymList(items=[SynonymRecord(**dict(row)) for row in await store.synonyms(db)])
 
 
 async def add_synonym(

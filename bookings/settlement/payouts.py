@@ -28,6 +28,7 @@ from bookings.settlement import accounts
 from bookings.settlement.accounts import Method, PayoutAccount
 from bookings.storage import payouts as store
 from hub.acks import Payload
+from hub.cursors import NEXT_CURSOR_DESCRIPTION, CursorParam
 from hub.errors import Conflict, NotFound
 from hub.push.inbox import NewNotification, notify
 from hub.storage.db import Conn, Executor
@@ -75,7 +76,7 @@ class PayoutQuery(Payload):
     status: list[Status] = []
     worker_id: Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$")] | None = None
     limit: Annotated[int, Field(ge=1, le=100)] = 50
-    offset: Annotated[int, Field(ge=0, le=10_000)] = 0
+    cursor: CursorParam | None = None
 
     @pydantic.model_validator(mode="before")
     @classmethod
@@ -112,6 +113,7 @@ class PayoutView(pydantic.BaseModel):
 
 class PayoutList(pydantic.BaseModel):
     items: list[PayoutView]
+    next_cursor: str | None = pydantic.Field(description=NEXT_CURSOR_DESCRIPTION)
 
 
 def new_transfer_no() -> str:

@@ -22,6 +22,8 @@ from bookings.settlement import payouts
 from bookings.settlement.periods import Period
 from bookings.storage import payouts as payout_store
 from bookings.storage import statements as store
+from hub import cursors
+from hub.cursors import NEXT_CURSOR_DESCRIPTION
 from hub.push.inbox import NewNotification, notify
 from hub.storage.db import Conn, Executor
 from hub.times import Timestamp
@@ -45,6 +47,7 @@ class Statement(pydantic.BaseModel):
 
 class StatementList(pydantic.BaseModel):
     items: list[Statement]
+    next_cursor: str | None = pydantic.Field(description=NEXT_CURSOR_DESCRIPTION)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +114,9 @@ async def _tell(conn: Conn, statement: Statement) -> None:
     )
 
 
-async def of_worker(db: Executor, worker_id: str, limit: int, offset: int) -> StatementList:
-    rows = await store.of_worker(db, worker_id, limit, offset)
-    return StatementList(items=[Statement.model_validate(dict(row)) for row in rows])
+async def of_worker(db: Executor, worker_id: str, limit: int, cursor: str | None) -> StatementList:
+    offset = cursors.offset(cursor, "statements")
+    rows, next_cursor = cursors.offset_page(
+        "statements", await store.of_worker(db, worker_id, limit + 1, offset), limit, offset
+    )
+    return StatementList(items=[Statement.model_validate(dict(row)) for row in rows], next_cursor=next_cursor)
