@@ -19,6 +19,8 @@ import pydantic
 from bookings.storage import catalog as catalog_store
 from bookings.storage import history as store
 from bookings.storage import workers as worker_store
+from hub import cursors
+from hub.cursors import NEXT_CURSOR_DESCRIPTION
 from hub.errors import NotFound
 from hub.storage.db import Conn, Executor
 from hub.times import Timestamp
@@ -48,7 +50,8 @@ class HistoryEvent(pydantic.BaseModel):
 
 class History(pydantic.BaseModel):
     history: bool
-    events: list[HistoryEvent]  # newest first
+    items: list[HistoryEvent]  # newest first
+    next_cursor: str | None = pydantic.Field(description=NEXT_CURSOR_DESCRIPTION)
 
 
 class Recorded(pydantic.BaseModel):
@@ -116,10 +119,12 @@ def _refines(before: str, after: str) -> bool:
     return a.startswith(b) or b.startswith(a)
 
 
-async def history(db: Executor, customer_id: str, limit: int = KEEP) -> History:
+async def history(db: Executor, customer_id: str, limit: int = KEEP, cursor: str | None = None) -> History:
     consent = await privacy(db, customer_id)
-    rows = await store.events(db, customer_id, limit)
-    return History(history=consent.history, events=[_event(row) for row in rows])
+    after = cursors.read(cursor, "history", int)
+    rows = await store.events(db, customer_id, limit + 1, None if after is None else after[0])
+    found, next_cursor = cursors.page("history", [_event(row) for row in rows], limit, lambda e: (e.id,))
+    return History(history=consent.history, items=found, next_cursor=next_cursor)
 
 
 async def events(db: Executor, customer_id: str) -> list[HistoryEvent]:

@@ -109,7 +109,7 @@ async def recommend(
             origin = Origin(lat=address.lat, lng=address.lng, source="default_address")
     nearby: list[WorkerCard] = []
     if origin is not None:
-        nearby = (await list_workers(db, today, near=(origin.lat, origin.lng), limit=limit)).workers
+        nearby = (await list_workers(db, today, near=(origin.lat, origin.lng), limit=limit)).items
     return Recommendations(
         popular=await popular(db, limit),
         history=await history(db, customer_id, today, limit),

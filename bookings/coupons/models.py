@@ -153,6 +153,7 @@ class ClaimByCode(Payload):
 
 class WalletQuery(Payload):
     state: WalletState | None = None
+    cursor: CursorParam | None = None
     limit: Annotated[int, Field(ge=1, le=200)] = 100
 
 
@@ -173,6 +174,7 @@ class WalletCoupon(Terms):
 
 class Wallet(pydantic.BaseModel):
     items: list[WalletCoupon]
+    next_cursor: str | None = pydantic.Field(description=NEXT_CURSOR_DESCRIPTION)
 
 
 class ApplicableCoupon(pydantic.BaseModel):

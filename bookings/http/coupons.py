@@ -94,7 +94,10 @@ async def claim_by_code(request: web.Request) -> web.Response:
 async def my_coupons(request: web.Request) -> web.Response:
     user = caller(request)
     query = read_query(request, WalletQuery)
-    return reply(Wallet(items=await wallet.listing(pool_of(request), user.user_id, query.state, query.limit)))
+    items, next_cursor = await wallet.listing(
+        pool_of(request), user.user_id, query.state, query.limit, query.cursor
+    )
+    return reply(Wallet(items=items, next_cursor=next_cursor))
 
 
 _TAG = "coupons"

@@ -10,7 +10,7 @@ import pydantic
 
 from bookings.eligibility import Level
 from bookings.reviews.models import PublicReview, ScoreAverages
-from hub.cursors import NoNextCursor
+from hub.cursors import NEXT_CURSOR_DESCRIPTION, NoNextCursor
 from hub.times import Timestamp
 
 Gender = Literal["female", "male"]
@@ -49,8 +49,8 @@ class WorkerCard(pydantic.BaseModel):
 
 
 class WorkerList(pydantic.BaseModel):
-    workers: list[WorkerCard]
-    next_offset: int | None
+    items: list[WorkerCard]
+    next_cursor: str | None = pydantic.Field(description=NEXT_CURSOR_DESCRIPTION)
 
 
 class WorkerProfile(WorkerCard):
@@ -93,8 +93,8 @@ class WorkerRecord(WorkerProfile):
 
 
 class WorkerRecordList(pydantic.BaseModel):
-    workers: list[WorkerRecord]
-    next_offset: int | None
+    items: list[WorkerRecord]
+    next_cursor: str | None = pydantic.Field(description=NEXT_CURSOR_DESCRIPTION)
 
 
 class Customer(pydantic.BaseModel):

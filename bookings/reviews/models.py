@@ -10,6 +10,7 @@ import pydantic
 from pydantic import AfterValidator, Field, model_validator
 
 from hub.acks import Payload
+from hub.cursors import NEXT_CURSOR_DESCRIPTION, CursorParam
 from hub.times import Timestamp
 
 MAX_ATTACHMENTS = 9
@@ -97,9 +98,7 @@ class UnhideIn(Payload):
 
 
 class ReviewsQuery(Payload):
-    cursor: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
-        default=None, description="`next_cursor` of the page before"
-    )
+    cursor: CursorParam | None = None
     limit: Annotated[int, Field(ge=1, le=MAX_PAGE)] = 20
 
 
@@ -181,9 +180,9 @@ class ReviewRecord(Review):
 
 class ReviewPage(pydantic.BaseModel):
     items: list[PublicReview]
-    next_cursor: str | None
+    next_cursor: str | None = pydantic.Field(description=NEXT_CURSOR_DESCRIPTION)
 
 
 class StaffReviewPage(pydantic.BaseModel):
     items: list[Review]
-    next_cursor: str | None
+    next_cursor: str | None = pydantic.Field(description=NEXT_CURSOR_DESCRIPTION)
