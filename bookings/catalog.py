@@ -36,7 +36,7 @@ class Category(pydantic.BaseModel):
 
 class CategoryList(pydantic.BaseModel):
     items: list[Category]
-    next_cursor: NoNextCursor = None
+    next_cursor: NoNextCursor
 
 
 class Price(pydantic.BaseModel):
@@ -84,7 +84,7 @@ class FoundService(Service):
 
 class ServiceList(pydantic.BaseModel):
     items: list[FoundService]
-    next_cursor: NoNextCursor = None
+    next_cursor: NoNextCursor
 
 
 def shortest_minutes(min_minutes: int, step_minutes: int) -> int:

@@ -46,7 +46,7 @@ class Package(pydantic.BaseModel):
 
 class PackageList(pydantic.BaseModel):
     items: list[Package]
-    next_cursor: NoNextCursor = None
+    next_cursor: NoNextCursor
 
 
 class PackageOrder(pydantic.BaseModel):
@@ -67,7 +67,7 @@ class PackageOrder(pydantic.BaseModel):
 
 class PackageOrderList(pydantic.BaseModel):
     items: list[PackageOrder]
-    next_cursor: NoNextCursor = None
+    next_cursor: NoNextCursor
 
 
 def package_view(row: asyncpg.Record) -> Package:
@@ -104,7 +104,10 @@ async def change(conn: Conn, package_id: uuid.UUID, changes: dict[str, Any]) -> 
 
 
 async def listing(db: Executor, *, active_only: bool) -> PackageList:
-    return PackageList(items=[package_view(row) for row in await store.packages(db, active_only=active_only)])
+    return PackageList(
+        next_cursor=None,
+        items=[package_view(row) for row in await store.packages(db, active_only=active_only)],
+    )
 
 
 # Buying -----------------------------------------------------------------------------------------
@@ -128,7 +131,9 @@ async def order_of(db: Executor, customer_id: str | None, order_id: uuid.UUID) -
 
 
 async def orders_of(db: Executor, customer_id: str) -> PackageOrderList:
-    return PackageOrderList(items=[order_view(row) for row in await store.orders_of(db, customer_id)])
+    return PackageOrderList(
+        next_cursor=None, items=[order_view(row) for row in await store.orders_of(db, customer_id)]
+    )
 
 
 # Booking with a visit ---------------------------------------------------------------------------

@@ -141,7 +141,7 @@ class ClaimableCoupon(Terms):
 
 class ClaimableList(pydantic.BaseModel):
     items: list[ClaimableCoupon]
-    next_cursor: NoNextCursor = None
+    next_cursor: NoNextCursor
 
 
 # Customers: the wallet --------------------------------------------------------------------------
@@ -281,7 +281,7 @@ class LiveCampaign(pydantic.BaseModel):
 
 class LiveCampaignList(pydantic.BaseModel):
     items: list[LiveCampaign]
-    next_cursor: NoNextCursor = None
+    next_cursor: NoNextCursor
 
 
 class JoinGroup(Payload):

@@ -53,7 +53,7 @@ async def change_campaign(request: web.Request) -> web.Response:
 
 
 async def running(request: web.Request) -> web.Response:
-    return reply(LiveCampaignList(items=await campaigns.live(pool_of(request))))
+    return reply(LiveCampaignList(next_cursor=None, items=await campaigns.live(pool_of(request))))
 
 
 async def claim(request: web.Request) -> web.Response:

@@ -66,7 +66,9 @@ async def delete_coupon(request: web.Request) -> web.Response:
 
 
 async def claimable(request: web.Request) -> web.Response:
-    return reply(ClaimableList(items=await admin.claimable(pool_of(request), CLAIMABLE_SHOWN)))
+    return reply(
+        ClaimableList(next_cursor=None, items=await admin.claimable(pool_of(request), CLAIMABLE_SHOWN))
+    )
 
 
 async def claim(request: web.Request) -> web.Response:

@@ -28,12 +28,12 @@ NOTIFY_BODY_LIMIT = 64 * 1024  # every provider's notify is a few kilobytes
 
 class PaymentList(pydantic.BaseModel):
     items: list[PaymentView]
-    next_cursor: NoNextCursor = None
+    next_cursor: NoNextCursor
 
 
 class RefundList(pydantic.BaseModel):
     items: list[RefundView]
-    next_cursor: NoNextCursor = None
+    next_cursor: NoNextCursor
 
 
 async def pay(request: web.Request) -> web.Response:
@@ -67,8 +67,10 @@ async def listing(request: web.Request) -> web.Response:
     rt = runtime(request)
     await rt.visible(user, booking_id)  # its customer and staff (and its worker) may see it
     if user.role == Role.WORKER:
-        return reply(PaymentList(items=[]))  # a worker sees the booking, not how it was paid
-    return reply(PaymentList(items=await rt.payments.for_booking(booking_id)))
+        return reply(
+            PaymentList(next_cursor=None, items=[])
+        )  # a worker sees the booking, not how it was paid
+    return reply(PaymentList(next_cursor=None, items=await rt.payments.for_booking(booking_id)))
 
 
 async def refund(request: web.Request) -> web.Response:
@@ -98,8 +100,8 @@ async def refunds(request: web.Request) -> web.Response:
     rt = runtime(request)
     await rt.visible(user, booking_id)
     if user.role == Role.WORKER:
-        return reply(RefundList(items=[]))
-    return reply(RefundList(items=await rt.payments.refunds_of(booking_id)))
+        return reply(RefundList(next_cursor=None, items=[]))
+    return reply(RefundList(next_cursor=None, items=await rt.payments.refunds_of(booking_id)))
 
 
 async def notify(request: web.Request) -> web.Response:

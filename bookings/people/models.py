@@ -120,4 +120,4 @@ class SavedAddress(pydantic.BaseModel):
 
 class AddressList(pydantic.BaseModel):
     items: list[SavedAddress]
-    next_cursor: NoNextCursor = None
+    next_cursor: NoNextCursor

@@ -43,7 +43,7 @@ class SynonymRecord(pydantic.BaseModel):
 
 class SynonymList(pydantic.BaseModel):
     items: list[SynonymRecord]
-    next_cursor: NoNextCursor = None
+    next_cursor: NoNextCursor
 
 
 class CatalogSearch:
@@ -130,7 +130,9 @@ def clean_term(raw: str) -> str:
 
 
 async def synonyms(db: Executor) -> SynonymList:
-    return SynonymList(items=[SynonymRecord(**dict(row)) for row in await store.synonyms(db)])
+    return SynonymList(
+        next_cursor=None, items=[SynonymRecord(**dict(row)) for row in await store.synonyms(db)]
+    )
 
 
 async def add_synonym(
