@@ -56,13 +56,13 @@ async def searched(hub: RunningHub, q: str, customer: str | None = CUSTOMER) -> 
     bearer = None if customer is None else token(hub, customer)
     status, body = await hub.http("GET", f"/api/v1/services?q={quote(q)}", bearer)
     assert status == 200, body
-    return [s["id"] for s in body["services"]]
+    return [s["id"] for s in body["items"]]
 
 
 async def events(hub: RunningHub, customer: str = CUSTOMER) -> list[dict[str, Any]]:
     status, body = await hub.http("GET", f"{HISTORY}?limit=200", token(hub, customer))
     assert status == 200, body
-    found: list[dict[str, Any]] = body["events"]
+    found: list[dict[str, Any]] = body["items"]
     return found
 
 

@@ -121,7 +121,7 @@ async def test_an_admin_with_a_support_agents_id_gets_nothing_of_theirs(
     assert admin.pending("chat:message") == []
     assert admin.pending("conversation:assigned") == []
     listed = await agent.ok("conversations:list")
-    mine = next(c for c in listed["conversations"] if c["id"] == conv)
+    mine = next(c for c in listed["items"] if c["id"] == conv)
     assert mine["last_read_seq"] == 0  # the admin's read did not move the agent's mark
 
 

@@ -107,7 +107,7 @@ async def test_register_list_and_delete_devices(api: RunningHub) -> None:
 
     status, listed = await api.http("GET", "/api/v1/devices", alice)
     assert status == 200
-    assert [d["id"] for d in listed["devices"]] == [device_id, apns_id]
+    assert [d["id"] for d in listed["items"]] == [device_id, apns_id]
     assert await api.http("GET", "/api/v1/devices", bob) == (200, {"devices": []})
 
     # Someone else's device, an unknown one and a malformed id all look the same.
@@ -121,7 +121,7 @@ async def test_register_list_and_delete_devices(api: RunningHub) -> None:
     status, _ = await api.http("DELETE", f"/api/v1/devices/{device_id}", alice)
     assert status == 204
     status, listed = await api.http("GET", "/api/v1/devices", alice)
-    assert [d["id"] for d in listed["devices"]] == [apns_id]
+    assert [d["id"] for d in listed["items"]] == [apns_id]
 
 
 async def test_a_token_moves_to_the_user_who_registers_it_last(api: RunningHub) -> None:
