@@ -165,9 +165,8 @@ async def test_history_pages_backwards(connect: Connect) -> None:
     other = (await open_assigned(connect))[2]
     for bad in (newest["next_cursor"], "bm9wZQ", "!!"):
         ack = await customer.call("chat:history", {"conversation_id": other, "cursor": bad})
-        assert ack["ok"] is False and ack["error"]["code"] in {"invalid_cursor", "conversation_not_found"}, (
-            ack
-        )
+        assert ack["ok"] is False, ack
+        assert ack["error"]["code"] in {"invalid_cursor", "conversation_not_found"}, ack
     ack = await customer.call("chat:history", {"conversation_id": conv, "cursor": "bm9wZQ"})
     assert ack["error"]["code"] == "invalid_cursor", ack
 
