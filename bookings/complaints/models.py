@@ -14,6 +14,7 @@ from pydantic import Field, StrictInt, StrictStr, model_validator
 from bookings.payloads import statuses_split
 from hub.acks import Payload
 from hub.cursors import NEXT_CURSOR_DESCRIPTION, CursorParam
+from hub.times import Timestamp
 
 MAX_ATTACHMENTS = 9
 MAX_BODY = 4000
@@ -191,7 +192,7 @@ class Message(pydantic.BaseModel):
     """A message from support to the customer."""
 
     body: str
-    at: dt.datetime
+    at: Timestamp
 
 
 class CustomerComplaint(pydantic.BaseModel):
@@ -203,16 +204,16 @@ class CustomerComplaint(pydantic.BaseModel):
     body: str
     attachments: list[Attachment]
     status: StatusName
-    due_at: dt.datetime = pydantic.Field(description="When support is due to answer.")
+    due_at: Timestamp = pydantic.Field(description="When support is due to answer.")
     messages: list[Message]
     resolution: ResolutionName | None
     outcome: dict[str, Any] = pydantic.Field(
         description="What the resolution did (refund, redo, compensation)."
     )
     answer: str | None = pydantic.Field(description="The resolution's explanation, or why it was rejected.")
-    closed_at: dt.datetime | None
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    closed_at: Timestamp | None
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class Step(pydantic.BaseModel):
@@ -226,7 +227,7 @@ class Step(pydantic.BaseModel):
     body: str
     data: dict[str, Any]
     to_customer: bool = pydantic.Field(description="A message to the customer (the only steps they see).")
-    at: dt.datetime
+    at: Timestamp
 
 
 class Complaint(pydantic.BaseModel):
@@ -241,17 +242,17 @@ class Complaint(pydantic.BaseModel):
     attachments: list[Attachment]
     status: StatusName
     owner: Person | None
-    due_at: dt.datetime
+    due_at: Timestamp
     overdue: bool = pydantic.Field(description="Unresolved past its deadline.")
-    escalated_at: dt.datetime | None
+    escalated_at: Timestamp | None
     resolution: ResolutionName | None
     outcome: dict[str, Any]
     answer: str | None
     closed_by: Person | None
-    closed_at: dt.datetime | None
+    closed_at: Timestamp | None
     version: int
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class ComplaintDetail(Complaint):
