@@ -112,7 +112,7 @@ async def test_text_no_database_can_hold_is_refused_in_http_bodies(
     )
     assert status == 422, error
     assert invalid_fields(error) == [where]
-    assert await hub.http("GET", "/api/v1/devices", token) == (200, {"devices": []})
+    assert await hub.http("GET", "/api/v1/devices", token) == (200, {"items": [], "next_cursor": None})
     assert_no_traceback(caplog)
 
 
