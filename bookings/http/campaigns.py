@@ -19,7 +19,6 @@ from bookings.coupons.models import (
 )
 from bookings.http.idempotency import create_once
 from bookings.http.inputs import path_uuid, pool_of, required_body
-from hub import cursors
 from hub.auth import STAFF, Role
 from hub.storage.db import Conn
 from hub.web.openapi import Operation, caller, read_body, read_query, reply
@@ -29,10 +28,7 @@ CAMPAIGN_PARAM = {"campaign_id": {"type": "string", "format": "uuid"}}
 
 async def list_campaigns(request: web.Request) -> web.Response:
     query = read_query(request, CampaignsQuery)
-    offset = cursors.offset(query.cursor, "campaigns")
-    found = await campaigns.listing(pool_of(request), query.limit + 1, offset)
-    items, next_cursor = cursors.offset_page("campaigns", found, query.limit, offset)
-    return reply(CampaignList(items=items, next_cursor=next_cursor))
+    return reply(await campaigns.listing(pool_of(request), query.limit, query.cursor))
 
 
 async def create_campaign(request: web.Request) -> web.Response:

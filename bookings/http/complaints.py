@@ -145,7 +145,7 @@ OPERATIONS = [
         "GET", "/api/v1/complaints", listing,
         "Complaints: a customer's own; staff filter by status, owner and overdue", _TAG,
         roles=CUSTOMER_AND_STAFF, query=ComplaintsQuery, responses={200: ComplaintList}, errors=(422,),
-        description="Newest first, `limit` and `offset` to page. `owner`: `me`, `none`, or "
+        description="Newest first, `limit` and `cursor` to page. `owner`: `me`, `none`, or "
         "`support:<id>`/`admin:<id>` (staff only, like `overdue`).",
     ),
     Operation(

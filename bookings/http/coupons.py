@@ -20,7 +20,6 @@ from bookings.coupons.models import (
 )
 from bookings.http.idempotency import create_once
 from bookings.http.inputs import path_uuid, pool_of, required_body
-from hub import cursors
 from hub.auth import STAFF, Role
 from hub.storage.db import Conn
 from hub.web.openapi import Operation, caller, read_query, reply
@@ -31,10 +30,7 @@ CLAIMABLE_SHOWN = 100
 
 async def list_coupons(request: web.Request) -> web.Response:
     query = read_query(request, CouponsQuery)
-    offset = cursors.offset(query.cursor, "coupons")
-    found = await admin.listing(pool_of(request), query.active, query.limit + 1, offset)
-    items, next_cursor = cursors.offset_page("coupons", found, query.limit, offset)
-    return reply(CouponList(items=items, next_cursor=next_cursor))
+    return reply(await admin.listing(pool_of(request), query.active, query.limit, query.cursor))
 
 
 async def create_coupon(request: web.Request) -> web.Response:
