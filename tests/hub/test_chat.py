@@ -162,7 +162,7 @@ async def test_history_pages_backwards(connect: Connect) -> None:
         cursor = page["next_cursor"]
     assert seen == list(range(1, seqs[-1] + 1))  # every message once, the first page ending it
     # A cursor names its conversation and is taken back only as it was given.
-    other = (await open_assigned(connect))[2]
+    other = (await open_assigned(connect, "c-2", "a-2"))[2]
     for bad in (newest["next_cursor"], "bm9wZQ", "!!"):
         ack = await customer.call("chat:history", {"conversation_id": other, "cursor": bad})
         assert ack["ok"] is False, ack
