@@ -43,7 +43,7 @@ async def test_seed_twice_gives_the_same_data(pool: asyncpg.Pool) -> None:
     assert first.workers >= 24
     assert first.bookable_workers == first.workers - 2
     assert (first.support_id, first.admin_id) == ("support-01", "admin-01")
-    assert len(before["items"]) == len(demo.SERVICES)
+    assert len(before["services"]) == len(demo.SERVICES)
     assert len(before["customer_addresses"]) == len(demo.ADDRESSES)
 
 
