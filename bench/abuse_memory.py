@@ -77,7 +77,7 @@ MALFORMED = [
     '2/customer,5{"event":"ping"}',
     '2/customer,5["ping",',
     "2/customer,5" + DEEP,
-    '2/customer,5["chat:history",{"before_seq":' + HUGE + "}]",
+    '2/customer,5["chat:history",{"limit":' + HUGE + "}]",
     "2/customer,[]",
     "x",
     "9",
@@ -540,7 +540,7 @@ def random_json(rng: random.Random, depth: int = 0) -> Any:
         return rng.choice([str(uuid.uuid4()), "2026-01-01T00:00:00Z", "", "\x00", "online", "background"])
     if kind == 6:
         return [random_json(rng, depth + 1) for _ in range(rng.randrange(4))]
-    keys = ["conversation_id", "body", "client_id", "limit", "before_seq", "status", "state", "seq", "token"]
+    keys = ["conversation_id", "body", "client_id", "limit", "cursor", "status", "state", "seq", "token"]
     return {
         rng.choice([*keys, "x" * rng.randrange(1, 40)]): random_json(rng, depth + 1)
         for _ in range(rng.randrange(5))

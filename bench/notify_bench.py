@@ -91,7 +91,7 @@ async def _payments(
         token = deployment.token(Role.CUSTOMER, customer)
         headers = {"Authorization": f"Bearer {token}"}
         async with http.get(f"{url}/api/v1/customers/me/addresses", headers=headers) as response:
-            address = (await response.json())["addresses"][0]["id"]
+            address = (await response.json())["items"][0]["id"]
         day: date = today + timedelta(days=1 + n // 4)
         body = {
             "service_id": "daily-cleaning",

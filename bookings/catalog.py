@@ -22,6 +22,7 @@ import pydantic
 from bookings import pricing
 from bookings.storage import catalog as store
 from bookings.storage.catalog import Pricing, ServiceRecord
+from hub.cursors import NoNextCursor
 from hub.storage.db import Executor
 
 
@@ -34,7 +35,8 @@ class Category(pydantic.BaseModel):
 
 
 class CategoryList(pydantic.BaseModel):
-    categories: list[Category]
+    items: list[Category]
+    next_cursor: NoNextCursor
 
 
 class Price(pydantic.BaseModel):
@@ -81,7 +83,8 @@ class FoundService(Service):
 
 
 class ServiceList(pydantic.BaseModel):
-    services: list[FoundService]
+    items: list[FoundService]
+    next_cursor: NoNextCursor
 
 
 def shortest_minutes(min_minutes: int, step_minutes: int) -> int:

@@ -24,11 +24,12 @@ from bookings.storage import workers as worker_store
 from bookings.storage.catalog import ServiceRecord
 from hub.errors import Conflict, InvalidPayload
 from hub.storage.db import Conn, Executor
+from hub.times import Timestamp
 
 
 class Slot(pydantic.BaseModel):
-    start: datetime
-    end: datetime
+    start: Timestamp
+    end: Timestamp
     timezone: str
 
 

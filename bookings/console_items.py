@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from hub.console import items as work_items
 from hub.console.models import NewItem, Priority
 from hub.storage.db import Conn
+from hub.times import iso_or_none
 
 if TYPE_CHECKING:
     from bookings.orders import Booking, TimelineEntry
@@ -153,4 +154,4 @@ def _dates(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _iso(at: datetime | None) -> str | None:
-    return at.isoformat() if at is not None else None
+    return iso_or_none(at)

@@ -33,6 +33,7 @@ from hub.push.inbox import NewNotification, notify
 from hub.realtime import Realtime
 from hub.scheduler import Timers
 from hub.storage.db import Conn
+from hub.times import iso
 
 log = logging.getLogger(__name__)
 
@@ -251,7 +252,7 @@ class Dispatcher:
                     data={
                         "offer_id": str(offer.id),
                         "booking_id": str(booking.id),
-                        "deadline": deadline.isoformat(),
+                        "deadline": iso(deadline),
                     },
                     urgent=True,
                 ),
@@ -291,13 +292,13 @@ class Dispatcher:
             "offer_id": str(offer.id),
             "booking_id": str(booking.id),
             "wave": offer.wave,
-            "deadline": offer.deadline.isoformat(),
+            "deadline": iso(offer.deadline),
             "seconds_left": max(0.0, round((offer.deadline - datetime.now(UTC)).total_seconds(), 1)),
             "chosen": booking.chosen_worker_id == offer.worker_id,
             "order": {
                 "service": booking.service.model_dump(),
-                "slot_start": booking.slot_start.isoformat(),
-                "slot_end": booking.slot_end.isoformat(),
+                "slot_start": iso(booking.slot_start),
+                "slot_end": iso(booking.slot_end),
                 "duration_minutes": booking.duration_minutes,
                 "address": booking.address.model_dump(),
                 "distance_km": offer.distance_km,
@@ -331,7 +332,7 @@ class Dispatcher:
         row = await offer_store.mark_seen(self.pool, offer_id, worker_id)
         if row is None:
             raise NotFound("no such offer", code="offer_not_found")
-        return {"offer_id": str(row["id"]), "status": row["status"], "seen_at": row["seen_at"].isoformat()}
+        return {"offer_id": str(row["id"]), "status": row["status"], "seen_at": iso(row["seen_at"])}
 
     async def accept(self, worker_id: str, offer_id: uuid.UUID) -> Accepted:
         async with self.pool.acquire() as conn, conn.transaction():

@@ -29,6 +29,7 @@ from bookings.people.workers import cards_by_ids
 from bookings.storage import bookings as booking_store
 from bookings.storage import catalog as catalog_store
 from hub.storage.db import Executor
+from hub.times import Timestamp
 
 HALF_LIFE_DAYS = 14.0
 BOOKED = 3.0
@@ -55,7 +56,7 @@ class Reason(pydantic.BaseModel):
     kind: ReasonKind
     subject: str  # the service's name (Chinese), the worker's name, or the words searched
     text: str  # "because you looked at 李桂兰", "because you searched 照顾小孩"
-    at: datetime  # the latest time it happened
+    at: Timestamp  # the latest time it happened
 
 
 class SuggestedService(pydantic.BaseModel):

@@ -11,7 +11,6 @@ newest ``KEEP`` events per customer are kept.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Literal
 
 import asyncpg
@@ -20,8 +19,11 @@ import pydantic
 from bookings.storage import catalog as catalog_store
 from bookings.storage import history as store
 from bookings.storage import workers as worker_store
+from hub import cursors
+from hub.cursors import NEXT_CURSOR_DESCRIPTION
 from hub.errors import NotFound
 from hub.storage.db import Conn, Executor
+from hub.times import Timestamp
 
 Kind = Literal["service_view", "worker_view", "search"]
 KEEP = store.KEEP
@@ -33,7 +35,7 @@ FOUND_KEPT = 3  # a search keeps its first results, for recommendations
 
 class Privacy(pydantic.BaseModel):
     history: bool  # whether browsing and search history is kept
-    changed_at: datetime | None  # when it was last turned on or off; None: never chosen
+    changed_at: Timestamp | None  # when it was last turned on or off; None: never chosen
 
 
 class HistoryEvent(pydantic.BaseModel):
@@ -43,12 +45,13 @@ class HistoryEvent(pydantic.BaseModel):
     worker_id: str | None  # a worker_view's worker
     query: str | None  # a search's words
     found: list[str]  # a search's first results (service ids), best first
-    at: datetime
+    at: Timestamp
 
 
 class History(pydantic.BaseModel):
     history: bool
-    events: list[HistoryEvent]  # newest first
+    items: list[HistoryEvent]  # newest first
+    next_cursor: str | None = pydantic.Field(description=NEXT_CURSOR_DESCRIPTION)
 
 
 class Recorded(pydantic.BaseModel):
@@ -116,10 +119,12 @@ def _refines(before: str, after: str) -> bool:
     return a.startswith(b) or b.startswith(a)
 
 
-async def history(db: Executor, customer_id: str, limit: int = KEEP) -> History:
+async def history(db: Executor, customer_id: str, limit: int = KEEP, cursor: str | None = None) -> History:
     consent = await privacy(db, customer_id)
-    rows = await store.events(db, customer_id, limit)
-    return History(history=consent.history, events=[_event(row) for row in rows])
+    after = cursors.read(cursor, "history", int)
+    rows = await store.events(db, customer_id, limit + 1, None if after is None else after[0])
+    found, next_cursor = cursors.page("history", [_event(row) for row in rows], limit, lambda e: (e.id,))
+    return History(history=consent.history, items=found, next_cursor=next_cursor)
 
 
 async def events(db: Executor, customer_id: str) -> list[HistoryEvent]:

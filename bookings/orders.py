@@ -21,12 +21,14 @@ import pydantic
 
 from bookings import console_items
 from bookings.storage import bookings as store
+from hub import cursors
 from hub.auth import Principal, Role
 from hub.errors import Conflict, NotFound
 from hub.events import Event
 from hub.push.inbox import NewNotification, notify
 from hub.storage.db import Conn, Executor
 from hub.storage.outbox import publish
+from hub.times import Timestamp
 
 BOOKING_CHANGED = "booking.changed"
 DISPATCH_REQUESTED = "dispatch.requested"
@@ -96,36 +98,36 @@ class Booking(pydantic.BaseModel):
     service: ServiceRef
     worker_id: str | None
     chosen_worker_id: str | None
-    slot_start: datetime
-    slot_end: datetime
+    slot_start: Timestamp
+    slot_end: Timestamp
     duration_minutes: int
     address: Address
     special_requests: str
     price: dict[str, Any]
     total_cents: int
     worker_pay_cents: int
-    payment_due_at: datetime
-    paid_at: datetime | None
+    payment_due_at: Timestamp
+    paid_at: Timestamp | None
     dispatch_wave: int
-    escalated_at: datetime | None
-    accepted_at: datetime | None
-    depart_by: datetime | None
-    departed_at: datetime | None
-    eta_at: datetime | None
-    arrived_at: datetime | None
+    escalated_at: Timestamp | None
+    accepted_at: Timestamp | None
+    depart_by: Timestamp | None
+    departed_at: Timestamp | None
+    eta_at: Timestamp | None
+    arrived_at: Timestamp | None
     arrival_distance_m: int | None
     arrival_flagged: bool
-    started_at: datetime | None
-    finished_at: datetime | None
-    cancelled_at: datetime | None
+    started_at: Timestamp | None
+    finished_at: Timestamp | None
+    cancelled_at: Timestamp | None
     cancel_reason: str | None
     cancellation_fee_cents: int | None
-    late_alerted_at: datetime | None
+    late_alerted_at: Timestamp | None
     redo_of: uuid.UUID | None = None  # the booking whose job this one does again, free (a complaint's redo)
     redos: list[uuid.UUID] = []  # the free redos of this booking's job, oldest first
     version: int
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class TimelineEntry(pydantic.BaseModel):
@@ -136,7 +138,7 @@ class TimelineEntry(pydantic.BaseModel):
     actor_role: str | None
     note: str
     data: dict[str, Any]
-    at: datetime
+    at: Timestamp
 
 
 class BookingDetail(Booking):
@@ -188,9 +190,10 @@ async def listing(
     statuses: Sequence[str] = (),
     escalated: bool | None = None,
     late: bool | None = None,
-    before: datetime | None = None,
+    cursor: str | None = None,
     limit: int = 50,
-) -> list[Booking]:
+) -> tuple[list[Booking], str | None]:
+    """A page of bookings, newest first, and the cursor of the next page."""
     rows = await store.listing(
         conn,
         customer_id=customer_id,
@@ -198,10 +201,12 @@ async def listing(
         statuses=statuses,
         escalated=escalated,
         late=late,
-        before=before,
-        limit=limit,
+        after=cursors.read(cursor, "bookings", datetime, uuid.UUID),
+        limit=limit + 1,
     )
-    return [booking_from(row) for row in rows]
+    return cursors.page(
+        "bookings", [booking_from(row) for row in rows], limit, lambda b: (b.created_at, b.id)
+    )
 
 
 async def insert(

@@ -23,8 +23,10 @@ from bookings.payments import package_money
 from bookings.pricing import PriceLine, Quote
 from bookings.storage import catalog as catalog_store
 from bookings.storage import packages as store
+from hub.cursors import NoNextCursor
 from hub.errors import Conflict, InvalidPayload, NotFound
 from hub.storage.db import Conn, Executor
+from hub.times import Timestamp
 
 Q = TypeVar("Q", bound=Quote)
 
@@ -38,12 +40,13 @@ class Package(pydantic.BaseModel):
     price_cents: int
     validity_days: int  # from payment
     active: bool
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class PackageList(pydantic.BaseModel):
     items: list[Package]
+    next_cursor: NoNextCursor
 
 
 class PackageOrder(pydantic.BaseModel):
@@ -56,14 +59,15 @@ class PackageOrder(pydantic.BaseModel):
     visit_minutes: int
     price_cents: int
     status: str  # pending_payment, active, expired (active, past expires_at), used_up
-    payment_due_at: datetime
-    paid_at: datetime | None
-    expires_at: datetime | None
-    created_at: datetime
+    payment_due_at: Timestamp
+    paid_at: Timestamp | None
+    expires_at: Timestamp | None
+    created_at: Timestamp
 
 
 class PackageOrderList(pydantic.BaseModel):
     items: list[PackageOrder]
+    next_cursor: NoNextCursor
 
 
 def package_view(row: asyncpg.Record) -> Package:
@@ -100,7 +104,10 @@ async def change(conn: Conn, package_id: uuid.UUID, changes: dict[str, Any]) -> 
 
 
 async def listing(db: Executor, *, active_only: bool) -> PackageList:
-    return PackageList(items=[package_view(row) for row in await store.packages(db, active_only=active_only)])
+    return PackageList(
+        next_cursor=None,
+        items=[package_view(row) for row in await store.packages(db, active_only=active_only)],
+    )
 
 
 # Buying -----------------------------------------------------------------------------------------
@@ -124,7 +131,9 @@ async def order_of(db: Executor, customer_id: str | None, order_id: uuid.UUID) -
 
 
 async def orders_of(db: Executor, customer_id: str) -> PackageOrderList:
-    return PackageOrderList(items=[order_view(row) for row in await store.orders_of(db, customer_id)])
+    return PackageOrderList(
+        next_cursor=None, items=[order_view(row) for row in await store.orders_of(db, customer_id)]
+    )
 
 
 # Booking with a visit ---------------------------------------------------------------------------

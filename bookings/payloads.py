@@ -6,9 +6,10 @@ import datetime as dt
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field, StrictFloat, StrictInt, StrictStr, model_validator
+from pydantic import Field, StrictFloat, StrictInt, StrictStr, model_validator
 
 from hub.acks import Payload
+from hub.cursors import CursorParam
 
 Lat = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
 Lng = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
@@ -164,7 +165,7 @@ class BookingsQuery(Payload):
     ] = []
     escalated: bool | None = None
     late: bool | None = None
-    before: AwareDatetime | None = None
+    cursor: CursorParam | None = None
     limit: Annotated[int, Field(ge=1, le=100)] = 50
 
     @model_validator(mode="before")

@@ -26,9 +26,12 @@ from bookings.orders import Booking
 from bookings.pricing import PriceLine, Quote
 from bookings.storage import points as store
 from bookings.storage import settings as settings_store
+from hub import cursors
 from hub.acks import Payload
+from hub.cursors import NEXT_CURSOR_DESCRIPTION
 from hub.errors import Conflict, InvalidPayload
 from hub.storage.db import Conn, Executor
+from hub.times import Timestamp
 
 KEY = "points"
 Q = TypeVar("Q", bound=Quote)
@@ -54,13 +57,13 @@ class PointsEntry(pydantic.BaseModel):
     points: int  # negative when spent
     booking_id: uuid.UUID | None
     note: str
-    at: datetime
+    at: Timestamp
 
 
 class PointsHistory(pydantic.BaseModel):
     balance: int
     items: list[PointsEntry]
-    next_before: datetime | None  # pass as ``before`` for the next page; null on the last one
+    next_cursor: str | None = pydantic.Field(description=NEXT_CURSOR_DESCRIPTION)
 
 
 def _defaults(defaults: PointsDefaults) -> PointsRule:
@@ -204,11 +207,9 @@ async def compensate(
     )
 
 
-async def history(db: Executor, customer_id: str, before: datetime | None, limit: int) -> PointsHistory:
-    rows = await store.history(db, customer_id, before, limit)
-    items = [PointsEntry.model_validate(dict(row)) for row in rows]
-    return PointsHistory(
-        balance=await store.balance(db, customer_id),
-        items=items,
-        next_before=items[-1].at if len(items) == limit else None,
-    )
+async def history(db: Executor, customer_id: str, cursor: str | None, limit: int) -> PointsHistory:
+    after = cursors.read(cursor, "points", datetime, int)
+    rows = await store.history(db, customer_id, after, limit + 1)
+    found = [PointsEntry.model_validate(dict(row)) for row in rows]
+    items, next_cursor = cursors.page("points", found, limit, lambda entry: (entry.at, entry.id))
+    return PointsHistory(balance=await store.balance(db, customer_id), items=items, next_cursor=next_cursor)

@@ -9,21 +9,21 @@ are declared with the models below.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Literal
 
 import pydantic
 
 from bookings.orders import Address, Booking, ServiceRef, TimelineEntry
-from hub.protocol import CUSTOMER, SUPPORT, WORKER, ServerEvent, Timestamp, Uuid, Wire, omitted
+from hub.protocol import CUSTOMER, SUPPORT, WORKER, ServerEvent, Uuid, Wire, omitted
+from hub.times import Timestamp
 
 # Offers ---------------------------------------------------------------------------------------------
 
 
 class OfferOrder(pydantic.BaseModel):
     service: ServiceRef
-    slot_start: datetime
-    slot_end: datetime
+    slot_start: Timestamp
+    slot_end: Timestamp
     duration_minutes: int
     address: Address
     distance_km: float
@@ -42,7 +42,7 @@ class OfferView(pydantic.BaseModel):
     offer_id: uuid.UUID
     booking_id: uuid.UUID
     wave: int
-    deadline: datetime
+    deadline: Timestamp
     seconds_left: float
     chosen: bool
     order: OfferOrder
@@ -141,7 +141,8 @@ SERVER_EVENTS = (
 
 
 class Offers(Wire):
-    offers: list[OfferView] = pydantic.Field(description="The worker's open offers, soonest deadline first.")
+    items: list[OfferView] = pydantic.Field(description="The worker's open offers, soonest deadline first.")
+    next_cursor: None = pydantic.Field(description="Always null: the list has one page.")
 
 
 class OfferSeen(Wire):

@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Literal
 
 import pydantic
@@ -25,6 +25,7 @@ from bookings.people.models import WorkerCard
 from bookings.people.workers import cards_by_ids, list_workers
 from bookings.storage import bookings as booking_store
 from hub.storage.db import Executor
+from hub.times import Timestamp
 
 POPULAR_DAYS = 30
 ACTIVE_BOOKING_STATUSES = ("dispatching", "accepted", "on_the_way", "arrived", "in_service", "completed")
@@ -38,13 +39,13 @@ class PopularService(pydantic.BaseModel):
 class PastService(pydantic.BaseModel):
     service: catalog.Service
     times_booked: int
-    last_booked_at: datetime
+    last_booked_at: Timestamp
 
 
 class PastWorker(pydantic.BaseModel):
     worker: WorkerCard
     times_booked: int
-    last_booked_at: datetime
+    last_booked_at: Timestamp
 
 
 class History(pydantic.BaseModel):
@@ -108,7 +109,7 @@ async def recommend(
             origin = Origin(lat=address.lat, lng=address.lng, source="default_address")
     nearby: list[WorkerCard] = []
     if origin is not None:
-        nearby = (await list_workers(db, today, near=(origin.lat, origin.lng), limit=limit)).workers
+        nearby = (await list_workers(db, today, near=(origin.lat, origin.lng), limit=limit)).items
     return Recommendations(
         popular=await popular(db, limit),
         history=await history(db, customer_id, today, limit),

@@ -13,7 +13,10 @@ import pydantic
 
 from bookings.pricing import PriceLine
 from bookings.storage import spending as store
+from hub import cursors
+from hub.cursors import NEXT_CURSOR_DESCRIPTION
 from hub.storage.db import Executor
+from hub.times import Timestamp
 
 
 class Movement(pydantic.BaseModel):
@@ -23,7 +26,7 @@ class Movement(pydantic.BaseModel):
     method: str | None  # wechat, alipay, card, manual; none for a fee
     booking_id: uuid.UUID | None
     package_order_id: uuid.UUID | None  # a package bought
-    at: datetime
+    at: Timestamp
 
 
 class BookingSpend(pydantic.BaseModel):
@@ -48,7 +51,7 @@ class Spending(pydantic.BaseModel):
     items: list[Movement]
     bookings: list[BookingSpend]  # the bookings the movements of this page concern
     totals: Totals
-    next_before: datetime | None  # pass as ``before`` for the next page; null on the last one
+    next_cursor: str | None = pydantic.Field(description=NEXT_CURSOR_DESCRIPTION)
 
 
 def _booking(row: Any) -> BookingSpend:
@@ -65,10 +68,12 @@ def _booking(row: Any) -> BookingSpend:
     )
 
 
-async def history(db: Executor, customer_id: str, before: datetime | None, limit: int) -> Spending:
-    items = [
-        Movement.model_validate(dict(row)) for row in await store.movements(db, customer_id, before, limit)
+async def history(db: Executor, customer_id: str, cursor: str | None, limit: int) -> Spending:
+    after = cursors.read(cursor, "spending", datetime, uuid.UUID)
+    found = [
+        Movement.model_validate(dict(row)) for row in await store.movements(db, customer_id, after, limit + 1)
     ]
+    items, next_cursor = cursors.page("spending", found, limit, lambda item: (item.at, item.id))
     booking_ids = list(dict.fromkeys(item.booking_id for item in items if item.booking_id is not None))
     rows = await store.bookings(db, customer_id, booking_ids) if booking_ids else []
     total = await store.totals(db, customer_id)
@@ -81,5 +86,5 @@ async def history(db: Executor, customer_id: str, before: datetime | None, limit
             fees_cents=total["fees_cents"],
             net_cents=total["paid_cents"] - total["refunded_cents"],
         ),
-        next_before=items[-1].at if len(items) == limit else None,
+        next_cursor=next_cursor,
     )

@@ -21,6 +21,7 @@ from bookings.storage import workers as worker_store
 from hub.chat import bookings as booking_chat
 from hub.errors import Conflict, NotFound
 from hub.storage.db import Conn
+from hub.times import iso, iso_or_none
 
 ONLY_ASSIGNED = "AND worker_id = $3"
 DEFAULT_TRAVEL_MINUTES = 30  # a worker without a base on record
@@ -108,7 +109,7 @@ async def depart(
     )
     assert booking.eta_at is not None
     if made and booking.eta_at > booking.slot_start + timedelta(minutes=config.lateness_grace_minutes):
-        await alert_late(conn, booking, "eta_after_start", {"eta_at": booking.eta_at.isoformat()})
+        await alert_late(conn, booking, "eta_after_start", {"eta_at": iso(booking.eta_at)})
     return booking
 
 
@@ -223,8 +224,8 @@ async def locate(
             "lat": lat,
             "lng": lng,
             "distance_m": round(geo.distance_km(lat, lng, row["lat"], row["lng"]) * 1000),
-            "eta_at": row["eta_at"].isoformat() if row["eta_at"] else None,
-            "at": row["last_located_at"].isoformat(),
+            "eta_at": iso_or_none(row["eta_at"]),
+            "at": iso(row["last_located_at"]),
         },
     }
 
@@ -267,7 +268,7 @@ async def check_departure(conn: Conn, booking_id: uuid.UUID) -> bool:
         conn,
         booking,
         "not_departed",
-        {"depart_by": booking.depart_by.isoformat(), "checked_at": now.isoformat()},
+        {"depart_by": iso(booking.depart_by), "checked_at": iso(now)},
     )
 
 

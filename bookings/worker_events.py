@@ -49,7 +49,7 @@ class WorkerEvents:
 
     async def offer_list(self, user: Principal, sid: str, payload: None) -> dict[str, Any]:
         """The worker's open offers."""
-        return {"offers": await self.rt.dispatcher.pending_for(user.user_id)}
+        return {"items": await self.rt.dispatcher.pending_for(user.user_id), "next_cursor": None}
 
     async def offer_seen(self, user: Principal, sid: str, ref: bp.OfferRef) -> dict[str, Any]:
         """The offer is on screen: the app stops repeating the alert.

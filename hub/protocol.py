@@ -11,7 +11,8 @@ tables and the registered server events, so the document cannot drift from the c
 The models here describe the JSON exactly as it is sent; the hub still builds plain dicts (so
 no key appears or disappears), and ``tests/api/test_asyncapi.py`` checks what is sent against them.
 A field declared with ``omitted()`` is a key that is left out, rather than null, when it does
-not apply. Nothing here imports the rest of the hub.
+not apply. Every time is written by ``hub.times.iso`` (UTC, ``Z``). Nothing here imports the rest
+of the hub but ``hub.times`` and ``hub.cursors``.
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ from typing import Annotated, Any, Literal
 
 import pydantic
 
+from hub.cursors import NEXT_CURSOR_DESCRIPTION
+from hub.times import Timestamp
+
 CUSTOMER = "/customer"
 WORKER = "/worker"
 SUPPORT = "/support"
 EVERY_NAMESPACE = (CUSTOMER, WORKER, SUPPORT)
 
-# A timestamp as the hub writes it (``datetime.isoformat()``, RFC 3339 with an offset).
-Timestamp = Annotated[str, pydantic.Field(json_schema_extra={"format": "date-time"})]
 Uuid = Annotated[str, pydantic.Field(json_schema_extra={"format": "uuid"})]
 Role = Literal["customer", "worker", "support", "admin"]
 
@@ -157,7 +159,8 @@ class ConversationSummary(Conversation):
 
 
 class Conversations(Wire):
-    conversations: list[ConversationSummary] = pydantic.Field(description="Most recent first.")
+    items: list[ConversationSummary] = pydantic.Field(description="Most recent first.")
+    next_cursor: None = pydantic.Field(description="Always null: the list has one page.")
     unread: int
 
 
@@ -204,6 +207,7 @@ class Notification(Wire):
 
 class NotificationPage(Wire):
     items: list[Notification] = pydantic.Field(description="Newest first.")
+    next_cursor: str | None = pydantic.Field(description=NEXT_CURSOR_DESCRIPTION)
     unread: int
 
 

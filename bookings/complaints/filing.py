@@ -22,6 +22,7 @@ from bookings.storage import complaints as store
 from hub.errors import Conflict, InvalidPayload, NotFound
 from hub.storage import uploads as upload_store
 from hub.storage.db import Conn
+from hub.times import iso
 
 # Bookings a worker took: the only ones a complaint can be about.
 WITH_WORKER = frozenset({*orders.WITH_WORKER, Status.COMPLETED, Status.CANCELLED})
@@ -45,7 +46,7 @@ def check_complainable(booking: Booking, now: datetime, window_days: int) -> Non
         raise Conflict(
             f"complaints are accepted until {window_days} days after the job",
             code="complaint_window_closed",
-            details={"ended_at": ended.isoformat(), "window_days": window_days},
+            details={"ended_at": iso(ended), "window_days": window_days},
         )
 
 

@@ -19,6 +19,7 @@ from bookings.orders import Actor, Booking
 from bookings.storage import complaints as store
 from hub.errors import NotFound
 from hub.storage.db import Conn, Executor
+from hub.times import iso
 
 
 async def require(db: Executor, complaint_id: uuid.UUID) -> asyncpg.Record:
@@ -148,7 +149,7 @@ async def escalate_overdue(conn: Conn) -> list[asyncpg.Record]:
     rows = await store.escalate_overdue(conn)
     for row in rows:
         await store.add_step(
-            conn, row["id"], "escalated", "system", None, data={"due_at": row["due_at"].isoformat()}
+            conn, row["id"], "escalated", "system", None, data={"due_at": iso(row["due_at"])}
         )
         booking = await booking_of(conn, row)
         await console.overdue(conn, booking, row)

@@ -13,6 +13,8 @@ from pydantic import Field, StrictInt, StrictStr, model_validator
 
 from bookings.payloads import statuses_split
 from hub.acks import Payload
+from hub.cursors import NEXT_CURSOR_DESCRIPTION, CursorParam
+from hub.times import Timestamp
 
 MAX_ATTACHMENTS = 9
 MAX_BODY = 4000
@@ -68,7 +70,7 @@ class ComplaintsQuery(Payload):
     owner: Annotated[str, Field(pattern=OWNER_FILTER)] | None = None
     overdue: bool | None = None
     limit: Annotated[int, Field(ge=1, le=100)] = 50
-    offset: Annotated[int, Field(ge=0, le=10_000)] = 0
+    cursor: CursorParam | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -190,7 +192,7 @@ class Message(pydantic.BaseModel):
     """A message from support to the customer."""
 
     body: str
-    at: dt.datetime
+    at: Timestamp
 
 
 class CustomerComplaint(pydantic.BaseModel):
@@ -202,16 +204,16 @@ class CustomerComplaint(pydantic.BaseModel):
     body: str
     attachments: list[Attachment]
     status: StatusName
-    due_at: dt.datetime = pydantic.Field(description="When support is due to answer.")
+    due_at: Timestamp = pydantic.Field(description="When support is due to answer.")
     messages: list[Message]
     resolution: ResolutionName | None
     outcome: dict[str, Any] = pydantic.Field(
         description="What the resolution did (refund, redo, compensation)."
     )
     answer: str | None = pydantic.Field(description="The resolution's explanation, or why it was rejected.")
-    closed_at: dt.datetime | None
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    closed_at: Timestamp | None
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class Step(pydantic.BaseModel):
@@ -225,7 +227,7 @@ class Step(pydantic.BaseModel):
     body: str
     data: dict[str, Any]
     to_customer: bool = pydantic.Field(description="A message to the customer (the only steps they see).")
-    at: dt.datetime
+    at: Timestamp
 
 
 class Complaint(pydantic.BaseModel):
@@ -240,17 +242,17 @@ class Complaint(pydantic.BaseModel):
     attachments: list[Attachment]
     status: StatusName
     owner: Person | None
-    due_at: dt.datetime
+    due_at: Timestamp
     overdue: bool = pydantic.Field(description="Unresolved past its deadline.")
-    escalated_at: dt.datetime | None
+    escalated_at: Timestamp | None
     resolution: ResolutionName | None
     outcome: dict[str, Any]
     answer: str | None
     closed_by: Person | None
-    closed_at: dt.datetime | None
+    closed_at: Timestamp | None
     version: int
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class ComplaintDetail(Complaint):
@@ -263,6 +265,7 @@ class ComplaintList(pydantic.BaseModel):
     items: list[Complaint] | list[CustomerComplaint] = pydantic.Field(
         description="Staff get complaints with their owner; a customer gets their own, as they see them."
     )
+    next_cursor: str | None = pydantic.Field(description=NEXT_CURSOR_DESCRIPTION)
 
 
 class ComplaintView(pydantic.RootModel[ComplaintDetail | CustomerComplaint]):

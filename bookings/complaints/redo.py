@@ -22,6 +22,7 @@ from bookings.orders import Actor, Booking, Status
 from bookings.payments import commission
 from bookings.storage import bookings as booking_store
 from hub.storage.db import Conn
+from hub.times import iso
 
 DISCOUNT_CODE = "redo"
 
@@ -90,6 +91,6 @@ async def book(
         first,
         "redo_booked",
         actor,
-        data={"redo_booking_id": str(redo.id), "slot_start": redo.slot_start.isoformat()},
+        data={"redo_booking_id": str(redo.id), "slot_start": iso(redo.slot_start)},
     )
     return redo

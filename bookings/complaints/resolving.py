@@ -20,6 +20,7 @@ from bookings.orders import Actor, Booking
 from bookings.payments.service import Payments
 from bookings.storage import complaints as store
 from hub.storage.db import Conn
+from hub.times import iso
 
 # What the worker concerned is told of each outcome: never amounts, and their pay stays theirs.
 FOR_WORKER = {
@@ -66,7 +67,7 @@ async def resolve(
         assert wanted.date is not None  # Resolve checks a redo has both
         assert wanted.start_time is not None
         made = await redo.book(conn, booking, wanted.date, wanted.start_time, config, row["id"], actor)
-        outcome = {"redo_booking_id": str(made.id), "slot_start": made.slot_start.isoformat()}
+        outcome = {"redo_booking_id": str(made.id), "slot_start": iso(made.slot_start)}
         told = f"We booked the job again for free, on {made.slot_start:%Y-%m-%d %H:%M} UTC. {wanted.note}"
     elif wanted.resolution == "compensation" and wanted.coupon_id is not None:
         outcome = await remedies.coupon(conn, row["customer_id"], wanted.coupon_id, row["id"], wanted.note)

@@ -12,8 +12,8 @@ import asyncpg
 
 from bookings.complaints import filing, handling, resolving, views
 from bookings.complaints.models import (
-    Complaint,
     ComplaintDetail,
+    ComplaintList,
     ComplaintsQuery,
     CustomerComplaint,
     NewComplaint,
@@ -23,6 +23,7 @@ from bookings.config import BookingConfig, ComplaintsConfig
 from bookings.orders import Actor, Booking
 from bookings.payments.service import Payments
 from bookings.storage import complaints as store
+from hub import cursors
 from hub.auth import Principal, Role
 from hub.errors import InvalidPayload, NotFound
 from hub.storage import uploads as upload_store
@@ -63,10 +64,10 @@ class Complaints:
 
     # Reading ------------------------------------------------------------------------------------
 
-    async def listing(
-        self, user: Principal, query: ComplaintsQuery
-    ) -> list[Complaint] | list[CustomerComplaint]:
-        """A customer's own complaints, or (staff) everyone's by status, owner and overdue; newest first."""
+    async def listing(self, user: Principal, query: ComplaintsQuery) -> ComplaintList:
+        """A customer's own complaints, or (staff) everyone's by status, owner and overdue; newest
+        first."""
+        offset = cursors.offset(query.cursor, "complaints")
         if user.role not in STAFF:
             if query.owner is not None or query.overdue is not None:
                 raise InvalidPayload(
@@ -83,11 +84,12 @@ class Complaints:
                 owner=None,
                 unowned=False,
                 overdue=None,
-                limit=query.limit,
-                offset=query.offset,
+                limit=query.limit + 1,
+                offset=offset,
             )
+            rows, next_cursor = cursors.offset_page("complaints", rows, query.limit, offset)
             steps = await store.steps_to_customer(self.pool, [row["id"] for row in rows])
-            return views.for_customer_list(rows, steps)
+            return ComplaintList(items=views.for_customer_list(rows, steps), next_cursor=next_cursor)
         owner: tuple[str, str] | None = None
         if query.owner == "me":
             owner = (user.role.value, user.user_id)
@@ -101,10 +103,11 @@ class Complaints:
             owner=owner,
             unowned=query.owner == "none",
             overdue=query.overdue,
-            limit=query.limit,
-            offset=query.offset,
+            limit=query.limit + 1,
+            offset=offset,
         )
-        return [views.for_staff(row) for row in rows]
+        rows, next_cursor = cursors.offset_page("complaints", rows, query.limit, offset)
+        return ComplaintList(items=[views.for_staff(row) for row in rows], next_cursor=next_cursor)
 
     async def visible(self, user: Principal, complaint_id: uuid.UUID) -> CustomerComplaint | ComplaintDetail:
         """Its customer sees it as customers do; staff see everything."""

@@ -6,8 +6,9 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from bookings.coupons.models import ClaimableCoupon, CouponChange, CouponView, NewCoupon
+from bookings.coupons.models import ClaimableCoupon, CouponChange, CouponList, CouponView, NewCoupon
 from bookings.storage import coupons as store
+from hub import cursors
 from hub.errors import Conflict, InvalidPayload, NotFound
 from hub.storage.db import Conn, Executor
 
@@ -31,8 +32,11 @@ async def get(db: Executor, coupon_id: uuid.UUID) -> CouponView:
     return CouponView.model_validate(dict(row))
 
 
-async def listing(db: Executor, active: bool | None, limit: int, offset: int) -> list[CouponView]:
-    return [CouponView.model_validate(dict(row)) for row in await store.listing(db, active, limit, offset)]
+async def listing(db: Executor, active: bool | None, limit: int, cursor: str | None) -> CouponList:
+    offset = cursors.offset(cursor, "coupons")
+    rows = await store.listing(db, active, limit + 1, offset)
+    page, next_cursor = cursors.offset_page("coupons", rows, limit, offset)
+    return CouponList(items=[CouponView.model_validate(dict(row)) for row in page], next_cursor=next_cursor)
 
 
 async def claimable(db: Executor, limit: int) -> list[ClaimableCoupon]:

@@ -18,6 +18,7 @@ import asyncpg
 from bookings.coupons import wallet
 from bookings.coupons.models import (
     CampaignChange,
+    CampaignList,
     CampaignView,
     GroupView,
     LiveCampaign,
@@ -28,6 +29,7 @@ from bookings.coupons.models import (
 from bookings.coupons.terms import Row
 from bookings.storage import campaigns as store
 from bookings.storage import coupons as coupon_store
+from hub import cursors
 from hub.errors import Conflict, InvalidPayload, NotFound
 from hub.push.inbox import NewNotification, notify
 from hub.storage.db import Conn, Executor
@@ -52,8 +54,13 @@ async def create(conn: Conn, new: NewCampaign, admin_id: str) -> CampaignView:
     return CampaignView.model_validate(dict(row))
 
 
-async def listing(db: Executor, limit: int, offset: int) -> list[CampaignView]:
-    return [CampaignView.model_validate(dict(row)) for row in await store.listing(db, limit, offset)]
+async def listing(db: Executor, limit: int, cursor: str | None) -> CampaignList:
+    offset = cursors.offset(cursor, "campaigns")
+    rows = await store.listing(db, limit + 1, offset)
+    page, next_cursor = cursors.offset_page("campaigns", rows, limit, offset)
+    return CampaignList(
+        items=[CampaignView.model_validate(dict(row)) for row in page], next_cursor=next_cursor
+    )
 
 
 async def change(conn: Conn, campaign_id: uuid.UUID, patch: CampaignChange) -> CampaignView:

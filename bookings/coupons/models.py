@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import pydantic
 from pydantic import AwareDatetime, Field, StrictBool, StrictInt, StrictStr, model_validator
 
 from hub.acks import Payload
+from hub.cursors import NEXT_CURSOR_DESCRIPTION, CursorParam, NoNextCursor
+from hub.times import Timestamp
 
 CODE = r"^[A-Za-z0-9][A-Za-z0-9_-]{2,31}$"  # case-insensitive: kept upper case
 CATALOG_ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -91,7 +92,7 @@ class CouponChange(Payload):
 class CouponsQuery(Payload):
     active: bool | None = None
     limit: Annotated[int, Field(ge=1, le=100)] = 50
-    offset: Annotated[int, Field(ge=0, le=10_000)] = 0
+    cursor: CursorParam | None = None
 
 
 class Terms(pydantic.BaseModel):
@@ -105,8 +106,8 @@ class Terms(pydantic.BaseModel):
     percent: int | None
     max_discount_cents: int | None
     min_spend_cents: int
-    valid_from: datetime
-    valid_until: datetime
+    valid_from: Timestamp
+    valid_until: Timestamp
     service_ids: list[str]
     category_ids: list[str]
 
@@ -121,12 +122,13 @@ class CouponView(Terms):
     active: bool
     claimable: bool
     created_by: str
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class CouponList(pydantic.BaseModel):
     items: list[CouponView]
+    next_cursor: str | None = pydantic.Field(description=NEXT_CURSOR_DESCRIPTION)
 
 
 class ClaimableCoupon(Terms):
@@ -139,6 +141,7 @@ class ClaimableCoupon(Terms):
 
 class ClaimableList(pydantic.BaseModel):
     items: list[ClaimableCoupon]
+    next_cursor: NoNextCursor
 
 
 # Customers: the wallet --------------------------------------------------------------------------
@@ -150,6 +153,7 @@ class ClaimByCode(Payload):
 
 class WalletQuery(Payload):
     state: WalletState | None = None
+    cursor: CursorParam | None = None
     limit: Annotated[int, Field(ge=1, le=200)] = 100
 
 
@@ -164,12 +168,13 @@ class WalletCoupon(Terms):
     note: str = ""  # why it was granted: a complaint's compensation says so
     campaign_id: uuid.UUID | None
     booking_id: uuid.UUID | None
-    claimed_at: datetime
-    used_at: datetime | None
+    claimed_at: Timestamp
+    used_at: Timestamp | None
 
 
 class Wallet(pydantic.BaseModel):
     items: list[WalletCoupon]
+    next_cursor: str | None = pydantic.Field(description=NEXT_CURSOR_DESCRIPTION)
 
 
 class ApplicableCoupon(pydantic.BaseModel):
@@ -180,7 +185,7 @@ class ApplicableCoupon(pydantic.BaseModel):
     name_en: str
     name_zh: str
     discount_cents: int
-    valid_until: datetime
+    valid_until: Timestamp
 
 
 # Campaigns --------------------------------------------------------------------------------------
@@ -223,7 +228,7 @@ class CampaignChange(Payload):
 
 class CampaignsQuery(Payload):
     limit: Annotated[int, Field(ge=1, le=100)] = 50
-    offset: Annotated[int, Field(ge=0, le=10_000)] = 0
+    cursor: CursorParam | None = None
 
 
 class CampaignView(pydantic.BaseModel):
@@ -232,18 +237,19 @@ class CampaignView(pydantic.BaseModel):
     name_en: str
     name_zh: str
     coupon_id: uuid.UUID
-    starts_at: datetime
-    ends_at: datetime
+    starts_at: Timestamp
+    ends_at: Timestamp
     group_size: int | None
     group_hours: int | None
     active: bool
     created_by: str
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class CampaignList(pydantic.BaseModel):
     items: list[CampaignView]
+    next_cursor: str | None = pydantic.Field(description=NEXT_CURSOR_DESCRIPTION)
 
 
 class GroupView(pydantic.BaseModel):
@@ -251,10 +257,10 @@ class GroupView(pydantic.BaseModel):
     campaign_id: uuid.UUID
     size: int
     members: int
-    deadline: datetime
+    deadline: Timestamp
     status: Literal["open", "filled", "failed"]
-    created_at: datetime
-    closed_at: datetime | None
+    created_at: Timestamp
+    closed_at: Timestamp | None
 
 
 class LiveCampaign(pydantic.BaseModel):
@@ -265,8 +271,8 @@ class LiveCampaign(pydantic.BaseModel):
     kind: CampaignKind
     name_en: str
     name_zh: str
-    starts_at: datetime
-    ends_at: datetime
+    starts_at: Timestamp
+    ends_at: Timestamp
     group_size: int | None
     group_hours: int | None
     coupon: Terms
@@ -275,6 +281,7 @@ class LiveCampaign(pydantic.BaseModel):
 
 class LiveCampaignList(pydantic.BaseModel):
     items: list[LiveCampaign]
+    next_cursor: NoNextCursor
 
 
 class JoinGroup(Payload):

@@ -22,6 +22,7 @@ from bookings.coupons.terms import Row
 from bookings.orders import Actor, Booking
 from bookings.storage import coupons as store
 from bookings.storage.catalog import ServiceRecord
+from hub import cursors
 from hub.errors import Conflict, InvalidPayload, NotFound
 from hub.storage.db import Conn, Executor
 
@@ -110,11 +111,14 @@ async def view(db: Executor, entry_id: uuid.UUID, customer_id: str) -> WalletCou
 
 
 async def listing(
-    db: Executor, customer_id: str, state: WalletState | None, limit: int
-) -> list[WalletCoupon]:
+    db: Executor, customer_id: str, state: WalletState | None, limit: int, cursor: str | None = None
+) -> tuple[list[WalletCoupon], str | None]:
+    """A page of the wallet (its state is computed here, so the page is cut here too)."""
+    start = cursors.offset(cursor, "wallet")
     now = await _now(db)
     found = [wallet_coupon(row, now) for row in await store.wallet(db, customer_id, 1000)]
-    return [c for c in found if state is None or c.state == state][:limit]
+    kept = [c for c in found if state is None or c.state == state]
+    return cursors.offset_page("wallet", kept[start : start + limit + 1], limit, start)
 
 
 async def _now(db: Executor) -> datetime:

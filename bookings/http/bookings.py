@@ -14,6 +14,7 @@ from bookings.keys import runtime
 from bookings.orders import Actor, Booking, BookingDetail
 from bookings.payloads import Assign, BookingsQuery, Cancel, MarkPaid, Redispatch, SlotRequest
 from hub.auth import ANY_ROLE, STAFF, Role
+from hub.cursors import NEXT_CURSOR_DESCRIPTION
 from hub.errors import NotFound
 from hub.web.openapi import Operation, caller, read_body, read_query, reply
 
@@ -21,7 +22,8 @@ UUID_PARAM = {"booking_id": {"type": "string", "format": "uuid"}}
 
 
 class BookingList(pydantic.BaseModel):
-    items: list[Booking]
+    items: list[Booking] = pydantic.Field(description="Newest first.")
+    next_cursor: str | None = pydantic.Field(description=NEXT_CURSOR_DESCRIPTION)
 
 
 def booking_id_param(request: web.Request) -> uuid.UUID:
@@ -60,16 +62,16 @@ async def listing(request: web.Request) -> web.Response:
         mine["customer_id"] = user.user_id
     elif user.role == Role.WORKER:
         mine["worker_id"] = user.user_id
-    items = await orders.listing(
+    items, next_cursor = await orders.listing(
         runtime(request).pool,
         statuses=query.status,
         escalated=query.escalated,
         late=query.late,
-        before=query.before,
+        cursor=query.cursor,
         limit=query.limit,
         **mine,
     )
-    return reply(BookingList(items=items))
+    return reply(BookingList(items=items, next_cursor=next_cursor))
 
 
 async def show(request: web.Request) -> web.Response:

@@ -28,7 +28,7 @@ CAMPAIGN_PARAM = {"campaign_id": {"type": "string", "format": "uuid"}}
 
 async def list_campaigns(request: web.Request) -> web.Response:
     query = read_query(request, CampaignsQuery)
-    return reply(CampaignList(items=await campaigns.listing(pool_of(request), query.limit, query.offset)))
+    return reply(await campaigns.listing(pool_of(request), query.limit, query.cursor))
 
 
 async def create_campaign(request: web.Request) -> web.Response:
@@ -49,7 +49,7 @@ async def change_campaign(request: web.Request) -> web.Response:
 
 
 async def running(request: web.Request) -> web.Response:
-    return reply(LiveCampaignList(items=await campaigns.live(pool_of(request))))
+    return reply(LiveCampaignList(next_cursor=None, items=await campaigns.live(pool_of(request))))
 
 
 async def claim(request: web.Request) -> web.Response:

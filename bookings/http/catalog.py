@@ -25,7 +25,9 @@ class ServiceQuery(Payload):
 
 
 async def list_categories(request: web.Request) -> web.Response:
-    return reply(catalog.CategoryList(categories=await catalog.list_categories(pool_of(request))))
+    return reply(
+        catalog.CategoryList(next_cursor=None, items=await catalog.list_categories(pool_of(request)))
+    )
 
 
 async def list_services(request: web.Request) -> web.Response:
@@ -37,7 +39,7 @@ async def list_services(request: web.Request) -> web.Response:
             duration_minutes=query.duration_minutes,
             limit=query.limit,
         )
-        return reply(catalog.ServiceList(services=found))
+        return reply(catalog.ServiceList(next_cursor=None, items=found))
     found = await runtime(request).search.find(
         query.q, category=query.category, duration_minutes=query.duration_minutes, limit=query.limit
     )
@@ -46,7 +48,7 @@ async def list_services(request: web.Request) -> web.Response:
         # Kept only if the customer consents (bookings.history decides, under their consent's lock).
         async with pool_of(request).acquire() as conn, conn.transaction():
             await history.record_search(conn, customer.user_id, query.q.strip(), [s.id for s in found])
-    return reply(catalog.ServiceList(services=found))
+    return reply(catalog.ServiceList(next_cursor=None, items=found))
 
 
 async def get_service(request: web.Request) -> web.Response:

@@ -59,7 +59,7 @@ async def file(request: web.Request) -> web.Response:
 
 async def listing(request: web.Request) -> web.Response:
     query = read_query(request, ComplaintsQuery)
-    return reply(ComplaintList(items=await complaints(request).listing(caller(request), query)))
+    return reply(await complaints(request).listing(caller(request), query))
 
 
 async def show(request: web.Request) -> web.Response:
@@ -145,7 +145,7 @@ OPERATIONS = [
         "GET", "/api/v1/complaints", listing,
         "Complaints: a customer's own; staff filter by status, owner and overdue", _TAG,
         roles=CUSTOMER_AND_STAFF, query=ComplaintsQuery, responses={200: ComplaintList}, errors=(422,),
-        description="Newest first, `limit` and `offset` to page. `owner`: `me`, `none`, or "
+        description="Newest first, `limit` and `cursor` to page. `owner`: `me`, `none`, or "
         "`support:<id>`/`admin:<id>` (staff only, like `overdue`).",
     ),
     Operation(

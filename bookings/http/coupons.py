@@ -30,9 +30,7 @@ CLAIMABLE_SHOWN = 100
 
 async def list_coupons(request: web.Request) -> web.Response:
     query = read_query(request, CouponsQuery)
-    return reply(
-        CouponList(items=await admin.listing(pool_of(request), query.active, query.limit, query.offset))
-    )
+    return reply(await admin.listing(pool_of(request), query.active, query.limit, query.cursor))
 
 
 async def create_coupon(request: web.Request) -> web.Response:
@@ -64,7 +62,9 @@ async def delete_coupon(request: web.Request) -> web.Response:
 
 
 async def claimable(request: web.Request) -> web.Response:
-    return reply(ClaimableList(items=await admin.claimable(pool_of(request), CLAIMABLE_SHOWN)))
+    return reply(
+        ClaimableList(next_cursor=None, items=await admin.claimable(pool_of(request), CLAIMABLE_SHOWN))
+    )
 
 
 async def claim(request: web.Request) -> web.Response:
@@ -92,7 +92,10 @@ async def claim_by_code(request: web.Request) -> web.Response:
 async def my_coupons(request: web.Request) -> web.Response:
     user = caller(request)
     query = read_query(request, WalletQuery)
-    return reply(Wallet(items=await wallet.listing(pool_of(request), user.user_id, query.state, query.limit)))
+    items, next_cursor = await wallet.listing(
+        pool_of(request), user.user_id, query.state, query.limit, query.cursor
+    )
+    return reply(Wallet(items=items, next_cursor=next_cursor))
 
 
 _TAG = "coupons"

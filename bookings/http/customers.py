@@ -64,7 +64,9 @@ async def update_customer(request: web.Request) -> web.Response:
 
 async def list_addresses(request: web.Request) -> web.Response:
     user = caller(request)
-    return reply(AddressList(addresses=await customers.addresses(pool_of(request), user.user_id)))
+    return reply(
+        AddressList(next_cursor=None, items=await customers.addresses(pool_of(request), user.user_id))
+    )
 
 
 async def create_address(request: web.Request) -> web.Response:

@@ -14,12 +14,13 @@ from bookings.settlement.income import Balance, IncomeList, IncomeQuery, IncomeS
 from bookings.settlement.statements import StatementList
 from hub.acks import Payload
 from hub.auth import STAFF, Role
+from hub.cursors import CursorParam
 from hub.web.openapi import Operation, caller, read_body, read_query, reply
 
 
 class Page(Payload):
     limit: Annotated[int, Field(ge=1, le=100)] = 20
-    offset: Annotated[int, Field(ge=0, le=10_000)] = 0
+    cursor: CursorParam | None = None
 
 
 async def commission_rate(request: web.Request) -> web.Response:
@@ -52,7 +53,7 @@ async def my_balance(request: web.Request) -> web.Response:
 async def my_statements(request: web.Request) -> web.Response:
     user = caller(request)
     page = read_query(request, Page)
-    return reply(await runtime(request).settlement.statements(user.user_id, page.limit, page.offset))
+    return reply(await runtime(request).settlement.statements(user.user_id, page.limit, page.cursor))
 
 
 OPERATIONS = [

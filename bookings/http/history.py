@@ -11,6 +11,7 @@ from bookings import history
 from bookings.http.inputs import Code, Strict, UserId, pool_of, required_body
 from hub.acks import Payload
 from hub.auth import Role
+from hub.cursors import CursorParam
 from hub.web.openapi import Operation, caller, read_query, reply
 
 
@@ -33,6 +34,7 @@ class ViewIn(Strict):
 
 
 class HistoryQuery(Payload):
+    cursor: CursorParam | None = None
     limit: Annotated[int, Field(ge=1, le=history.KEEP)] = 50
 
 
@@ -49,7 +51,7 @@ async def set_privacy(request: web.Request) -> web.Response:
 
 async def get_history(request: web.Request) -> web.Response:
     query = read_query(request, HistoryQuery)
-    return reply(await history.history(pool_of(request), caller(request).user_id, query.limit))
+    return reply(await history.history(pool_of(request), caller(request).user_id, query.limit, query.cursor))
 
 
 async def record_view(request: web.Request) -> web.Response:

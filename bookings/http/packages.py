@@ -29,6 +29,7 @@ from bookings.payloads import MarkPaid, PayRequest
 from bookings.payments import paying
 from bookings.payments.paying import PaymentView
 from hub.auth import STAFF, Role
+from hub.cursors import NoNextCursor
 from hub.web.openapi import Operation, caller, read_body, reply
 
 PACKAGE_PARAM = {"package_id": {"type": "string", "format": "uuid"}}
@@ -63,6 +64,7 @@ class PackagePatch(Strict):
 
 class PaymentList(pydantic.BaseModel):
     items: list[PaymentView]
+    next_cursor: NoNextCursor
 
 
 async def on_sale(request: web.Request) -> web.Response:
@@ -113,7 +115,7 @@ async def payments_of(request: web.Request) -> web.Response:
     rt = runtime(request)
     mine = user.user_id if user.role == Role.CUSTOMER else None
     await packages.order_of(rt.pool, mine, order_id)
-    return reply(PaymentList(items=await rt.payments.for_package_order(order_id)))
+    return reply(PaymentList(next_cursor=None, items=await rt.payments.for_package_order(order_id)))
 
 
 async def mark_paid(request: web.Request) -> web.Response:

@@ -19,6 +19,7 @@ from bookings.payments.paying import PaymentView
 from bookings.payments.refunding import RefundView
 from bookings.payments.service import notify_request
 from hub.auth import ANY_ROLE, STAFF, Role
+from hub.cursors import NoNextCursor
 from hub.web.openapi import Operation, caller, read_body, reply
 
 METHOD_PARAM = {"method": {"type": "string", "enum": ["wechat", "alipay", "card"]}}
@@ -27,10 +28,12 @@ NOTIFY_BODY_LIMIT = 64 * 1024  # every provider's notify is a few kilobytes
 
 class PaymentList(pydantic.BaseModel):
     items: list[PaymentView]
+    next_cursor: NoNextCursor
 
 
 class RefundList(pydantic.BaseModel):
     items: list[RefundView]
+    next_cursor: NoNextCursor
 
 
 async def pay(request: web.Request) -> web.Response:
@@ -64,8 +67,10 @@ async def listing(request: web.Request) -> web.Response:
     rt = runtime(request)
     await rt.visible(user, booking_id)  # its customer and staff (and its worker) may see it
     if user.role == Role.WORKER:
-        return reply(PaymentList(items=[]))  # a worker sees the booking, not how it was paid
-    return reply(PaymentList(items=await rt.payments.for_booking(booking_id)))
+        return reply(
+            PaymentList(next_cursor=None, items=[])
+        )  # a worker sees the booking, not how it was paid
+    return reply(PaymentList(next_cursor=None, items=await rt.payments.for_booking(booking_id)))
 
 
 async def refund(request: web.Request) -> web.Response:
@@ -95,8 +100,8 @@ async def refunds(request: web.Request) -> web.Response:
     rt = runtime(request)
     await rt.visible(user, booking_id)
     if user.role == Role.WORKER:
-        return reply(RefundList(items=[]))
-    return reply(RefundList(items=await rt.payments.refunds_of(booking_id)))
+        return reply(RefundList(next_cursor=None, items=[]))
+    return reply(RefundList(next_cursor=None, items=await rt.payments.refunds_of(booking_id)))
 
 
 async def notify(request: web.Request) -> web.Response:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from aiohttp import web
-from pydantic import AwareDatetime
 
 from bookings import points
 from bookings.http.inputs import Limit, pool_of
@@ -11,11 +10,12 @@ from bookings.keys import runtime
 from bookings.points import PointsHistory, PointsRule, PointsRuleUpdate
 from hub.acks import Payload
 from hub.auth import STAFF, Role
+from hub.cursors import CursorParam
 from hub.web.openapi import Operation, caller, read_body, read_query, reply
 
 
 class HistoryQuery(Payload):
-    before: AwareDatetime | None = None
+    cursor: CursorParam | None = None
     limit: Limit = 50
 
 
@@ -34,7 +34,7 @@ async def update_points_rule(request: web.Request) -> web.Response:
 async def my_points(request: web.Request) -> web.Response:
     user = caller(request)
     query = read_query(request, HistoryQuery)
-    return reply(await points.history(pool_of(request), user.user_id, query.before, query.limit))
+    return reply(await points.history(pool_of(request), user.user_id, query.cursor, query.limit))
 
 
 OPERATIONS = [

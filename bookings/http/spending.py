@@ -15,7 +15,7 @@ from hub.web.openapi import Operation, caller, read_query, reply
 async def my_spending(request: web.Request) -> web.Response:
     user = caller(request)
     query = read_query(request, HistoryQuery)
-    return reply(await spending.history(pool_of(request), user.user_id, query.before, query.limit))
+    return reply(await spending.history(pool_of(request), user.user_id, query.cursor, query.limit))
 
 
 OPERATIONS = [

@@ -18,7 +18,6 @@ from bookings.http.inputs import (
     Limit,
     Lng,
     Name,
-    Offset,
     Phone,
     Skill,
     Strict,
@@ -45,6 +44,7 @@ from bookings.people import workers
 from bookings.people.models import Certificate, Gender, VettingStatus, WorkerRecord, WorkerRecordList
 from hub.acks import Payload
 from hub.auth import Role
+from hub.cursors import CursorParam
 from hub.errors import NotFound
 from hub.storage.db import Conn
 from hub.web.openapi import Operation, caller, read_query, reply
@@ -57,7 +57,7 @@ class AdminWorkerQuery(Payload):
     )
     q: Keyword | None = None
     limit: Limit = 50
-    offset: Offset = 0
+    cursor: CursorParam | None = None
 
 
 class WorkerIn(Strict):
@@ -134,7 +134,7 @@ async def admin_list_workers(request: web.Request) -> web.Response:
         expiring_within_days=query.expiring_within_days,
         q_tokens=catalog.keyword_tokens(query.q),
         limit=query.limit,
-        offset=query.offset,
+        cursor=query.cursor,
     )
     return reply(found)
 

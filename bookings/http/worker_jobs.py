@@ -15,6 +15,7 @@ from bookings.payloads import ScheduleQuery
 from bookings.protocol import OfferView
 from hub.auth import Role
 from hub.errors import InvalidPayload
+from hub.times import Timestamp
 from hub.web.openapi import Operation, caller, read_query, reply
 
 MAX_SCHEDULE_DAYS = 31
@@ -31,8 +32,8 @@ class ScheduleJob(pydantic.BaseModel):
     booking_id: uuid.UUID
     status: Status
     service: ServiceRef
-    slot_start: datetime
-    slot_end: datetime
+    slot_start: Timestamp
+    slot_end: Timestamp
     local_start: str
     address: Address
     special_requests: str
@@ -57,6 +58,7 @@ class Schedule(pydantic.BaseModel):
 
 class OfferList(pydantic.BaseModel):
     items: list[OfferView]
+    next_cursor: None = pydantic.Field(description="Always null: the list has one page.")
 
 
 async def schedule(request: web.Request) -> web.Response:
@@ -82,7 +84,9 @@ async def offers(request: web.Request) -> web.Response:
     """The worker's open offers: what an app shows again after a restart or a lost connection."""
     user = caller(request)
     return reply(
-        OfferList.model_validate({"items": await runtime(request).dispatcher.pending_for(user.user_id)})
+        OfferList.model_validate(
+            {"items": await runtime(request).dispatcher.pending_for(user.user_id), "next_cursor": None}
+        )
     )
 
 

@@ -20,7 +20,6 @@ from bookings.http.inputs import (
     Lng,
     Minutes,
     Name,
-    Offset,
     Phone,
     Skill,
     Strict,
@@ -36,6 +35,7 @@ from bookings.people import workers
 from bookings.people.models import Gender, WorkerList, WorkerProfile, WorkerRecord
 from hub.acks import Payload
 from hub.auth import Role
+from hub.cursors import CursorParam
 from hub.errors import NotFound
 from hub.web.openapi import Operation, caller, read_query, reply
 
@@ -50,7 +50,7 @@ class WorkerQuery(Payload):
     lat: Lat | None = Field(default=None, description="with lng: only workers covering it, nearest first")
     lng: Lng | None = None
     limit: Limit = 20
-    offset: Offset = 0
+    cursor: CursorParam | None = None
 
     @model_validator(mode="after")
     def _both(self) -> WorkerQuery:
@@ -113,7 +113,7 @@ async def list_workers(request: web.Request) -> web.Response:
         q_tokens=catalog.keyword_tokens(query.q),
         near=point(query.lat, query.lng),
         limit=query.limit,
-        offset=query.offset,
+        cursor=query.cursor,
     )
     return reply(found)
 

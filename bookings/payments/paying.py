@@ -28,6 +28,7 @@ from bookings.storage import packages as package_store
 from bookings.storage import payments as payment_store
 from hub.errors import Conflict, NotFound
 from hub.storage.db import Conn, Executor
+from hub.times import Timestamp
 
 CURRENCY = "CNY"
 MANUAL = "manual"  # an admin's mark-paid: money received outside the providers
@@ -45,9 +46,9 @@ class PaymentView(pydantic.BaseModel):
     status: str  # created, pending, succeeded, failed, closed
     client: dict[str, Any] | None  # what the app needs to pay
     failure: str | None
-    expires_at: datetime
-    paid_at: datetime | None
-    created_at: datetime
+    expires_at: Timestamp
+    paid_at: Timestamp | None
+    created_at: Timestamp
 
 
 def view(row: asyncpg.Record) -> PaymentView:

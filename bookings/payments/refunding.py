@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
-from datetime import datetime
 
 import asyncpg
 import pydantic
@@ -24,6 +23,7 @@ from bookings.storage import payments as payment_store
 from bookings.storage import refunds as refund_store
 from hub.errors import Conflict
 from hub.storage.db import Conn
+from hub.times import Timestamp
 
 MANUAL = "manual"
 
@@ -37,8 +37,8 @@ class RefundView(pydantic.BaseModel):
     reason: str
     status: str  # requested, processing, succeeded, failed
     failure: str | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 def view(row: asyncpg.Record) -> RefundView:

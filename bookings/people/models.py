@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date
 from typing import Literal
 
 import pydantic
 
 from bookings.eligibility import Level
 from bookings.reviews.models import PublicReview, ScoreAverages
+from hub.cursors import NEXT_CURSOR_DESCRIPTION, NoNextCursor
+from hub.times import Timestamp
 
 Gender = Literal["female", "male"]
 VettingStatus = Literal["pending", "vetted", "rejected", "suspended"]
@@ -47,8 +49,8 @@ class WorkerCard(pydantic.BaseModel):
 
 
 class WorkerList(pydantic.BaseModel):
-    workers: list[WorkerCard]
-    next_offset: int | None
+    items: list[WorkerCard]
+    next_cursor: str | None = pydantic.Field(description=NEXT_CURSOR_DESCRIPTION)
 
 
 class WorkerProfile(WorkerCard):
@@ -82,25 +84,25 @@ class WorkerRecord(WorkerProfile):
     identity_verified: bool
     vetting_note: str | None
     vetted_by: str | None
-    vetted_at: datetime | None
+    vetted_at: Timestamp | None
     eligible: bool  # may be offered jobs today (for at least one of the listed skills)
     on_leave: bool  # the worker chose "on leave" (presence:set), kept across reconnects: no offers
     certificates: list[Certificate]
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class WorkerRecordList(pydantic.BaseModel):
-    workers: list[WorkerRecord]
-    next_offset: int | None
+    items: list[WorkerRecord]
+    next_cursor: str | None = pydantic.Field(description=NEXT_CURSOR_DESCRIPTION)
 
 
 class Customer(pydantic.BaseModel):
     id: str
     name: str
     phone: str | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class SavedAddress(pydantic.BaseModel):
@@ -113,8 +115,9 @@ class SavedAddress(pydantic.BaseModel):
     lat: float
     lng: float
     is_default: bool
-    created_at: datetime
+    created_at: Timestamp
 
 
 class AddressList(pydantic.BaseModel):
-    addresses: list[SavedAddress]
+    items: list[SavedAddress]
+    next_cursor: NoNextCursor

@@ -26,6 +26,7 @@ from bookings.reviews import views as review_view
 from bookings.storage import catalog as catalog_store
 from bookings.storage import reviews as review_store
 from bookings.storage import workers as store
+from hub import cursors
 from hub.errors import Conflict, NotFound
 from hub.storage.db import Conn, Executor
 
@@ -69,7 +70,7 @@ async def list_workers(
     q_tokens: Sequence[str] = (),
     near: tuple[float, float] | None = None,
     limit: int = 20,
-    offset: int = 0,
+    cursor: str | None = None,
 ) -> WorkerList:
     """Eligible workers (for one of ``skills`` when given, else for any of their own skills), the
     nearest first when ``near`` is given (only those whose area covers it), else the best rated."""
@@ -77,6 +78,7 @@ async def list_workers(
         # Rounded to about 0.1 m: denormal inputs would underflow in PostgreSQL's float maths.
         near = round(near[0], 6), round(near[1], 6)
     limit = min(max(limit, 1), MAX_PAGE)
+    offset = cursors.offset(cursor, "workers")
     rows = await store.search(
         db,
         today,
@@ -88,8 +90,8 @@ async def list_workers(
         limit=limit + 1,
         offset=offset,
     )
-    cards = [WorkerCard(**_card_fields(row, today)) for row in rows[:limit]]
-    return WorkerList(workers=cards, next_offset=offset + limit if len(rows) > limit else None)
+    page, next_cursor = cursors.offset_page("workers", rows, limit, offset)
+    return WorkerList(items=[WorkerCard(**_card_fields(row, today)) for row in page], next_cursor=next_cursor)
 
 
 async def cards_by_ids(
@@ -177,11 +179,12 @@ async def admin_list(
     expiring_within_days: int | None = None,
     q_tokens: Sequence[str] = (),
     limit: int = 50,
-    offset: int = 0,
+    cursor: str | None = None,
 ) -> WorkerRecordList:
     """Every worker, filtered by vetting status, and by a certificate that has expired or expires
     within ``expiring_within_days`` days (0: already expired); newest first."""
     limit = min(max(limit, 1), MAX_PAGE)
+    offset = cursors.offset(cursor, "worker-records")
     rows = await store.admin_search(
         db,
         today,
@@ -191,8 +194,8 @@ async def admin_list(
         limit=limit + 1,
         offset=offset,
     )
-    records = await _records(db, rows[:limit], today)
-    return WorkerRecordList(workers=records, next_offset=offset + limit if len(rows) > limit else None)
+    page, next_cursor = cursors.offset_page("worker-records", rows, limit, offset)
+    return WorkerRecordList(items=await _records(db, page, today), next_cursor=next_cursor)
 
 
 # Writing ---------------------------------------------------------------------------------------

@@ -4,13 +4,14 @@ each reader sees them: the public, the booking's customer and worker, and staff.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import pydantic
 from pydantic import AfterValidator, Field, model_validator
 
 from hub.acks import Payload
+from hub.cursors import NEXT_CURSOR_DESCRIPTION, CursorParam
+from hub.times import Timestamp
 
 MAX_ATTACHMENTS = 9
 MAX_COMMENT = 2000
@@ -97,9 +98,7 @@ class UnhideIn(Payload):
 
 
 class ReviewsQuery(Payload):
-    cursor: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
-        default=None, description="`next_cursor` of the page before"
-    )
+    cursor: CursorParam | None = None
     limit: Annotated[int, Field(ge=1, le=MAX_PAGE)] = 20
 
 
@@ -119,7 +118,7 @@ class Attachment(pydantic.BaseModel):
 
 class Reply(pydantic.BaseModel):
     text: str
-    at: datetime
+    at: Timestamp
 
 
 class PublicReview(pydantic.BaseModel):
@@ -134,8 +133,8 @@ class PublicReview(pydantic.BaseModel):
     comment: str
     attachments: list[Attachment]
     reply: Reply | None
-    created_at: datetime
-    edited_at: datetime | None
+    created_at: Timestamp
+    edited_at: Timestamp | None
 
 
 class ScoreAverages(pydantic.BaseModel):
@@ -147,7 +146,7 @@ class ScoreAverages(pydantic.BaseModel):
 
 
 class Moderation(pydantic.BaseModel):
-    hidden_at: datetime
+    hidden_at: Timestamp
     by: str
     role: str
     reason: str
@@ -159,7 +158,7 @@ class Review(PublicReview):
     booking_id: uuid.UUID | None  # None only for reviews older than reviews of bookings
     worker_id: str
     customer_id: str
-    editable_until: datetime  # by its author
+    editable_until: Timestamp  # by its author
     hidden: bool  # hidden by staff: not on the profile, not in the ratings
     moderation: Moderation | None  # staff only
 
@@ -170,7 +169,7 @@ class HistoryEntry(pydantic.BaseModel):
     actor_id: str | None
     reason: str
     data: dict[str, Any]
-    at: datetime
+    at: Timestamp
 
 
 class ReviewRecord(Review):
@@ -181,9 +180,9 @@ class ReviewRecord(Review):
 
 class ReviewPage(pydantic.BaseModel):
     items: list[PublicReview]
-    next_cursor: str | None
+    next_cursor: str | None = pydantic.Field(description=NEXT_CURSOR_DESCRIPTION)
 
 
 class StaffReviewPage(pydantic.BaseModel):
     items: list[Review]
-    next_cursor: str | None
+    next_cursor: str | None = pydantic.Field(description=NEXT_CURSOR_DESCRIPTION)

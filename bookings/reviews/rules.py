@@ -1,13 +1,10 @@
 """The rules of reviews that need no database: the overall rating, what counts as low, which
-attachments a review takes, and the list's cursor."""
+attachments a review takes."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, datetime
 
 from hub.errors import InvalidPayload
 
@@ -51,25 +48,3 @@ def refuse_unattachable(uploads: Iterable[tuple[uuid.UUID, str]]) -> None:
             code="attachment_type_not_allowed",
             details={"upload_ids": wrong},
         )
-
-
-def cursor_of(created_at: datetime, review_id: uuid.UUID) -> str:
-    """Where the next page starts: after this review."""
-    raw = f"{created_at.isoformat()}|{review_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def read_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
-    """The review a page starts after; 422 ``invalid_cursor`` for anything ``cursor_of`` did not make."""
-    if cursor is None:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, _, review_id = raw.partition("|")
-        when = datetime.fromisoformat(at)
-        if when.tzinfo is None:
-            raise ValueError("a cursor's time has its offset")
-        # In UTC, as the database compares it; a time at the edge of the calendar cannot be.
-        return when.astimezone(UTC), uuid.UUID(review_id)
-    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
-        raise InvalidPayload("the cursor is not one this list gave", code="invalid_cursor") from None

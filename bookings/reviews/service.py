@@ -38,12 +38,14 @@ from bookings.reviews.rules import Scores
 from bookings.reviews.views import public, scores_of
 from bookings.storage import reviews as store
 from bookings.storage import workers as worker_store
+from hub import cursors
 from hub.auth import STAFF, Principal, Role
 from hub.console import items as work_items
 from hub.console.models import NewItem, Priority
 from hub.errors import Conflict, InvalidPayload, NotFound
 from hub.storage import uploads as upload_store
 from hub.storage.db import Conn, Executor
+from hub.times import iso, iso_or_none
 
 LOW_REVIEW = "low_review"  # the console item's kind
 Actor = tuple[str, str]  # (role, id)
@@ -107,7 +109,7 @@ class Reviews:
                 raise Conflict(
                     "a review can no longer be changed once its edit window has passed",
                     code="review_locked",
-                    details={"editable_until": self._editable_until(row).isoformat()},
+                    details={"editable_until": iso(self._editable_until(row))},
                 )
             before = scores_of(row)
             after: Scores = (
@@ -215,12 +217,9 @@ class Reviews:
     async def _page(
         self, worker_id: str, query: ReviewsQuery, *, hidden: bool | None
     ) -> tuple[list[asyncpg.Record], str | None]:
-        after = rules.read_cursor(query.cursor)
+        after = cursors.read(query.cursor, "reviews", datetime, uuid.UUID)
         rows = await store.of_worker(self.pool, worker_id, hidden=hidden, before=after, limit=query.limit + 1)
-        if len(rows) <= query.limit:
-            return rows, None
-        rows = rows[: query.limit]
-        return rows, rules.cursor_of(rows[-1]["created_at"], rows[-1]["id"])
+        return cursors.page("reviews", rows, query.limit, lambda row: (row["created_at"], row["id"]))
 
     async def attachment(
         self, review_id: uuid.UUID, upload_id: uuid.UUID, viewer: Principal | None
@@ -372,4 +371,4 @@ def _excerpt(text: str, limit: int = 80) -> str:
 
 
 def _iso(at: datetime | None) -> str | None:
-    return None if at is None else at.isoformat()
+    return iso_or_none(at)

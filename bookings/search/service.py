@@ -13,7 +13,6 @@ import asyncio
 import logging
 import time
 import uuid
-from datetime import datetime
 
 import asyncpg
 import pydantic
@@ -22,8 +21,10 @@ from bookings import catalog
 from bookings.search import text
 from bookings.search.index import SearchIndex, Synonym
 from bookings.storage import search as store
+from hub.cursors import NoNextCursor
 from hub.errors import Conflict, InvalidPayload, NotFound
 from hub.storage.db import Conn, Executor
+from hub.times import Timestamp
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +38,12 @@ class SynonymRecord(pydantic.BaseModel):
     service_id: str | None  # one of these two: the service the term finds,
     category_id: str | None  # or the category whose every service it finds
     created_by: str | None
-    created_at: datetime
+    created_at: Timestamp
 
 
 class SynonymList(pydantic.BaseModel):
-    synonyms: list[SynonymRecord]
+    items: list[SynonymRecord]
+    next_cursor: NoNextCursor
 
 
 class CatalogSearch:
@@ -128,7 +130,9 @@ def clean_term(raw: str) -> str:
 
 
 async def synonyms(db: Executor) -> SynonymList:
-    return SynonymList(synonyms=[SynonymRecord(**dict(row)) for row in await store.synonyms(db)])
+    return SynonymList(
+        next_cursor=None, items=[SynonymRecord(**dict(row)) for row in await store.synonyms(db)]
+    )
 
 
 async def add_synonym(

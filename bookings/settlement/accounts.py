@@ -8,7 +8,6 @@ phone or an e-mail address half hidden), so a leaked answer or screenshot does n
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Annotated, Literal
 
 import asyncpg
@@ -19,6 +18,7 @@ from bookings.storage import payouts as store
 from hub.acks import Payload
 from hub.errors import NotFound
 from hub.storage.db import Executor
+from hub.times import Timestamp
 
 Method = Literal["bank_card", "alipay", "wechat"]
 PeriodKind = Literal["weekly", "monthly"]
@@ -71,7 +71,7 @@ class PayoutSettings(pydantic.BaseModel):
     period: PeriodKind
     account: PayoutAccount | None  # None until set: no payout can be asked for
     updated_by: str | None
-    updated_at: datetime | None
+    updated_at: Timestamp | None
 
 
 def mask_number(value: str) -> str:

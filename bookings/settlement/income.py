@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
@@ -22,9 +22,12 @@ from bookings.payments import money
 from bookings.settlement import periods
 from bookings.storage import earnings as store
 from bookings.storage import payouts as payout_store
+from hub import cursors
 from hub.acks import Payload
+from hub.cursors import NEXT_CURSOR_DESCRIPTION, CursorParam
 from hub.errors import InvalidPayload
 from hub.storage.db import Executor
+from hub.times import Timestamp
 
 MAX_DAYS = 400  # the widest range one answer covers
 Unit = Literal["day", "week", "month"]
@@ -34,7 +37,7 @@ class IncomeQuery(Payload):
     start: Annotated[dt.date | None, Field(alias="from")] = None
     to: dt.date | None = None
     limit: Annotated[int, Field(ge=1, le=200)] = 100
-    offset: Annotated[int, Field(ge=0, le=10_000)] = 0
+    cursor: CursorParam | None = None
 
     model_config = {**Payload.model_config, "populate_by_name": True}
 
@@ -52,8 +55,8 @@ class IncomeItem(pydantic.BaseModel):
     service_id: str
     service_name_en: str
     service_name_zh: str
-    slot_start: datetime
-    finished_at: datetime
+    slot_start: Timestamp
+    finished_at: Timestamp
     completed_on: date  # local date
     gross_cents: int  # the price before discounts
     commission_pct: int  # fixed when the booking completed
@@ -74,6 +77,7 @@ class IncomeList(pydantic.BaseModel):
     last_day: date
     timezone: str
     items: list[IncomeItem]
+    next_cursor: str | None = pydantic.Field(description=NEXT_CURSOR_DESCRIPTION)
     totals: Totals  # of the whole range, whatever the page
 
 
@@ -121,21 +125,30 @@ def widen(unit: Unit, first: date, last: date) -> tuple[date, date]:
 
 
 async def listing(
-    db: Executor, worker_id: str, timezone: str, first: date, last: date, limit: int, offset: int
+    db: Executor, worker_id: str, timezone: str, first: date, last: date, limit: int, cursor: str | None
 ) -> IncomeList:
     start, end = periods.local_midnight(first, timezone), periods.local_midnight(last, timezone)
     end += timedelta(days=1)
     zone = ZoneInfo(timezone)
+    offset = cursors.offset(cursor, "income")
     items = [
         IncomeItem(
             **{k: v for k, v in dict(row).items() if k != "statement_id"},
             completed_on=row["finished_at"].astimezone(zone).date(),
             settled=row["statement_id"] is not None,
         )
-        for row in await store.completed(db, worker_id, start, end, limit, offset)
+        for row in await store.completed(db, worker_id, start, end, limit + 1, offset)
     ]
+    page, next_cursor = cursors.offset_page("income", items, limit, offset)
     rows = await store.totals(db, worker_id, "month", timezone, start, end)
-    return IncomeList(first_day=first, last_day=last, timezone=timezone, items=items, totals=_sum(rows))
+    return IncomeList(
+        first_day=first,
+        last_day=last,
+        timezone=timezone,
+        items=page,
+        next_cursor=next_cursor,
+        totals=_sum(rows),
+    )
 
 
 async def summary(

@@ -17,7 +17,6 @@ import base64
 import secrets
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Annotated, Literal
 
 import asyncpg
@@ -29,9 +28,11 @@ from bookings.settlement import accounts
 from bookings.settlement.accounts import Method, PayoutAccount
 from bookings.storage import payouts as store
 from hub.acks import Payload
+from hub.cursors import NEXT_CURSOR_DESCRIPTION, CursorParam
 from hub.errors import Conflict, NotFound
 from hub.push.inbox import NewNotification, notify
 from hub.storage.db import Conn, Executor
+from hub.times import Timestamp
 
 Status = Literal["requested", "approved", "paid", "rejected", "failed"]
 NOTIFICATION_KIND = "payout"
@@ -75,7 +76,7 @@ class PayoutQuery(Payload):
     status: list[Status] = []
     worker_id: Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$")] | None = None
     limit: Annotated[int, Field(ge=1, le=100)] = 50
-    offset: Annotated[int, Field(ge=0, le=10_000)] = 0
+    cursor: CursorParam | None = None
 
     @pydantic.model_validator(mode="before")
     @classmethod
@@ -89,7 +90,7 @@ class PayoutStep(pydantic.BaseModel):
     status: str
     actor: str
     note: str
-    at: datetime
+    at: Timestamp
 
 
 class PayoutView(pydantic.BaseModel):
@@ -105,13 +106,14 @@ class PayoutView(pydantic.BaseModel):
     transfer_ref: str | None
     requested_by: str
     decided_by: str | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
     steps: list[PayoutStep]
 
 
 class PayoutList(pydantic.BaseModel):
     items: list[PayoutView]
+    next_cursor: str | None = pydantic.Field(description=NEXT_CURSOR_DESCRIPTION)
 
 
 def new_transfer_no() -> str:

@@ -22,6 +22,7 @@ from bookings.settlement.payouts import PayoutList, PayoutView
 from bookings.settlement.transfers import ByHand, PayoutProvider, TransferStatus
 from bookings.storage import payouts as payout_store
 from bookings.storage import statements as statement_store
+from hub import cursors
 from hub.errors import Conflict
 from hub.storage.db import Conn, Executor
 
@@ -64,7 +65,7 @@ class Settlement:
     async def income(self, worker_id: str, query: earned.IncomeQuery) -> earned.IncomeList:
         first, last = earned.local_range(query.start, query.to, self.today(), 30)
         return await earned.listing(
-            self.pool, worker_id, self.timezone, first, last, query.limit, query.offset
+            self.pool, worker_id, self.timezone, first, last, query.limit, query.cursor
         )
 
     async def income_summary(self, worker_id: str, query: earned.SummaryQuery) -> earned.IncomeSummary:
@@ -75,8 +76,8 @@ class Settlement:
     async def balance(self, worker_id: str) -> earned.Balance:
         return await earned.balance(self.pool, worker_id)
 
-    async def statements(self, worker_id: str, limit: int, offset: int) -> statements.StatementList:
-        return await statements.of_worker(self.pool, worker_id, limit, offset)
+    async def statements(self, worker_id: str, limit: int, cursor: str | None) -> statements.StatementList:
+        return await statements.of_worker(self.pool, worker_id, limit, cursor)
 
     # Payout settings -----------------------------------------------------------------------------
 
@@ -96,14 +97,16 @@ class Settlement:
         return await payouts.view(conn, row["id"])
 
     async def payouts(self, query: payouts.PayoutQuery, worker_id: str | None = None) -> PayoutList:
+        offset = cursors.offset(query.cursor, "payouts")
         rows = await payout_store.listing(
             self.pool,
             worker_id=worker_id or query.worker_id,
             statuses=query.status,
-            limit=query.limit,
-            offset=query.offset,
+            limit=query.limit + 1,
+            offset=offset,
         )
-        return PayoutList(items=await payouts.views(self.pool, rows))
+        rows, next_cursor = cursors.offset_page("payouts", rows, query.limit, offset)
+        return PayoutList(items=await payouts.views(self.pool, rows), next_cursor=next_cursor)
 
     async def approve(self, payout_id: uuid.UUID, actor: str) -> PayoutView:
         """Approved, then sent through the method's transfer provider (by hand when there is none)."""

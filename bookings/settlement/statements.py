@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 
 import asyncpg
 import pydantic
@@ -22,8 +22,11 @@ from bookings.settlement import payouts
 from bookings.settlement.periods import Period
 from bookings.storage import payouts as payout_store
 from bookings.storage import statements as store
+from hub import cursors
+from hub.cursors import NEXT_CURSOR_DESCRIPTION
 from hub.push.inbox import NewNotification, notify
 from hub.storage.db import Conn, Executor
+from hub.times import Timestamp
 
 SYSTEM = "system"
 
@@ -39,11 +42,12 @@ class Statement(pydantic.BaseModel):
     commission_cents: int
     net_cents: int
     payout_id: uuid.UUID | None
-    created_at: datetime
+    created_at: Timestamp
 
 
 class StatementList(pydantic.BaseModel):
     items: list[Statement]
+    next_cursor: str | None = pydantic.Field(description=NEXT_CURSOR_DESCRIPTION)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +114,9 @@ async def _tell(conn: Conn, statement: Statement) -> None:
     )
 
 
-async def of_worker(db: Executor, worker_id: str, limit: int, offset: int) -> StatementList:
-    rows = await store.of_worker(db, worker_id, limit, offset)
-    return StatementList(items=[Statement.model_validate(dict(row)) for row in rows])
+async def of_worker(db: Executor, worker_id: str, limit: int, cursor: str | None) -> StatementList:
+    offset = cursors.offset(cursor, "statements")
+    rows, next_cursor = cursors.offset_page(
+        "statements", await store.of_worker(db, worker_id, limit + 1, offset), limit, offset
+    )
+    return StatementList(items=[Statement.model_validate(dict(row)) for row in rows], next_cursor=next_cursor)

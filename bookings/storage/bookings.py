@@ -73,9 +73,11 @@ async def listing(
     statuses: Sequence[str],
     escalated: bool | None,
     late: bool | None,
-    before: datetime | None,
+    after: tuple[datetime, uuid.UUID] | None,
     limit: int,
 ) -> list[asyncpg.Record]:
+    """Newest first; after ``after`` (created_at, id) when given."""
+    created_at, booking_id = after or (None, None)
     return await db.fetch(
         f"""{SELECT}
             WHERE ($1::text IS NULL OR b.customer_id = $1)
@@ -83,15 +85,16 @@ async def listing(
               AND (cardinality($3::text[]) = 0 OR b.status = ANY($3))
               AND ($4::boolean IS NULL OR (b.escalated_at IS NOT NULL AND b.status = 'dispatching') = $4)
               AND ($5::boolean IS NULL OR (b.late_alerted_at IS NOT NULL) = $5)
-              AND ($6::timestamptz IS NULL OR b.created_at < $6)
-            ORDER BY b.created_at DESC, b.id LIMIT $7""",
+              AND ($6::timestamptz IS NULL OR (b.created_at, b.id) < ($6, $8::uuid))
+            ORDER BY b.created_at DESC, b.id DESC LIMIT $7""",
         customer_id,
         worker_id,
         list(statuses),
         escalated,
         late,
-        before,
+        created_at,
         limit,
+        booking_id,
     )
 
 

@@ -95,11 +95,17 @@ async def replace_search(conn: Conn, event_id: int, query: str, found: Sequence[
     return row
 
 
-async def events(db: Executor, customer_id: str, limit: int = KEEP) -> list[asyncpg.Record]:
+async def events(
+    db: Executor, customer_id: str, limit: int = KEEP, before_id: int | None = None
+) -> list[asyncpg.Record]:
+    """Newest first; older than ``before_id`` when given."""
     return await db.fetch(
-        f"SELECT {_EVENT} FROM customer_history WHERE customer_id = $1 ORDER BY id DESC LIMIT $2",
+        f"""SELECT {_EVENT} FROM customer_history
+             WHERE customer_id = $1 AND ($3::bigint IS NULL OR id < $3)
+             ORDER BY id DESC LIMIT $2""",
         customer_id,
         limit,
+        before_id,
     )
 
 

@@ -76,14 +76,16 @@ async def entry(db: Executor, reference: str) -> asyncpg.Record | None:
 
 
 async def history(
-    db: Executor, customer_id: str, before: datetime | None, limit: int
+    db: Executor, customer_id: str, after: tuple[datetime, int] | None, limit: int
 ) -> list[asyncpg.Record]:
-    """The customer's entries, newest first, strictly before ``before`` when given."""
+    """The customer's entries, newest first, after ``after`` (created_at, id) when given."""
+    at, entry_id = after or (None, None)
     return await db.fetch(
         f"""SELECT {ENTRY_COLUMNS} FROM point_entries
-             WHERE customer_id = $1 AND ($2::timestamptz IS NULL OR created_at < $2)
+             WHERE customer_id = $1 AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $4::bigint))
              ORDER BY created_at DESC, id DESC LIMIT $3""",
         customer_id,
-        before,
+        at,
         limit,
+        entry_id,
     )

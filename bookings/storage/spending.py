@@ -16,9 +16,10 @@ SEEN = ["payment", "refund", "cancellation_fee"]
 
 
 async def movements(
-    db: Executor, customer_id: str, before: datetime | None, limit: int
+    db: Executor, customer_id: str, after: tuple[datetime, uuid.UUID] | None, limit: int
 ) -> list[asyncpg.Record]:
-    """The customer's movements, newest first, strictly before ``before`` when given."""
+    """The customer's movements, newest first, after ``after`` (created_at, id) when given."""
+    at, transaction_id = after or (None, None)
     return await db.fetch(
         """SELECT t.id, t.kind, t.booking_id, t.created_at AS at, p.package_order_id,
                   (SELECT substr(l.account, 6) FROM ledger_lines l
@@ -31,13 +32,14 @@ async def movements(
              FROM ledger_transactions t
              LEFT JOIN payments p ON t.kind = 'payment' AND p.out_trade_no = substr(t.reference, 9)
             WHERE t.customer_id = $1 AND t.kind = ANY($2::text[])
-              AND ($3::timestamptz IS NULL OR t.created_at < $3)
+              AND ($3::timestamptz IS NULL OR (t.created_at, t.id) < ($3, $5::uuid))
             ORDER BY t.created_at DESC, t.id DESC
             LIMIT $4""",
         customer_id,
         SEEN,
-        before,
+        at,
         limit,
+        transaction_id,
     )
 
 

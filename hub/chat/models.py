@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from hub.times import iso, iso_or_none
+
 AGENT_ROLES = frozenset({"support", "admin"})
 MAX_BODY_CHARS = 4000
 
@@ -21,10 +23,6 @@ def can_see(user_id: str, role: str, kind: str, customer_id: str, worker_id: str
     if role == "customer":
         return customer_id == user_id
     return role == "worker" and kind == "booking" and worker_id == user_id
-
-
-def iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +60,7 @@ class Message:
             "body": self.body,
             "attachments": self.attachments,
             "private": self.private,
-            "created_at": self.created_at.isoformat(),
+            "created_at": iso(self.created_at),
         }
 
 
@@ -99,10 +97,10 @@ class Conversation:
             "status": self.status,
             "assigned_agent_id": self.assigned_agent_id,
             "assigned_agent_role": self.assigned_agent_role,
-            "queued_at": iso(self.queued_at),
-            "read_only_after": iso(self.read_only_after),
+            "queued_at": iso_or_none(self.queued_at),
+            "read_only_after": iso_or_none(self.read_only_after),
             "last_seq": self.last_seq,
-            "last_message_at": iso(self.last_message_at),
+            "last_message_at": iso_or_none(self.last_message_at),
             "csat_score": self.csat_score,
-            "created_at": self.created_at.isoformat(),
+            "created_at": iso(self.created_at),
         }

@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 
+from hub import cursors
 from hub.auth import Principal
 from hub.chat.models import AGENT_ROLES, MAX_BODY_CHARS, Conversation, Member, Message, can_see
 from hub.errors import Conflict, Forbidden, InvalidPayload, NotFound
@@ -71,10 +72,22 @@ class ChatService:
         return conversation
 
     async def history(
-        self, user: Principal, conversation_id: uuid.UUID, before_seq: int | None, limit: int
-    ) -> list[Message]:
+        self, user: Principal, conversation_id: uuid.UUID, cursor: str | None, limit: int
+    ) -> tuple[list[Message], str | None]:
+        """A page of messages, oldest first, and the cursor of the page before it. A cursor names
+        its conversation: one from another conversation is ``invalid_cursor``."""
         await self.conversation_for(user, conversation_id)
-        return await store.history(self.pool, conversation_id, before_seq, limit, user.role in AGENT_ROLES)
+        kind = f"messages/{conversation_id}"
+        before = cursors.read(cursor, kind, int)
+        newest_first = await store.history(
+            self.pool,
+            conversation_id,
+            None if before is None else before[0],
+            limit + 1,
+            user.role in AGENT_ROLES,
+        )
+        page, next_cursor = cursors.page(kind, newest_first, limit, lambda m: (m.seq,))
+        return page[::-1], next_cursor
 
     async def conversations(self, user: Principal, limit: int = 100) -> list[dict[str, Any]]:
         rows = await store.list_for_member(

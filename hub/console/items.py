@@ -9,10 +9,12 @@ stored. The announcement becomes an ``item:updated`` on the console stream (``hu
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
+from hub import cursors
 from hub.auth import Principal
 from hub.console.models import HistoryEntry, ItemState, NewItem, WorkItem
 from hub.errors import Conflict, NotFound
@@ -119,10 +121,24 @@ async def detail(pool: asyncpg.Pool, item_id: uuid.UUID) -> tuple[WorkItem, list
 
 
 async def listing(
-    pool: asyncpg.Pool, state: str, kind: str | None, booking_id: uuid.UUID | None, limit: int
-) -> list[WorkItem]:
+    pool: asyncpg.Pool,
+    state: str,
+    kind: str | None,
+    booking_id: uuid.UUID | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[WorkItem], str | None]:
+    """A page of items, most pressing first, then oldest, and the cursor of the next page."""
     states = ["open", "acknowledged"] if state == "unresolved" else [state]
-    return await store.listing(pool, states=states, kind=kind, booking_id=booking_id, limit=limit)
+    after = cursors.read(cursor, "items", int, datetime, uuid.UUID)
+    found = await store.listing(
+        pool, states=states, kind=kind, booking_id=booking_id, after=after, limit=limit + 1
+    )
+    return cursors.page("items", found, limit, _position)
+
+
+def _position(item: WorkItem) -> tuple[int, datetime, uuid.UUID]:
+    return store.PRIORITIES.index(item.priority) + 1, item.opened_at, item.id
 
 
 async def _resolve(conn: Conn, item: WorkItem, actor: tuple[str, str], text: str) -> WorkItem:

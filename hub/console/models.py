@@ -12,6 +12,7 @@ from typing import Any
 import pydantic
 
 from hub.protocol import Wire
+from hub.times import Timestamp
 
 
 class Priority(StrEnum):
@@ -66,10 +67,10 @@ class WorkItem(Wire):
     person: Person | None = pydantic.Field(description="The customer or worker concerned.")
     owner: Person | None = pydantic.Field(description="The agent who took it.")
     data: dict[str, Any]
-    due_at: datetime | None
-    opened_at: datetime
-    updated_at: datetime
-    resolved_at: datetime | None
+    due_at: Timestamp | None
+    opened_at: Timestamp
+    updated_at: Timestamp
+    resolved_at: Timestamp | None
     resolution: str | None
     version: int = pydantic.Field(description="Grows with every change: keep the highest.")
 
@@ -81,4 +82,4 @@ class HistoryEntry(Wire):
     actor: Person
     note: str
     data: dict[str, Any]
-    at: datetime
+    at: Timestamp

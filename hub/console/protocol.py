@@ -7,6 +7,7 @@ from typing import Literal
 import pydantic
 
 from hub.console.models import HistoryEntry, WorkItem
+from hub.cursors import NEXT_CURSOR_DESCRIPTION
 from hub.protocol import SUPPORT, ServerEvent, Wire
 
 
@@ -57,6 +58,7 @@ class ItemDetail(Wire):
 
 class ItemList(Wire):
     items: list[WorkItem] = pydantic.Field(description="Most pressing first, then oldest.")
+    next_cursor: str | None = pydantic.Field(description=NEXT_CURSOR_DESCRIPTION)
 
 
 ITEM_UPDATED = ServerEvent(

@@ -32,6 +32,7 @@ from hub.presence import PRESENCE_UNAVAILABLE
 from hub.protocol import AUTH_EXPIRED, SERVER_ABUSE, ClientEvent, docstring_parts
 from hub.ratelimit import ABUSE, LIMITS, USER_LIMITS, RateTable, TokenBucket, connect_limit
 from hub.realtime import user_room
+from hub.times import iso
 
 log = logging.getLogger(__name__)
 
@@ -348,4 +349,4 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     @event("ping", payload=None, ack=r.ServerTime)
     async def ping(self, user: Principal, sid: str, payload: None) -> dict[str, str]:
         """The server's clock: a round trip that checks the socket works."""
-        return {"server_time": datetime.now(UTC).isoformat(timespec="milliseconds")}
+        return {"server_time": iso(datetime.now(UTC))}

@@ -24,8 +24,10 @@ from hub.protocol import (
     SyncResult,
     UnreadCount,
 )
+from hub.push import inbox as notices
 from hub.storage import notifications as inbox
 from hub.storage import presence as presence_store
+from hub.times import iso
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +93,7 @@ class HubNamespace(AuthenticatedNamespace):
         self, user: Principal, sid: str, query: p.NotificationsList
     ) -> dict[str, Any]:
         """A page of the person's notifications, newest first, and the unread count."""
-        items = await inbox.page(self.hub.pool, user.user_id, user.role, query.before_seq, query.limit)
-        return {"items": items, "unread": await inbox.unread_count(self.hub.pool, user.user_id, user.role)}
+        return await notices.listing(self.hub.pool, user.user_id, user.role, query.cursor, query.limit)
 
     @event("notifications:read", payload=p.NotificationsRead, ack=UnreadCount)
     async def notifications_read(
@@ -148,7 +149,7 @@ class HubNamespace(AuthenticatedNamespace):
         return {
             "id": str(message.id),
             "seq": message.seq,
-            "created_at": message.created_at.isoformat(),
+            "created_at": iso(message.created_at),
             "conversation_id": str(message.conversation_id),
             "client_id": message.client_id,
             "duplicate": sent.duplicate,
@@ -190,15 +191,19 @@ class HubNamespace(AuthenticatedNamespace):
 
     @event("chat:history", payload=p.ChatHistory, ack=r.History)
     async def chat_history(self, user: Principal, sid: str, query: p.ChatHistory) -> dict[str, Any]:
-        """A page of a conversation's messages before ``before_seq`` (or the latest), oldest first."""
-        messages = await self.hub.chat.history(user, query.conversation_id, query.before_seq, query.limit)
-        return {
-            "messages": [m.to_dict() for m in messages],
-            "more": bool(messages) and messages[0].seq > 1 and len(messages) == query.limit,
-        }
+        """A page of a conversation's messages, oldest first: the latest page, then with
+        ``cursor`` the page before it."""
+        messages, next_cursor = await self.hub.chat.history(
+            user, query.conversation_id, query.cursor, query.limit
+        )
+        return {"items": [m.to_dict() for m in messages], "next_cursor": next_cursor}
 
     @event("conversations:list", payload=None, ack=Conversations)
     async def conversations_list(self, user: Principal, sid: str, payload: None) -> dict[str, Any]:
         """The person's conversations with their read marks and unread counts, most recent first."""
         conversations = await self.hub.chat.conversations(user)
-        return {"conversations": conversations, "unread": sum(c["unread"] for c in conversations)}
+        return {
+            "items": conversations,
+            "next_cursor": None,
+            "unread": sum(c["unread"] for c in conversations),
+        }

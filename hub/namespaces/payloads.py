@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StrictBool, StrictInt, StrictStr, model_validator
 
 from hub.acks import Payload, Seq
+from hub.cursors import CursorParam
 
 ConversationId = uuid.UUID
 
@@ -41,7 +42,7 @@ class ChatMark(Payload):
 
 class ChatHistory(Payload):
     conversation_id: ConversationId
-    before_seq: Annotated[Seq, Field(ge=1)] | None = None
+    cursor: CursorParam | None = None
     limit: Annotated[StrictInt, Field(ge=1, le=100)] = 50
 
 
@@ -53,7 +54,7 @@ class Sync(Payload):
 
 
 class NotificationsList(Payload):
-    before_seq: Annotated[Seq, Field(ge=1)] | None = None
+    cursor: CursorParam | None = None
     limit: Annotated[StrictInt, Field(ge=1, le=100)] = 50
 
 
@@ -125,4 +126,5 @@ class ItemsList(Payload):
     state: Literal["unresolved", "open", "acknowledged", "resolved"] = "unresolved"
     kind: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = None
     booking_id: uuid.UUID | None = None
+    cursor: CursorParam | None = None
     limit: Annotated[StrictInt, Field(ge=1, le=500)] = 100

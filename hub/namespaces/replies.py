@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pydantic
 
-from hub.protocol import ChatMessage, Conversation, Receipt, Timestamp, Uuid, Wire
+from hub.protocol import ChatMessage, Conversation, Receipt, Uuid, Wire
+from hub.times import Timestamp
 
 
 class ServerTime(Wire):
@@ -33,8 +34,10 @@ class ReceiptOrNull(pydantic.RootModel[Receipt | None]):
 
 
 class History(Wire):
-    messages: list[ChatMessage] = pydantic.Field(description="Oldest first.")
-    more: bool = pydantic.Field(description="Older messages exist: ask with before_seq.")
+    items: list[ChatMessage] = pydantic.Field(description="Oldest first: the newest page comes first.")
+    next_cursor: str | None = pydantic.Field(
+        description="The `cursor` of the page of older messages; null: this page starts the conversation."
+    )
 
 
 class SupportOpened(Wire):
@@ -53,4 +56,5 @@ class QueuedConversation(Conversation):
 
 
 class Queue(Wire):
-    queue: list[QueuedConversation] = pydantic.Field(description="Longest waiting first.")
+    items: list[QueuedConversation] = pydantic.Field(description="Longest waiting first.")
+    next_cursor: None = pydantic.Field(description="Always null: the list has one page.")

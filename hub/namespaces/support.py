@@ -81,8 +81,10 @@ class SupportNamespace(HubNamespace):
     @event("items:list", payload=p.ItemsList, ack=ItemList)
     async def items_list(self, user: Principal, sid: str, query: p.ItemsList) -> dict[str, Any]:
         """Work items by state (unresolved by default), kind or booking, most pressing first."""
-        found = await items.listing(self.hub.pool, query.state, query.kind, query.booking_id, query.limit)
-        return {"items": [i.model_dump(mode="json") for i in found]}
+        found, next_cursor = await items.listing(
+            self.hub.pool, query.state, query.kind, query.booking_id, query.cursor, query.limit
+        )
+        return {"items": [i.model_dump(mode="json") for i in found], "next_cursor": next_cursor}
 
     @event("item:get", payload=p.ItemRef, ack=ItemDetail)
     async def item_get(self, user: Principal, sid: str, ref: p.ItemRef) -> dict[str, Any]:
@@ -129,7 +131,7 @@ class SupportNamespace(HubNamespace):
     async def support_queue(self, user: Principal, sid: str, payload: None) -> dict[str, Any]:
         """The conversations waiting for an agent, longest waiting first."""
         queue = await support.queue_positions(self.hub.pool)
-        return {"queue": [{**c.to_dict(), "position": n} for c, n in queue]}
+        return {"items": [{**c.to_dict(), "position": n} for c, n in queue], "next_cursor": None}
 
     @event("conversation:pick", payload=p.ConversationRef, ack=Conversation)
     async def conversation_pick(self, user: Principal, sid: str, ref: p.ConversationRef) -> dict[str, Any]:

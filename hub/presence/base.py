@@ -27,6 +27,8 @@ from typing import Any
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from hub.times import iso, iso_or_none
+
 log = logging.getLogger(__name__)
 
 # What a tracker raises when its store cannot answer (Redis down, restarting, or too slow). The
@@ -60,10 +62,6 @@ CHOOSABLE: Mapping[str, frozenset[Status]] = MappingProxyType(
 )
 
 
-def iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat(timespec="milliseconds")
-
-
 @dataclass(frozen=True, slots=True)
 class PresenceState:
     user_id: str
@@ -79,7 +77,7 @@ class PresenceState:
             "role": self.role,
             "status": self.status.value,
             "since": iso(self.since),
-            "last_seen": iso(self.last_seen),
+            "last_seen": iso_or_none(self.last_seen),
             "booking_id": self.booking_id,
         }
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from hub import cursors
 from hub.events import Event
 from hub.storage import notifications as store
-from hub.storage.db import Conn
+from hub.storage.db import Conn, Executor
 from hub.storage.outbox import publish
 
 NOTIFICATION_CREATED = "notification.created"
@@ -47,3 +48,12 @@ async def notify(conn: Conn, notification: NewNotification) -> dict[str, Any]:
     )
     await publish(conn, Event(NOTIFICATION_CREATED, stored))
     return stored
+
+
+async def listing(db: Executor, user_id: str, role: str, cursor: str | None, limit: int) -> dict[str, Any]:
+    """A page of the person's inbox, newest first, with its ``next_cursor`` and the unread count:
+    ``GET /api/v1/notifications`` and ``notifications:list`` answer the same."""
+    after = cursors.read(cursor, "notifications", int)
+    rows = await store.page(db, user_id, role, None if after is None else after[0], limit + 1)
+    items, next_cursor = cursors.page("notifications", rows, limit, lambda item: (item["seq"],))
+    return {"items": items, "next_cursor": next_cursor, "unread": await store.unread_count(db, user_id, role)}

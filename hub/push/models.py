@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from hub.times import iso_or_none
+
 
 class Platform(enum.StrEnum):
     FCM = "fcm"
@@ -34,6 +36,6 @@ class Device:
             "token": self.token,
             "app_id": self.app_id,
             "locale": self.locale,
-            "created_at": None if self.created_at is None else self.created_at.isoformat(),
-            "last_seen_at": None if self.last_seen_at is None else self.last_seen_at.isoformat(),
+            "created_at": iso_or_none(self.created_at),
+            "last_seen_at": iso_or_none(self.last_seen_at),
         }

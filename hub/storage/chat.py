@@ -190,13 +190,11 @@ async def find_message(conn: Executor, message_id: uuid.UUID) -> Message | None:
 async def history(
     conn: Executor, conversation_id: uuid.UUID, before_seq: int | None, limit: int, include_private: bool
 ) -> list[Message]:
-    """Up to ``limit`` messages before ``before_seq`` (newest page when None), oldest first."""
+    """Up to ``limit`` messages before ``before_seq`` (the latest when None), newest first."""
     rows = await conn.fetch(
-        f"""SELECT * FROM (
-                SELECT {_MESSAGE_COLUMNS} FROM messages
-                 WHERE conversation_id = $1 AND ($2::bigint IS NULL OR seq < $2) AND (NOT private OR $4)
-                 ORDER BY seq DESC LIMIT $3) page
-            ORDER BY seq""",
+        f"""SELECT {_MESSAGE_COLUMNS} FROM messages
+             WHERE conversation_id = $1 AND ($2::bigint IS NULL OR seq < $2) AND (NOT private OR $4)
+             ORDER BY seq DESC LIMIT $3""",
         conversation_id,
         before_seq,
         limit,

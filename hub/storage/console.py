@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -13,7 +14,9 @@ from hub.storage.db import Conn, Executor
 _ITEM = """id, kind, subject, priority, state, title, booking_id, person_role, person_id, owner_role,
            owner_id, data, due_at, opened_at, updated_at, resolved_at, resolution, version"""
 # Most pressing first, then oldest first.
-_BY_PRIORITY = "array_position(ARRAY['urgent','high','normal','low'], priority), opened_at, id"
+PRIORITIES = ("urgent", "high", "normal", "low")  # most pressing first
+_RANK = "array_position(ARRAY['urgent','high','normal','low'], priority)"
+_BY_PRIORITY = f"{_RANK}, opened_at, id"
 
 
 def item_from(row: asyncpg.Record) -> WorkItem:
@@ -173,18 +176,25 @@ async def listing(
     states: list[str],
     kind: str | None,
     booking_id: uuid.UUID | None,
+    after: tuple[int, datetime, uuid.UUID] | None,
     limit: int,
 ) -> list[WorkItem]:
+    """Most pressing first, then oldest; after ``after`` (rank, opened_at, id) when given."""
+    rank, opened_at, item_id = after or (None, None, None)
     rows = await db.fetch(
         f"""SELECT {_ITEM} FROM work_items
              WHERE state = ANY($1::text[])
                AND ($2::text IS NULL OR kind = $2)
                AND ($3::uuid IS NULL OR booking_id = $3)
+               AND ($5::int IS NULL OR ({_BY_PRIORITY}) > ($5, $6::timestamptz, $7::uuid))
              ORDER BY {_BY_PRIORITY} LIMIT $4""",
         states,
         kind,
         booking_id,
         limit,
+        rank,
+        opened_at,
+        item_id,
     )
     return [item_from(r) for r in rows]
 

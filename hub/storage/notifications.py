@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 
 from hub.storage.db import Conn, Executor
+from hub.times import iso, iso_or_none
 
 _COLUMNS = "user_id, seq, id, role, kind, title, body, data, urgent, created_at, read_at"
 
@@ -24,8 +25,8 @@ def as_dict(row: asyncpg.Record) -> dict[str, Any]:
         "body": row["body"],
         "data": row["data"],
         "urgent": row["urgent"],
-        "created_at": row["created_at"].isoformat(),
-        "read_at": None if row["read_at"] is None else row["read_at"].isoformat(),
+        "created_at": iso(row["created_at"]),
+        "read_at": iso_or_none(row["read_at"]),
     }
 
 

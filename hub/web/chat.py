@@ -11,13 +11,14 @@ import pydantic
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from hub.acks import Payload, Seq
+from hub.acks import Payload
 from hub.auth import ANY_ROLE
 from hub.chat import uploads
+from hub.cursors import CursorParam
 from hub.errors import InvalidPayload, NotFound
 from hub.keys import CONTEXT, SETTINGS, UPLOAD_GATE
-from hub.protocol import Conversations, ConversationSummary, Notification, NotificationPage, Upload
-from hub.storage import notifications as inbox
+from hub.protocol import Conversations, ConversationSummary, NotificationPage, Upload
+from hub.push import inbox
 from hub.storage import uploads as upload_store
 from hub.web.openapi import Operation, add_operations, caller, read_query, reply
 
@@ -27,9 +28,7 @@ UUID_PARAM = {"type": "string", "format": "uuid"}
 
 
 class NotificationsQuery(Payload):
-    before_seq: Annotated[Seq, pydantic.Field(ge=1)] | None = pydantic.Field(
-        default=None, description="Only notifications older than this seq."
-    )
+    cursor: CursorParam | None = None
     limit: Annotated[int, pydantic.Field(ge=1, le=MAX_PAGE)] = 50
 
 
@@ -118,14 +117,10 @@ def attachment(filename: str) -> str:
 async def notifications(request: web.Request) -> web.Response:
     user = caller(request)
     query = read_query(request, NotificationsQuery)
-    pool = request.app[CONTEXT].pool
-    items = await inbox.page(pool, user.user_id, user.role, query.before_seq, query.limit)
-    return reply(
-        NotificationPage(
-            items=[Notification(**item) for item in items],
-            unread=await inbox.unread_count(pool, user.user_id, user.role),
-        )
+    listed = await inbox.listing(
+        request.app[CONTEXT].pool, user.user_id, user.role, query.cursor, query.limit
     )
+    return reply(NotificationPage.model_validate(listed))
 
 
 async def conversations(request: web.Request) -> web.Response:
@@ -133,7 +128,9 @@ async def conversations(request: web.Request) -> web.Response:
     listed = await request.app[CONTEXT].chat.conversations(user)
     return reply(
         Conversations(
-            conversations=[ConversationSummary(**c) for c in listed], unread=sum(c["unread"] for c in listed)
+            items=[ConversationSummary(**c) for c in listed],
+            next_cursor=None,
+            unread=sum(c["unread"] for c in listed),
         )
     )
 

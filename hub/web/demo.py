@@ -157,7 +157,8 @@ class DemoPersonOut(Reply):
 
 
 class DemoPeople(Reply):
-    people: list[DemoPersonOut]
+    items: list[DemoPersonOut]
+    next_cursor: None = pydantic.Field(description="Always null: the list has one page.")
 
 
 class DemoSession(Reply):
@@ -188,10 +189,11 @@ async def list_people(request: web.Request) -> web.Response:
     settings = _demo_only(request)
     return reply(
         DemoPeople(
-            people=[
+            items=[
                 DemoPersonOut(role=Role(p.role), sub=p.sub, name=p.name, note=p.note)
                 for p in people(settings)
-            ]
+            ],
+            next_cursor=None,
         )
     )
 

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
 import pydantic
 from aiohttp import web
@@ -25,6 +25,7 @@ from hub.metrics import CONTENT_TYPE
 from hub.outages import outage
 from hub.storage import migrate
 from hub.storage import outbox as outbox_store
+from hub.times import Timestamp
 from hub.web.openapi import Operation, add_operations, caller, reply, serve_document
 
 log = logging.getLogger(__name__)
@@ -32,8 +33,6 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 T = TypeVar("T")
 READINESS_TIMEOUT_SECONDS = 2.0
-# A timestamp as the hub writes it (``datetime.isoformat()``, RFC 3339 with an offset).
-Timestamp = Annotated[str, pydantic.Field(json_schema_extra={"format": "date-time"})]
 
 
 class Reply(pydantic.BaseModel):
@@ -236,17 +235,7 @@ async def outbox_status(request: web.Request) -> web.Response:
     return reply(
         OutboxStatus(
             **stats,
-            dead_letters=[
-                DeadLetter(
-                    **{
-                        **row,
-                        "event_id": str(row["event_id"]),
-                        "created_at": row["created_at"].isoformat(),
-                        "dead_at": row["dead_at"].isoformat(),
-                    }
-                )
-                for row in dead
-            ],
+            dead_letters=[DeadLetter(**{**row, "event_id": str(row["event_id"])}) for row in dead],
         )
     )
 

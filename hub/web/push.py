@@ -36,7 +36,8 @@ from hub.push.config import PushConfig
 from hub.push.models import Platform
 from hub.push.preferences import KIND, MAX_KINDS_PER_USER, QuietHours
 from hub.push.sender import PushSender
-from hub.web.http import Reply, Timestamp
+from hub.times import Timestamp
+from hub.web.http import Reply
 from hub.web.openapi import Operation, add_operations, caller, reply
 
 _HH_MM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
@@ -97,7 +98,8 @@ class DeviceOut(Reply):
 
 
 class DeviceList(Reply):
-    devices: list[DeviceOut]
+    items: list[DeviceOut]
+    next_cursor: None = Field(description="Always null: the list has one page.")
 
 
 class ChannelsOut(Reply):
@@ -138,7 +140,7 @@ async def register_device(request: web.Request) -> web.Response:
 async def list_devices(request: web.Request) -> web.Response:
     principal = caller(request)
     found = await devices.list_for_user(request.app[DATABASE].pool, principal.user_id, principal.role.value)
-    return reply(DeviceList(devices=[DeviceOut(**d.to_json()) for d in found]))
+    return reply(DeviceList(items=[DeviceOut(**d.to_json()) for d in found], next_cursor=None))
 
 
 async def delete_device(request: web.Request) -> web.Response:

@@ -320,7 +320,7 @@ class Fuzzer:
             assert device.status_code == 201, device.content
             device_id = device.json()["id"]
             listed = self.example("GET", "/api/v1/devices")
-            assert listed is None or device_id in [d["id"] for d in listed.json()["devices"]]
+            assert listed is None or device_id in [d["id"] for d in listed.json()["items"]]
             gone = self.example(
                 "DELETE", "/api/v1/devices/{device_id}", path_parameters={"device_id": device_id}
             )

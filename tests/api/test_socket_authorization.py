@@ -26,7 +26,7 @@ FILLERS: dict[str, Any] = {
     "private": False,
     "typing": True,
     "seq": 1,
-    "before_seq": None,
+    "cursor": None,
     "limit": 10,
     "score": 5,
     "comment": "",

@@ -96,7 +96,7 @@ async def test_quote_refuses_bad_slots_with_field_details(start_hub: StartHub) -
     assert body["error"]["code"] == "invalid_duration"
     status, listed = await hub.http("GET", "/api/v1/services?duration_minutes=60")
     assert status == 200
-    assert "test-cleaning" not in [s["id"] for s in listed["services"]]
+    assert "test-cleaning" not in [s["id"] for s in listed["items"]]
     status, body = await hub.http(
         "POST", "/api/v1/bookings/quote", hub.token("worker", "w-1"), json=booking_request()
     )

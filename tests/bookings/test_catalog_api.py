@@ -22,17 +22,17 @@ async def seeded(hub: RunningHub) -> RunningHub:
 async def service_ids(hub: RunningHub, query: str) -> list[str]:
     status, body = await hub.http("GET", f"/api/v1/services{query}")
     assert status == 200, body
-    return [s["id"] for s in body["services"]]
+    return [s["id"] for s in body["items"]]
 
 
 async def test_categories_in_catalog_order(seeded: RunningHub) -> None:
     status, body = await seeded.http("GET", "/api/v1/catalog/categories")
     assert status == 200, body
-    assert [c["id"] for c in body["categories"]] == [c[0] for c in demo.CATEGORIES]
-    counts = {c["id"]: c["service_count"] for c in body["categories"]}
+    assert [c["id"] for c in body["items"]] == [c[0] for c in demo.CATEGORIES]
+    counts = {c["id"]: c["service_count"] for c in body["items"]}
     assert counts["appliance-cleaning"] == 3
     assert counts["maternity-nurse"] == 1
-    assert body["categories"][0]["name_zh"] == "日常保洁"
+    assert body["items"][0]["name_zh"] == "日常保洁"
 
 
 async def test_service_price_summary_and_durations(seeded: RunningHub) -> None:
@@ -126,7 +126,7 @@ async def test_invalid_service_queries_are_422(seeded: RunningHub, query: str) -
 async def workers(hub: RunningHub, query: str = "") -> list[dict[str, object]]:
     status, body = await hub.http("GET", f"/api/v1/workers{query}")
     assert status == 200, body
-    found: list[dict[str, object]] = body["workers"]
+    found: list[dict[str, object]] = body["items"]
     return found
 
 
@@ -185,12 +185,20 @@ async def test_workers_near_a_point_nearest_first(seeded: RunningHub) -> None:
 async def test_worker_pagination(seeded: RunningHub) -> None:
     status, first = await seeded.http("GET", "/api/v1/workers?limit=10")
     assert status == 200
-    assert first["next_offset"] == 10
-    status, last = await seeded.http("GET", "/api/v1/workers?limit=10&offset=20")
+    status, second = await seeded.http(
+        "GET", "/api/v1/workers", params={"limit": 10, "cursor": first["next_cursor"]}
+    )
     assert status == 200
-    assert len(last["workers"]) == 5
-    assert last["next_offset"] is None
-    assert not {w["id"] for w in first["workers"]} & {w["id"] for w in last["workers"]}
+    status, last = await seeded.http(
+        "GET", "/api/v1/workers", params={"limit": 10, "cursor": second["next_cursor"]}
+    )
+    assert status == 200
+    assert len(last["items"]) == 5
+    assert last["next_cursor"] is None
+    ids = [w["id"] for page in (first, second, last) for w in page["items"]]
+    assert len(ids) == len(set(ids)) == 25
+    status, body = await seeded.http("GET", "/api/v1/workers", params={"cursor": "bm9wZQ"})
+    assert (status, body["error"]["code"]) == (422, "invalid_cursor")
 
 
 async def test_worker_profile(seeded: RunningHub) -> None:

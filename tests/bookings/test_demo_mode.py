@@ -56,18 +56,18 @@ async def test_without_demo_mode_the_login_is_refused_whatever_is_sent(hub: Runn
     assert (status, answer["error"]["code"]) == (404, "demo_mode_off")
     # Nothing was loaded either: the demo data comes with the mode.
     status, services = await hub.http("GET", "/api/v1/services")
-    assert (status, services["services"]) == (200, [])
+    assert (status, services["items"]) == (200, [])
 
 
 async def test_demo_mode_loads_the_data_and_signs_in_its_people(start_demo_hub: StartDemoHub) -> None:
     hub = await start_demo_hub()
     status, people = await hub.http("GET", "/api/v1/demo/people")
     assert status == 200, people
-    pairs = {(p["role"], p["sub"]) for p in people["people"]}
+    pairs = {(p["role"], p["sub"]) for p in people["items"]}
     assert {("customer", "customer-01"), ("worker", "worker-03"), ("support", "support-01")} <= pairs
     assert ("admin", "admin-01") in pairs
-    assert len([p for p in people["people"] if p["role"] == "worker"]) == 27
-    pending = next(p for p in people["people"] if p["sub"] == "worker-26")
+    assert len([p for p in people["items"] if p["role"] == "worker"]) == 27
+    pending = next(p for p in people["items"] if p["sub"] == "worker-26")
     assert "vetting pending" in pending["note"]
 
     status, session = await hub.http(
@@ -203,7 +203,7 @@ async def test_the_demo_command_prints_the_apps_and_a_booking_is_paid_through_th
         "service_id": "daily-cleaning",
         "date": day,
         "start_time": "10:00",
-        "address_id": addresses["addresses"][0]["id"],
+        "address_id": addresses["items"][0]["id"],
     }
     status, booking = await call("POST", f"{demo.url}/api/v1/bookings", customer, request)
     assert status == 201, booking

@@ -54,7 +54,7 @@ async def test_full_story(start_hub: StartHub, peers: list[Peer]) -> None:
         assert offer["order"]["special_requests"] == "Please bring slippers"
         assert offer["order"]["pay_cents"] > 0
         assert offer["order"]["distance_km"] > 0
-        assert offer["deadline"].endswith("+00:00")
+        assert offer["deadline"].endswith("Z")
     assert (await workers[0].ok("offer:seen", {"offer_id": offers[0]["offer_id"]}))["seen_at"]
 
     # Two accept at the same moment: exactly one wins, the other is told offer_taken.
@@ -328,7 +328,7 @@ async def test_reconnecting_worker_gets_open_offers_again(start_hub: StartHub, p
     assert offer["booking_id"] == booking["id"]
     assert offer["alert"] == ALERT
     listed = await worker.ok("offer:list")
-    assert [o["offer_id"] for o in listed["offers"]] == [offer["offer_id"]]
+    assert [o["offer_id"] for o in listed["items"]] == [offer["offer_id"]]
     status, body = await hub.http("GET", "/api/v1/workers/me/offers", hub.token("worker", "w-1"))
     assert status == 200
     assert [o["offer_id"] for o in body["items"]] == [offer["offer_id"]]
@@ -349,7 +349,7 @@ async def test_demo_data_books_and_dispatches(start_hub: StartHub, peers: list[P
     token = hub.token("customer", "customer-01")
     status, addresses = await hub.http("GET", "/api/v1/customers/me/addresses", token)
     assert status == 200, addresses
-    address = next(a for a in addresses["addresses"] if a["is_default"])
+    address = next(a for a in addresses["items"] if a["is_default"])
     day, start = tomorrow_at()
     wanted = {"service_id": "daily-cleaning", "date": day, "start_time": start, "address_id": address["id"]}
     status, quoted = await hub.http("POST", "/api/v1/bookings/quote", token, json=wanted)

@@ -56,13 +56,13 @@ async def searched(hub: RunningHub, q: str, customer: str | None = CUSTOMER) -> 
     bearer = None if customer is None else token(hub, customer)
     status, body = await hub.http("GET", f"/api/v1/services?q={quote(q)}", bearer)
     assert status == 200, body
-    return [s["id"] for s in body["services"]]
+    return [s["id"] for s in body["items"]]
 
 
 async def events(hub: RunningHub, customer: str = CUSTOMER) -> list[dict[str, Any]]:
     status, body = await hub.http("GET", f"{HISTORY}?limit=200", token(hub, customer))
     assert status == 200, body
-    found: list[dict[str, Any]] = body["events"]
+    found: list[dict[str, Any]] = body["items"]
     return found
 
 
@@ -76,7 +76,7 @@ async def test_nothing_is_recorded_without_consent(seeded: RunningHub) -> None:
     assert await searched(seeded, "照顾小孩") == ["nanny-hourly"]
     assert await stored(seeded) == 0
     status, body = await seeded.http("GET", HISTORY, token(seeded))
-    assert (status, body) == (200, {"history": False, "events": []})
+    assert (status, body) == (200, {"history": False, "items": [], "next_cursor": None})
 
 
 async def test_consent_records_and_withdrawal_deletes(seeded: RunningHub) -> None:
@@ -153,6 +153,17 @@ async def test_history_is_bounded(seeded: RunningHub) -> None:
     kept = await events(seeded)
     assert len(kept) == history.KEEP
     assert kept[0]["service_id"] == "nanny-hourly"  # the oldest went
+    paged: list[int] = []
+    cursor = None
+    while True:
+        params = {"limit": "64", **({"cursor": cursor} if cursor else {})}
+        status, page = await seeded.http("GET", HISTORY, token(seeded), params=params)
+        assert status == 200, page
+        paged += [e["id"] for e in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert paged == [e["id"] for e in kept]  # newest first, each once
 
 
 async def test_a_withdrawal_racing_records_leaves_nothing(seeded: RunningHub) -> None:

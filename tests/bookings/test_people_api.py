@@ -40,7 +40,7 @@ async def seeded(hub: RunningHub) -> RunningHub:
 
 
 def listed(body: dict[str, Any]) -> set[str]:
-    return {w["id"] for w in body["workers"]}
+    return {w["id"] for w in body["items"]}
 
 
 async def test_onboarding_and_vetting(seeded: RunningHub) -> None:
@@ -178,11 +178,11 @@ async def test_admin_list_filters(seeded: RunningHub) -> None:
     status, body = await seeded.http("GET", "/api/v1/admin/workers?vetting_status=pending", admin)
     assert status == 200, body
     assert listed(body) == {demo.PENDING_WORKER}
-    assert body["workers"][0]["identity_verified"] is False
+    assert body["items"][0]["identity_verified"] is False
     status, body = await seeded.http("GET", "/api/v1/admin/workers?expiring_within_days=30&limit=100", admin)
     assert status == 200, body
     assert listed(body) == {demo.EXPIRED_WORKER, demo.EXPIRING_WORKER}
-    expired = next(w for w in body["workers"] if w["id"] == demo.EXPIRED_WORKER)
+    expired = next(w for w in body["items"] if w["id"] == demo.EXPIRED_WORKER)
     assert expired["eligible"] is False
     assert any(c["kind"] == "health" and c["expired"] for c in expired["certificates"])
     status, body = await seeded.http("GET", "/api/v1/admin/workers?expiring_within_days=0&limit=100", admin)
@@ -271,7 +271,7 @@ async def test_addresses(hub: RunningHub) -> None:
     status, second = await hub.http("POST", base, alice, json=office)
     assert status == 201, second
     status, body = await hub.http("GET", base, alice)
-    assert [(a["id"], a["is_default"]) for a in body["addresses"]] == [
+    assert [(a["id"], a["is_default"]) for a in body["items"]] == [
         (second["id"], True),
         (first["id"], False),
     ]
@@ -281,11 +281,11 @@ async def test_addresses(hub: RunningHub) -> None:
     )
     assert (status, updated["is_default"], updated["label"]) == (200, True, "老家")
     status, body = await hub.http("GET", base, alice)
-    assert sum(a["is_default"] for a in body["addresses"]) == 1
+    assert sum(a["is_default"] for a in body["items"]) == 1
 
     # Bob sees nothing of Alice's, and cannot touch it.
     status, body = await hub.http("GET", base, bob)
-    assert (status, body["addresses"]) == (200, [])
+    assert (status, body["items"]) == (200, [])
     status, body = await hub.http("PUT", f"{base}/{first['id']}", bob, json={"label": "mine"})
     assert (status, body["error"]["code"]) == (404, "address_not_found")
     status, _ = await hub.http("DELETE", f"{base}/{first['id']}", bob)
@@ -298,7 +298,7 @@ async def test_addresses(hub: RunningHub) -> None:
     status, _ = await hub.http("DELETE", f"{base}/{first['id']}", alice)
     assert status == 204
     status, body = await hub.http("GET", base, alice)
-    assert [(a["id"], a["is_default"]) for a in body["addresses"]] == [(second["id"], True)]
+    assert [(a["id"], a["is_default"]) for a in body["items"]] == [(second["id"], True)]
 
 
 @pytest.mark.parametrize(

@@ -195,7 +195,7 @@ async def test_history_pages_newest_first(start_hub: StartHub) -> None:
         await give_points(hub, "c-1", n + 1)
     first = await my_points(hub, limit="2")
     assert [e["points"] for e in first["items"]] == [5, 4]
-    second = await my_points(hub, limit="2", before=str(first["next_before"]))
+    second = await my_points(hub, limit="2", cursor=first["next_cursor"])
     assert [e["points"] for e in second["items"]] == [3, 2]
     assert first["balance"] == 15
     assert (await my_points(hub, "c-9"))["items"] == []  # another customer's are not theirs

@@ -32,7 +32,7 @@ async def test_dispatch_and_job_steps_ride_out_a_redis_outage(
         return bool(count)
 
     await wait_until(offered)
-    (offer,) = (await worker.ok("offer:list"))["offers"]
+    (offer,) = (await worker.ok("offer:list"))["items"]
     await worker.ok("offer:accept", {"offer_id": offer["offer_id"]})
     lat, lng = CENTRE
     departed = await worker.ok(

@@ -35,7 +35,7 @@ async def seeded(hub: RunningHub) -> RunningHub:
 async def search(hub: RunningHub, q: str, extra: str = "", token: str | None = None) -> list[dict[str, Any]]:
     status, body = await hub.http("GET", f"/api/v1/services?q={quote(q)}{extra}", token)
     assert status == 200, body
-    found: list[dict[str, Any]] = body["services"]
+    found: list[dict[str, Any]] = body["items"]
     return found
 
 
@@ -97,7 +97,7 @@ async def test_why_it_matched_names_the_part_of_the_query(seeded: RunningHub) ->
     # Without q there is no search, and no reason.
     status, body = await seeded.http("GET", "/api/v1/services?category=nanny")
     assert status == 200
-    assert body["services"][0]["matched"] is None
+    assert body["items"][0]["matched"] is None
 
 
 async def test_a_typo_among_right_words_still_narrows(seeded: RunningHub) -> None:
@@ -212,7 +212,7 @@ async def test_synonyms_are_listed_and_refused_when_wrong(seeded: RunningHub) ->
     admin = seeded.token("admin", demo.ADMIN_ID)
     status, body = await seeded.http("GET", SYNONYMS, seeded.token("support", demo.SUPPORT_ID))
     assert status == 200, body
-    nanny = {s["term"] for s in body["synonyms"] if s["category_id"] == "nanny"}
+    nanny = {s["term"] for s in body["items"] if s["category_id"] == "nanny"}
     assert {"照顾小孩", "babysitter", "看孩子"} <= nanny
 
     refusals = [
@@ -239,7 +239,7 @@ async def test_synonyms_are_listed_and_refused_when_wrong(seeded: RunningHub) ->
     status, answer = await seeded.http("DELETE", f"{SYNONYMS}/00000000-0000-0000-0000-000000000000", admin)
     assert (status, answer["error"]["code"]) == (404, "synonym_not_found")
     status, after = await seeded.http("GET", SYNONYMS, admin)
-    assert len(after["synonyms"]) == len(body["synonyms"])  # nothing refused was kept
+    assert len(after["items"]) == len(body["items"])  # nothing refused was kept
 
 
 async def test_the_demo_seed_keeps_an_admins_synonyms(seeded: RunningHub) -> None:
@@ -250,7 +250,7 @@ async def test_the_demo_seed_keeps_an_admins_synonyms(seeded: RunningHub) -> Non
     assert status == 201
     await seed(seeded)
     status, body = await seeded.http("GET", SYNONYMS, admin)
-    terms = [(s["term"], s["category_id"], s["service_id"]) for s in body["synonyms"]]
+    terms = [(s["term"], s["category_id"], s["service_id"]) for s in body["items"]]
     assert ("阿姨", "daily-cleaning", None) in terms
     curated = sum(map(len, demo.CATEGORY_SYNONYMS.values())) + sum(map(len, demo.SERVICE_SYNONYMS.values()))
     assert len(terms) == len(set(terms)) == curated + 1  # seeding again added nothing twice

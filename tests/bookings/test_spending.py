@@ -91,9 +91,9 @@ async def test_spending_shows_what_the_ledger_holds(start_hub: StartHub) -> None
     first = await spending(hub, limit="2")
     assert [m["id"] for m in first["items"]] == [m["id"] for m in seen["items"][:2]]
     assert [b["booking_id"] for b in first["bookings"]] == [discounted["id"]]
-    rest = await spending(hub, limit="10", before=first["next_before"])
+    rest = await spending(hub, limit="10", cursor=first["next_cursor"])
     assert [m["id"] for m in rest["items"]] == [m["id"] for m in seen["items"][2:]]
-    assert rest["next_before"] is None
+    assert rest["next_cursor"] is None
     assert rest["totals"] == seen["totals"]  # of all time, whatever the page
 
     theirs = await spending(hub, "c-2")
@@ -109,8 +109,9 @@ async def test_bad_queries_are_refused(start_hub: StartHub) -> None:
     for query in (
         {"limit": "0"},
         {"limit": "101"},
-        {"before": "yesterday"},
-        {"before": "2025-01-01T00:00:00"},
+        {"cursor": "yesterday"},
+        {"cursor": "2025-01-01T00:00:00"},
+        {"cursor": ""},
     ):
         status, body = await hub.http(
             "GET", "/api/v1/customers/me/spending", hub.token("customer", "c-1"), params=query

@@ -237,7 +237,7 @@ async def test_support_chat_with_canned_replies_private_notes_and_read_ticks(
         await customer.ok("chat:read", {"conversation_id": conversation, "seq": reply["seq"]})
         await expect(mine_tick).to_have_attribute("data-tick", "read")
         history = await customer.ok("chat:history", {"conversation_id": conversation})
-        assert not [m for m in history["messages"] if m["private"] or "traffic" in m["body"]]
+        assert not [m for m in history["items"] if m["private"] or "traffic" in m["body"]]
 
         # Resolve it from the page.
         await page.click("#chat-resolve")

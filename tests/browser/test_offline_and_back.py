@@ -117,7 +117,7 @@ async def test_the_customer_gets_every_message_it_missed_once_in_order(
     worker = await Peer("/worker").connect(demo.url, await demo.token("worker", "worker-03"))
     try:
         await admin.ok("booking:assign", {"booking_id": booking["id"], "worker_id": "worker-03"})
-        chats = (await worker.ok("conversations:list"))["conversations"]
+        chats = (await worker.ok("conversations:list"))["items"]
         conversation = next(c["id"] for c in chats if c["booking_id"] == booking["id"])
 
         page = await open_page(demo.page("customer", "customer-01", order=booking["id"]), **PHONE)

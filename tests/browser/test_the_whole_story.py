@@ -65,7 +65,7 @@ async def test_book_pay_ring_accept_travel_chat_watch_finish_review(demo: Demo, 
     await expect(card).to_be_visible()
     await expect(card).to_have_attribute("data-booking-id", booking_id)
     offers = await worker.evaluate("window.__demo.hub.call('offer:list')")
-    pattern = offers["data"]["offers"][0]["alert"]["vibrate"]
+    pattern = offers["data"]["items"][0]["alert"]["vibrate"]
     assert pattern, offers
     await worker.wait_for_function("window.__demo.audioPlays >= 1 && window.__hooks.sounds >= 1")
     heard = await hooks(worker)

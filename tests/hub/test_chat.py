@@ -105,9 +105,9 @@ async def test_private_notes_never_reach_the_customer(connect: Connect) -> None:
     assert public["body"] == "Hello!"
     assert customer.pending("chat:message") == []
     seen_by_customer = await customer.ok("chat:history", {"conversation_id": conv})
-    assert "VIP" not in [m["body"] for m in seen_by_customer["messages"]]
+    assert "VIP" not in [m["body"] for m in seen_by_customer["items"]]
     seen_by_agent = await agent.ok("chat:history", {"conversation_id": conv})
-    assert "VIP" in [m["body"] for m in seen_by_agent["messages"]]
+    assert "VIP" in [m["body"] for m in seen_by_agent["items"]]
 
 
 async def test_typing_read_receipts_and_unread_counts(connect: Connect) -> None:
@@ -121,7 +121,7 @@ async def test_typing_read_receipts_and_unread_counts(connect: Connect) -> None:
         for i in range(3)
     ]
     listed = await agent.ok("conversations:list")
-    row = next(c for c in listed["conversations"] if c["id"] == conv)
+    row = next(c for c in listed["items"] if c["id"] == conv)
     assert row["unread"] == 3
     assert listed["unread"] == 3
 
@@ -146,12 +146,29 @@ async def test_history_pages_backwards(connect: Connect) -> None:
     for i in range(12):
         await customer.ok("chat:send", {"conversation_id": conv, "client_id": f"h{i}", "body": f"line {i}"})
     newest = await customer.ok("chat:history", {"conversation_id": conv, "limit": 5})
-    seqs = [m["seq"] for m in newest["messages"]]
+    seqs = [m["seq"] for m in newest["items"]]
     assert seqs == sorted(seqs)
     assert len(seqs) == 5
-    assert newest["more"] is True
-    older = await customer.ok("chat:history", {"conversation_id": conv, "limit": 5, "before_seq": seqs[0]})
-    assert [m["seq"] for m in older["messages"]] == list(range(seqs[0] - 5, seqs[0]))
+    assert isinstance(newest["next_cursor"], str)
+    older = await customer.ok(
+        "chat:history", {"conversation_id": conv, "limit": 5, "cursor": newest["next_cursor"]}
+    )
+    assert [m["seq"] for m in older["items"]] == list(range(seqs[0] - 5, seqs[0]))
+    seen = [m["seq"] for m in older["items"] + newest["items"]]
+    cursor = older["next_cursor"]
+    while cursor is not None:
+        page = await customer.ok("chat:history", {"conversation_id": conv, "limit": 5, "cursor": cursor})
+        seen[:0] = [m["seq"] for m in page["items"]]
+        cursor = page["next_cursor"]
+    assert seen == list(range(1, seqs[-1] + 1))  # every message once, the first page ending it
+    # A cursor names its conversation and is taken back only as it was given.
+    other = (await open_assigned(connect, "c-2", "a-2"))[2]
+    for bad in (newest["next_cursor"], "bm9wZQ", "!!"):
+        ack = await customer.call("chat:history", {"conversation_id": other, "cursor": bad})
+        assert ack["ok"] is False, ack
+        assert ack["error"]["code"] in {"invalid_cursor", "conversation_not_found"}, ack
+    ack = await customer.call("chat:history", {"conversation_id": conv, "cursor": "bm9wZQ"})
+    assert ack["error"]["code"] == "invalid_cursor", ack
 
 
 @pytest.mark.parametrize(
@@ -328,7 +345,7 @@ async def test_admin_picks_from_the_queue(connect: Connect) -> None:
     conv = (await customer.ok("support:open"))["conversation"]["id"]
     admin = await connect("/support", "admin", "boss")  # admins are never auto-assigned
     queue = await admin.ok("support:queue")
-    assert [(q["id"], q["position"]) for q in queue["queue"]] == [(conv, 1)]
+    assert [(q["id"], q["position"]) for q in queue["items"]] == [(conv, 1)]
     picked = await admin.ok("conversation:pick", {"conversation_id": conv})
     assert (picked["status"], picked["assigned_agent_id"]) == ("assigned", "boss")
     assert (await customer.next("conversation:assigned"))["assigned_agent_id"] == "boss"

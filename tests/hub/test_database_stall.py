@@ -144,7 +144,7 @@ async def test_a_frozen_database_is_answered_db_unavailable_within_the_bounds(
     again = await customer.ok("chat:send", message)  # the client retries with the same client_id
     assert await stored(postgres.dsn, "during") == 1
     history = await agent.ok("chat:history", {"conversation_id": conv})
-    assert [m["id"] for m in history["messages"] if m["client_id"] == "during"] == [again["id"]]
+    assert [m["id"] for m in history["items"] if m["client_id"] == "during"] == [again["id"]]
     status, _, body = await get(hub, "/readyz")
     assert (status, body) == (200, {"status": "ready"})
 

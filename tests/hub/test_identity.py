@@ -49,7 +49,7 @@ async def assert_gets_nothing(hub: RunningHub, impostor: Peer, conv: str) -> Non
     assert await impostor.error("chat:history", {"conversation_id": conv}) == "conversation_not_found"
     assert await impostor.error("chat:read", {"conversation_id": conv, "seq": 1}) == "conversation_not_found"
     listed = await impostor.ok("conversations:list")
-    assert listed == {"conversations": [], "unread": 0}
+    assert listed == {"items": [], "next_cursor": None, "unread": 0}
     synced = await impostor.ok("sync", {"notifications_since": 0, "conversations": {}})
     assert synced["conversations"] == {}  # not even the ids of the victim's conversations
     assert synced["notifications"]["items"] == []
@@ -113,7 +113,7 @@ async def test_an_admin_with_a_support_agents_id_gets_nothing_of_theirs(
     await agent.next_where("chat:message", lambda m: m["client_id"] == "m-1")
     # The agent's read mark is the agent's: the admin's read is that of a non-member looking.
     assert await admin.ok("chat:read", {"conversation_id": conv, "seq": 2}) is None
-    assert await admin.ok("conversations:list") == {"conversations": [], "unread": 0}
+    assert await admin.ok("conversations:list") == {"items": [], "next_cursor": None, "unread": 0}
     # Another customer opens a conversation: the queue change goes to every console.
     other = await connect("/customer", "customer", "c-2")
     await other.ok("support:open")
@@ -121,7 +121,7 @@ async def test_an_admin_with_a_support_agents_id_gets_nothing_of_theirs(
     assert admin.pending("chat:message") == []
     assert admin.pending("conversation:assigned") == []
     listed = await agent.ok("conversations:list")
-    mine = next(c for c in listed["conversations"] if c["id"] == conv)
+    mine = next(c for c in listed["items"] if c["id"] == conv)
     assert mine["last_read_seq"] == 0  # the admin's read did not move the agent's mark
 
 

@@ -42,8 +42,11 @@ async def test_notification_live_list_and_read(hub: RunningHub) -> None:
         page = await worker.ok("notifications:list", {"limit": 2})
         assert [n["seq"] for n in page["items"]] == [4, 3]
         assert page["unread"] == 4
-        older = await worker.ok("notifications:list", {"before_seq": 3})
+        older = await worker.ok("notifications:list", {"limit": 2, "cursor": page["next_cursor"]})
         assert [n["seq"] for n in older["items"]] == [2, 1]
+        assert older["next_cursor"] is None
+        bad = await worker.call("notifications:list", {"cursor": "bm9wZQ"})
+        assert bad["error"]["code"] == "invalid_cursor"
 
         assert (await worker.ok("notifications:read", {"seq": 2}))["unread"] == 3
         assert await worker.error("notifications:read", {"seq": 99}) == "notification_not_found"
@@ -152,7 +155,7 @@ async def test_booking_conversation_worker_customer_and_support(hub: RunningHub)
         assert (await customer.next("chat:message"))["body"] == "ETA 10 min"
         assert await other.error("chat:history", {"conversation_id": conv}) == "conversation_not_found"
         listed = await worker.ok("conversations:list")
-        assert [c["id"] for c in listed["conversations"]] == [conv]
+        assert [c["id"] for c in listed["items"]] == [conv]
 
         await agent.ok("chat:join", {"conversation_id": conv})
         await customer.ok(
@@ -165,7 +168,7 @@ async def test_booking_conversation_worker_customer_and_support(hub: RunningHub)
         code = await worker.error("chat:send", {"conversation_id": conv, "client_id": "late", "body": "bye"})
         assert code == "conversation_closed"
         history = await customer.ok("chat:history", {"conversation_id": conv})
-        assert len(history["messages"]) == 2  # still readable
+        assert len(history["items"]) == 2  # still readable
     finally:
         for peer in (customer, worker, other, agent):
             await peer.close()

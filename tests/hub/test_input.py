@@ -112,7 +112,7 @@ async def test_text_no_database_can_hold_is_refused_in_http_bodies(
     )
     assert status == 422, error
     assert invalid_fields(error) == [where]
-    assert await hub.http("GET", "/api/v1/devices", token) == (200, {"devices": []})
+    assert await hub.http("GET", "/api/v1/devices", token) == (200, {"items": [], "next_cursor": None})
     assert_no_traceback(caplog)
 
 
@@ -132,9 +132,9 @@ async def test_text_no_database_can_hold_in_a_path_is_an_unknown_id(
 @pytest.mark.parametrize(
     ("event", "payload", "where"),
     [
-        ("chat:history", {"before_seq": BIGINT_OVERFLOW}, ["before_seq"]),
+        ("chat:history", {"limit": BIGINT_OVERFLOW}, ["limit"]),
         ("chat:read", {"seq": BIGINT_OVERFLOW}, ["seq"]),
-        ("notifications:list", {"before_seq": BIGINT_OVERFLOW}, ["before_seq"]),
+        ("notifications:list", {"limit": BIGINT_OVERFLOW}, ["limit"]),
         ("notifications:read", {"seq": BIGINT_OVERFLOW}, ["seq"]),
         ("sync", {"notifications_since": BIGINT_OVERFLOW}, ["notifications_since"]),
     ],
@@ -162,9 +162,9 @@ async def test_integers_beyond_bigint_are_refused_over_http(
 ) -> None:
     token = hub.token("customer", "c-1")
     for value in (str(BIGINT_OVERFLOW), "9" * 5000, "1.5", "%00"):
-        status, error = await hub.http("GET", f"/api/v1/notifications?before_seq={value}", token)
+        status, error = await hub.http("GET", f"/api/v1/notifications?limit={value}", token)
         assert status == 422, error
-        assert invalid_fields(error) == [["before_seq"]]
+        assert invalid_fields(error) == [["limit"]]
     # Past Python's 4,300-digit limit for int(): the JSON parser refuses the body.
     body = b'{"platform": "fcm", "token": "fcm:1", "app_id": ' + b"9" * 5000 + b"}"
     status, error = await hub.http(
@@ -336,7 +336,7 @@ HUGE = "9" * 5000
         '2/customer,5["ping",',  # truncated JSON
         "2/customer,5" + DEEP,
         '2/customer,5["ping",' + DEEP + "]",
-        '2/customer,5["chat:history",{"before_seq":' + HUGE + "}]",
+        '2/customer,5["chat:history",{"limit":' + HUGE + "}]",
         '2/customer,5["ping",' + "1" * 200 + "]",
     ],
 )

@@ -69,9 +69,9 @@ async def test_devices_and_preferences_are_per_role_and_id(start_hub: StartHub, 
     worker, customer = hub.token("worker", "x-1"), hub.token("customer", "x-1")
     _, theirs = await hub.http("GET", "/api/v1/devices", worker)
     _, mine = await hub.http("GET", "/api/v1/devices", customer)
-    assert [d["token"] for d in theirs["devices"]] == [worker_phone]
-    assert [d["token"] for d in mine["devices"]] == [customer_phone]
-    status, _ = await hub.http("DELETE", f"/api/v1/devices/{theirs['devices'][0]['id']}", customer)
+    assert [d["token"] for d in theirs["items"]] == [worker_phone]
+    assert [d["token"] for d in mine["items"]] == [customer_phone]
+    status, _ = await hub.http("DELETE", f"/api/v1/devices/{theirs['items'][0]['id']}", customer)
     assert status == 404
     # The customer's preferences are the customer's: the worker's offers still reach the worker.
     off = {"kinds": {"offer": {"in_app": False, "push": False}}}

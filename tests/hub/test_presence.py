@@ -50,7 +50,7 @@ def test_state_to_dict() -> None:
         "user_id": "w-1",
         "role": "worker",
         "status": "busy",
-        "since": "2025-01-02T03:04:05.678+00:00",
+        "since": "2025-01-02T03:04:05.678000Z",
         "last_seen": None,
         "booking_id": "b-1",
     }

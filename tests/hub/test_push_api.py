@@ -107,8 +107,8 @@ async def test_register_list_and_delete_devices(api: RunningHub) -> None:
 
     status, listed = await api.http("GET", "/api/v1/devices", alice)
     assert status == 200
-    assert [d["id"] for d in listed["devices"]] == [device_id, apns_id]
-    assert await api.http("GET", "/api/v1/devices", bob) == (200, {"devices": []})
+    assert [d["id"] for d in listed["items"]] == [device_id, apns_id]
+    assert await api.http("GET", "/api/v1/devices", bob) == (200, {"items": [], "next_cursor": None})
 
     # Someone else's device, an unknown one and a malformed id all look the same.
     for path, token in (
@@ -121,7 +121,7 @@ async def test_register_list_and_delete_devices(api: RunningHub) -> None:
     status, _ = await api.http("DELETE", f"/api/v1/devices/{device_id}", alice)
     assert status == 204
     status, listed = await api.http("GET", "/api/v1/devices", alice)
-    assert [d["id"] for d in listed["devices"]] == [apns_id]
+    assert [d["id"] for d in listed["items"]] == [apns_id]
 
 
 async def test_a_token_moves_to_the_user_who_registers_it_last(api: RunningHub) -> None:
@@ -132,7 +132,7 @@ async def test_a_token_moves_to_the_user_who_registers_it_last(api: RunningHub) 
     )
     assert status == 201
     assert moved["id"] != first["id"]
-    assert await api.http("GET", "/api/v1/devices", alice) == (200, {"devices": []})
+    assert await api.http("GET", "/api/v1/devices", alice) == (200, {"items": [], "next_cursor": None})
 
 
 async def test_routes_need_a_token(api: RunningHub) -> None:
@@ -174,7 +174,10 @@ async def test_invalid_registrations_are_refused(
     status, body = await api.http("POST", "/api/v1/devices", api.token("customer", "c-1"), json=payload)
     assert status == 422
     assert loc in _locs(body)
-    assert await api.http("GET", "/api/v1/devices", api.token("customer", "c-1")) == (200, {"devices": []})
+    assert await api.http("GET", "/api/v1/devices", api.token("customer", "c-1")) == (
+        200,
+        {"items": [], "next_cursor": None},
+    )
 
 
 async def test_a_body_that_is_not_json_is_refused(api: RunningHub) -> None:

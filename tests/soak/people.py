@@ -413,7 +413,7 @@ class Agent(Person):
             with contextlib.suppress(NotNow):
                 ack = await self.call("conversations:list")
                 if ack["ok"]:
-                    held = ack["data"]["conversations"]
+                    held = ack["data"]["items"]
                     self.conversations = [c["id"] for c in held if c["kind"] == "support"]
             if self.conversations:
                 await self.send(random.choice(self.conversations), f"{self.sub} answers")
@@ -460,7 +460,7 @@ class Worker(Person):
         if self.takes_offers:  # open offers are sent again on connect; ask as well, in case
             with contextlib.suppress(NotNow):
                 ack = await self.call("offer:list")
-                for offer in ack["data"]["offers"] if ack["ok"] else []:
+                for offer in ack["data"]["items"] if ack["ok"] else []:
                     self.offers.put_nowait(offer["offer_id"])
 
     async def choose(self, status: str) -> None:

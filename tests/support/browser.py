@@ -142,7 +142,7 @@ class Demo:
         }
         if address is None:
             addresses = await self.ok("GET", "/api/v1/customers/me/addresses", ("customer", customer))
-            request["address_id"] = addresses["addresses"][0]["id"]
+            request["address_id"] = addresses["items"][0]["id"]
         else:
             request["address"] = address
         booking = await self.ok("POST", "/api/v1/bookings", ("customer", customer), request)

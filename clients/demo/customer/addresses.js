@@ -38,7 +38,7 @@ export class AddressBook {
   async load() {
     const answer = await this.hub.api("GET", PATH);
     if (!answer.ok) return showError(answer.error);
-    this.#changed(answer.data.addresses);
+    this.#changed(answer.data.items);
   }
 
   render() {

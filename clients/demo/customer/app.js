@@ -137,7 +137,7 @@ function homeView() {
 
 async function loadCatalog() {
   const answer = await fetchJson("/api/v1/catalog/categories");
-  if (answer.ok) state.categories = answer.data.categories;
+  if (answer.ok) state.categories = answer.data.items;
   renderCategories();
   loadServices();
 }
@@ -162,7 +162,7 @@ async function loadServices() {
   if (state.category) params.set("category", state.category);
   const answer = await fetchJson(`/api/v1/services?${params}`);
   if (!answer.ok) return showError(answer.error);
-  state.services = answer.data.services;
+  state.services = answer.data.items;
   for (const service of state.services) state.catalog.set(service.id, service);
   renderServices();
 }
@@ -221,8 +221,8 @@ async function showService(serviceId) {
   if (!answer.ok) return showError(answer.error);
   fill(
     $("#service-workers"),
-    answer.data.workers.length
-      ? answer.data.workers.map((w) => workerRow(w, () => showWorker(w.id, service)))
+    answer.data.items.length
+      ? answer.data.items.map((w) => workerRow(w, () => showWorker(w.id, service)))
       : h("li", { class: "muted" }, t("home.no_workers")),
   );
 }
@@ -816,7 +816,7 @@ async function loadConversations() {
   const answer = await state.hub.call("conversations:list");
   if (!answer.ok) return;
   state.conversations.clear();
-  for (const c of answer.data.conversations) {
+  for (const c of answer.data.items) {
     state.conversations.set(c.id, c);
     state.chat.setUnread(c.id, c.unread || 0);
   }

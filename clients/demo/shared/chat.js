@@ -85,7 +85,7 @@ export class ChatPanel {
     }
     this.messages.replaceChildren();
     let last = 0;
-    for (const message of [...answer.data.messages, ...arrived]) {
+    for (const message of [...answer.data.items, ...arrived]) {
       this.#render(message);
       last = Math.max(last, message.seq);
     }

@@ -89,7 +89,7 @@ function picker(role, mount) {
       .catch(() => ({ ok: false, body: {} }))
       .then(({ ok, body }) => {
         if (ok) {
-          const people = body.people.filter((p) => p.role === role);
+          const people = body.items.filter((p) => p.role === role);
           const select = h(
             "select",
             { id: "login-person", name: "sub", required: true },

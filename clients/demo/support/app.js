@@ -148,7 +148,7 @@ export class Console {
       const response = await fetch("/api/v1/demo/people");
       if (!response.ok) return; // not in demo mode: ids are shown
       const body = await response.json();
-      for (const person of body.people) this.names.set(`${person.role}:${person.sub}`, person.name);
+      for (const person of body.items) this.names.set(`${person.role}:${person.sub}`, person.name);
       this.changed();
     } catch {
       // names are a nicety

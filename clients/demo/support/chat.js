@@ -53,14 +53,14 @@ export class ChatPanel {
 
   async #loadQueue() {
     const answer = await this.c.hub.call("support:queue");
-    if (answer.ok) this.queue = answer.data.queue;
+    if (answer.ok) this.queue = answer.data.items;
     this.render();
   }
 
   async #loadMine() {
     const answer = await this.c.hub.call("conversations:list");
     if (!answer.ok) return;
-    this.mine = new Map(answer.data.conversations.filter((cv) => cv.kind === "support").map((cv) => [cv.id, cv]));
+    this.mine = new Map(answer.data.items.filter((cv) => cv.kind === "support").map((cv) => [cv.id, cv]));
     this.render();
   }
 
@@ -135,8 +135,8 @@ export class ChatPanel {
     if (!answer.ok) return showError(answer.error);
     if (!this.messages.has(conversationId)) this.messages.set(conversationId, new Map());
     const kept = this.messages.get(conversationId);
-    for (const message of answer.data.messages) kept.set(message.seq, message);
-    const last = Math.max(0, ...answer.data.messages.map((m) => m.seq));
+    for (const message of answer.data.items) kept.set(message.seq, message);
+    const last = Math.max(0, ...answer.data.items.map((m) => m.seq));
     if (last) {
       this.c.hub.holdConversation(conversationId, last);
       this.#read(conversationId, last);

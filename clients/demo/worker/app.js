@@ -194,10 +194,10 @@ function offerCard() {
 async function loadOffers() {
   const answer = await state.hub.call("offer:list");
   if (!answer.ok) return;
-  const open = new Set(answer.data.offers.map((o) => o.offer_id));
+  const open = new Set(answer.data.items.map((o) => o.offer_id));
   // What ended while this page was away is gone; what is open is (still) here.
   for (const id of [...state.offers.keys()]) if (!open.has(id)) offerGone(id, "offer:expired");
-  for (const offer of answer.data.offers) addOffer(offer);
+  for (const offer of answer.data.items) addOffer(offer);
 }
 
 function addOffer(offer) {
@@ -614,7 +614,7 @@ async function loadConversations() {
   const answer = await state.hub.call("conversations:list");
   if (!answer.ok) return;
   state.conversations.clear();
-  for (const c of answer.data.conversations) {
+  for (const c of answer.data.items) {
     if (c.kind !== "booking") continue;
     state.conversations.set(c.id, c);
     state.chat.setUnread(c.id, c.unread || 0);
