@@ -162,8 +162,8 @@ async def test_addresses_added_edited_made_default_and_deleted(demo: Demo, open_
     await expect(rows).to_have_count(2)
     await expect(choices).to_have_count(2)
     saved = await demo.ok("GET", "/api/v1/customers/me/addresses", ("customer", "customer-01"))
-    assert [(a["label"], a["is_default"]) for a in saved["addresses"]] == [("Office", True), ("家", False)]
-    assert saved["addresses"][0]["line"] == "徐汇区虹桥路1号 6楼"
+    assert [(a["label"], a["is_default"]) for a in saved["items"]] == [("Office", True), ("家", False)]
+    assert saved["items"][0]["line"] == "徐汇区虹桥路1号 6楼"
     await screenshot_me(page)
 
 
