@@ -193,6 +193,18 @@ class CheckedWebSocket(aiohttp_driver.WebSocket):  # type: ignore[misc]
         raise OSError(reason)
 
 
+def _queued(session: Any) -> list[str | bytes]:
+    """What python-engineio has queued for ``session`` and its writer task not yet sent, encoded
+    and taken off the queue: sent before the farewell, in order."""
+    frames = []
+    while not session.queue.empty():
+        queued = session.queue.get_nowait()
+        session.queue.task_done()
+        if queued is not None:
+            frames.append(queued.encode())
+    return frames
+
+
 @contextlib.contextmanager
 def _corked(transport: asyncio.Transport) -> Iterator[None]:
     """Writes to ``transport`` meanwhile are held by the kernel and sent together (Linux's
@@ -311,7 +323,7 @@ class HubEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         if websocket is not None and session.upgraded:
             # python-engineio sends nothing more on it, and does not close it again.
             session.closing = session.closed = True
-            await websocket.farewell(frames)
+            await websocket.farewell([*_queued(session), *frames])
             return
         for message in messages:
             await session.send(packet.Packet(packet.MESSAGE, data=message))
