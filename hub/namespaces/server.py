@@ -144,7 +144,8 @@ class HubServer(socketio.AsyncServer):  # type: ignore[misc]
     async def drain(self, event: str, data: Any, namespaces: Iterable[str], deadline: float) -> int:
         """At shutdown: send ``event`` with ``data`` to every socket of ``namespaces`` on this node
         and end every Engine.IO session, by ``deadline`` (``engine.HubEngineServer.drain``);
-        returns how many websockets had to be aborted. The event is encoded once per namespace.
+        returns how many sessions the deadline came before. The event is encoded once per
+        namespace, not once per socket.
         """
         farewells: dict[str, list[str | bytes]] = defaultdict(list)
         for namespace in namespaces:
