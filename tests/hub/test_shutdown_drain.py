@@ -21,6 +21,7 @@ import socketio
 from hub.auth import Role, issue_token
 from hub.rooms import LocalManager
 from hub.settings import Settings
+from tests.support.clients import Peer
 from tests.support.hubs import RunningHub, StartHub
 from tests.support.processes import HubProcess
 from tests.support.services import free_port
@@ -178,3 +179,23 @@ async def test_permessage_deflate_only_when_configured(
     # Either way sockets connect and work.
     client = await hub.connect("/worker", hub.token("worker", "w-1"))
     assert (await client.call("ping", namespace="/worker", timeout=WAIT))["ok"] is True
+
+
+@pytest.mark.parametrize("serializer", ["json", "msgpack"])
+async def test_shutdown_notice_in_the_hubs_serializer(start_hub: StartHub, serializer: str) -> None:
+    """The notice is encoded once per namespace for every socket: in MessagePack it goes out as a
+    binary frame, which python-socketio's msgpack client reads like any other event."""
+    hub: RunningHub = await start_hub(HUB_SERIALIZER=serializer)
+    client_serializer = "msgpack" if serializer == "msgpack" else "default"
+    peers = [
+        await Peer("/worker", client_serializer).connect(hub.url, hub.token("worker", "w-1")),
+        await Peer("/support", client_serializer).connect(hub.url, hub.token("support", "a-1")),
+    ]
+    gone = [asyncio.Event() for _ in peers]
+    for peer, event in zip(peers, gone, strict=True):
+        peer.client.on("disconnect", lambda *_, event=event: event.set(), namespace=peer.namespace)
+    await hub.server.close()  # the application's shutdown, as on SIGTERM
+    for peer, event in zip(peers, gone, strict=True):
+        assert (await peer.next("server:shutdown"))["reason"] == "shutting_down"
+        await asyncio.wait_for(event.wait(), WAIT)
+        await peer.close()
