@@ -36,6 +36,7 @@ from hub.protocol import CUSTOMER, SERVER_EVENTS, SERVER_SHUTDOWN, SUPPORT, SYNC
 from hub.push.inbox import NOTIFICATION_CREATED
 from hub.push.notifier import Notifier
 from hub.realtime import Realtime
+from hub.rooms import LocalManager
 from hub.settings import Settings
 from hub.storage import console as console_store
 from hub.storage import presence as presence_store
@@ -114,7 +115,7 @@ def _socketio_server(settings: Settings) -> HubServer:
         origins = "*"
     elif settings.cors_origins:
         origins = list(settings.cors_origins)
-    manager = None
+    manager: LocalManager | FanoutLink = LocalManager()
     if settings.redis_url:
         # Fan-out between hub nodes: every emit is published on Redis and delivered by the node
         # that holds the socket.
@@ -265,7 +266,9 @@ async def _console_retention(app: web.Application) -> None:
 
 
 async def _disconnect_sockets(app: web.Application) -> None:
-    """Tell every local socket why it is being dropped, then close the transports.
+    """Tell every local socket why it is being dropped and close the transports, within
+    ``SOCKETS_CLOSE_SECONDS`` whatever the number of sockets and whatever the clients do: what has
+    not closed by then is aborted (``HubServer.drain``).
 
     Closing the Engine.IO transport (instead of a Socket.IO disconnect) makes socket.io-client
     reconnect on its own, so a rolling restart moves browsers and apps to another node. aiohttp
@@ -273,14 +276,15 @@ async def _disconnect_sockets(app: web.Application) -> None:
     next poll is refused and it reconnects all the same.
     """
     sio = app[SIO]
+    deadline = asyncio.get_running_loop().time() + SOCKETS_CLOSE_SECONDS
     notice = {"reason": "shutting_down", "message": "the hub is restarting; reconnect shortly"}
-    try:
-        async with asyncio.timeout(SOCKETS_CLOSE_SECONDS):
-            for path in NAMESPACES:
-                await sio.emit(SERVER_SHUTDOWN.name, notice, namespace=path, ignore_queue=True)
-            await sio.eio.close_all()
-    except TimeoutError:
-        log.warning("some sockets did not close within %.0fs", SOCKETS_CLOSE_SECONDS)
+    untold = await sio.drain(SERVER_SHUTDOWN.name, notice, NAMESPACES, deadline)
+    if untold:
+        log.warning(
+            "%d connections could not be told of the shutdown within %.0fs: they were dropped",
+            untold,
+            SOCKETS_CLOSE_SECONDS,
+        )
     await sio.shutdown()
 
 

@@ -21,6 +21,8 @@ from typing import Any
 import socketio
 from redis import asyncio as aioredis
 
+from hub.rooms import IndexedRooms
+
 log = logging.getLogger(__name__)
 
 PUBLISH_TIMEOUT_SECONDS = 1.0  # an emit never waits longer on Redis than this
@@ -31,7 +33,7 @@ RETRY_CAP_SECONDS = 2.0
 Restored = Callable[[bool], Awaitable[None]]  # (cluster_wide) -> None
 
 
-class FanoutLink(socketio.AsyncRedisManager):  # type: ignore[misc]
+class FanoutLink(IndexedRooms, socketio.AsyncRedisManager):  # type: ignore[misc]
     def __init__(self, url: str, channel: str, on_restored: Restored) -> None:
         super().__init__(
             url, channel=channel, redis_options={"socket_connect_timeout": CONNECT_TIMEOUT_SECONDS}

@@ -15,12 +15,16 @@ sockets are disconnected.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket as net
+import struct
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qs
 
 import engineio
-from aiohttp import WSCloseCode, web
+from aiohttp import WSCloseCode, WSMsgType, web
 from engineio import exceptions, packet, payload
 from engineio.async_drivers import aiohttp as aiohttp_driver
 
@@ -37,6 +41,8 @@ PARSE_ERRORS = (ValueError, LookupError, TypeError, RecursionError)
 CLIENT_PACKET_TYPES = (packet.CLOSE, packet.PING, packet.PONG, packet.MESSAGE, packet.UPGRADE)
 # The CLOSE packet as python-engineio writes it: the server ends the session.
 CLOSE_PACKET = packet.Packet(packet.CLOSE).encode()
+DRAIN_CHUNK = 500  # sessions told and closed at shutdown between two passes of the loop
+GOING_AWAY = struct.pack("!H", WSCloseCode.GOING_AWAY)  # the close frame's payload at shutdown
 
 
 class InvalidPacket(exceptions.EngineIOError):  # type: ignore[misc]
@@ -82,7 +88,88 @@ def peer_address(environ: dict[str, Any]) -> str:
 
 class CheckedWebSocket(aiohttp_driver.WebSocket):  # type: ignore[misc]
     """python-engineio's websocket for aiohttp, whose frames are checked before they are parsed,
-    and which closes once it has sent the CLOSE packet."""
+    which closes once it has sent the CLOSE packet, and which its server can find at shutdown
+    (``HubEngineServer.websockets``)."""
+
+    server: HubEngineServer
+    environ: dict[str, Any]
+
+    async def __call__(self, environ: dict[str, Any]) -> web.WebSocketResponse:
+        # The driver's, with the server's choice of permessage-deflate: aiohttp accepts a client's
+        # offer unless told otherwise, and compressing every frame costs the hub 12-30 % more CPU.
+        request = environ["aiohttp.request"]
+        self._sock = web.WebSocketResponse(
+            max_msg_size=self.server.max_http_buffer_size, compress=self.server.websocket_compression
+        )
+        await self._sock.prepare(request)
+        self.environ = environ
+        self.ended = asyncio.Event()  # set once python-engineio is done with the websocket
+        self.farewelled = False
+        self.server.websockets[self.session.sid] = self
+        try:
+            await self.handler(self)
+        finally:
+            self.server.websockets.pop(self.session.sid, None)
+            self.ended.set()
+        return self._sock
+
+    @property
+    def session(self) -> Any:
+        """The ``AsyncSocket`` (session) this websocket carries. The driver is built with the
+        session's bound handler: the one way back to it."""
+        return self.handler.__self__
+
+    @property
+    def _transport(self) -> asyncio.Transport | None:
+        transport: asyncio.Transport | None = self.environ["aiohttp.request"].transport
+        return transport
+
+    async def farewell(self, frames: Sequence[str | bytes]) -> None:
+        """At shutdown: send ``frames`` (encoded Engine.IO packets), the CLOSE packet and a close
+        frame (going away), and end the connection's sending side, without waiting for anything.
+
+        The frames are written to the transport without a pause (uncompressed, or compressed in
+        the loop: they are small), so a whole chunk of sessions is told in one pass of the loop,
+        instead of the several passes per session that python-engineio's writer task and
+        aiohttp's ``close()`` (which waits for the client's close frame) take; corked, they leave
+        in one segment with the FIN. Ending the sending side lets every client see the connection
+        close at once; the connection ends when the client closes its side, or is aborted at the
+        deadline (``abort``). aiohttp, when the client's close frame arrives, tries to answer it,
+        finds the sending side closed and closes the transport: the end we want.
+        """
+        self.farewelled = True
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        with _corked(transport):
+            for frame in frames:
+                await (
+                    self._sock.send_bytes(frame) if isinstance(frame, bytes) else self._sock.send_str(frame)
+                )
+            await self._sock.send_str(CLOSE_PACKET)
+            await self._sock.send_frame(GOING_AWAY, WSMsgType.CLOSE)
+            if transport.can_write_eof():
+                transport.write_eof()
+        # The client's answer waits in the kernel until every session has been told: handling it
+        # (python-engineio's receive loop and writer task ending, aiohttp's request finishing)
+        # costs more than telling, and would slow the telling of the sessions still to come.
+        transport.pause_reading()
+
+    def resume(self) -> None:
+        """Read the client's answer to ``farewell`` again."""
+        transport = self._transport
+        if transport is not None:
+            transport.resume_reading()
+
+    def abort(self) -> None:
+        """Drop the connection at once: the last resort at shutdown."""
+        transport = self._transport
+        if transport is not None:
+            transport.abort()
+
+    async def close(self) -> None:
+        if not self.farewelled:  # python-engineio's writer closes it on its way out
+            await super().close()
 
     async def send(self, message: str | bytes) -> None:
         await super().send(message)
@@ -104,6 +191,37 @@ class CheckedWebSocket(aiohttp_driver.WebSocket):  # type: ignore[misc]
         # What the driver raises when the client goes away: both of python-engineio's receive
         # loops (the websocket's, and the upgrade from polling) end quietly on it.
         raise OSError(reason)
+
+
+def _queued(session: Any) -> list[str | bytes]:
+    """What python-engineio has queued for ``session`` and its writer task not yet sent, encoded
+    and taken off the queue: sent before the farewell, in order."""
+    frames = []
+    while not session.queue.empty():
+        queued = session.queue.get_nowait()
+        session.queue.task_done()
+        if queued is not None:
+            frames.append(queued.encode())
+    return frames
+
+
+@contextlib.contextmanager
+def _corked(transport: asyncio.Transport) -> Iterator[None]:
+    """Writes to ``transport`` meanwhile are held by the kernel and sent together (Linux's
+    TCP_CORK; elsewhere, or on a socket that refuses it, each is sent as it comes)."""
+    sock = transport.get_extra_info("socket")
+    cork = getattr(net, "TCP_CORK", None)
+    try:
+        if sock is not None and cork is not None:
+            sock.setsockopt(net.IPPROTO_TCP, cork, 1)
+    except OSError:
+        cork = None
+    try:
+        yield
+    finally:
+        if sock is not None and cork is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(net.IPPROTO_TCP, cork, 0)
 
 
 class CheckedBody:
@@ -129,6 +247,7 @@ class HubEngineServer(engineio.AsyncServer):  # type: ignore[misc]
 
     event_names = [*engineio.AsyncServer.event_names, INVALID_PACKET]
     _async: dict[str, Any]
+    websocket_compression = False  # permessage-deflate, when a client offers it (HUB_WS_COMPRESSION)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -137,6 +256,8 @@ class HubEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         # python-engineio takes its websocket class and request translation from the driver's
         # table; this server's copy (the table is shared by every server) swaps in checked ones.
         self._async = {**self._async, "websocket": CheckedWebSocket, "translate_request": self._translate}
+        self.websockets: dict[str, CheckedWebSocket] = {}  # open ones by session id, for the shutdown
+        self.draining = False  # shutting down: sessions end without their disconnect handlers
 
     def _translate(self, request: web.Request) -> dict[str, Any]:
         """The driver's environ, whose body (read only by a polling POST) is checked as it is read."""
@@ -144,20 +265,69 @@ class HubEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         environ["wsgi.input"] = CheckedBody(self, environ, environ["wsgi.input"])
         return environ
 
-    async def close_all(self) -> None:
-        """End every session without waiting for its client to take the CLOSE packet (python-
-        engineio's ``disconnect()`` waits): a websocket closes as soon as the packet is written
-        (``CheckedWebSocket``), a waiting poll returns it, and a client between two polls finds its
-        next one refused, which socket.io-client also answers by reconnecting."""
-        sockets = list(self.sockets.values())
-        results = await asyncio.gather(
-            *(s.close(wait=False, reason=self.reason.SERVER_DISCONNECT) for s in sockets),
-            return_exceptions=True,
-        )
-        for socket, result in zip(sockets, results, strict=True):
-            self.sockets.pop(socket.sid, None)
-            if isinstance(result, Exception):
-                log.warning("closing the connection %s failed: %r", socket.sid, result)
+    async def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
+        if event == "disconnect" and self.draining:
+            # The process is stopping: python-socketio's bookkeeping of each socket, and the
+            # namespaces' (presence), die with it; the presence tracker removes this node's
+            # sockets from Redis in batches when it stops. Done per socket, it cost more than the
+            # closing itself.
+            return None
+        return await super()._trigger_event(event, *args, **kwargs)
+
+    async def drain(self, farewells: Mapping[str, Sequence[str | bytes]], deadline: float) -> int:
+        """End every session at shutdown by ``deadline`` (the loop's clock), each first sent its
+        ``farewells`` (the data of Engine.IO messages, by session id); returns how many sessions
+        the deadline came before (dropped untold).
+
+        A session on a websocket is told and closed without its writer task
+        (``CheckedWebSocket.farewell``). One on long-polling gets its messages and the CLOSE
+        packet queued, which a waiting poll returns; a client between two polls finds its next
+        one refused, which socket.io-client also answers by reconnecting. Sessions are taken a
+        chunk at a time, the loop running in between and the deadline looked at. At the
+        deadline every websocket still open is aborted: those told and waiting for their client
+        to close its side, and those not reached.
+        """
+        self.draining = True
+        sessions = list(self.sockets.values())
+        self.sockets.clear()
+        loop = asyncio.get_running_loop()
+        encoded: dict[str | bytes, str | bytes] = {}  # a message is the same for many sessions
+        told = 0
+        while told < len(sessions) and loop.time() < deadline:
+            for session in sessions[told : told + DRAIN_CHUNK]:
+                messages = farewells.get(session.sid, ())
+                for message in messages:
+                    if message not in encoded:
+                        encoded[message] = packet.Packet(packet.MESSAGE, data=message).encode()
+                try:
+                    await self._farewell(session, messages, [encoded[m] for m in messages])
+                except Exception as exc:
+                    log.warning("closing the connection %s failed: %r", session.sid, exc)
+            told += DRAIN_CHUNK
+            await asyncio.sleep(0)
+        for websocket in list(self.websockets.values()):
+            if websocket.farewelled:
+                websocket.resume()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout_at(deadline):
+                for websocket in list(self.websockets.values()):
+                    await websocket.ended.wait()
+        for websocket in list(self.websockets.values()):
+            websocket.abort()
+        return max(0, len(sessions) - told)
+
+    async def _farewell(
+        self, session: Any, messages: Sequence[str | bytes], frames: list[str | bytes]
+    ) -> None:
+        websocket = self.websockets.get(session.sid)
+        if websocket is not None and session.upgraded:
+            # python-engineio sends nothing more on it, and does not close it again.
+            session.closing = session.closed = True
+            await websocket.farewell([*_queued(session), *frames])
+            return
+        for message in messages:
+            await session.send(packet.Packet(packet.MESSAGE, data=message))
+        await session.close(wait=False, reason=self.reason.SERVER_DISCONNECT)
 
     async def refuse(self, socket: Any, environ: dict[str, Any], reason: str) -> None:
         """End the session of ``socket`` (an ``AsyncSocket``), which sent a packet that does not parse."""

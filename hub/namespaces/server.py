@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 import socketio
@@ -130,6 +131,7 @@ class HubServer(socketio.AsyncServer):  # type: ignore[misc]
         packets = CheckedMsgPackPacket if serializer == "msgpack" else JsonPacket
         # namespaces="*": every namespace reaches a handler, so that the catch-all can refuse it.
         super().__init__(serializer=packets, namespaces=CATCH_ALL, **kwargs)
+        self.eio.websocket_compression = sockets.websocket_compression
         self._limits = sockets
         self._joining: dict[str, str] = {}  # Engine.IO sid -> address, until it joins a namespace
         self._joining_per_address: Counter[str] = Counter()
@@ -138,6 +140,19 @@ class HubServer(socketio.AsyncServer):  # type: ignore[misc]
         rate = sockets.connects_per_second_per_address
         self._connects = RateTable(connect_limit(rate))
         self.eio.on(engine.INVALID_PACKET, self._handle_eio_invalid_packet)
+
+    async def drain(self, event: str, data: Any, namespaces: Iterable[str], deadline: float) -> int:
+        """At shutdown: send ``event`` with ``data`` to every socket of ``namespaces`` on this node
+        and end every Engine.IO session, by ``deadline`` (``engine.HubEngineServer.drain``);
+        returns how many sessions the deadline came before. The event is encoded once per
+        namespace, not once per socket.
+        """
+        farewells: dict[str, list[str | bytes]] = defaultdict(list)
+        for namespace in namespaces:
+            encoded = self.packet_class(packet.EVENT, namespace=namespace, data=[event, data]).encode()
+            for _, eio_sid in self.manager.get_participants(namespace, None):
+                farewells[eio_sid].append(encoded)
+        return await self.eio.drain(farewells, deadline)
 
     def _engineio_server_class(self) -> type[engine.HubEngineServer]:
         return engine.HubEngineServer

@@ -27,6 +27,7 @@ def test_defaults_need_no_configuration() -> None:
     assert settings.db_connect_timeout_seconds == 5.0
     assert settings.db_acquire_timeout_seconds == 3.0
     assert settings.db_statement_timeout_seconds == 5.0
+    assert settings.sockets.websocket_compression is False  # as Node's Socket.IO server
 
 
 def test_values_are_read_and_normalised() -> None:
@@ -42,9 +43,11 @@ def test_values_are_read_and_normalised() -> None:
             "HUB_JWT_ALGORITHMS": "HS256,HS512",
             "HUB_JWT_ISSUER": "https://auth.example",
             "HUB_JWT_AUDIENCE": "hub",
+            "HUB_WS_COMPRESSION": "True",
         }
     )
     assert settings.port == 9000
+    assert settings.sockets.websocket_compression is True
     assert settings.serializer == "msgpack"
     assert settings.cors_origins == ("https://a.example", "https://b.example")
     assert settings.log_level == "DEBUG"
@@ -71,6 +74,7 @@ def test_values_are_read_and_normalised() -> None:
         ({"HUB_DB_ACQUIRE_TIMEOUT_SECONDS": "0"}, "HUB_DB_ACQUIRE_TIMEOUT_SECONDS"),
         ({"HUB_DB_STATEMENT_TIMEOUT_SECONDS": "-1"}, "HUB_DB_STATEMENT_TIMEOUT_SECONDS"),
         ({"HUB_OUTBOX_BATCH": "0"}, "HUB_OUTBOX_BATCH"),
+        ({"HUB_WS_COMPRESSION": "yes"}, "HUB_WS_COMPRESSION"),
     ],
 )
 def test_bad_values_name_their_variable(env: dict[str, str], variable: str) -> None:
