@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -166,6 +168,156 @@ async def insert_message(
     if sender_id is not None and Member(sender_id, sender_role) not in members:
         members.append(Member(sender_id, sender_role))  # joined in this very statement
     return message_from(row), members
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A person's text message to store (``insert_messages``)."""
+
+    id: uuid.UUID
+    conversation_id: uuid.UUID
+    sender_id: str
+    sender_role: str
+    client_id: str
+    body: str
+    attachments: list[dict[str, Any]]
+    private: bool
+
+
+# One message's outcome: (message, recipients, duplicate); None when the sender may not write there.
+# A duplicate is the original message, with no recipients: it is not sent again.
+Written = tuple[Message, list[Member], bool] | None
+
+_LOCK_CONVERSATIONS = """SELECT 1 FROM conversations WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE"""
+
+# Each message is checked exactly as ``insert_message`` checks it. Arrival order is ``ord``: seqs
+# follow it, the first of several sends with one client_id is the one stored, and a sender whose
+# earlier message in the batch is stored counts as a member for the later ones (that message made
+# them one, as it would have one statement earlier).
+_INSERT_MESSAGES = f"""
+WITH input AS (
+    SELECT * FROM unnest($1::int[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
+                         $7::text[], $8::text[], $9::bool[])
+        AS t(ord, conversation_id, id, sender_id, sender_role, client_id, body, attachments, private)
+), checked AS (
+    SELECT i.*,
+           EXISTS (SELECT 1 FROM messages x
+                    WHERE x.conversation_id = i.conversation_id AND x.sender_id = i.sender_id
+                      AND x.sender_role = i.sender_role AND x.client_id = i.client_id) AS stored_before,
+           row_number() OVER (PARTITION BY i.conversation_id, i.sender_id, i.sender_role, i.client_id
+                              ORDER BY i.ord) > 1 AS repeated,
+           COALESCE(c.status <> 'resolved'
+               AND (c.read_only_after IS NULL OR now() < c.read_only_after)
+               AND (EXISTS (SELECT 1 FROM conversation_members m
+                             WHERE m.conversation_id = c.id AND m.user_id = i.sender_id
+                               AND m.role = i.sender_role AND m.active)
+                    OR i.sender_role = 'admin'
+                    OR (i.sender_role = 'support'
+                        AND (c.kind = 'booking' OR i.private
+                             OR (c.assigned_agent_id = i.sender_id
+                                 AND c.assigned_agent_role = i.sender_role)))),
+               false) AS may_write
+      FROM input i LEFT JOIN conversations c ON c.id = i.conversation_id
+), decided AS (
+    SELECT ch.*,
+           NOT ch.stored_before AND NOT ch.repeated
+           AND (ch.may_write OR COALESCE(bool_or(ch.may_write AND NOT ch.stored_before AND NOT ch.repeated)
+                                         OVER earlier, false)) AS store
+      FROM checked ch
+    WINDOW earlier AS (PARTITION BY ch.conversation_id, ch.sender_id, ch.sender_role ORDER BY ch.ord
+                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+), counts AS (
+    SELECT conversation_id, count(*) AS n FROM decided WHERE store GROUP BY conversation_id
+), bumped AS (
+    UPDATE conversations c SET last_seq = c.last_seq + k.n, last_message_at = now()
+      FROM counts k WHERE c.id = k.conversation_id
+ RETURNING c.id, c.last_seq - k.n AS base
+), numbered AS (
+    SELECT d.*, b.base + row_number() OVER (PARTITION BY d.conversation_id ORDER BY d.ord) AS seq
+      FROM decided d JOIN bumped b ON b.id = d.conversation_id
+     WHERE d.store
+), ins AS (
+    INSERT INTO messages ({_MESSAGE_COLUMNS})
+    SELECT id, conversation_id, seq, sender_id, sender_role, client_id, 'text', body, attachments::jsonb,
+           private, now()
+      FROM numbered ORDER BY ord
+    ON CONFLICT DO NOTHING
+ RETURNING {_MESSAGE_COLUMNS}
+), me AS (
+    INSERT INTO conversation_members AS m
+           (conversation_id, user_id, role, last_read_seq, last_delivered_seq)
+    SELECT conversation_id, sender_id, sender_role, max(seq), max(seq)
+      FROM ins GROUP BY conversation_id, sender_id, sender_role
+    ON CONFLICT (conversation_id, user_id, role) DO UPDATE
+       SET last_read_seq = GREATEST(m.last_read_seq, excluded.last_read_seq),
+           last_delivered_seq = GREATEST(m.last_delivered_seq, excluded.last_delivered_seq),
+           active = true
+)
+SELECT d.ord, d.store, o.*,
+       CASE WHEN d.store THEN ARRAY(SELECT role || ':' || user_id FROM conversation_members
+                                     WHERE conversation_id = d.conversation_id AND active) END AS members
+  FROM decided d
+  LEFT JOIN LATERAL (
+      SELECT {_MESSAGE_COLUMNS} FROM ins
+       WHERE ins.conversation_id = d.conversation_id AND ins.sender_id = d.sender_id
+         AND ins.sender_role = d.sender_role AND ins.client_id = d.client_id
+      UNION ALL
+      SELECT {_MESSAGE_COLUMNS} FROM messages x
+       WHERE x.conversation_id = d.conversation_id AND x.sender_id = d.sender_id
+         AND x.sender_role = d.sender_role AND x.client_id = d.client_id
+      LIMIT 1) o ON true
+ ORDER BY d.ord
+"""
+
+
+async def insert_messages(pool: asyncpg.Pool, batch: Sequence[NewMessage]) -> list[Written]:
+    """Store ``batch`` in one transaction, each message with the outcome ``insert_message``
+    would have given it alone, in this order; one ``Written`` per message.
+
+    The conversations are locked first, in id order (two batches never wait on each other in a
+    cycle), and the messages written by the next statement: its snapshot, taken once the locks
+    are held, sees every message already stored there, so duplicates are found before seqs are
+    allocated and the seqs have no gaps."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(_LOCK_CONVERSATIONS, sorted({m.conversation_id for m in batch}))
+        rows = await conn.fetch(
+            _INSERT_MESSAGES,
+            list(range(len(batch))),
+            [m.conversation_id for m in batch],
+            [m.id for m in batch],
+            [m.sender_id for m in batch],
+            [m.sender_role for m in batch],
+            [m.client_id for m in batch],
+            [m.body for m in batch],
+            [json.dumps(m.attachments) for m in batch],
+            [m.private for m in batch],
+        )
+        if any(r["store"] and r["id"] != batch[r["ord"]].id for r in rows):
+            # Cannot happen while every message is written under its conversation's lock; if it
+            # did, a seq would be missing: undo the batch rather than store a gap.
+            raise RuntimeError("a message of a batch was not stored")
+    return _outcomes(batch, rows)
+
+
+def _outcomes(batch: Sequence[NewMessage], rows: Sequence[asyncpg.Record]) -> list[Written]:
+    joined: dict[uuid.UUID, list[Member]] = {}  # senders who joined a conversation in this batch
+    outcomes: list[Written] = []
+    for message, row in zip(batch, rows, strict=True):
+        if row["id"] is None:
+            outcomes.append(None)
+        elif not row["store"]:
+            outcomes.append((message_from(row), [], True))
+        else:
+            sender = Member(message.sender_id, message.sender_role)
+            senders = joined.setdefault(message.conversation_id, [])
+            if sender not in senders:
+                senders.append(sender)
+            # As each message would have seen them alone: the members before the batch, and the
+            # senders of the messages stored up to this one.
+            members = _members_from(row["members"])
+            members += [s for s in senders if s not in members]
+            outcomes.append((message_from(row), members, False))
+    return outcomes
 
 
 async def find_by_client_id(
