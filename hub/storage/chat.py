@@ -201,36 +201,43 @@ WITH input AS (
         AS t(ord, conversation_id, id, sender_id, sender_role, client_id, body, attachments, private)
 ), checked AS (
     SELECT i.*,
-           EXISTS (SELECT 1 FROM messages x
-                    WHERE x.conversation_id = i.conversation_id AND x.sender_id = i.sender_id
-                      AND x.sender_role = i.sender_role AND x.client_id = i.client_id) AS stored_before,
-           row_number() OVER (PARTITION BY i.conversation_id, i.sender_id, i.sender_role, i.client_id
-                              ORDER BY i.ord) > 1 AS repeated,
+           before.id AS before_id,
+           first_value(i.id) OVER (PARTITION BY i.conversation_id, i.sender_id, i.sender_role, i.client_id
+                                   ORDER BY i.ord) AS first_id,
            COALESCE(c.status <> 'resolved'
                AND (c.read_only_after IS NULL OR now() < c.read_only_after)
-               AND (EXISTS (SELECT 1 FROM conversation_members m
-                             WHERE m.conversation_id = c.id AND m.user_id = i.sender_id
-                               AND m.role = i.sender_role AND m.active)
+               AND (member.active
                     OR i.sender_role = 'admin'
                     OR (i.sender_role = 'support'
                         AND (c.kind = 'booking' OR i.private
                              OR (c.assigned_agent_id = i.sender_id
                                  AND c.assigned_agent_role = i.sender_role)))),
                false) AS may_write
-      FROM input i LEFT JOIN conversations c ON c.id = i.conversation_id
+      FROM input i
+      -- One index probe per message (LIMIT keeps them so), however large the tables grow.
+      LEFT JOIN LATERAL (SELECT * FROM conversations WHERE id = i.conversation_id LIMIT 1) c ON true
+      LEFT JOIN LATERAL (SELECT m.active FROM conversation_members m
+                          WHERE m.conversation_id = i.conversation_id AND m.user_id = i.sender_id
+                            AND m.role = i.sender_role AND m.active LIMIT 1) member ON true
+      LEFT JOIN LATERAL (SELECT x.id FROM messages x
+                          WHERE x.conversation_id = i.conversation_id AND x.sender_id = i.sender_id
+                            AND x.sender_role = i.sender_role AND x.client_id = i.client_id LIMIT 1) before
+             ON true
 ), decided AS (
+    -- fresh: neither stored before nor sent earlier in the batch with the same client_id.
     SELECT ch.*,
-           NOT ch.stored_before AND NOT ch.repeated
-           AND (ch.may_write OR COALESCE(bool_or(ch.may_write AND NOT ch.stored_before AND NOT ch.repeated)
-                                         OVER earlier, false)) AS store
-      FROM checked ch
+           ch.fresh AND (ch.may_write OR COALESCE(bool_or(ch.may_write AND ch.fresh) OVER earlier, false))
+           AS store
+      FROM (SELECT *, before_id IS NULL AND first_id = id AS fresh FROM checked) ch
     WINDOW earlier AS (PARTITION BY ch.conversation_id, ch.sender_id, ch.sender_role ORDER BY ch.ord
                        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
 ), counts AS (
     SELECT conversation_id, count(*) AS n FROM decided WHERE store GROUP BY conversation_id
 ), bumped AS (
     UPDATE conversations c SET last_seq = c.last_seq + k.n, last_message_at = now()
-      FROM counts k WHERE c.id = k.conversation_id
+      FROM counts k
+     WHERE c.id = k.conversation_id
+       AND c.id = ANY(ARRAY(SELECT conversation_id FROM counts))  -- by the primary key, never a scan
  RETURNING c.id, c.last_seq - k.n AS base
 ), numbered AS (
     SELECT d.*, b.base + row_number() OVER (PARTITION BY d.conversation_id ORDER BY d.ord) AS seq
@@ -253,20 +260,18 @@ WITH input AS (
            last_delivered_seq = GREATEST(m.last_delivered_seq, excluded.last_delivered_seq),
            active = true
 )
-SELECT d.ord, d.store, o.*,
+-- Stored now (or the same client_id's first in the batch, stored now), then stored before;
+-- a message with no row here was refused. A message to store that was not (which the locks rule
+-- out) comes back with no message, and undoes the batch.
+SELECT d.ord, d.store, {", ".join("ins." + c.strip() for c in _MESSAGE_COLUMNS.split(","))},
        CASE WHEN d.store THEN ARRAY(SELECT role || ':' || user_id FROM conversation_members
                                      WHERE conversation_id = d.conversation_id AND active) END AS members
-  FROM decided d
-  LEFT JOIN LATERAL (
-      SELECT {_MESSAGE_COLUMNS} FROM ins
-       WHERE ins.conversation_id = d.conversation_id AND ins.sender_id = d.sender_id
-         AND ins.sender_role = d.sender_role AND ins.client_id = d.client_id
-      UNION ALL
-      SELECT {_MESSAGE_COLUMNS} FROM messages x
-       WHERE x.conversation_id = d.conversation_id AND x.sender_id = d.sender_id
-         AND x.sender_role = d.sender_role AND x.client_id = d.client_id
-      LIMIT 1) o ON true
- ORDER BY d.ord
+  FROM decided d LEFT JOIN ins ON ins.id = d.first_id
+ WHERE d.store OR ins.id IS NOT NULL
+ UNION ALL
+SELECT d.ord, false, {", ".join("x." + c.strip() for c in _MESSAGE_COLUMNS.split(","))}, NULL
+  FROM decided d JOIN messages x ON x.id = d.before_id
+ WHERE x.id = ANY(ARRAY(SELECT before_id FROM decided WHERE before_id IS NOT NULL))
 """
 
 
@@ -292,18 +297,20 @@ async def insert_messages(pool: asyncpg.Pool, batch: Sequence[NewMessage]) -> li
             [json.dumps(m.attachments) for m in batch],
             [m.private for m in batch],
         )
+        by_ord = {r["ord"]: r for r in rows}
         if any(r["store"] and r["id"] != batch[r["ord"]].id for r in rows):
             # Cannot happen while every message is written under its conversation's lock; if it
             # did, a seq would be missing: undo the batch rather than store a gap.
             raise RuntimeError("a message of a batch was not stored")
-    return _outcomes(batch, rows)
+    return _outcomes(batch, by_ord)
 
 
-def _outcomes(batch: Sequence[NewMessage], rows: Sequence[asyncpg.Record]) -> list[Written]:
+def _outcomes(batch: Sequence[NewMessage], rows: dict[int, asyncpg.Record]) -> list[Written]:
     joined: dict[uuid.UUID, list[Member]] = {}  # senders who joined a conversation in this batch
     outcomes: list[Written] = []
-    for message, row in zip(batch, rows, strict=True):
-        if row["id"] is None:
+    for ord_, message in enumerate(batch):
+        row = rows.get(ord_)
+        if row is None:
             outcomes.append(None)
         elif not row["store"]:
             outcomes.append((message_from(row), [], True))
