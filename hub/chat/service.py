@@ -73,8 +73,8 @@ class ChatService:
             self._batches = GroupCommit(
                 self._write,
                 max_size=batch_max,
-                # The batch in flight, then this one: a pool wait and two statements each
-                # (a lone message is one statement; a batch, a lock and one statement).
+                # The write in flight, then this one's: each a pool wait and its statements,
+                # each bounded (a lone message, one; a batch, the lock and the insert).
                 wait_seconds=2 * (timeouts.acquire + 2 * timeouts.command),
                 on_batch=on_batch,
             )

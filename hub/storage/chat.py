@@ -193,8 +193,8 @@ _LOCK_CONVERSATIONS = """SELECT 1 FROM conversations WHERE id = ANY($1::uuid[]) 
 # Each message is checked exactly as ``insert_message`` checks it. Arrival order is ``ord``: seqs
 # follow it, the first of several sends with one client_id is the one stored, and a sender whose
 # earlier message in the batch is stored counts as a member for the later ones (that message made
-# them one, as it would have one statement earlier).
-_INSERT_MESSAGES = f"""
+# them one, as it would have one statement earlier). ``{on_conflict}`` is filled in below.
+_INSERT_MESSAGES_TEMPLATE = f"""
 WITH input AS (
     SELECT * FROM unnest($1::int[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
                          $7::text[], $8::text[], $9::bool[])
@@ -231,13 +231,21 @@ WITH input AS (
       FROM (SELECT *, before_id IS NULL AND first_id = id AS fresh FROM checked) ch
     WINDOW earlier AS (PARTITION BY ch.conversation_id, ch.sender_id, ch.sender_role ORDER BY ch.ord
                        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+), locked AS (
+    -- In id order, so that two batches never wait on each other in a cycle.
+    SELECT id FROM conversations WHERE id = ANY(ARRAY(SELECT conversation_id FROM decided WHERE store))
+     ORDER BY id FOR UPDATE
 ), counts AS (
-    SELECT conversation_id, count(*) AS n FROM decided WHERE store GROUP BY conversation_id
+    SELECT d.conversation_id, count(*) AS n FROM decided d JOIN locked l ON l.id = d.conversation_id
+     WHERE d.store GROUP BY d.conversation_id
 ), bumped AS (
+    -- Checked again on the row as it is once locked, as insert_message's UPDATE does: a
+    -- conversation resolved meanwhile takes none of these messages, and uses no seq.
     UPDATE conversations c SET last_seq = c.last_seq + k.n, last_message_at = now()
       FROM counts k
      WHERE c.id = k.conversation_id
        AND c.id = ANY(ARRAY(SELECT conversation_id FROM counts))  -- by the primary key, never a scan
+       AND c.status <> 'resolved' AND (c.read_only_after IS NULL OR now() < c.read_only_after)
  RETURNING c.id, c.last_seq - k.n AS base
 ), numbered AS (
     SELECT d.*, b.base + row_number() OVER (PARTITION BY d.conversation_id ORDER BY d.ord) AS seq
@@ -248,7 +256,7 @@ WITH input AS (
     SELECT id, conversation_id, seq, sender_id, sender_role, client_id, 'text', body, attachments::jsonb,
            private, now()
       FROM numbered ORDER BY ord
-    ON CONFLICT DO NOTHING
+    {{on_conflict}}
  RETURNING {_MESSAGE_COLUMNS}
 ), me AS (
     INSERT INTO conversation_members AS m
@@ -261,8 +269,8 @@ WITH input AS (
            active = true
 )
 -- Stored now (or the same client_id's first in the batch, stored now), then stored before;
--- a message with no row here was refused. A message to store that was not (which the locks rule
--- out) comes back with no message, and undoes the batch.
+-- a message with no row here was refused. A message to store that was not comes back with no
+-- message.
 SELECT d.ord, d.store, {", ".join("ins." + c.strip() for c in _MESSAGE_COLUMNS.split(","))},
        CASE WHEN d.store THEN ARRAY(SELECT role || ':' || user_id FROM conversation_members
                                      WHERE conversation_id = d.conversation_id AND active) END AS members
@@ -275,34 +283,48 @@ SELECT d.ord, false, {", ".join("x." + c.strip() for c in _MESSAGE_COLUMNS.split
 """
 
 
+# Alone, the statement allocates seqs and checks client_ids as they were when it began: a retry
+# stored by another transaction while it waited for a conversation's lock makes the insert fail
+# (a unique violation, and nothing is written), as it does for ``insert_message``.
+_INSERT_MESSAGES = _INSERT_MESSAGES_TEMPLATE.format(on_conflict="")
+# After _LOCK_CONVERSATIONS in the same transaction, its snapshot is taken with the locks held and
+# sees every message stored there: nothing can conflict, and DO NOTHING only guards the batch.
+_INSERT_MESSAGES_LOCKED = _INSERT_MESSAGES_TEMPLATE.format(on_conflict="ON CONFLICT DO NOTHING")
+
+
 async def insert_messages(pool: asyncpg.Pool, batch: Sequence[NewMessage]) -> list[Written]:
     """Store ``batch`` in one transaction, each message with the outcome ``insert_message``
     would have given it alone, in this order; one ``Written`` per message.
 
-    The conversations are locked first, in id order (two batches never wait on each other in a
-    cycle), and the messages written by the next statement: its snapshot, taken once the locks
-    are held, sees every message already stored there, so duplicates are found before seqs are
-    allocated and the seqs have no gaps."""
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(_LOCK_CONVERSATIONS, sorted({m.conversation_id for m in batch}))
-        rows = await conn.fetch(
-            _INSERT_MESSAGES,
-            list(range(len(batch))),
-            [m.conversation_id for m in batch],
-            [m.id for m in batch],
-            [m.sender_id for m in batch],
-            [m.sender_role for m in batch],
-            [m.client_id for m in batch],
-            [m.body for m in batch],
-            [json.dumps(m.attachments) for m in batch],
-            [m.private for m in batch],
-        )
-        by_ord = {r["ord"]: r for r in rows}
-        if any(r["store"] and r["id"] != batch[r["ord"]].id for r in rows):
-            # Cannot happen while every message is written under its conversation's lock; if it
-            # did, a seq would be missing: undo the batch rather than store a gap.
-            raise RuntimeError("a message of a batch was not stored")
-    return _outcomes(batch, by_ord)
+    One statement does it. If another transaction stored one of the client_ids while the
+    statement waited (a retry racing its original), the batch is written again after locking
+    its conversations first, in a transaction of two statements."""
+    args = _batch_arguments(batch)
+    try:
+        rows = await pool.fetch(_INSERT_MESSAGES, *args)
+    except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute(_LOCK_CONVERSATIONS, sorted({m.conversation_id for m in batch}))
+            rows = await conn.fetch(_INSERT_MESSAGES_LOCKED, *args)
+            if any(r["store"] and r["id"] is None for r in rows):
+                # Cannot happen under the locks; if it did, a seq would be missing: undo the
+                # batch rather than store a gap.
+                raise RuntimeError("a message of a batch was not stored") from None
+    return _outcomes(batch, {r["ord"]: r for r in rows})
+
+
+def _batch_arguments(batch: Sequence[NewMessage]) -> list[list[Any]]:
+    return [
+        list(range(len(batch))),
+        [m.conversation_id for m in batch],
+        [m.id for m in batch],
+        [m.sender_id for m in batch],
+        [m.sender_role for m in batch],
+        [m.client_id for m in batch],
+        [m.body for m in batch],
+        [json.dumps(m.attachments) for m in batch],
+        [m.private for m in batch],
+    ]
 
 
 def _outcomes(batch: Sequence[NewMessage], rows: dict[int, asyncpg.Record]) -> list[Written]:
@@ -310,7 +332,7 @@ def _outcomes(batch: Sequence[NewMessage], rows: dict[int, asyncpg.Record]) -> l
     outcomes: list[Written] = []
     for ord_, message in enumerate(batch):
         row = rows.get(ord_)
-        if row is None:
+        if row is None or row["id"] is None:  # refused, or its conversation was closed meanwhile
             outcomes.append(None)
         elif not row["store"]:
             outcomes.append((message_from(row), [], True))

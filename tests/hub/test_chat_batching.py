@@ -236,3 +236,61 @@ async def test_a_batch_gives_each_message_the_outcome_it_would_have_had_alone(po
         assert joined is not None
         assert joined["active"]
         assert joined["last_read_seq"] == rows[3]["seq"]
+
+
+def text(w: World, conv: uuid.UUID, customer: int, client_id: str) -> store.NewMessage:
+    return store.NewMessage(
+        uuid.uuid4(), conv, f"{w.prefix}{customer}", "customer", client_id, client_id, [], False
+    )
+
+
+async def test_a_retry_stored_while_the_batch_waited_is_a_duplicate_not_a_gap(pool: asyncpg.Pool) -> None:
+    """The batch's statement began before the original was committed, so it could not see it:
+    the batch is written again under locks, and the retry comes back as the duplicate it is."""
+    w = await world(pool, "r-")
+    async with pool.acquire() as blocker, blocker.transaction():
+        original = await store.insert_message(
+            blocker,
+            message_id=uuid.uuid4(),
+            conversation_id=w.open,
+            sender_id="r-1",
+            sender_role="customer",
+            client_id="raced",
+            kind="text",
+            body="original",
+            attachments=[],
+            private=False,
+        )
+        assert original is not None
+        batch = [text(w, w.open, 1, "raced"), text(w, w.open, 1, "after"), text(w, w.other, 2, "elsewhere")]
+        writing = asyncio.create_task(store.insert_messages(pool, batch))
+        await wait_until(lambda: lock_waiters(pool))
+    written = await asyncio.wait_for(writing, WAIT)
+
+    assert written[0] is not None
+    assert (written[0][0].id, written[0][2]) == (original[0].id, True)  # the original, a duplicate
+    assert written[1] is not None
+    assert (written[1][0].seq, written[1][2]) == (original[0].seq + 1, False)  # no gap
+    assert written[2] is not None
+    assert written[2][2] is False
+    seqs = await pool.fetch("SELECT seq FROM messages WHERE conversation_id = $1 ORDER BY seq", w.open)
+    assert [r["seq"] for r in seqs] == list(range(seqs[0]["seq"], seqs[0]["seq"] + len(seqs)))
+
+
+async def test_a_conversation_resolved_while_the_batch_waited_takes_none_of_it(pool: asyncpg.Pool) -> None:
+    w = await world(pool, "s-")
+    before = await last_seqs(pool, w)
+    async with pool.acquire() as blocker, blocker.transaction():
+        await store.set_status(blocker, w.open, "resolved")
+        writing = asyncio.create_task(
+            store.insert_messages(pool, [text(w, w.open, 1, "late"), text(w, w.other, 2, "fine")])
+        )
+        await wait_until(lambda: lock_waiters(pool))
+    written = await asyncio.wait_for(writing, WAIT)
+
+    assert written[0] is None  # refused, as a single send would have been: conversation_resolved
+    assert written[1] is not None
+    assert written[1][0].seq == before[w.other] + 1
+    after = await last_seqs(pool, w)
+    assert after[w.open] == before[w.open]  # no seq used
+    assert await pool.fetchval("SELECT count(*) FROM messages WHERE client_id = 'late'") == 0
