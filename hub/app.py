@@ -147,7 +147,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[DATABASE] = database
     hub = app[CONTEXT]
     hub.database = database
-    hub.chat_service = ChatService(database.pool)
+    hub.chat_service = ChatService(
+        database.pool, batch_max=settings.chat.batch_max, on_batch=app[METRICS].chat_batch
+    )
     log.info("database ready (%s)", "embedded" if database.embedded else "external")
     yield
     await database.close(wait_seconds=min(2.0, settings.shutdown_timeout_seconds))

@@ -37,5 +37,18 @@ class Metrics:
             "hub_outbox_lag_seconds", "Age of the oldest undelivered event (read at scrape time)", registry=r
         )
 
+        self.chat_batches = Counter(
+            "hub_chat_send_batches",
+            "Writes of chat:send messages (one transaction each, however many messages it carries)",
+            registry=r,
+        )
+        self.chat_batched = Counter(
+            "hub_chat_send_batched_messages", "chat:send messages handed to those writes", registry=r
+        )
+
+    def chat_batch(self, size: int) -> None:
+        self.chat_batches.inc()
+        self.chat_batched.inc(size)
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -60,6 +60,7 @@ class ChatSettings:
     upload_max_bytes: int
     upload_quota_bytes: int  # what one person may upload in a day (rolling 24 hours)
     upload_concurrency: int  # uploads of one person in flight at once on one node
+    batch_max: int  # chat:send messages written in one transaction at most (1: each on its own)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +156,7 @@ class Settings:
                 upload_max_bytes=r.integer("HUB_UPLOAD_MAX_BYTES", 10 * 1024 * 1024, minimum=1024),
                 upload_quota_bytes=r.integer("HUB_UPLOAD_QUOTA_BYTES", 200 * 1024 * 1024, minimum=1024),
                 upload_concurrency=r.integer("HUB_UPLOAD_CONCURRENCY", 2, minimum=1, maximum=100),
+                batch_max=r.integer("HUB_CHAT_BATCH_MAX", 256, minimum=1, maximum=1000),
             ),
             sockets=SocketSettings(
                 join_timeout_seconds=r.real("HUB_SOCKET_JOIN_TIMEOUT_SECONDS", 45.0, minimum=0.1),

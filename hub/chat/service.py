@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,10 +12,12 @@ import asyncpg
 
 from hub import cursors
 from hub.auth import Principal
+from hub.chat.batching import GroupCommit
 from hub.chat.models import AGENT_ROLES, MAX_BODY_CHARS, Conversation, Member, Message, can_see
 from hub.errors import Conflict, Forbidden, InvalidPayload, NotFound
 from hub.storage import chat as store
 from hub.storage import uploads as upload_store
+from hub.storage.db import timeouts_of
 
 MEMBERS_CACHE_SECONDS = 5.0  # typing indicators may reach a just-transferred agent for this long
 MEMBERS_CACHE_SIZE = 10_000
@@ -58,9 +60,30 @@ class ConversationChange:
 
 
 class ChatService:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, *, batch_max: int = 1, on_batch: Callable[[int], None] | None = None
+    ) -> None:
+        """``batch_max`` above 1 turns on group commit of ``send`` (``hub.chat.batching``): up
+        to that many messages written in one transaction; ``on_batch`` is told each batch's size."""
         self.pool = pool
         self._members: dict[uuid.UUID, tuple[float, Conversation, list[Member]]] = {}
+        self._on_batch = on_batch
+        timeouts = timeouts_of(pool)
+        self._batches: GroupCommit[store.NewMessage, store.Written] | None = None
+        if batch_max > 1:
+            self._batches = GroupCommit(
+                self._write,
+                max_size=batch_max,
+                # The write in flight, then this one's: each a pool wait and its statements,
+                # each bounded (a lone message, one; a batch, the lock and the insert).
+                wait_seconds=2 * (timeouts.acquire + 2 * timeouts.command),
+                on_batch=on_batch,
+            )
+
+    @property
+    def sends_waiting(self) -> int:
+        """Messages queued behind the write in flight (0 without group commit)."""
+        return 0 if self._batches is None else self._batches.waiting
 
     # Reading -----------------------------------------------------------------------------------
 
@@ -168,30 +191,55 @@ class ChatService:
         if len(body) > MAX_BODY_CHARS:
             raise InvalidPayload(f"the body is longer than {MAX_BODY_CHARS} characters", code="body_too_long")
         attachments = await self._attachments(user, upload_ids) if upload_ids else []
+        new = store.NewMessage(
+            id=message_id or uuid.uuid4(),
+            conversation_id=conversation_id,
+            sender_id=user.user_id,
+            sender_role=user.role.value,
+            client_id=client_id,
+            body=body,
+            attachments=attachments,
+            private=private,
+        )
+        if self._batches is not None:
+            written = await self._batches.submit(new)
+        else:
+            if self._on_batch is not None:
+                self._on_batch(1)
+            written = await self._write_one(new)
+        if written is None:
+            raise await self._why_not_writable(user, conversation_id)
+        message, members, duplicate = written
+        return Sent(message, members, duplicate=duplicate)
+
+    async def _write(self, batch: list[store.NewMessage]) -> list[store.Written]:
+        # One message alone takes the one-statement path: no lock round trip when the hub is quiet.
+        if len(batch) == 1:
+            return [await self._write_one(batch[0])]
+        return await store.insert_messages(self.pool, batch)
+
+    async def _write_one(self, new: store.NewMessage) -> store.Written:
         try:
             stored = await store.insert_message(
                 self.pool,
-                message_id=message_id or uuid.uuid4(),
-                conversation_id=conversation_id,
-                sender_id=user.user_id,
-                sender_role=user.role,
-                client_id=client_id,
+                message_id=new.id,
+                conversation_id=new.conversation_id,
+                sender_id=new.sender_id,
+                sender_role=new.sender_role,
+                client_id=new.client_id,
                 kind="text",
-                body=body,
-                attachments=attachments,
-                private=private,
+                body=new.body,
+                attachments=new.attachments,
+                private=new.private,
             )
         except asyncpg.UniqueViolationError:
             stored = None  # a concurrent retry of the same client_id won the race
-        if stored is None:
-            original = await store.find_by_client_id(
-                self.pool, conversation_id, user.user_id, user.role.value, client_id
-            )
-            if original is not None:
-                return Sent(original, [], duplicate=True)
-            raise await self._why_not_writable(user, conversation_id)
-        message, members = stored
-        return Sent(message, members, duplicate=False)
+        if stored is not None:
+            return stored[0], stored[1], False
+        original = await store.find_by_client_id(
+            self.pool, new.conversation_id, new.sender_id, new.sender_role, new.client_id
+        )
+        return None if original is None else (original, [], True)
 
     async def stored_late(self, message_id: uuid.UUID) -> tuple[Message, list[Member]] | None:
         """The message a failed ``send`` stored after all, with its recipients; None if it was not."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -166,6 +168,185 @@ async def insert_message(
     if sender_id is not None and Member(sender_id, sender_role) not in members:
         members.append(Member(sender_id, sender_role))  # joined in this very statement
     return message_from(row), members
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A person's text message to store (``insert_messages``)."""
+
+    id: uuid.UUID
+    conversation_id: uuid.UUID
+    sender_id: str
+    sender_role: str
+    client_id: str
+    body: str
+    attachments: list[dict[str, Any]]
+    private: bool
+
+
+# One message's outcome: (message, recipients, duplicate); None when the sender may not write there.
+# A duplicate is the original message, with no recipients: it is not sent again.
+Written = tuple[Message, list[Member], bool] | None
+
+_LOCK_CONVERSATIONS = """SELECT 1 FROM conversations WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE"""
+
+# Each message is checked exactly as ``insert_message`` checks it. Arrival order is ``ord``: seqs
+# follow it, the first of several sends with one client_id is the one stored, and a sender whose
+# earlier message in the batch is stored counts as a member for the later ones (that message made
+# them one, as it would have one statement earlier). ``{on_conflict}`` is filled in below.
+_INSERT_MESSAGES_TEMPLATE = f"""
+WITH input AS (
+    SELECT * FROM unnest($1::int[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
+                         $7::text[], $8::text[], $9::bool[])
+        AS t(ord, conversation_id, id, sender_id, sender_role, client_id, body, attachments, private)
+), checked AS (
+    SELECT i.*,
+           before.id AS before_id,
+           first_value(i.id) OVER (PARTITION BY i.conversation_id, i.sender_id, i.sender_role, i.client_id
+                                   ORDER BY i.ord) AS first_id,
+           COALESCE(c.status <> 'resolved'
+               AND (c.read_only_after IS NULL OR now() < c.read_only_after)
+               AND (member.active
+                    OR i.sender_role = 'admin'
+                    OR (i.sender_role = 'support'
+                        AND (c.kind = 'booking' OR i.private
+                             OR (c.assigned_agent_id = i.sender_id
+                                 AND c.assigned_agent_role = i.sender_role)))),
+               false) AS may_write
+      FROM input i
+      -- One index probe per message (LIMIT keeps them so), however large the tables grow.
+      LEFT JOIN LATERAL (SELECT * FROM conversations WHERE id = i.conversation_id LIMIT 1) c ON true
+      LEFT JOIN LATERAL (SELECT m.active FROM conversation_members m
+                          WHERE m.conversation_id = i.conversation_id AND m.user_id = i.sender_id
+                            AND m.role = i.sender_role AND m.active LIMIT 1) member ON true
+      LEFT JOIN LATERAL (SELECT x.id FROM messages x
+                          WHERE x.conversation_id = i.conversation_id AND x.sender_id = i.sender_id
+                            AND x.sender_role = i.sender_role AND x.client_id = i.client_id LIMIT 1) before
+             ON true
+), decided AS (
+    -- fresh: neither stored before nor sent earlier in the batch with the same client_id.
+    SELECT ch.*,
+           ch.fresh AND (ch.may_write OR COALESCE(bool_or(ch.may_write AND ch.fresh) OVER earlier, false))
+           AS store
+      FROM (SELECT *, before_id IS NULL AND first_id = id AS fresh FROM checked) ch
+    WINDOW earlier AS (PARTITION BY ch.conversation_id, ch.sender_id, ch.sender_role ORDER BY ch.ord
+                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+), locked AS (
+    -- In id order, so that two batches never wait on each other in a cycle.
+    SELECT id FROM conversations WHERE id = ANY(ARRAY(SELECT conversation_id FROM decided WHERE store))
+     ORDER BY id FOR UPDATE
+), counts AS (
+    SELECT d.conversation_id, count(*) AS n FROM decided d JOIN locked l ON l.id = d.conversation_id
+     WHERE d.store GROUP BY d.conversation_id
+), bumped AS (
+    -- Checked again on the row as it is once locked, as insert_message's UPDATE does: a
+    -- conversation resolved meanwhile takes none of these messages, and uses no seq.
+    UPDATE conversations c SET last_seq = c.last_seq + k.n, last_message_at = now()
+      FROM counts k
+     WHERE c.id = k.conversation_id
+       AND c.id = ANY(ARRAY(SELECT conversation_id FROM counts))  -- by the primary key, never a scan
+       AND c.status <> 'resolved' AND (c.read_only_after IS NULL OR now() < c.read_only_after)
+ RETURNING c.id, c.last_seq - k.n AS base
+), numbered AS (
+    SELECT d.*, b.base + row_number() OVER (PARTITION BY d.conversation_id ORDER BY d.ord) AS seq
+      FROM decided d JOIN bumped b ON b.id = d.conversation_id
+     WHERE d.store
+), ins AS (
+    INSERT INTO messages ({_MESSAGE_COLUMNS})
+    SELECT id, conversation_id, seq, sender_id, sender_role, client_id, 'text', body, attachments::jsonb,
+           private, now()
+      FROM numbered ORDER BY ord
+    {{on_conflict}}
+ RETURNING {_MESSAGE_COLUMNS}
+), me AS (
+    INSERT INTO conversation_members AS m
+           (conversation_id, user_id, role, last_read_seq, last_delivered_seq)
+    SELECT conversation_id, sender_id, sender_role, max(seq), max(seq)
+      FROM ins GROUP BY conversation_id, sender_id, sender_role
+    ON CONFLICT (conversation_id, user_id, role) DO UPDATE
+       SET last_read_seq = GREATEST(m.last_read_seq, excluded.last_read_seq),
+           last_delivered_seq = GREATEST(m.last_delivered_seq, excluded.last_delivered_seq),
+           active = true
+)
+-- Stored now (or the same client_id's first in the batch, stored now), then stored before;
+-- a message with no row here was refused. A message to store that was not comes back with no
+-- message.
+SELECT d.ord, d.store, {", ".join("ins." + c.strip() for c in _MESSAGE_COLUMNS.split(","))},
+       CASE WHEN d.store THEN ARRAY(SELECT role || ':' || user_id FROM conversation_members
+                                     WHERE conversation_id = d.conversation_id AND active) END AS members
+  FROM decided d LEFT JOIN ins ON ins.id = d.first_id
+ WHERE d.store OR ins.id IS NOT NULL
+ UNION ALL
+SELECT d.ord, false, {", ".join("x." + c.strip() for c in _MESSAGE_COLUMNS.split(","))}, NULL
+  FROM decided d JOIN messages x ON x.id = d.before_id
+ WHERE x.id = ANY(ARRAY(SELECT before_id FROM decided WHERE before_id IS NOT NULL))
+"""
+
+
+# Alone, the statement allocates seqs and checks client_ids as they were when it began: a retry
+# stored by another transaction while it waited for a conversation's lock makes the insert fail
+# (a unique violation, and nothing is written), as it does for ``insert_message``.
+_INSERT_MESSAGES = _INSERT_MESSAGES_TEMPLATE.format(on_conflict="")
+# After _LOCK_CONVERSATIONS in the same transaction, its snapshot is taken with the locks held and
+# sees every message stored there: nothing can conflict, and DO NOTHING only guards the batch.
+_INSERT_MESSAGES_LOCKED = _INSERT_MESSAGES_TEMPLATE.format(on_conflict="ON CONFLICT DO NOTHING")
+
+
+async def insert_messages(pool: asyncpg.Pool, batch: Sequence[NewMessage]) -> list[Written]:
+    """Store ``batch`` in one transaction, each message with the outcome ``insert_message``
+    would have given it alone, in this order; one ``Written`` per message.
+
+    One statement does it. If another transaction stored one of the client_ids while the
+    statement waited (a retry racing its original), the batch is written again after locking
+    its conversations first, in a transaction of two statements."""
+    args = _batch_arguments(batch)
+    try:
+        rows = await pool.fetch(_INSERT_MESSAGES, *args)
+    except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute(_LOCK_CONVERSATIONS, sorted({m.conversation_id for m in batch}))
+            rows = await conn.fetch(_INSERT_MESSAGES_LOCKED, *args)
+            if any(r["store"] and r["id"] is None for r in rows):
+                # Cannot happen under the locks; if it did, a seq would be missing: undo the
+                # batch rather than store a gap.
+                raise RuntimeError("a message of a batch was not stored") from None
+    return _outcomes(batch, {r["ord"]: r for r in rows})
+
+
+def _batch_arguments(batch: Sequence[NewMessage]) -> list[list[Any]]:
+    return [
+        list(range(len(batch))),
+        [m.conversation_id for m in batch],
+        [m.id for m in batch],
+        [m.sender_id for m in batch],
+        [m.sender_role for m in batch],
+        [m.client_id for m in batch],
+        [m.body for m in batch],
+        [json.dumps(m.attachments) for m in batch],
+        [m.private for m in batch],
+    ]
+
+
+def _outcomes(batch: Sequence[NewMessage], rows: dict[int, asyncpg.Record]) -> list[Written]:
+    joined: dict[uuid.UUID, list[Member]] = {}  # senders who joined a conversation in this batch
+    outcomes: list[Written] = []
+    for ord_, message in enumerate(batch):
+        row = rows.get(ord_)
+        if row is None or row["id"] is None:  # refused, or its conversation was closed meanwhile
+            outcomes.append(None)
+        elif not row["store"]:
+            outcomes.append((message_from(row), [], True))
+        else:
+            sender = Member(message.sender_id, message.sender_role)
+            senders = joined.setdefault(message.conversation_id, [])
+            if sender not in senders:
+                senders.append(sender)
+            # As each message would have seen them alone: the members before the batch, and the
+            # senders of the messages stored up to this one.
+            members = _members_from(row["members"])
+            members += [s for s in senders if s not in members]
+            outcomes.append((message_from(row), members, False))
+    return outcomes
 
 
 async def find_by_client_id(
