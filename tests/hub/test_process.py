@@ -17,12 +17,11 @@ import psutil
 import pytest
 import socketio
 
-from hub.auth import Role, issue_token
 from hub.settings import Settings
 from hub.storage.migrate import load_migrations
 from tests.support.hubs import cli
 from tests.support.js import JS_DIR, js_packages
-from tests.support.processes import HubProcess
+from tests.support.processes import HubProcess, start_with_many_sockets
 from tests.support.services import free_port
 from tests.support.waiting import WAIT
 
@@ -84,16 +83,8 @@ async def test_sigterm_drops_every_socket_within_2s(
     websockets were told at once and dropped only when the process exited, 6 s later: they ignore
     the Engine.IO CLOSE packet and wait for the close frame."""
     js_packages()
-    env = {
-        **hub_env,
-        "HUB_SOCKET_CONNECTS_PER_ADDRESS": "100000",
-        "HUB_SOCKET_MAX_PENDING_PER_ADDRESS": "100000",
-    }
-    hub = HubProcess(env, free_port(), tmp_path / "hub.log")
-    processes.append(hub)
-    await hub.ready()
-    settings = Settings.from_env(env)
-    tokens = [issue_token(settings, role=Role.WORKER, sub=f"w-{i}") for i in range(SOCKETS_AT_SHUTDOWN)]
+    hub, tokens = await start_with_many_sockets(processes, hub_env, tmp_path / "hub.log", SOCKETS_AT_SHUTDOWN)
+    settings = Settings.from_env(hub.env)
     node = await asyncio.create_subprocess_exec(
         "node",
         "shutdown_clients.mjs",

@@ -18,13 +18,10 @@ import aiohttp
 import pytest
 import socketio
 
-from hub.auth import Role, issue_token
 from hub.rooms import LocalManager
-from hub.settings import Settings
 from tests.support.clients import Peer
 from tests.support.hubs import RunningHub, StartHub
-from tests.support.processes import HubProcess
-from tests.support.services import free_port
+from tests.support.processes import HubProcess, start_with_many_sockets
 from tests.support.waiting import WAIT
 
 SOCKETS = 1000
@@ -81,17 +78,9 @@ async def hold(url: str, tokens: list[str], session: aiohttp.ClientSession) -> l
 async def test_sigterm_tells_and_closes_a_thousand_websockets_then_exits(
     processes: list[HubProcess], hub_env: dict[str, str], tmp_path: Path
 ) -> None:
-    env = {
-        **hub_env,
-        "HUB_LOG_LEVEL": "WARNING",
-        "HUB_SOCKET_CONNECTS_PER_ADDRESS": "100000",
-        "HUB_SOCKET_MAX_PENDING_PER_ADDRESS": "100000",
-    }
-    hub = HubProcess(env, free_port(), tmp_path / "hub.log")
-    processes.append(hub)
-    await hub.ready()
-    settings = Settings.from_env(env)
-    tokens = [issue_token(settings, role=Role.WORKER, sub=f"w-{i}") for i in range(SOCKETS)]
+    hub, tokens = await start_with_many_sockets(
+        processes, {**hub_env, "HUB_LOG_LEVEL": "WARNING"}, tmp_path / "hub.log", SOCKETS
+    )
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
         held = await hold(hub.url, tokens, session)

@@ -12,7 +12,10 @@ from typing import Any
 import aiohttp
 import pytest
 
+from hub.auth import Role, issue_token
+from hub.settings import Settings
 from tests.support.hubs import ROOT, cli
+from tests.support.services import free_port
 from tests.support.waiting import wait_until
 
 
@@ -62,6 +65,23 @@ class HubProcess:
             self.proc.kill()
             self.proc.wait(10)
         self._log.close()
+
+
+async def start_with_many_sockets(
+    processes: list[HubProcess], env: dict[str, str], log_path: Path, workers: int
+) -> tuple[HubProcess, list[str]]:
+    """A hub process that lets one address (the test's) open any number of sockets, ready, and
+    tokens for ``workers`` workers signed with its secret."""
+    env = {
+        **env,
+        "HUB_SOCKET_CONNECTS_PER_ADDRESS": "100000",
+        "HUB_SOCKET_MAX_PENDING_PER_ADDRESS": "100000",
+    }
+    hub = HubProcess(env, free_port(), log_path)
+    processes.append(hub)
+    await hub.ready()
+    settings = Settings.from_env(env)
+    return hub, [issue_token(settings, role=Role.WORKER, sub=f"w-{i}") for i in range(workers)]
 
 
 @pytest.fixture
