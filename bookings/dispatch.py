@@ -29,7 +29,7 @@ from hub.chat import bookings as booking_chat
 from hub.errors import Conflict, NotFound
 from hub.presence import PRESENCE_UNAVAILABLE, PresenceState, PresenceTracker
 from hub.presence import Status as Presence
-from hub.push.inbox import NewNotification, notify
+from hub.push.inbox import NewNotification, notify_many
 from hub.realtime import Realtime
 from hub.scheduler import Timers
 from hub.storage.db import Conn
@@ -214,11 +214,10 @@ class Dispatcher:
         chosen = [c.worker_id for c in picked] == [booking.chosen_worker_id]
         seconds = rules.chosen_offer_seconds if chosen else rules.offer_seconds
         deadline = datetime.now(UTC) + timedelta(seconds=seconds)
-        offers = []
         # Notifications lock each worker's inbox counter until commit: taking them in one global
         # order keeps two waves that share workers from deadlocking (seen at 20 bookings/s).
-        for candidate in sorted(picked, key=lambda c: c.worker_id):
-            offer = Offer(
+        offers = [
+            Offer(
                 uuid.uuid4(),
                 booking.id,
                 candidate.worker_id,
@@ -229,35 +228,39 @@ class Dispatcher:
                 booking.worker_pay_cents,
                 None,
             )
-            await offer_store.insert(
-                conn,
-                offer.id,
-                booking.id,
-                offer.worker_id,
-                wave,
-                candidate.score,
-                offer.distance_km,
-                offer.pay_cents,
-                deadline,
-            )
-            await notify(
-                conn,
+            for candidate in sorted(picked, key=lambda c: c.worker_id)
+        ]
+        scores = {c.worker_id: c.score for c in picked}
+        # A wave is three statements however many workers it reaches: its offers, their
+        # notifications, and the notifications' outbox events.
+        await offer_store.insert_wave(
+            conn,
+            booking.id,
+            wave,
+            booking.worker_pay_cents,
+            deadline,
+            [(o.id, o.worker_id, scores[o.worker_id], o.distance_km) for o in offers],
+        )
+        service = f"{booking.service.name_zh} / {booking.service.name_en}"
+        await notify_many(
+            conn,
+            [
                 NewNotification(
                     user_id=offer.worker_id,
                     role="worker",
                     kind="offer",
                     title="New job offer",
-                    body=f"{booking.service.name_zh} / {booking.service.name_en}, "
-                    f"{offer.distance_km:.1f} km, pay {offer.pay_cents / 100:.2f} CNY",
+                    body=f"{service}, {offer.distance_km:.1f} km, pay {offer.pay_cents / 100:.2f} CNY",
                     data={
                         "offer_id": str(offer.id),
                         "booking_id": str(booking.id),
                         "deadline": iso(deadline),
                     },
                     urgent=True,
-                ),
-            )
-            offers.append(offer)
+                )
+                for offer in offers
+            ],
+        )
         await booking_store.set_wave(conn, booking.id, wave)
         offered = [{"worker_id": c.worker_id, "score": c.score, "online": c.online} for c in picked]
         current = booking.model_copy(update={"dispatch_wave": wave})

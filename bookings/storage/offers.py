@@ -6,6 +6,7 @@ Deciding who wins a booking is ``bookings.storage.bookings.accept``; here the of
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 import asyncpg
@@ -45,27 +46,27 @@ async def candidates(
     return await db.fetch(_CANDIDATES, booking_id, timezone, buffer_minutes, only)
 
 
-async def insert(
+async def insert_wave(
     conn: Conn,
-    offer_id: uuid.UUID,
     booking_id: uuid.UUID,
-    worker_id: str,
     wave: int,
-    score: float,
-    distance_km: float,
     pay_cents: int,
     deadline: datetime,
+    offers: Sequence[tuple[uuid.UUID, str, float, float]],
 ) -> None:
+    """A wave's offers, each (id, worker_id, score, distance_km), in one statement."""
     await conn.execute(
         """INSERT INTO offers (id, booking_id, worker_id, wave, score, distance_km, pay_cents,
                              deadline)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
-        offer_id,
+           SELECT id, $5, worker_id, $6, score, distance_km, $7, $8
+             FROM unnest($1::uuid[], $2::text[], $3::float8[], $4::float8[])
+                  AS t(id, worker_id, score, distance_km)""",
+        [o[0] for o in offers],
+        [o[1] for o in offers],
+        [o[2] for o in offers],
+        [o[3] for o in offers],
         booking_id,
-        worker_id,
         wave,
-        score,
-        distance_km,
         pay_cents,
         deadline,
     )

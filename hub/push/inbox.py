@@ -6,6 +6,7 @@ subscriber then shows it live and, for a person who cannot see it, queues an off
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +14,7 @@ from hub import cursors
 from hub.events import Event
 from hub.storage import notifications as store
 from hub.storage.db import Conn, Executor
-from hub.storage.outbox import publish
+from hub.storage.outbox import publish, publish_many
 
 NOTIFICATION_CREATED = "notification.created"
 URGENT_KINDS = frozenset({"offer", "safety"})  # job offers and safety alerts pierce quiet hours
@@ -47,6 +48,28 @@ async def notify(conn: Conn, notification: NewNotification) -> dict[str, Any]:
         urgent=notification.is_urgent,
     )
     await publish(conn, Event(NOTIFICATION_CREATED, stored))
+    return stored
+
+
+async def notify_many(conn: Conn, notifications: Sequence[NewNotification]) -> list[dict[str, Any]]:
+    """``notify`` for several notifications at once (a dispatch wave's offers), in two statements
+    whatever their number; each person's seqs follow the order given."""
+    stored = await store.insert_many(
+        conn,
+        [
+            {
+                "user_id": n.user_id,
+                "role": n.role,
+                "kind": n.kind,
+                "title": n.title,
+                "body": n.body,
+                "data": n.data,
+                "urgent": n.is_urgent,
+            }
+            for n in notifications
+        ],
+    )
+    await publish_many(conn, [Event(NOTIFICATION_CREATED, row) for row in stored])
     return stored
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -63,6 +64,55 @@ async def insert(
     )
     assert row is not None
     return as_dict(row)
+
+
+# Several notifications in one statement: each (user, role) counter is bumped once by how many of
+# the batch are theirs (one row may not be updated twice in one statement), and their seqs are
+# numbered back from it in batch order. Counters are locked in (user, role) order, as ``insert``
+# callers lock them one at a time in that order, so two batches sharing people cannot deadlock.
+_INSERT_MANY = f"""
+WITH input AS (
+    SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::text[],
+                         $7::text[], $8::text[], $9::bool[])
+        AS t(ord, user_id, role, id, kind, title, body, data, urgent)
+), wanted AS (
+    SELECT user_id, role, count(*)::bigint AS n FROM input GROUP BY user_id, role
+), counter AS (
+    INSERT INTO notification_counters AS c (user_id, role, last_seq)
+    SELECT user_id, role, n FROM wanted ORDER BY user_id, role
+    ON CONFLICT (user_id, role) DO UPDATE SET last_seq = c.last_seq + EXCLUDED.last_seq
+    RETURNING user_id, role, last_seq
+)
+INSERT INTO notifications (user_id, seq, id, role, kind, title, body, data, urgent)
+SELECT i.user_id,
+       counter.last_seq - wanted.n + row_number() OVER (PARTITION BY i.user_id, i.role ORDER BY i.ord),
+       i.id, i.role, i.kind, i.title, i.body, i.data::jsonb, i.urgent
+  FROM input i JOIN counter USING (user_id, role) JOIN wanted USING (user_id, role)
+ ORDER BY i.ord
+RETURNING {_COLUMNS}"""
+
+
+async def insert_many(conn: Conn, batch: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Store several notifications (each with ``insert``'s keyword arguments) in one statement;
+    the stored ones come back in ``batch`` order, each with its person's next seq."""
+    if not batch:
+        return []
+    ids = [uuid.uuid4() for _ in batch]
+    rows = await conn.fetch(
+        _INSERT_MANY,
+        list(range(len(batch))),
+        [n["user_id"] for n in batch],
+        [n["role"] for n in batch],
+        ids,
+        [n["kind"] for n in batch],
+        [n["title"] for n in batch],
+        [n["body"] for n in batch],
+        # Encoded here, so data that cannot be stored fails in the caller's code path.
+        [json.dumps(n["data"]) for n in batch],
+        [n["urgent"] for n in batch],
+    )
+    by_id = {row["id"]: row for row in rows}
+    return [as_dict(by_id[i]) for i in ids]
 
 
 async def page(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -9,7 +10,7 @@ import aiohttp
 
 from hub.chat.bookings import close_booking_conversation, open_booking_conversation
 from hub.keys import CONTEXT
-from hub.push.inbox import NewNotification, notify
+from hub.push.inbox import NewNotification, notify, notify_many
 from tests.support.clients import Peer
 from tests.support.hubs import RunningHub
 
@@ -78,6 +79,76 @@ async def test_notification_rolled_back_is_never_shown(hub: RunningHub) -> None:
         assert (live["title"], live["seq"]) == ("real", 1)
     finally:
         await worker.close()
+
+
+async def test_notifications_written_together_keep_each_persons_order(hub: RunningHub) -> None:
+    """``notify_many`` (a dispatch wave's offers) stores a batch in two statements; each person's
+    seqs continue from their inbox and follow the batch order, live and in the list."""
+    seven = await Peer("/worker").connect(hub.url, hub.token("worker", "w-7"))
+    eight = await Peer("/worker").connect(hub.url, hub.token("worker", "w-8"))
+    try:
+        await send_notification(hub, "w-7", "worker", "before")
+        assert (await seven.next("notification"))["seq"] == 1
+        batch = [
+            NewNotification("w-7", "worker", "offer", "a", "", {"n": 1}),
+            NewNotification("w-8", "worker", "offer", "b", "", {"n": 2}),
+            NewNotification("w-7", "worker", "promotion", "c", "", {"n": 3}),
+            NewNotification("w-7", "customer", "promotion", "d", ""),  # another inbox of that id
+            NewNotification("w-8", "worker", "offer", "e", "", urgent=False),
+        ]
+        async with hub.app[CONTEXT].pool.acquire() as conn, conn.transaction():
+            stored = await notify_many(conn, batch)
+        assert [(n["user_id"], n["role"], n["title"], n["seq"]) for n in stored] == [
+            ("w-7", "worker", "a", 2),
+            ("w-8", "worker", "b", 1),
+            ("w-7", "worker", "c", 3),
+            ("w-7", "customer", "d", 1),
+            ("w-8", "worker", "e", 2),
+        ]
+        assert [n["urgent"] for n in stored] == [True, True, False, False, False]
+        live_seven = [await seven.next("notification") for _ in range(2)]
+        assert [(n["title"], n["seq"], n["data"]) for n in live_seven] == [
+            ("a", 2, {"n": 1}),
+            ("c", 3, {"n": 3}),
+        ]
+        live_eight = [await eight.next("notification") for _ in range(2)]
+        assert [(n["title"], n["seq"]) for n in live_eight] == [("b", 1), ("e", 2)]
+        page = await seven.ok("notifications:list", {})
+        assert [n["title"] for n in page["items"]] == ["c", "a", "before"]
+        async with hub.app[CONTEXT].pool.acquire() as conn, conn.transaction():
+            assert await notify_many(conn, []) == []
+    finally:
+        await seven.close()
+        await eight.close()
+
+
+async def test_concurrent_notification_batches_leave_no_gap(hub: RunningHub) -> None:
+    """Batches that share people, written at once, neither deadlock nor lose or repeat a seq;
+    one that rolls back leaves nothing behind."""
+    pool = hub.app[CONTEXT].pool
+    people = [f"w-{i}" for i in range(20, 26)]
+
+    async def wave(k: int) -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            await notify_many(
+                conn, [NewNotification(p, "worker", "offer", f"{k}", "") for p in people[k % 3 :] + people]
+            )
+
+    await asyncio.wait_for(asyncio.gather(*(wave(k) for k in range(12))), timeout=30)
+    async with pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        await notify_many(conn, [NewNotification(p, "worker", "offer", "phantom", "") for p in people])
+        await tx.rollback()
+        rows = await conn.fetch(
+            "SELECT user_id, array_agg(seq ORDER BY seq) AS seqs FROM notifications"
+            " WHERE user_id = ANY($1::text[]) AND role = 'worker' GROUP BY user_id",
+            people,
+        )
+    expected = {p: 12 + sum(1 for k in range(12) if p in people[k % 3 :]) for p in people}
+    assert {r["user_id"]: list(r["seqs"]) for r in rows} == {
+        p: list(range(1, n + 1)) for p, n in expected.items()
+    }
 
 
 async def test_sync_replays_what_was_missed_in_order(hub: RunningHub) -> None:
