@@ -230,6 +230,8 @@ async def _assignment_sweep(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+    if hub.assignment_passes is not None:
+        await hub.assignment_passes.close()
     for pending in list(hub.tasks):
         pending.cancel()
     await asyncio.gather(*hub.tasks, return_exceptions=True)

@@ -15,6 +15,7 @@ import asyncpg
 
 from hub.auth import Principal, TokenVerifier
 from hub.chat.service import ChatService
+from hub.coalesce import CoalescedPasses
 from hub.console.feed import ConsoleFeed
 from hub.metrics import Metrics
 from hub.outages import outage
@@ -48,8 +49,9 @@ class HubContext:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     timers: Timers = field(default_factory=Timers)
     status_listeners: list[StatusListener] = field(default_factory=list)
-    # One support assignment pass at a time on this node; the database lock spans nodes.
-    assignment_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Support assignment passes on this node, one at a time, each serving every request made
+    # before it started (hub.desk builds it on first use); the database lock spans nodes.
+    assignment_passes: CoalescedPasses | None = None
 
     @property
     def pool(self) -> asyncpg.Pool:

@@ -10,11 +10,13 @@ import asyncio
 import logging
 import time
 import uuid
+from functools import partial
 from typing import Any
 
 from hub.chat import support
 from hub.chat.models import Member, Message
 from hub.chat.service import ConversationChange
+from hub.coalesce import CoalescedPasses
 from hub.context import HubContext
 from hub.outages import outage
 from hub.presence import PRESENCE_UNAVAILABLE, PresenceChange, Status
@@ -117,22 +119,30 @@ async def publish_change(hub: HubContext, change: ConversationChange, event: Ser
 
 
 async def run_assignment(hub: HubContext, *, queue_changed: bool = False) -> None:
-    """Assign waiting conversations to online agents and tell everyone concerned.
+    """Assign waiting conversations to online agents and tell everyone concerned; return once a
+    pass that started after this call is done (requests during a pass share the next one).
 
     Queue positions go out only when the queue moved (an assignment here, or ``queue_changed``
     from the caller), so the periodic sweep does not re-send every waiting customer their place."""
-    async with hub.assignment_lock:
-        # Admins appear in the support snapshot but only pick conversations by hand.
-        agents = [
-            s.user_id
-            for s in await hub.presence.snapshot("support")
-            if s.role == "support" and s.status == Status.ONLINE
-        ]
-        changes = await support.assign_waiting(hub.pool, agents, hub.settings.chat.agent_capacity)
-        for change in changes:
-            await publish_change(hub, change, CONVERSATION_ASSIGNED)
-        if changes or queue_changed:
-            await broadcast_queue(hub)
+    hub.metrics.assignment_requests.inc()
+    if hub.assignment_passes is None:
+        hub.assignment_passes = CoalescedPasses(partial(_assignment_pass, hub), "support-assignment")
+    await hub.assignment_passes.request(queue_changed)
+
+
+async def _assignment_pass(hub: HubContext, queue_changed: bool) -> None:
+    hub.metrics.assignment_passes.inc()
+    # Admins appear in the support snapshot but only pick conversations by hand.
+    agents = [
+        s.user_id
+        for s in await hub.presence.snapshot("support")
+        if s.role == "support" and s.status == Status.ONLINE
+    ]
+    changes = await support.assign_waiting(hub.pool, agents, hub.settings.chat.agent_capacity)
+    for change in changes:
+        await publish_change(hub, change, CONVERSATION_ASSIGNED)
+    if changes or queue_changed:
+        await broadcast_queue(hub)
 
 
 async def broadcast_queue(hub: HubContext) -> None:

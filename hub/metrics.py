@@ -46,6 +46,17 @@ class Metrics:
             "hub_chat_send_batched_messages", "chat:send messages handed to those writes", registry=r
         )
 
+        self.assignment_requests = Counter(
+            "hub_support_assignment_requests",
+            "Requests for a support assignment pass (opens, frees, agents coming online, sweeps)",
+            registry=r,
+        )
+        self.assignment_passes = Counter(
+            "hub_support_assignment_passes",
+            "Support assignment passes run (requests made during a pass share the next one)",
+            registry=r,
+        )
+
     def chat_batch(self, size: int) -> None:
         self.chat_batches.inc()
         self.chat_batched.inc(size)

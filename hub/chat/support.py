@@ -35,10 +35,16 @@ async def open_support(pool: asyncpg.Pool, customer: Principal) -> Opened:
 async def assign_waiting(
     pool: asyncpg.Pool, online_agents: Sequence[str], default_capacity: int, limit: int = 50
 ) -> list[ConversationChange]:
-    """Give queued conversations, longest-waiting first, to online agents with room."""
+    """Give queued conversations, longest-waiting first, to online agents with room.
+
+    One transaction for the whole pass, under the assignment lock taken once: a burst of opens
+    costs one transaction per pass, not one per conversation plus one that finds nothing."""
     changes: list[ConversationChange] = []
-    while len(changes) < limit:
-        async with pool.acquire() as conn, conn.transaction():
+    if not online_agents:
+        return changes
+    async with pool.acquire() as conn, conn.transaction():
+        await store.lock_assignment(conn)
+        while len(changes) < limit:
             pick = await store.next_assignment(conn, online_agents, default_capacity)
             if pick is None:
                 break

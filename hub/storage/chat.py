@@ -509,15 +509,20 @@ async def open_support(conn: Conn, customer_id: str) -> tuple[Conversation, bool
     return conversation_from(row), False
 
 
+async def lock_assignment(conn: Conn) -> None:
+    """Serialise assignment passes across nodes until the transaction ends."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", ASSIGNMENT_LOCK_KEY)
+
+
 async def next_assignment(
     conn: Conn, online_agents: Sequence[str], default_capacity: int
 ) -> tuple[Conversation, str] | None:
-    """Inside a transaction: the longest-waiting queued conversation and the agent to take it.
+    """Inside a transaction holding ``lock_assignment``: the longest-waiting queued conversation
+    and the agent to take it.
 
     Agents below capacity are ranked by current load, then by how long ago they were last
-    assigned (round robin among equals). Holds the assignment lock until the transaction ends.
+    assigned (round robin among equals).
     """
-    await conn.execute("SELECT pg_advisory_xact_lock($1)", ASSIGNMENT_LOCK_KEY)
     conv = await conn.fetchrow(
         f"""SELECT {_CONVERSATION_COLUMNS} FROM conversations
              WHERE status = 'queued' ORDER BY queued_at, id LIMIT 1 FOR UPDATE"""

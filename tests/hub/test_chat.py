@@ -340,6 +340,36 @@ async def test_queue_positions_capacity_and_round_robin(start_hub: StartHub) -> 
             await p.close()
 
 
+async def test_a_burst_of_opens_is_assigned_in_shared_passes(start_hub: StartHub) -> None:
+    """Opens that arrive while an assignment pass runs share the next pass; every conversation
+    is still assigned in its own open's answer, least-loaded first, none over capacity."""
+    hub = await start_hub(HUB_CHAT_AGENT_CAPACITY="20", HUB_SOCKET_CONNECTS_PER_ADDRESS="1000")
+    agents = [await Peer("/support").connect(hub.url, hub.token("support", f"a-{i}")) for i in range(3)]
+    customers = [await Peer("/customer").connect(hub.url, hub.token("customer", f"c-{i}")) for i in range(60)]
+    try:
+        metrics = hub.app[CONTEXT].metrics
+        requests_before = metrics.assignment_requests._value.get()
+        passes_before = metrics.assignment_passes._value.get()
+        opened = await asyncio.gather(*(c.ok("support:open") for c in customers))
+        assert all(o["conversation"]["status"] == "assigned" and o["position"] is None for o in opened)
+        loads: dict[str, int] = {}
+        for o in opened:
+            agent = o["conversation"]["assigned_agent_id"]
+            loads[agent] = loads.get(agent, 0) + 1
+        assert loads == {"a-0": 20, "a-1": 20, "a-2": 20}
+        requests = metrics.assignment_requests._value.get() - requests_before
+        passes = metrics.assignment_passes._value.get() - passes_before
+        assert requests >= 60
+        assert passes < requests  # shared, not one pass per open
+        # The 61st finds every agent full and waits first in the queue.
+        late = await Peer("/customer").connect(hub.url, hub.token("customer", "c-late"))
+        customers.append(late)
+        assert (await late.ok("support:open"))["position"] == 1
+    finally:
+        for peer in customers + agents:
+            await peer.close()
+
+
 async def test_admin_picks_from_the_queue(connect: Connect) -> None:
     customer = await connect("/customer", "customer", "c-9")
     conv = (await customer.ok("support:open"))["conversation"]["id"]
