@@ -23,14 +23,13 @@ class CustomerNamespace(HubNamespace):
         """The customer's one open support conversation (created if needed), assigned at once if
         an agent has room, otherwise waiting with its queue position."""
         opened = await support.open_support(self.hub.pool, user)
-        conversation = opened.conversation
+        conversation, position = opened.conversation, None
         if conversation.status == "queued":
             await desk.run_assignment(self.hub, queue_changed=opened.created)
-            # Read both after the pass: another node's pass may have assigned it meanwhile.
-            conversation = await chat_store.get_conversation(self.hub.pool, conversation.id) or conversation
-        position = await chat_store.queue_position(self.hub.pool, conversation.id)
-        if conversation.status == "queued" and position is None:  # assigned between the two reads
-            conversation = await chat_store.get_conversation(self.hub.pool, conversation.id) or conversation
+            # Read after the pass, in one snapshot: another node's pass may have assigned it too.
+            read = await chat_store.with_queue_position(self.hub.pool, conversation.id)
+            if read is not None:
+                conversation, position = read
         return {"conversation": conversation.to_dict(), "created": opened.created, "position": position}
 
     @event("support:availability", payload=None, ack=r.Availability)

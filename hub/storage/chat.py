@@ -593,15 +593,24 @@ async def queued(conn: Executor, limit: int = 500) -> list[Conversation]:
     return [conversation_from(r) for r in rows]
 
 
-async def queue_position(conn: Executor, conversation_id: uuid.UUID) -> int | None:
-    """1 for the next conversation to be assigned; None if it is not queued."""
-    value = await conn.fetchval(
-        """SELECT count(*) FROM conversations q, conversations me
-            WHERE me.id = $1 AND me.status = 'queued' AND q.status = 'queued'
-              AND (q.queued_at, q.id) <= (me.queued_at, me.id)""",
+async def with_queue_position(
+    conn: Executor, conversation_id: uuid.UUID
+) -> tuple[Conversation, int | None] | None:
+    """The conversation and, while it is queued, its place in the queue (1 for the next to be
+    assigned), read together in one snapshot."""
+    row = await conn.fetchrow(
+        f"""SELECT {_CONVERSATION_COLUMNS},
+                   CASE WHEN status = 'queued' THEN
+                       (SELECT count(*) FROM conversations q
+                         WHERE q.status = 'queued' AND (q.queued_at, q.id) <= (c.queued_at, c.id))
+                   END AS position
+              FROM conversations c WHERE id = $1""",
         conversation_id,
     )
-    return int(value) if value else None
+    if row is None:
+        return None
+    position = row["position"]
+    return conversation_from(row), None if position is None else int(position)
 
 
 async def rate(
