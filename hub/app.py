@@ -137,7 +137,7 @@ def _socketio_server(settings: Settings) -> HubServer:
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    database = await open_database(settings)
+    database = await open_database(settings, chat_writer=True)
     try:
         async with database.maintenance() as conn:
             await migrate(conn, *directories(settings.extensions))
@@ -148,7 +148,10 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     hub = app[CONTEXT]
     hub.database = database
     hub.chat_service = ChatService(
-        database.pool, batch_max=settings.chat.batch_max, on_batch=app[METRICS].chat_batch
+        database.pool,
+        batch_max=settings.chat.batch_max,
+        on_batch=app[METRICS].chat_batch,
+        writer=database.chat_writer,
     )
     log.info("database ready (%s)", "embedded" if database.embedded else "external")
     yield

@@ -61,11 +61,18 @@ class ConversationChange:
 
 class ChatService:
     def __init__(
-        self, pool: asyncpg.Pool, *, batch_max: int = 1, on_batch: Callable[[int], None] | None = None
+        self,
+        pool: asyncpg.Pool,
+        *,
+        batch_max: int = 1,
+        on_batch: Callable[[int], None] | None = None,
+        writer: asyncpg.Pool | None = None,
     ) -> None:
         """``batch_max`` above 1 turns on group commit of ``send`` (``hub.chat.batching``): up
-        to that many messages written in one transaction; ``on_batch`` is told each batch's size."""
+        to that many messages written in one transaction, through ``writer`` (``pool`` when None);
+        ``on_batch`` is told each batch's size."""
         self.pool = pool
+        self._writer = writer or pool
         self._members: dict[uuid.UUID, tuple[float, Conversation, list[Member]]] = {}
         self._on_batch = on_batch
         timeouts = timeouts_of(pool)
@@ -216,7 +223,7 @@ class ChatService:
         # One message alone takes the one-statement path: no lock round trip when the hub is quiet.
         if len(batch) == 1:
             return [await self._write_one(batch[0])]
-        return await store.insert_messages(self.pool, batch)
+        return await store.insert_messages(self._writer, batch)
 
     async def _write_one(self, new: store.NewMessage) -> store.Written:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from hub.chat.batching import GroupCommit
 from hub.chat.service import ChatService, Sent
 from hub.errors import ClientError
 from hub.storage import chat as store
+from hub.storage.db import create_pool
 from tests.support.waiting import WAIT, wait_until
 
 # The collector ---------------------------------------------------------------------------------
@@ -185,7 +187,19 @@ async def lock_waiters(pool: asyncpg.Pool) -> int:
     )
 
 
-async def test_a_batch_gives_each_message_the_outcome_it_would_have_had_alone(pool: asyncpg.Pool) -> None:
+@pytest.fixture
+async def generic_writer(database_url: str, pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Pool]:
+    """One connection, as a serving hub's chat writer is made: one generic plan per statement."""
+    writer = await create_pool(database_url, 1, 1, generic_plans=True)
+    yield writer
+    await writer.close()
+
+
+@pytest.mark.parametrize("writer_kind", ["pool", "generic"])
+async def test_a_batch_gives_each_message_the_outcome_it_would_have_had_alone(
+    pool: asyncpg.Pool, generic_writer: asyncpg.Pool, writer_kind: str
+) -> None:
+    writer = generic_writer if writer_kind == "generic" else pool
     # Today's path, one message at a time.
     alone, w1 = ChatService(pool, batch_max=1), await world(pool, "x-")
     await send(alone, {"user": w1.customer(1), "conv": w1.open, "client_id": "m0", "body": "zero"})
@@ -199,7 +213,8 @@ async def test_a_batch_gives_each_message_the_outcome_it_would_have_had_alone(po
 
     # The same sends, queued behind a write held on a lock, so that they make one batch.
     sizes: list[int] = []
-    batched, w2 = ChatService(pool, batch_max=256, on_batch=sizes.append), await world(pool, "y-")
+    batched = ChatService(pool, batch_max=256, on_batch=sizes.append, writer=writer)
+    w2 = await world(pool, "y-")
     async with pool.acquire() as blocker, blocker.transaction():
         await blocker.execute("SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE", w2.open)
         first = asyncio.create_task(
@@ -236,6 +251,22 @@ async def test_a_batch_gives_each_message_the_outcome_it_would_have_had_alone(po
         assert joined is not None
         assert joined["active"]
         assert joined["last_read_seq"] == rows[3]["seq"]
+
+
+async def test_the_chat_writer_plans_the_batched_insert_once(generic_writer: asyncpg.Pool) -> None:
+    """On the writer's connections every batch reuses one plan: PostgreSQL would otherwise plan
+    the insert again for each batch (it never finds the generic plan cheap enough for arrays)."""
+    w = await world(generic_writer, "g-")
+    for n in range(8):
+        batch = [text(w, w.open, 1, f"g{n}a"), text(w, w.other, 2, f"g{n}b")]
+        written = await store.insert_messages(generic_writer, batch)
+        assert all(o is not None and not o[2] for o in written)
+    plans = await generic_writer.fetchrow(
+        """SELECT generic_plans, custom_plans FROM pg_prepared_statements
+            WHERE statement LIKE '%unnest($1::int[]%' AND statement NOT LIKE '%pg_prepared_statements%'"""
+    )
+    assert plans is not None
+    assert (plans["generic_plans"], plans["custom_plans"]) == (8, 0)
 
 
 def text(w: World, conv: uuid.UUID, customer: int, client_id: str) -> store.NewMessage:
