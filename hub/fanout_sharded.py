@@ -1,0 +1,163 @@
+"""Fan-out between hub nodes over a Redis Cluster: one shard channel per room.
+
+The single-channel link (``hub.fanout``) publishes every emit on one channel: every node receives
+and decodes every other node's emits, and one Redis carries them all. Here an emit to a room is
+published with ``SPUBLISH`` on the room's own channel (derived from its namespace and name), and
+a node subscribes (``SSUBSCRIBE``) only to the channels of rooms that hold one of its sockets:
+
+- a room's channel is wanted when the room gets its first socket on this node and dropped after
+  its last one leaves (python-socketio's room table, ``hub.rooms``); ``hub.shard_subscriptions``
+  sends the changes in batches, off the emit path. Every socket's own room (its sid) is a room
+  like the others, so whatever python-socketio addresses to one socket on another node (an emit,
+  a ``disconnect``, an ``enter_room``/``leave_room``) reaches the node that holds it, and only
+  that node. An emit to a socket held here never leaves the node.
+- an emit to a whole namespace goes on the namespace's channel, which every node with a socket
+  in that namespace subscribes to; ``skip_sid`` is applied by the receiving nodes as before.
+- an acknowledgement crossing nodes (``callback``) goes on the channel of the node that asked
+  for it (each node listens to its own).
+- entering a room waits (at most ``CONFIRM_SECONDS``) until the shard confirmed its channel, so
+  a client that syncs right after connecting cannot miss what was emitted in between.
+
+The robustness of the single-channel link is kept (``hub.fanout.LinkHealth``): a publish waits at
+most ``PUBLISH_TIMEOUT_SECONDS``, a broken shard connection is replaced within
+``RETRY_CAP_SECONDS``, and once every channel is subscribed again the sockets are told to
+``sync`` (this node's after it missed messages, every node's after its publishes were dropped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import RedisError
+from socketio.async_pubsub_manager import AsyncPubSubManager
+
+from hub.fanout import CONNECT_TIMEOUT_SECONDS, PUBLISH_TIMEOUT_SECONDS, LinkHealth, Restored
+from hub.rooms import IndexedRooms, Room
+from hub.shard_subscriptions import ShardSubscriptions
+
+log = logging.getLogger(__name__)
+
+CONFIRM_SECONDS = PUBLISH_TIMEOUT_SECONDS  # entering a room waits this long for its subscription
+
+
+class ShardedFanoutLink(IndexedRooms, LinkHealth, AsyncPubSubManager):  # type: ignore[misc]
+    def __init__(self, url: str, prefix: str, on_restored: Restored) -> None:
+        super().__init__(channel=prefix, on_restored=on_restored)
+        self.cluster: RedisCluster = RedisCluster.from_url(
+            url, socket_connect_timeout=CONNECT_TIMEOUT_SECONDS
+        )
+        self._messages: asyncio.Queue[bytes] = asyncio.Queue()
+        self.subscriptions = ShardSubscriptions(
+            self.cluster, self._messages.put_nowait, self._lost, self._whole
+        )
+        # Every message this node publishes ends with its host id (python-socketio puts it last):
+        # its own messages coming back from a room's channel are dropped before decoding.
+        self._own_tail = b""
+
+    def room_channel(self, namespace: str, room: Room) -> str:
+        """The shard channel of a room (``None``: the namespace's room of every socket)."""
+        return str(self.channel) + json.dumps([namespace, room], ensure_ascii=False, separators=(",", ":"))
+
+    def host_channel(self, host_id: str) -> str:
+        """Where acknowledgements for the node ``host_id`` are sent."""
+        return str(self.channel) + json.dumps(["host", host_id], separators=(",", ":"))
+
+    # Room bookkeeping: a room's first socket here wants its channel, its last one drops it.
+
+    def basic_enter_room(self, sid: str, namespace: str, room: Room, eio_sid: str | None = None) -> None:
+        new = room not in self.rooms.get(namespace, {})
+        super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+        if new:
+            self.subscriptions.want(self.room_channel(namespace, room))
+
+    def basic_leave_room(self, sid: str, namespace: str, room: Room) -> None:
+        held = room in self.rooms.get(namespace, {})
+        super().basic_leave_room(sid, namespace, room)
+        if held and room not in self.rooms.get(namespace, {}):
+            self.subscriptions.drop(self.room_channel(namespace, room))
+
+    async def enter_room(self, sid: str, namespace: str, room: Room, eio_sid: str | None = None) -> None:
+        await super().enter_room(sid, namespace, room, eio_sid=eio_sid)
+        channel = self.room_channel(namespace or "/", room)
+        if channel in self.subscriptions.wanted and not await self.subscriptions.confirmed(
+            channel, CONFIRM_SECONDS
+        ):
+            # Not confirmed in time (a shard is restarting): emits to the room may be missed until
+            # it is, so the sockets are told to sync once every channel is back.
+            self.subscriptions.mark_lost(TimeoutError(f"no confirmation of {channel!r}"))
+
+    # Publishing.
+
+    async def emit(
+        self,
+        event: str,
+        data: Any,
+        namespace: str | None = None,
+        room: Room = None,
+        skip_sid: Any = None,
+        callback: Any = None,
+        to: Room = None,
+        **kwargs: Any,
+    ) -> Any:
+        room = to or room
+        if room is not None and not kwargs.get("ignore_queue") and self.is_sid_room(namespace or "/", room):
+            # A socket of this node: no other node has anything to do with it.
+            kwargs["ignore_queue"] = True
+        return await super().emit(
+            event, data, namespace=namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs
+        )
+
+    async def _publish(self, data: dict[str, Any]) -> Any:
+        channel = self._channel_of(data)
+        message = self.json.dumps(data)
+        try:
+            async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
+                received = await self.cluster.spublish(channel, message)
+        except (TimeoutError, OSError, RedisError) as exc:
+            self._publish_failed(exc)
+            return None
+        self._published()
+        return received
+
+    def _channel_of(self, data: dict[str, Any]) -> str:
+        method, namespace = data["method"], data.get("namespace") or "/"
+        if method == "callback":
+            return self.host_channel(data["host_id"])
+        if method in ("emit", "close_room"):
+            return self.room_channel(namespace, data.get("room"))
+        # disconnect, enter_room, leave_room: about one socket, on its node
+        return self.room_channel(namespace, data["sid"])
+
+    # Listening.
+
+    async def _listen(self) -> AsyncIterator[bytes]:
+        self._own_tail = self.json.dumps({"host_id": self.host_id})[1:].encode()
+        self.subscriptions.want(self.host_channel(self.host_id))
+        self.subscriptions.start()
+        while True:
+            message = await self._messages.get()
+            if not message.endswith(self._own_tail):
+                yield message
+
+    def _lost(self, exc: BaseException) -> None:
+        if not self.deaf:
+            log.warning("fan-out: lost a Redis Cluster shard subscription (%r); resubscribing", exc)
+        self.deaf = True
+
+    async def _whole(self) -> None:
+        if self.deaf or self.mute:
+            await self._restored()
+
+    async def close(self) -> None:
+        """Stop listening and close every connection (python-socketio has no close for this)."""
+        listener = getattr(self, "thread", None)
+        if isinstance(listener, asyncio.Task):
+            listener.cancel()
+            await asyncio.wait([listener], timeout=2.0)
+        await self.subscriptions.close()
+        await self.cluster.aclose()

@@ -1,0 +1,187 @@
+"""Two hub processes on a three-shard Redis Cluster (``HUB_REDIS_MODE=cluster``): chat and presence
+cross the nodes over sharded pub/sub, each node subscribes to the channels of its sockets' rooms
+only and lets them go after the last socket leaves, a namespace broadcast reaches both nodes, and
+a shard that restarts empty ends with the sockets told to sync and chat working again."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from redis.asyncio.cluster import RedisCluster as ClusterClient
+
+from tests.support.clients import Peer
+from tests.support.processes import HubProcess
+from tests.support.redis_cluster import RedisCluster
+from tests.support.services import free_port
+from tests.support.waiting import wait_until
+
+MISSED = 3
+
+
+class Nodes:
+    def __init__(self, cluster: RedisCluster, run: str, a: HubProcess, b: HubProcess) -> None:
+        self.cluster, self.prefix, self.a, self.b = cluster, f"hub-test-{run}", a, b
+
+    def channel(self, namespace: str, room: str | None) -> str:
+        """The shard channel of a room, as ``hub.fanout_sharded`` names it."""
+        return self.prefix + json.dumps([namespace, room], separators=(",", ":"))
+
+    def rooms_subscribed(self) -> dict[str, int]:
+        """Every room channel of this test on any shard (not the nodes' own), with its subscribers."""
+        names = {
+            name
+            for channels in self.cluster.shard_channels().values()
+            for name in channels
+            if name.startswith(self.prefix) and not name.startswith(self.prefix + '["host"')
+        }
+        return {name: self.cluster.subscribers(name) for name in names}
+
+
+@pytest.fixture
+async def nodes(
+    processes: list[HubProcess], hub_env: dict[str, str], redis_cluster: RedisCluster, tmp_path: Path
+) -> AsyncIterator[Nodes]:
+    run = uuid.uuid4().hex[:8]
+    env = {
+        **hub_env,
+        "HUB_REDIS_URL": redis_cluster.url,
+        "HUB_REDIS_MODE": "cluster",
+        "HUB_REDIS_CHANNEL": f"hub-test-{run}",
+        "HUB_PRESENCE_KEY_PREFIX": f"hub-test-{run}:presence:",
+    }
+    node_a = HubProcess(env, free_port(), tmp_path / "a.log")
+    node_b = HubProcess(env, free_port(), tmp_path / "b.log")
+    processes.extend([node_a, node_b])
+    await node_a.ready()
+    await node_b.ready()
+    yield Nodes(redis_cluster, run, node_a, node_b)
+    # The cluster outlives the test: its keys go (the channels went with the nodes' connections).
+    client = ClusterClient.from_url(redis_cluster.url)
+    try:
+        for key in [key async for key in client.scan_iter(match=f"hub-test-{run}:*")]:
+            await client.delete(key)
+    finally:
+        await client.aclose()
+
+
+async def test_chat_presence_and_subscriptions_across_two_nodes(nodes: Nodes, peers: list[Peer]) -> None:
+    a, b = nodes.a, nodes.b
+    agent = await Peer("/support").connect(b.url, b.token("support", "a-1"))
+    customer = await Peer("/customer").connect(a.url, a.token("customer", "c-1"))
+    peers += [agent, customer]
+
+    # Presence across nodes: the customer's node sees the agent on the other one and assigns.
+    assert (await customer.ok("support:availability"))["online_agents"] == 1
+    opened = await customer.ok("support:open")
+    conv = opened["conversation"]["id"]
+    assert opened["conversation"]["assigned_agent_id"] == "a-1"
+
+    # Chat both ways.
+    sent = await customer.ok("chat:send", {"conversation_id": conv, "client_id": "1", "body": "from A"})
+    got = await agent.next_where("chat:message", lambda m: m.get("client_id") == "1")
+    assert (got["body"], got["seq"]) == ("from A", sent["seq"])
+    reply = await agent.ok("chat:send", {"conversation_id": conv, "client_id": "2", "body": "from B"})
+    answer = await customer.next_where("chat:message", lambda m: m.get("client_id") == "2")
+    assert (answer["body"], answer["seq"]) == ("from B", reply["seq"])
+
+    # Each node holds the channels of its own sockets' rooms, and nothing else: the namespace,
+    # the socket's own room, the person's room (and the agents' room on /support).
+    customer_sid = customer.client.get_sid("/customer")
+    agent_sid = agent.client.get_sid("/support")
+    assert customer_sid
+    assert agent_sid
+    on_a = {
+        nodes.channel("/customer", None),
+        nodes.channel("/customer", customer_sid),
+        nodes.channel("/customer", "user:customer:c-1"),
+    }
+    on_b = {
+        nodes.channel("/support", None),
+        nodes.channel("/support", agent_sid),
+        nodes.channel("/support", "user:support:a-1"),
+        nodes.channel("/support", "agents"),
+    }
+    assert nodes.rooms_subscribed() == dict.fromkeys(on_a | on_b, 1)
+
+    # A second customer on B: B now listens on /customer too, so both nodes have that channel.
+    other = await Peer("/customer").connect(b.url, b.token("customer", "c-2"))
+    peers.append(other)
+    other_sid = other.client.get_sid("/customer")
+    assert other_sid
+    with_other = {
+        **dict.fromkeys(on_a | on_b, 1),
+        nodes.channel("/customer", None): 2,
+        nodes.channel("/customer", other_sid): 1,
+        nodes.channel("/customer", "user:customer:c-2"): 1,
+    }
+    await wait_until(lambda: nodes.rooms_subscribed() == with_other)
+
+    # A broadcast to the namespace (published as python-socketio's pub/sub managers do) reaches
+    # the sockets of both nodes.
+    notice = {"reason": "fanout_interrupted", "message": "broadcast"}
+    message = {
+        "method": "emit", "event": "sync:required", "data": [notice], "binary": False,
+        "namespace": "/customer", "room": None, "skip_sid": None, "callback": None, "host_id": "test",
+    }  # fmt: skip
+    publisher = ClusterClient.from_url(nodes.cluster.url)
+    try:
+        assert await publisher.spublish(nodes.channel("/customer", None), json.dumps(message)) == 2
+    finally:
+        await publisher.aclose()
+    assert await customer.next("sync:required") == notice
+    assert await other.next("sync:required") == notice
+
+    # Its last socket of a room gone, B lets the room's channels go (the namespace's stays A's).
+    await other.close()
+    await wait_until(lambda: nodes.rooms_subscribed() == dict.fromkeys(on_a | on_b, 1))
+
+    # Presence of a socket on A, seen from B.
+    worker = await Peer("/worker").connect(a.url, a.token("worker", "w-1"))
+    peers.append(worker)
+    online = await agent.next_where("presence:changed", lambda c: c["user_id"] == "w-1")
+    assert online["status"] == "online"
+    board = await agent.ok("presence:snapshot")
+    assert {w["user_id"]: w["status"] for w in board["workers"]} == {"w-1": "online"}
+
+
+async def test_a_shard_restart_ends_with_sockets_told_to_sync(nodes: Nodes, peers: list[Peer]) -> None:
+    a, b = nodes.a, nodes.b
+    agent = await Peer("/support").connect(b.url, b.token("support", "a-1"))
+    customer = await Peer("/customer").connect(a.url, a.token("customer", "c-1"))
+    peers += [agent, customer]
+    conv = (await customer.ok("support:open"))["conversation"]["id"]
+    before = await customer.ok("chat:send", {"conversation_id": conv, "client_id": "b", "body": "hi"})
+    seen = await agent.next_where("chat:message", lambda m: m.get("client_id") == "b")
+    assert seen["seq"] == before["seq"]
+
+    # The shard that carries the agent's room restarts empty, with its slots.
+    room = nodes.channel("/support", "user:support:a-1")
+    shard = next(s for s in nodes.cluster.shards if room in nodes.cluster.shard_channels()[s.port])
+    shard.kill()
+    sent = [
+        await customer.ok("chat:send", {"conversation_id": conv, "client_id": f"m{n}", "body": f"{n}"})
+        for n in range(MISSED)
+    ]
+    shard.start()
+    nodes.cluster.wait_ok()
+
+    for peer in (agent, customer):
+        notice = await peer.next("sync:required")
+        assert notice["reason"] == "fanout_interrupted"
+    synced = await agent.ok("sync", {"conversations": {conv: seen["seq"]}})
+    got = synced["conversations"][conv]["messages"]
+    assert [m["client_id"] for m in got] == [f"m{n}" for n in range(MISSED)]
+    assert [m["seq"] for m in got] == [s["seq"] for s in sent]
+
+    # Live again, both ways, and subscribed again on the restarted shard.
+    after = await customer.ok("chat:send", {"conversation_id": conv, "client_id": "a1", "body": "back"})
+    live = await agent.next_where("chat:message", lambda m: m.get("client_id") == "a1")
+    assert live["seq"] == after["seq"]
+    answer = await agent.ok("chat:send", {"conversation_id": conv, "client_id": "a2", "body": "ok"})
+    live = await customer.next_where("chat:message", lambda m: m.get("client_id") == "a2")
+    assert live["seq"] == answer["seq"]
+    assert nodes.cluster.subscribers(room) == 1
