@@ -108,6 +108,8 @@ class ShardedFanoutLink(IndexedRooms, LinkHealth, AsyncPubSubManager):  # type: 
         if room is not None and not kwargs.get("ignore_queue") and self.is_sid_room(namespace or "/", room):
             # A socket of this node: no other node has anything to do with it.
             kwargs["ignore_queue"] = True
+        elif callback is not None and not kwargs.get("ignore_queue"):
+            await self._listening()  # the acknowledgement comes back on this node's channel
         return await super().emit(
             event, data, namespace=namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs
         )
@@ -135,10 +137,22 @@ class ShardedFanoutLink(IndexedRooms, LinkHealth, AsyncPubSubManager):  # type: 
 
     # Listening.
 
-    async def _listen(self) -> AsyncIterator[bytes]:
+    def initialize(self) -> None:
+        """Called by python-socketio on its first connection (or by ``_listening``)."""
+        super().initialize()
         self._own_tail = self.json.dumps({"host_id": self.host_id})[1:].encode()
         self.subscriptions.want(self.host_channel(self.host_id))
         self.subscriptions.start()
+
+    async def _listening(self) -> None:
+        """Listen from now on even if no socket ever connected here, and wait (bounded) until this
+        node's own channel is subscribed."""
+        if not self.server.manager_initialized:
+            self.server.manager_initialized = True
+            self.initialize()
+        await self.subscriptions.confirmed(self.host_channel(self.host_id), CONFIRM_SECONDS)
+
+    async def _listen(self) -> AsyncIterator[bytes]:
         while True:
             message = await self._messages.get()
             if not message.endswith(self._own_tail):

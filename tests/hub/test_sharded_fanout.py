@@ -5,19 +5,23 @@ a shard that restarts empty ends with the sockets told to sync and chat working 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis.asyncio.cluster import RedisCluster as ClusterClient
 
+from hub.keys import SIO
 from tests.support.clients import Peer
+from tests.support.hubs import StartHub
 from tests.support.processes import HubProcess
 from tests.support.redis_cluster import RedisCluster
 from tests.support.services import free_port
-from tests.support.waiting import wait_until
+from tests.support.waiting import WAIT, wait_until
 
 MISSED = 3
 
@@ -185,3 +189,59 @@ async def test_a_shard_restart_ends_with_sockets_told_to_sync(nodes: Nodes, peer
     live = await customer.next_where("chat:message", lambda m: m.get("client_id") == "a2")
     assert live["seq"] == answer["seq"]
     assert nodes.cluster.subscribers(room) == 1
+
+
+async def test_what_python_socketio_sends_to_one_socket_reaches_its_node(
+    start_hub: StartHub, redis_cluster: RedisCluster
+) -> None:
+    """An emit with an acknowledgement, an ``enter_room`` and a ``disconnect`` addressed from one
+    node to a socket of the other go on that socket's channel; the ack comes back on the asking
+    node's own channel. A room whose slot moves to another shard is followed there."""
+    run = uuid.uuid4().hex[:8]
+    env = {
+        "HUB_REDIS_URL": redis_cluster.url,
+        "HUB_REDIS_MODE": "cluster",
+        "HUB_REDIS_CHANNEL": f"hub-test-{run}",
+        "HUB_PRESENCE_KEY_PREFIX": f"hub-test-{run}:presence:",
+    }
+    asking, holding = await start_hub(**env), await start_hub(**env)
+    client = await holding.connect("/customer", holding.token("customer", "c-1"))
+    answered: list[Any] = []
+    heard: asyncio.Queue[Any] = asyncio.Queue()
+
+    async def ask(data: Any) -> Any:
+        answered.append(data)
+        return {"answer": data["question"] * 2}
+
+    client.on("test:ask", ask, namespace="/customer")
+    client.on("test:room", heard.put, namespace="/customer")
+    sid = client.get_sid("/customer")
+    sio = asking.app[SIO]
+
+    reply = await sio.call("test:ask", {"question": 21}, to=sid, namespace="/customer", timeout=WAIT)
+    assert reply == {"answer": 42}
+    assert answered == [{"question": 21}]
+
+    await sio.enter_room(sid, "room-x", namespace="/customer")
+    channel = f"hub-test-{run}" + json.dumps(["/customer", "room-x"], separators=(",", ":"))
+    await wait_until(lambda: redis_cluster.subscribers(channel) == 1)
+    await sio.emit("test:room", {"n": 1}, room="room-x", namespace="/customer")
+    assert await asyncio.wait_for(heard.get(), WAIT) == {"n": 1}
+
+    # The room's slot moves to another shard: the holding node follows it (and has its socket
+    # sync, since emits may have been missed meanwhile), and emits reach the room again.
+    told: asyncio.Queue[Any] = asyncio.Queue()
+    client.on("sync:required", told.put, namespace="/customer")
+    home = redis_cluster.owner(channel)
+    away = next(s for s in redis_cluster.shards if s is not home)
+    redis_cluster.move_slot_of(channel, away)
+    assert (await asyncio.wait_for(told.get(), WAIT))["reason"] == "fanout_interrupted"
+    assert channel in redis_cluster.shard_channels()[away.port]
+    await sio.emit("test:room", {"n": 2}, room="room-x", namespace="/customer")
+    assert await asyncio.wait_for(heard.get(), WAIT) == {"n": 2}
+    redis_cluster.move_slot_of(channel, home)  # the cluster as the other tests expect it
+    assert (await asyncio.wait_for(told.get(), WAIT))["reason"] == "fanout_interrupted"
+
+    await sio.disconnect(sid, namespace="/customer")
+    await wait_until(lambda: not client.connected)
+    await wait_until(lambda: redis_cluster.subscribers(channel) == 0)

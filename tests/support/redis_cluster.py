@@ -93,6 +93,39 @@ class RedisCluster:
         for shard in self.shards:
             shard.kill()
 
+    def owner(self, channel: str) -> RedisShard:
+        """The shard whose slots hold ``channel`` (or a key of that name)."""
+        with self.shards[0].client() as client:
+            slot = int(client.execute_command("CLUSTER", "KEYSLOT", channel))
+            ranges = client.execute_command("CLUSTER", "SLOTS")
+        port = next(int(r[2][1]) for r in ranges if int(r[0]) <= slot <= int(r[1]))
+        return next(s for s in self.shards if s.port == port)
+
+    def move_slot_of(self, channel: str, to: RedisShard) -> None:
+        """Reshard: the slot of ``channel`` (holding no key) moves to ``to``, as ``redis-cli
+        --cluster reshard`` moves an empty slot; the shard it leaves unsubscribes its clients
+        from the slot's channels."""
+        source = self.owner(channel)
+        with source.client() as client:
+            slot = int(client.execute_command("CLUSTER", "KEYSLOT", channel))
+            assert int(client.execute_command("CLUSTER", "COUNTKEYSINSLOT", slot)) == 0
+            source_id = client.execute_command("CLUSTER", "MYID").decode()
+        with to.client() as client:
+            target_id = client.execute_command("CLUSTER", "MYID").decode()
+            client.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
+        with source.client() as client:
+            client.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
+        for shard in [to, source, *(s for s in self.shards if s not in (to, source))]:
+            with shard.client() as client:
+                client.execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
+        for shard in self.shards:
+            self._wait(shard, lambda c: self._owner_seen(c, slot, to.port))
+
+    @staticmethod
+    def _owner_seen(client: redis.Redis, slot: int, port: int) -> bool:
+        ranges = client.execute_command("CLUSTER", "SLOTS")
+        return any(int(r[0]) <= slot <= int(r[1]) and int(r[2][1]) == port for r in ranges)
+
     def shard_channels(self) -> dict[int, set[str]]:
         """Each shard's active shard channels (``PUBSUB SHARDCHANNELS``), by port."""
         found: dict[int, set[str]] = {}
