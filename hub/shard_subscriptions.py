@@ -143,7 +143,7 @@ class ShardSubscriptions:
                 delay = min(delay * 2, RETRY_CAP_SECONDS)
                 self._wake.set()
                 continue
-            if self._broken and not self._dirty and not self._stale_map and self._all_confirmed():
+            if self._broken and not self._dirty and not self._stale_map and self.all_confirmed():
                 self._broken = False
                 await self._on_whole()
 
@@ -270,7 +270,8 @@ class ShardSubscriptions:
         self._broken = True
         self._on_lost(exc)
 
-    def _all_confirmed(self) -> bool:
+    def all_confirmed(self) -> bool:
+        """Every wanted channel is subscribed, confirmed by its shard."""
         return self.wanted <= self._live and all(not link.unconfirmed for link in self._links.values())
 
     async def _close_link(self, link: _ShardLink) -> None:
