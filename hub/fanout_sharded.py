@@ -11,6 +11,8 @@ a node subscribes (``SSUBSCRIBE``) only to the channels of rooms that hold one o
   like the others, so whatever python-socketio addresses to one socket on another node (an emit,
   a ``disconnect``, an ``enter_room``/``leave_room``) reaches the node that holds it, and only
   that node. An emit to a socket held here never leaves the node.
+- an emit to several rooms at once goes on each room's channel, and a node that receives it on
+  several channels handles it once.
 - an emit to a whole namespace goes on the namespace's channel, which every node with a socket
   in that namespace subscribes to; ``skip_sid`` is applied by the receiving nodes as before.
 - an acknowledgement crossing nodes (``callback``) goes on the channel of the node that asked
@@ -29,6 +31,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -43,6 +47,7 @@ from hub.shard_subscriptions import ShardSubscriptions
 log = logging.getLogger(__name__)
 
 CONFIRM_SECONDS = PUBLISH_TIMEOUT_SECONDS  # entering a room waits this long for its subscription
+HANDLED_IDS = 4096  # emits to several rooms remembered, so that each is handled once per node
 
 
 class ShardedFanoutLink(IndexedRooms, LinkHealth, AsyncPubSubManager):  # type: ignore[misc]
@@ -58,6 +63,7 @@ class ShardedFanoutLink(IndexedRooms, LinkHealth, AsyncPubSubManager):  # type: 
         # Every message this node publishes ends with its host id (python-socketio puts it last):
         # its own messages coming back from a room's channel are dropped before decoding.
         self._own_tail = b""
+        self._handled: OrderedDict[str, None] = OrderedDict()  # ids of emits to several rooms
 
     def room_channel(self, namespace: str, room: Room) -> str:
         """The shard channel of a room (``None``: the namespace's room of every socket)."""
@@ -105,35 +111,56 @@ class ShardedFanoutLink(IndexedRooms, LinkHealth, AsyncPubSubManager):  # type: 
         **kwargs: Any,
     ) -> Any:
         room = to or room
-        if room is not None and not kwargs.get("ignore_queue") and self.is_sid_room(namespace or "/", room):
+        queued = not kwargs.get("ignore_queue")
+        if queued and isinstance(room, str) and self.is_sid_room(namespace or "/", room):
             # A socket of this node: no other node has anything to do with it.
             kwargs["ignore_queue"] = True
-        elif callback is not None and not kwargs.get("ignore_queue"):
+        elif queued and callback is not None:
             await self._listening()  # the acknowledgement comes back on this node's channel
         return await super().emit(
             event, data, namespace=namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs
         )
 
     async def _publish(self, data: dict[str, Any]) -> Any:
-        channel = self._channel_of(data)
+        channels = self._channels_of(data)
+        if len(channels) > 1:
+            # An emit to several rooms goes on each room's channel; a node holding sockets in
+            # several of them handles it once (``_handle_emit``). The id goes first, so that the
+            # host id stays last (``_own_tail``).
+            data = {"id": uuid.uuid4().hex, **data}
         message = self.json.dumps(data)
+        received = 0
         try:
             async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
-                received = await self.cluster.spublish(channel, message)
+                for channel in channels:
+                    received += await self.cluster.spublish(channel, message)
         except (TimeoutError, OSError, RedisError) as exc:
             self._publish_failed(exc)
             return None
         self._published()
         return received
 
-    def _channel_of(self, data: dict[str, Any]) -> str:
+    def _channels_of(self, data: dict[str, Any]) -> list[str]:
         method, namespace = data["method"], data.get("namespace") or "/"
         if method == "callback":
-            return self.host_channel(data["host_id"])
+            return [self.host_channel(data["host_id"])]
         if method in ("emit", "close_room"):
-            return self.room_channel(namespace, data.get("room"))
+            room = data.get("room")
+            if room is not None and not isinstance(room, str):  # several rooms at once
+                return [self.room_channel(namespace, r) for r in dict.fromkeys(room)]
+            return [self.room_channel(namespace, room)]
         # disconnect, enter_room, leave_room: about one socket, on its node
-        return self.room_channel(namespace, data["sid"])
+        return [self.room_channel(namespace, data["sid"])]
+
+    async def _handle_emit(self, message: dict[str, Any]) -> None:
+        key = message.get("id")
+        if key is not None:
+            if key in self._handled:
+                return
+            self._handled[key] = None
+            while len(self._handled) > HANDLED_IDS:
+                self._handled.popitem(last=False)
+        await super()._handle_emit(message)
 
     # Listening.
 

@@ -49,7 +49,9 @@ class _ShardLink:
         self.connection = connection
         self.channels: set[str] = set()  # SSUBSCRIBE sent, not SUNSUBSCRIBE
         self.leaving: Counter[str] = Counter()  # SUNSUBSCRIBE sent, confirmation not yet read
-        self.unconfirmed: set[str] = set()  # SSUBSCRIBE sent, confirmation not yet read
+        # SSUBSCRIBE sent, confirmation not yet read (a count: subscribed, dropped and subscribed
+        # again before the first answer, a channel is confirmed by the last answer only)
+        self.unconfirmed: Counter[str] = Counter()
         self.reader: asyncio.Task[None] | None = None
 
 
@@ -148,6 +150,8 @@ class ShardSubscriptions:
                 await self._on_whole()
 
     async def _send_changes(self) -> None:
+        """Send what changed, each shard's commands in one write. A channel whose shard cannot be
+        reached stays dirty for the next round (after a backoff); the others go now."""
         async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS * 2):
             await self._cluster.initialize()  # reads the slot map once; a no-op afterwards
             if self._stale_map:
@@ -155,26 +159,35 @@ class ShardSubscriptions:
         self._stale_map = False
         dirty, self._dirty = self._dirty, set()
         commands: dict[str, list[tuple[str, ...]]] = defaultdict(list)
-        try:
-            for channel in dirty:
-                link = self._where.get(channel)
-                if channel in self.wanted and link is None:
-                    link = await self._link(self._owner(channel))
-                    link.channels.add(channel)
-                    link.unconfirmed.add(channel)
-                    self._where[channel] = link
-                    commands[link.node.name].append(("SSUBSCRIBE", channel))
-                elif channel not in self.wanted and link is not None:
-                    del self._where[channel]
-                    self._live.discard(channel)
-                    link.channels.discard(channel)
-                    link.unconfirmed.discard(channel)
-                    link.leaving[channel] += 1
-                    commands[link.node.name].append(("SUNSUBSCRIBE", channel))
-        except BaseException:
-            # Whatever was not reached is sent on the next round.
-            self._dirty |= {c for c in dirty if (c in self.wanted) != (c in self._where)}
-            raise
+        unreachable: dict[str, BaseException] = {}  # node name -> why, tried once per round
+        failure: BaseException | None = None
+        for channel in dirty:
+            link = self._where.get(channel)
+            if channel in self.wanted and link is None:
+                try:
+                    node = self._owner(channel)
+                    if node.name in unreachable:
+                        raise unreachable[node.name]
+                    try:
+                        link = await self._link(node)
+                    except (TimeoutError, OSError, RedisError) as exc:
+                        unreachable[node.name] = exc
+                        raise
+                except (TimeoutError, OSError, RedisError) as exc:
+                    self._dirty.add(channel)
+                    self._stale_map = True
+                    failure = failure or exc
+                    continue
+                link.channels.add(channel)
+                link.unconfirmed[channel] += 1
+                self._where[channel] = link
+                commands[link.node.name].append(("SSUBSCRIBE", channel))
+            elif channel not in self.wanted and link is not None:
+                del self._where[channel]
+                self._live.discard(channel)
+                link.channels.discard(channel)
+                link.leaving[channel] += 1
+                commands[link.node.name].append(("SUNSUBSCRIBE", channel))
         for name, batch in commands.items():
             link = self._links.get(name)
             if link is None:
@@ -184,7 +197,9 @@ class ShardSubscriptions:
                     await link.connection.send_packed_command(link.connection.pack_commands(batch))
             except (TimeoutError, OSError, RedisError) as exc:
                 self._lose_link(link, exc)
-                raise
+                failure = failure or exc
+        if failure is not None:
+            raise failure
 
     def _owner(self, channel: str) -> ClusterNode:
         node = self._cluster.get_node_from_key(channel)
@@ -225,12 +240,16 @@ class ShardSubscriptions:
         if kind == b"smessage":
             self._on_message(payload)
         elif kind == b"ssubscribe":
-            if channel in link.unconfirmed:
-                link.unconfirmed.discard(channel)
-                self._live.add(channel)
-                for waiter in self._waiters.pop(channel, ()):
-                    if not waiter.done():
-                        waiter.set_result(None)
+            left = link.unconfirmed[channel] - 1
+            if left > 0:
+                link.unconfirmed[channel] = left
+            else:
+                link.unconfirmed.pop(channel, None)
+                if channel in link.channels:
+                    self._live.add(channel)
+                    for waiter in self._waiters.pop(channel, ()):
+                        if not waiter.done():
+                            waiter.set_result(None)
             if self._broken:
                 self._wake.set()  # perhaps the last confirmation a repair waited for
         elif kind == b"sunsubscribe":
@@ -242,7 +261,7 @@ class ShardSubscriptions:
                 # Not asked for: the slot moved to another shard (resharding or failover).
                 self._stale_map = True
                 link.channels.discard(channel)
-                link.unconfirmed.discard(channel)
+                link.unconfirmed.pop(channel, None)
                 self._live.discard(channel)
                 if self._where.get(channel) is link:
                     del self._where[channel]

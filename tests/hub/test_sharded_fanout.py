@@ -228,6 +228,20 @@ async def test_what_python_socketio_sends_to_one_socket_reaches_its_node(
     await sio.emit("test:room", {"n": 1}, room="room-x", namespace="/customer")
     assert await asyncio.wait_for(heard.get(), WAIT) == {"n": 1}
 
+    # An emit to two rooms the socket is in (two channels, most likely on two shards) reaches it
+    # once: after a mark sent later on each channel, it has been heard exactly once.
+    await sio.enter_room(sid, "room-y", namespace="/customer")
+    other = f"hub-test-{run}" + json.dumps(["/customer", "room-y"], separators=(",", ":"))
+    await wait_until(lambda: redis_cluster.subscribers(other) == 1)
+    await sio.emit("test:room", {"n": "both"}, room=["room-x", "room-y"], namespace="/customer")
+    for room in ("room-x", "room-y"):
+        await sio.emit("test:room", {"mark": room}, room=room, namespace="/customer")
+    got = [await asyncio.wait_for(heard.get(), WAIT) for _ in range(3)]
+    assert sorted(map(json.dumps, got)) == sorted(
+        map(json.dumps, [{"n": "both"}, {"mark": "room-x"}, {"mark": "room-y"}])
+    )
+    await sio.leave_room(sid, "room-y", namespace="/customer")
+
     # The room's slot moves to another shard: the holding node follows it (and has its socket
     # sync, since emits may have been missed meanwhile), and emits reach the room again.
     told: asyncio.Queue[Any] = asyncio.Queue()
