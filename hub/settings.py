@@ -134,8 +134,8 @@ class Settings:
             raise ConfigError("HUB_DB_POOL_MIN", f"{pool_min} is above HUB_DB_POOL_MAX ({pool_max})")
         redis_url = r.url("HUB_REDIS_URL", ("redis", "rediss", "unix"))
         redis_cluster = r.choice("HUB_REDIS_MODE", ("single", "cluster"), "single") == "cluster"
-        if redis_cluster and redis_url is None:
-            raise ConfigError("HUB_REDIS_MODE", "cluster needs HUB_REDIS_URL (a node of the cluster)")
+        if redis_cluster and (redis_url is None or redis_url.startswith("unix")):
+            raise ConfigError("HUB_REDIS_MODE", "cluster needs HUB_REDIS_URL (redis:// or rediss://, a node)")
         return cls(
             host=r.text("HUB_HOST") or "0.0.0.0",
             port=r.integer("HUB_PORT", 8080, minimum=0, maximum=65535),

@@ -80,6 +80,7 @@ def test_values_are_read_and_normalised() -> None:
         ({"HUB_WS_COMPRESSION": "yes"}, "HUB_WS_COMPRESSION"),
         ({"HUB_REDIS_MODE": "sentinel"}, "HUB_REDIS_MODE"),
         ({"HUB_REDIS_MODE": "cluster"}, "HUB_REDIS_MODE"),  # without HUB_REDIS_URL
+        ({"HUB_REDIS_MODE": "cluster", "HUB_REDIS_URL": "unix:///run/redis.sock"}, "HUB_REDIS_MODE"),
     ],
 )
 def test_bad_values_name_their_variable(env: dict[str, str], variable: str) -> None:
