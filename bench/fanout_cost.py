@@ -21,10 +21,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # hub and tests.support, for the measured point
 
+import fanout_connect  # noqa: E402
 import fanout_model  # noqa: E402
 import fanout_point  # noqa: E402
 import socketio  # noqa: E402
 from socketio.async_pubsub_manager import AsyncPubSubManager  # noqa: E402
+
+from tests.support.redis_cluster import RedisCluster  # noqa: E402
+from tests.support.redis_server import RedisServer  # noqa: E402
 
 NODES = (2, 4, 8, 16)
 SOCKETS = (10_000, 100_000)
@@ -100,6 +104,30 @@ def measure(nodes: int, sockets: int, seconds: float, t: fanout_model.Traffic) -
     }
 
 
+def connects(sockets: int) -> list[dict[str, Any]]:
+    """A hub's CPU per connect and disconnect on a Redis and on a Redis Cluster of the run's own."""
+
+    async def on_one_redis(directory: Path) -> dict[str, Any]:
+        server = RedisServer(directory)
+        await server.start()
+        try:
+            return await fanout_connect.connect_cost(sockets, server.url, cluster=False)
+        finally:
+            await server.kill()
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix="fanout-cost-") as tmp:
+        (Path(tmp) / "single").mkdir()
+        results.append(asyncio.run(on_one_redis(Path(tmp) / "single")))
+        cluster = RedisCluster(Path(tmp) / "cluster")
+        cluster.start()
+        try:
+            results.append(asyncio.run(fanout_connect.connect_cost(sockets, cluster.url, cluster=True)))
+        finally:
+            cluster.stop()
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -112,6 +140,9 @@ def main() -> int:
     parser.add_argument(
         "--seconds", type=float, default=60, help="seconds of the model's traffic (--measure)"
     )
+    parser.add_argument(
+        "--connects", type=int, default=0, help="also: hub CPU per connect, one Redis and a cluster"
+    )
     args = parser.parse_args()
     t = fanout_model.Traffic()
     cpu_us = decode_cost_us()
@@ -119,6 +150,8 @@ def main() -> int:
     print(table(t, cpu_us))
     if args.measure:
         print(json.dumps(measure(args.nodes, args.sockets, args.seconds, t), indent=2))
+    if args.connects:
+        print(json.dumps(connects(args.connects), indent=2))
     return 0
 
 
