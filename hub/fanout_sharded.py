@@ -37,7 +37,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 from socketio.async_pubsub_manager import AsyncPubSubManager
 
 from hub.fanout import CONNECT_TIMEOUT_SECONDS, PUBLISH_TIMEOUT_SECONDS, LinkHealth, Restored
@@ -134,7 +134,8 @@ class ShardedFanoutLink(IndexedRooms, LinkHealth, AsyncPubSubManager):  # type: 
             async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
                 for channel in channels:
                     received += await self.cluster.spublish(channel, message)
-        except (TimeoutError, OSError, RedisError) as exc:
+        except (TimeoutError, OSError, RedisError, RedisClusterException) as exc:
+            # RedisClusterException: no shard owns the slot (a cluster being resharded, or down)
             self._publish_failed(exc)
             return None
         self._published()

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import math
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
@@ -32,9 +31,6 @@ from typing import Any
 
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import Connection
-from redis.exceptions import RedisError
-
-log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_SECONDS = 1.0
 RETRY_FIRST_SECONDS = 0.1  # after a break, the backoff before trying again, doubling up to the cap
@@ -124,6 +120,7 @@ class ShardSubscriptions:
             await asyncio.gather(task, return_exceptions=True)
         for link in list(self._links.values()):
             await self._close_link(link)
+        await asyncio.gather(*self._closing, return_exceptions=True)
 
     def _changed(self, channel: str) -> None:
         self._dirty.add(channel)
@@ -170,10 +167,10 @@ class ShardSubscriptions:
                         raise unreachable[node.name]
                     try:
                         link = await self._link(node)
-                    except (TimeoutError, OSError, RedisError) as exc:
+                    except Exception as exc:
                         unreachable[node.name] = exc
                         raise
-                except (TimeoutError, OSError, RedisError) as exc:
+                except Exception as exc:  # also SlotNotCoveredError, which is no RedisError
                     self._dirty.add(channel)
                     self._stale_map = True
                     failure = failure or exc
@@ -195,7 +192,7 @@ class ShardSubscriptions:
             try:
                 async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS):
                     await link.connection.send_packed_command(link.connection.pack_commands(batch))
-            except (TimeoutError, OSError, RedisError) as exc:
+            except Exception as exc:
                 self._lose_link(link, exc)
                 failure = failure or exc
         if failure is not None:

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from redis.asyncio.cluster import RedisCluster as ClusterClient
 
-from hub.keys import SIO
+from hub.keys import CONTEXT, SIO
+from hub.presence.redis import RedisPresenceTracker
 from tests.support.clients import Peer
 from tests.support.hubs import StartHub
 from tests.support.processes import HubProcess
@@ -259,3 +260,36 @@ async def test_what_python_socketio_sends_to_one_socket_reaches_its_node(
     await sio.disconnect(sid, namespace="/customer")
     await wait_until(lambda: not client.connected)
     await wait_until(lambda: redis_cluster.subscribers(channel) == 0)
+
+
+async def test_presence_on_a_shard_that_is_down_is_unavailable_until_it_is_back(
+    start_hub: StartHub, redis_cluster: RedisCluster, peers: list[Peer]
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    hub = await start_hub(
+        HUB_REDIS_URL=redis_cluster.url,
+        HUB_REDIS_MODE="cluster",
+        HUB_REDIS_CHANNEL=f"hub-test-{run}",
+        HUB_PRESENCE_KEY_PREFIX=f"hub-test-{run}:presence:",
+    )
+    agent = await Peer("/support").connect(hub.url, hub.token("support", "a-1"))
+    peers.append(agent)
+    tracker = hub.app[CONTEXT].presence
+    assert isinstance(tracker, RedisPresenceTracker)
+    shard = redis_cluster.owner(tracker._person_key("support:a-1"))  # the shard of a-1's group
+
+    shard.kill()
+    try:
+        assert await agent.error("presence:set", {"status": "away"}) == "presence_unavailable"
+    finally:
+        shard.start()
+        redis_cluster.wait_ok()
+
+    async def chosen() -> bool:
+        ack = await agent.call("presence:set", {"status": "away"})
+        return bool(ack["ok"]) and ack["data"]["status"] == "away"
+
+    await wait_until(chosen)
+    state = await tracker.get("a-1", "support")
+    assert state is not None
+    assert state.status == "away"
