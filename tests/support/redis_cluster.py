@@ -7,7 +7,9 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -151,12 +153,12 @@ class RedisCluster:
         return fields.get("cluster_state") == "ok" and fields.get("cluster_known_nodes") == str(SHARDS)
 
     @staticmethod
-    def _wait(shard: RedisShard, check: object) -> None:
+    def _wait(shard: RedisShard, check: Callable[[redis.Redis], Any]) -> None:
         deadline = time.monotonic() + READY_WITHIN
         while True:
             try:
                 with shard.client() as client:
-                    if check(client):  # type: ignore[operator]
+                    if check(client):
                         return
             except redis.RedisError:
                 pass
