@@ -64,6 +64,7 @@ class ShardedFanoutLink(IndexedRooms, LinkHealth, AsyncPubSubManager):  # type: 
         # its own messages coming back from a room's channel are dropped before decoding.
         self._own_tail = b""
         self._handled: OrderedDict[str, None] = OrderedDict()  # ids of emits to several rooms
+        self._failing: set[str] = set()  # shards (node names) whose last publish failed
 
     def room_channel(self, namespace: str, room: Room) -> str:
         """The shard channel of a room (``None``: the namespace's room of every socket)."""
@@ -130,16 +131,31 @@ class ShardedFanoutLink(IndexedRooms, LinkHealth, AsyncPubSubManager):  # type: 
             data = {"id": uuid.uuid4().hex, **data}
         message = self.json.dumps(data)
         received = 0
+        channel = channels[0]
         try:
             async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
                 for channel in channels:
                     received += await self.cluster.spublish(channel, message)
+                    self._failing.discard(self._shard_of(channel))
         except (TimeoutError, OSError, RedisError, RedisClusterException) as exc:
             # RedisClusterException: no shard owns the slot (a cluster being resharded, or down)
+            self._failing.add(self._shard_of(channel))
             self._publish_failed(exc)
             return None
-        self._published()
+        self._failing.discard("")
+        if not self._failing:
+            # Every shard that refused a publish has taken one since: the others may be told.
+            # (One shard answering says nothing of another: announcing then would have every
+            # socket sync again each time a publish to a shard still down fails.)
+            self._published()
         return received
+
+    def _shard_of(self, channel: str) -> str:
+        try:
+            node = self.cluster.get_node_from_key(channel)
+        except RedisClusterException:
+            node = None
+        return "" if node is None else str(node.name)  # "": not known, cleared by any success
 
     def _channels_of(self, data: dict[str, Any]) -> list[str]:
         method, namespace = data["method"], data.get("namespace") or "/"
@@ -193,6 +209,7 @@ class ShardedFanoutLink(IndexedRooms, LinkHealth, AsyncPubSubManager):  # type: 
 
     async def _whole(self) -> None:
         if self.deaf or self.mute:
+            self._failing.clear()  # what is announced now covers those shards' dropped publishes
             await self._restored()
 
     async def close(self) -> None:
