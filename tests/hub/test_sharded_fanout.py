@@ -195,9 +195,10 @@ async def test_a_shard_restart_ends_with_sockets_told_to_sync(nodes: Nodes, peer
 async def test_what_python_socketio_sends_to_one_socket_reaches_its_node(
     start_hub: StartHub, redis_cluster: RedisCluster
 ) -> None:
-    """An emit with an acknowledgement, an ``enter_room`` and a ``disconnect`` addressed from one
-    node to a socket of the other go on that socket's channel; the ack comes back on the asking
-    node's own channel. A room whose slot moves to another shard is followed there."""
+    """An emit with an acknowledgement, ``enter_room``, ``leave_room`` and ``disconnect`` addressed
+    from one node to a socket of the other go on that socket's channel, ``close_room`` on the
+    room's; the ack comes back on the asking node's own channel. An emit to two rooms reaches a
+    socket in both once. A room whose slot moves to another shard is followed there."""
     run = uuid.uuid4().hex[:8]
     env = {
         "HUB_REDIS_URL": redis_cluster.url,
@@ -242,6 +243,7 @@ async def test_what_python_socketio_sends_to_one_socket_reaches_its_node(
         map(json.dumps, [{"n": "both"}, {"mark": "room-x"}, {"mark": "room-y"}])
     )
     await sio.leave_room(sid, "room-y", namespace="/customer")
+    await wait_until(lambda: redis_cluster.subscribers(other) == 0)
 
     # The room's slot moves to another shard: the holding node follows it (and has its socket
     # sync, since emits may have been missed meanwhile), and emits reach the room again.
@@ -257,9 +259,15 @@ async def test_what_python_socketio_sends_to_one_socket_reaches_its_node(
     redis_cluster.move_slot_of(channel, home)  # the cluster as the other tests expect it
     assert (await asyncio.wait_for(told.get(), WAIT))["reason"] == "fanout_interrupted"
 
+    # close_room: the holding node empties the room, and lets its channel go.
+    await sio.close_room("room-x", namespace="/customer")
+    await wait_until(lambda: redis_cluster.subscribers(channel) == 0)
+
+    own = f"hub-test-{run}" + json.dumps(["/customer", sid], separators=(",", ":"))
+    assert redis_cluster.subscribers(own) == 1
     await sio.disconnect(sid, namespace="/customer")
     await wait_until(lambda: not client.connected)
-    await wait_until(lambda: redis_cluster.subscribers(channel) == 0)
+    await wait_until(lambda: redis_cluster.subscribers(own) == 0)
 
 
 async def test_presence_on_a_shard_that_is_down_is_unavailable_until_it_is_back(
