@@ -47,6 +47,9 @@ class Listener:
     def __post_init__(self) -> None:
         self.tail = json.dumps({"host_id": self.host})[1:].encode()
 
+    async def heard(self, message: bytes) -> None:
+        self.hear(message)
+
     def hear(self, message: bytes) -> None:
         self.received += 1
         if self.drops_own and message.endswith(self.tail):
@@ -178,7 +181,7 @@ async def sharded(
         for i, listener in enumerate(listeners):
             client = ClusterClient.from_url(cluster.url)
             clients.append(client)
-            subs = ShardSubscriptions(client, listener.hear, lambda exc: None, nothing)
+            subs = ShardSubscriptions(client, listener.heard, lambda exc: None, nothing)
             subscribers.append(subs)
             owned = [p for p in range(sockets) if p % nodes == i]
             for person in owned:

@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 CONFIRM_SECONDS = PUBLISH_TIMEOUT_SECONDS  # entering a room waits this long for its subscription
 HANDLED_IDS = 4096  # emits to several rooms remembered, so that each is handled once per node
+RECEIVED_QUEUE = 10_000  # messages read from the shards, not yet handled; then reading waits
 
 
 class ShardedFanoutLink(IndexedRooms, LinkHealth, AsyncPubSubManager):  # type: ignore[misc]
@@ -56,10 +57,8 @@ class ShardedFanoutLink(IndexedRooms, LinkHealth, AsyncPubSubManager):  # type: 
         self.cluster: RedisCluster = RedisCluster.from_url(
             url, socket_connect_timeout=CONNECT_TIMEOUT_SECONDS
         )
-        self._messages: asyncio.Queue[bytes] = asyncio.Queue()
-        self.subscriptions = ShardSubscriptions(
-            self.cluster, self._messages.put_nowait, self._lost, self._whole
-        )
+        self._messages: asyncio.Queue[bytes] = asyncio.Queue(RECEIVED_QUEUE)
+        self.subscriptions = ShardSubscriptions(self.cluster, self._messages.put, self._lost, self._whole)
         # Every message this node publishes ends with its host id (python-socketio puts it last):
         # its own messages coming back from a room's channel are dropped before decoding.
         self._own_tail = b""

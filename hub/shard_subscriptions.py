@@ -55,7 +55,7 @@ class ShardSubscriptions:
     def __init__(
         self,
         cluster: RedisCluster,
-        on_message: Callable[[bytes], None],
+        on_message: Callable[[bytes], Awaitable[None]],
         on_lost: Callable[[BaseException], None],
         on_whole: Callable[[], Awaitable[None]],
     ) -> None:
@@ -222,7 +222,12 @@ class ShardSubscriptions:
                 # push_request: under RESP3 (redis-py's default) what a subscription receives comes
                 # as pushes, which read_response would otherwise hand to a push handler.
                 reply = await link.connection.read_response(timeout=math.inf, push_request=True)
-                self._handle(link, reply)
+                if isinstance(reply, list) and len(reply) >= 3 and reply[0] == b"smessage":
+                    # Awaited: a node that cannot keep up stops reading, and Redis drops it once
+                    # its output buffer is full (a break, repaired like any other).
+                    await self._on_message(reply[2])
+                else:
+                    self._handle(link, reply)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -232,11 +237,9 @@ class ShardSubscriptions:
     def _handle(self, link: _ShardLink, reply: Any) -> None:
         if not isinstance(reply, list) or len(reply) < 3:
             return
-        kind, raw_channel, payload = reply[0], reply[1], reply[2]
+        kind, raw_channel = reply[0], reply[1]
         channel = raw_channel.decode() if isinstance(raw_channel, bytes) else str(raw_channel)
-        if kind == b"smessage":
-            self._on_message(payload)
-        elif kind == b"ssubscribe":
+        if kind == b"ssubscribe":
             left = link.unconfirmed[channel] - 1
             if left > 0:
                 link.unconfirmed[channel] = left
