@@ -22,6 +22,7 @@ from hub.console.feed import ConsoleFeed, ItemsToConsole
 from hub.console.protocol import ITEM_UPDATED
 from hub.context import HubContext
 from hub.fanout import FanoutLink
+from hub.fanout_sharded import ShardedFanoutLink
 from hub.host import Host
 from hub.keys import BUS, CONTEXT, DATABASE, METRICS, RELAY, SETTINGS, SIO, VERIFIER
 from hub.metrics import Metrics
@@ -78,7 +79,7 @@ def build_app(settings: Settings, *, bus: Bus | None = None) -> web.Application:
         verifier=verifier,
         sio=sio,
         realtime=Realtime(sio),
-        presence=create_tracker(settings.presence, settings.redis_url),
+        presence=create_tracker(settings.presence, settings.redis_url, cluster=settings.redis_cluster),
     )
     hub.console_feed = ConsoleFeed(lambda: hub.pool, hub.realtime, hub.presence)
     app[CONTEXT] = hub
@@ -115,8 +116,13 @@ def _socketio_server(settings: Settings) -> HubServer:
         origins = "*"
     elif settings.cors_origins:
         origins = list(settings.cors_origins)
-    manager: LocalManager | FanoutLink = LocalManager()
-    if settings.redis_url:
+    manager: LocalManager | FanoutLink | ShardedFanoutLink = LocalManager()
+    if settings.redis_url and settings.redis_cluster:
+        # On a Redis Cluster: one shard channel per room, each node listening to its rooms' only.
+        manager = ShardedFanoutLink(
+            settings.redis_url, settings.redis_channel, lambda cluster_wide: _tell_to_sync(sio, cluster_wide)
+        )
+    elif settings.redis_url:
         # Fan-out between hub nodes: every emit is published on Redis and delivered by the node
         # that holds the socket.
         manager = FanoutLink(
@@ -297,7 +303,7 @@ async def _disconnect_sockets(app: web.Application) -> None:
 
 async def _close_redis_manager(app: web.Application) -> None:
     manager = app[SIO].manager
-    if isinstance(manager, FanoutLink):
+    if isinstance(manager, FanoutLink | ShardedFanoutLink):
         await manager.close()
 
 

@@ -33,18 +33,72 @@ RETRY_CAP_SECONDS = 2.0
 Restored = Callable[[bool], Awaitable[None]]  # (cluster_wide) -> None
 
 
-class FanoutLink(IndexedRooms, socketio.AsyncRedisManager):  # type: ignore[misc]
+class LinkHealth:
+    """What a fan-out link remembers about its breaks, and how it announces that it is whole again.
+
+    Mixed into a python-socketio pub/sub manager (before it). ``deaf``: this node may have missed
+    the others' emits; ``mute``: the others may have missed this node's. Once the link is whole,
+    the sockets are told to ``sync``: this node's when it was deaf, every node's when it was mute.
+    """
+
+    def __init__(self, *args: Any, on_restored: Restored, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._on_restored = on_restored
+        self.deaf = False
+        self.mute = False
+        self._announcing: set[asyncio.Task[None]] = set()
+
+    def _publish_failed(self, exc: BaseException) -> None:
+        if not self.mute:
+            log.warning("fan-out: cannot publish to Redis (%r); other nodes miss emits until it is back", exc)
+        self.mute = True
+
+    def _published(self) -> None:
+        if self.mute and not self.deaf:
+            self._announce_publishing_again()
+
+    def _announce_publishing_again(self) -> None:
+        """Publishing works again while the subscription never broke (a publisher connection
+        failed alone): no resubscription will announce it, so this does, to every node. In a
+        task of its own, since announcing is itself an emit, published from here."""
+        self.mute = False
+        log.info("fan-out: publishing to Redis again; every socket is told to sync")
+        task = asyncio.create_task(self._tell(cluster_wide=True))
+        self._announcing.add(task)  # a reference, so the task is not collected mid-way
+        task.add_done_callback(self._announcing.discard)
+
+    async def _restored(self) -> None:
+        # Only after the subscription is back: whatever is published from now on arrives live,
+        # and whatever was missed before is already stored, so one sync covers the gap.
+        cluster_wide = self.mute
+        self.deaf = self.mute = False
+        log.info("fan-out: Redis link restored; sockets are told to sync")
+        await self._tell(cluster_wide)
+
+    async def _tell(self, cluster_wide: bool) -> None:
+        try:
+            await self._on_restored(cluster_wide)
+        except Exception:
+            log.exception("fan-out: telling sockets to sync failed")
+
+    @staticmethod
+    async def _drop(client: aioredis.Redis | None) -> None:
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await client.aclose()
+
+
+class FanoutLink(IndexedRooms, LinkHealth, socketio.AsyncRedisManager):  # type: ignore[misc]
     def __init__(self, url: str, channel: str, on_restored: Restored) -> None:
         super().__init__(
-            url, channel=channel, redis_options={"socket_connect_timeout": CONNECT_TIMEOUT_SECONDS}
+            url,
+            channel=channel,
+            redis_options={"socket_connect_timeout": CONNECT_TIMEOUT_SECONDS},
+            on_restored=on_restored,
         )
-        self._on_restored = on_restored
         self._publisher: aioredis.Redis | None = None
         self._listener: aioredis.Redis | None = None
         self._subscription: Any = None
-        self.deaf = False  # the listener lost Redis: this node may have missed the others' emits
-        self.mute = False  # a publish was dropped: the others may have missed this node's emits
-        self._announcing: set[asyncio.Task[None]] = set()
 
     async def _publish(self, data: Any) -> Any:
         message = self.json.dumps(data)
@@ -55,8 +109,7 @@ class FanoutLink(IndexedRooms, socketio.AsyncRedisManager):  # type: ignore[misc
                         if self._publisher is None:
                             self._publisher = aioredis.Redis.from_url(self.redis_url, **self.redis_options)
                         received = await self._publisher.publish(self.channel, message)
-                        if self.mute and not self.deaf:
-                            self._announce_publishing_again()
+                        self._published()
                         return received
                     except (OSError, aioredis.RedisError):
                         await self._drop(self._publisher)
@@ -64,11 +117,7 @@ class FanoutLink(IndexedRooms, socketio.AsyncRedisManager):  # type: ignore[misc
                         if attempt == 2:
                             raise
         except (TimeoutError, OSError, aioredis.RedisError) as exc:
-            if not self.mute:
-                log.warning(
-                    "fan-out: cannot publish to Redis (%r); other nodes miss emits until it is back", exc
-                )
-            self.mute = True
+            self._publish_failed(exc)
         return None
 
     async def _redis_listen_with_retries(self) -> AsyncIterator[Any]:
@@ -104,36 +153,6 @@ class FanoutLink(IndexedRooms, socketio.AsyncRedisManager):  # type: ignore[misc
             with contextlib.suppress(Exception):
                 await subscription.aclose()
         await self._drop(listener)
-
-    def _announce_publishing_again(self) -> None:
-        """Publishing works again while the subscription never broke (a publisher connection
-        failed alone): no resubscription will announce it, so this does, to every node. In a
-        task of its own, since announcing is itself an emit, published from here."""
-        self.mute = False
-        log.info("fan-out: publishing to Redis again; every socket is told to sync")
-        task = asyncio.create_task(self._tell(cluster_wide=True))
-        self._announcing.add(task)  # a reference, so the task is not collected mid-way
-        task.add_done_callback(self._announcing.discard)
-
-    async def _restored(self) -> None:
-        # Only after the subscription is back: whatever is published from now on arrives live,
-        # and whatever was missed before is already stored, so one sync covers the gap.
-        cluster_wide = self.mute
-        self.deaf = self.mute = False
-        log.info("fan-out: Redis link restored; sockets are told to sync")
-        await self._tell(cluster_wide)
-
-    async def _tell(self, cluster_wide: bool) -> None:
-        try:
-            await self._on_restored(cluster_wide)
-        except Exception:
-            log.exception("fan-out: telling sockets to sync failed")
-
-    @staticmethod
-    async def _drop(client: aioredis.Redis | None) -> None:
-        if client is not None:
-            with contextlib.suppress(Exception):
-                await client.aclose()
 
     async def close(self) -> None:
         """Stop listening and close both connections (python-socketio has no close for this)."""

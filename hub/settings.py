@@ -117,6 +117,10 @@ class Settings:
     # demo login (``POST /api/v1/demo/login``) signs a token for any of its people. Never read
     # from the environment, so no deployment turns it on by a stray variable.
     demo_mode: bool = False
+    # HUB_REDIS_MODE=cluster: HUB_REDIS_URL is a node of a Redis Cluster; the fan-out uses sharded
+    # pub/sub, one channel per room (``hub.fanout_sharded``), and presence keeps its keys of one
+    # change in one slot (``hub.presence.redis``).
+    redis_cluster: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -128,11 +132,15 @@ class Settings:
         pool_max = r.integer("HUB_DB_POOL_MAX", 10, minimum=1)
         if pool_min > pool_max:
             raise ConfigError("HUB_DB_POOL_MIN", f"{pool_min} is above HUB_DB_POOL_MAX ({pool_max})")
+        redis_url = r.url("HUB_REDIS_URL", ("redis", "rediss", "unix"))
+        redis_cluster = r.choice("HUB_REDIS_MODE", ("single", "cluster"), "single") == "cluster"
+        if redis_cluster and (redis_url is None or redis_url.startswith("unix")):
+            raise ConfigError("HUB_REDIS_MODE", "cluster needs HUB_REDIS_URL (redis:// or rediss://, a node)")
         return cls(
             host=r.text("HUB_HOST") or "0.0.0.0",
             port=r.integer("HUB_PORT", 8080, minimum=0, maximum=65535),
             database_url=r.url("HUB_DATABASE_URL", ("postgres", "postgresql")),
-            redis_url=r.url("HUB_REDIS_URL", ("redis", "rediss", "unix")),
+            redis_url=redis_url,
             redis_channel=r.text("HUB_REDIS_CHANNEL") or "hub-socketio",
             data_dir=Path(r.text("HUB_DATA_DIR") or "./var"),
             jwt=_read_jwt(r),
@@ -171,6 +179,7 @@ class Settings:
             extensions=extension.configure(env),
             console_retention_hours=r.real("HUB_CONSOLE_RETENTION_HOURS", 72.0, minimum=1.0),
             demo_dir=Path(r.text("HUB_DEMO_DIR") or "clients/demo"),
+            redis_cluster=redis_cluster,
         )
 
 

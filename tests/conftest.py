@@ -23,6 +23,7 @@ from hub.settings import Settings
 from hub.storage.db import create_pool
 from hub.storage.migrate import migrate
 from tests.support.hubs import JWT_SECRET, HubTestServer, RunningHub, StartHub, stop_hub
+from tests.support.redis_cluster import RedisCluster
 from tests.support.redis_server import RedisServer
 from tests.support.services import (
     ADMIN_DSN,
@@ -190,3 +191,15 @@ async def receiver() -> AsyncIterator[Receiver]:
     await r.server.start_server()
     yield r
     await r.server.close()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """A three-shard Redis Cluster of the run's own, shared by the tests (each under its own key
+    prefix and channel); one that restarts a shard leaves it as it found it, slots and all."""
+    cluster = RedisCluster(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()

@@ -31,8 +31,11 @@ __all__ = [
 ]
 
 
-def create_tracker(config: PresenceConfig, redis_url: str | None) -> PresenceTracker:
-    """The Redis tracker when ``redis_url`` is set (several nodes), else the in-process one."""
+def create_tracker(
+    config: PresenceConfig, redis_url: str | None, *, cluster: bool = False
+) -> PresenceTracker:
+    """The Redis tracker when ``redis_url`` is set (several nodes), else the in-process one.
+    ``cluster``: ``redis_url`` is a node of a Redis Cluster."""
     if redis_url is None:
         from hub.presence.memory import MemoryPresenceTracker
 
@@ -40,4 +43,4 @@ def create_tracker(config: PresenceConfig, redis_url: str | None) -> PresenceTra
     # Imported only when used, so a single node never loads the Redis client.
     from hub.presence.redis import RedisPresenceTracker
 
-    return RedisPresenceTracker(config, redis_url)
+    return RedisPresenceTracker(config, redis_url, cluster=cluster)

@@ -24,6 +24,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
+from redis.exceptions import ClusterDownError, SlotNotCoveredError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -38,6 +39,10 @@ PRESENCE_UNAVAILABLE: tuple[type[Exception], ...] = (
     RedisTimeoutError,
     OSError,
     TimeoutError,
+    # A Redis Cluster with a shard down, or a slot on its way to another shard:
+    ClusterDownError,
+    TryAgainError,
+    SlotNotCoveredError,
 )
 
 

@@ -1,4 +1,4 @@
-"""Presence shared by every hub node through one Redis (5 or newer, not Redis Cluster).
+"""Presence shared by every hub node through one Redis (5 or newer) or a Redis Cluster (7 or newer).
 
 Keys, all under ``PresenceConfig.key_prefix`` (P). A person is ``<role>:<user_id>`` (a pid): ids
 are unique within a role only, and roles never contain a colon.
@@ -15,6 +15,15 @@ are unique within a role only, and roles never contain a colon.
 A socket member is the JSON array ``[node_id, socket_id, pid]``: socket ids need only be unique on
 their node, and the sweeper can find the person of an expired socket without another lookup.
 (Presence once kept people by user id alone, under other key names; those keys are no longer read.)
+
+On a Redis Cluster (``cluster=True``) every key above also carries a group's hash tag right after
+P (``P{g7}person:<pid>``, ``P{g7}socket-expiry``, ...): a person belongs to one of
+``CLUSTER_GROUPS`` groups (by a hash of the pid), and each group has its own socket expiry, grace
+and ``people`` sets, all in the group's slot. A script then only touches keys of one slot, as a
+cluster requires, and stays as atomic as on one Redis; what spans every person (``count``,
+``snapshot``, the sweep, the heartbeat) goes over the groups one after the other, which reads
+each group atomically but not all of them at one instant, as on one Redis a reader between two
+scripts would. On one Redis there is one group with no tag: the keys are the ones above.
 
 Every change runs in one Lua script, with Redis's own clock, so it is atomic across nodes: the
 script that moves a person's effective status is the only one that returns that change, and only
@@ -37,12 +46,14 @@ import json
 import logging
 import random
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
@@ -69,6 +80,9 @@ BATCH = 500  # sockets or people per script call or pipeline, so no single call 
 REDIS_TIMEOUT_SECONDS = 5.0  # a Redis that stopped answering must not hang connect handlers
 # Set by the first node to see this Redis; its absence means Redis was emptied (a restart).
 EPOCH_KEY = "epoch"
+# On a Redis Cluster, people are spread over this many groups (hash tags, so slots): enough to
+# spread them over the shards, few enough that a count or a sweep stays a few dozen calls.
+CLUSTER_GROUPS = 16
 # The scripts, one file each (shipped as package data); each runs behind lua/_common.lua.
 LUA_SCRIPTS = importlib.resources.files("hub.presence").joinpath("lua")
 COMMON_LUA = "_common"
@@ -84,27 +98,34 @@ class _Socket:
 
 
 class RedisPresenceTracker(PresenceTracker):
-    def __init__(self, config: PresenceConfig, redis_url: str) -> None:
+    def __init__(self, config: PresenceConfig, redis_url: str, *, cluster: bool = False) -> None:
         super().__init__()
         self.node_id = secrets.token_hex(8)
         self._config = config
         self._prefix = config.key_prefix
         self._grace_ms = round(config.grace_seconds * 1000)
         self._ttl_ms = round(config.ttl_seconds * 1000)
-        self._redis = Redis.from_url(
-            redis_url,
-            decode_responses=True,
-            client_name=f"hub-presence-{self.node_id}",  # CLIENT LIST shows which node holds it
-            socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        options: dict[str, Any] = {
+            "decode_responses": True,
+            "client_name": f"hub-presence-{self.node_id}",  # CLIENT LIST shows which node holds it
+            "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
             # With a socket timeout redis-py wraps each write in asyncio.wait_for, which on Python
             # 3.11 can swallow a cancellation (CPython gh-86296) and leave stop() hanging; calls
             # are bounded by _deadline() instead.
-            socket_timeout=None,
+            "socket_timeout": None,
             # After Redis restarts, every pooled connection is dead: a call gets a fresh one
             # instead of failing (redis-py's from_url sets no retry of its own).
-            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), RECONNECT_RETRIES),
-            retry_on_error=[RedisConnectionError, RedisTimeoutError],
-        )
+            "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), RECONNECT_RETRIES),
+        }
+        self._redis: Redis | RedisCluster
+        if cluster:
+            self._redis = RedisCluster.from_url(redis_url, **options)
+            self._tags = tuple(f"{{g{group}}}" for group in range(CLUSTER_GROUPS))
+        else:
+            self._redis = Redis.from_url(
+                redis_url, retry_on_error=[RedisConnectionError, RedisTimeoutError], **options
+            )
+            self._tags = ("",)
         self._scripts = _Scripts(self._redis)
         self._sockets: dict[str, _Socket] = {}  # member -> socket held by this node
         self._tasks: list[asyncio.Task[None]] = []
@@ -142,9 +163,12 @@ class RedisPresenceTracker(PresenceTracker):
         sockets, self._sockets = self._sockets, {}
         try:
             changes: list[PresenceChange] = []
-            for chunk in _chunks(list(sockets.items()), BATCH):
-                pairs = [value for member, s in chunk for value in (s.pid, member)]
-                changes.extend(_changes(await self._eval(self._scripts.disconnect, self._grace_ms, *pairs)))
+            for tag, group in self._by_tag(sockets.items(), lambda item: item[1].pid).items():
+                for chunk in _chunks(group, BATCH):
+                    pairs = [value for member, s in chunk for value in (s.pid, member)]
+                    changes.extend(
+                        _changes(await self._eval(self._scripts.disconnect, tag, self._grace_ms, *pairs))
+                    )
             await self._notify(changes)  # only without a grace period; else another node's sweep
         except (RedisError, OSError) as exc:
             log.warning(
@@ -182,13 +206,15 @@ class RedisPresenceTracker(PresenceTracker):
         # Forgotten here before Redis is asked: if Redis fails, the heartbeat no longer refreshes
         # the socket and it expires there instead of lingering as a ghost.
         self._sockets.pop(member, None)
-        await self._notify(_changes(await self._eval(self._scripts.disconnect, self._grace_ms, pid, member)))
+        raw = await self._eval(self._scripts.disconnect, self._tag(pid), self._grace_ms, pid, member)
+        await self._notify(_changes(raw))
 
     async def set_status(self, user_id: str, role: str, status: Status) -> PresenceState:
         self._check_open()
         role = check_role(role)
         chosen = check_choice(role, status)
-        raw = await self._eval(self._scripts.set_status, _pid(user_id, role), chosen.value)
+        pid = _pid(user_id, role)
+        raw = await self._eval(self._scripts.set_status, self._tag(pid), pid, chosen.value)
         state, previous = _record(raw[0])
         if previous is not None:
             await self._notify([PresenceChange(state, previous)])
@@ -198,12 +224,14 @@ class RedisPresenceTracker(PresenceTracker):
         self._check_open()
         if not booking_id:
             raise ValueError("booking_id must not be empty")
-        raw = await self._eval(self._scripts.set_busy, _pid(worker_id, "worker"), booking_id)
+        pid = _pid(worker_id, "worker")
+        raw = await self._eval(self._scripts.set_busy, self._tag(pid), pid, booking_id)
         await self._notify(_changes(raw))
 
     async def clear_busy(self, worker_id: str) -> None:
         self._check_open()
-        await self._notify(_changes(await self._eval(self._scripts.set_busy, _pid(worker_id, "worker"), "")))
+        pid = _pid(worker_id, "worker")
+        await self._notify(_changes(await self._eval(self._scripts.set_busy, self._tag(pid), pid, "")))
 
     async def set_background(self, user_id: str, role: str, socket_id: str, background: bool) -> None:
         if self._stopped:
@@ -214,7 +242,8 @@ class RedisPresenceTracker(PresenceTracker):
         if socket is not None:
             # Kept here too, so a re-registration by the heartbeat restores it.
             self._sockets[member] = replace(socket, background=background)
-        await self._eval(self._scripts.set_background, pid, member, "1" if background else "0")
+        flag = "1" if background else "0"
+        await self._eval(self._scripts.set_background, self._tag(pid), pid, member, flag)
 
     async def get(self, user_id: str, role: str) -> PresenceState | None:
         self._check_open()
@@ -225,15 +254,16 @@ class RedisPresenceTracker(PresenceTracker):
     async def snapshot(self, role: str) -> list[PresenceState]:
         self._check_open()
         roles = roles_of(role)
+        keys = [(r, tag) for tag in self._tags for r in roles]
         async with _deadline(), self._redis.pipeline(transaction=False) as pipe:
-            for r in roles:
+            for r, tag in keys:
                 for status in Status:
-                    pipe.smembers(self._people_key(r, status))
+                    pipe.smembers(self._people_key(tag, r, status))
             members: list[set[str]] = await pipe.execute()
-        per_role = len(Status)  # one set per (role, status), in that order
+        per_role = len(Status)  # one set per (group, role, status), in that order
         people = sorted(
             (uid, r)
-            for i, r in enumerate(roles)
+            for i, (r, _) in enumerate(keys)
             for ids in members[i * per_role : (i + 1) * per_role]
             for uid in ids
         )
@@ -251,31 +281,42 @@ class RedisPresenceTracker(PresenceTracker):
         self._check_open()
         roles, wanted = roles_of(role), Status(status)
         async with _deadline(), self._redis.pipeline(transaction=False) as pipe:
-            for r in roles:
-                pipe.scard(self._people_key(r, wanted))
+            for tag in self._tags:
+                for r in roles:
+                    pipe.scard(self._people_key(tag, r, wanted))
             counts: list[int] = await pipe.execute()
         return sum(counts)
 
     async def reachable(self, user_id: str, role: str) -> bool:
         self._check_open()
-        return bool(await self._eval(self._scripts.reachable, _pid(user_id, role)))
+        pid = _pid(user_id, role)
+        return bool(await self._eval(self._scripts.reachable, self._tag(pid), pid))
 
     async def _heartbeat(self) -> None:
         """Push back the expiry of this node's sockets; re-register any that Redis lost, and put
         back the statuses people chose if Redis lost everything (restarted empty)."""
-        if not await self._redis.exists(self._prefix + EPOCH_KEY):
-            # The marker is missing: Redis is new or was emptied, and with it every chosen status.
-            # Marked only once they are back, so a restore that fails is tried again next beat.
+        epochs = [self._prefix + tag + EPOCH_KEY for tag in self._tags]  # a cluster's shards each
+        async with _deadline(), self._redis.pipeline(transaction=False) as pipe:
+            for key in epochs:
+                pipe.exists(key)
+            found: list[int] = await pipe.execute()
+        lost = [key for key, exists in zip(epochs, found, strict=True) if not exists]
+        if lost:
+            # A marker is missing: Redis (or a cluster shard) is new or was emptied, and with it
+            # chosen statuses. Marked only once they are back, so a restore that fails is tried
+            # again next beat. Restoring every choice is harmless for people who kept theirs.
             restored = await self.restore_choices()
-            await self._redis.set(self._prefix + EPOCH_KEY, self.node_id)
+            for key in lost:
+                await self._redis.set(key, self.node_id)
             if restored:
                 log.warning(
                     "presence: Redis had lost its data; %d chosen statuses and jobs restored", restored
                 )
-        members = [m for m, s in self._sockets.items() if s.registered]
+        registered = [(m, s) for m, s in self._sockets.items() if s.registered]
         missing: list[str] = []
-        for chunk in _chunks(members, BATCH):
-            missing.extend(await self._eval(self._scripts.heartbeat, self._ttl_ms, *chunk))
+        for tag, group in self._by_tag(registered, lambda item: item[1].pid).items():
+            for chunk in _chunks([m for m, _ in group], BATCH):
+                missing.extend(await self._eval(self._scripts.heartbeat, tag, self._ttl_ms, *chunk))
         missing = [m for m in missing if m in self._sockets]  # not disconnected meanwhile
         if not missing:
             return
@@ -293,11 +334,12 @@ class RedisPresenceTracker(PresenceTracker):
 
     async def _sweep(self) -> None:
         """Drop expired sockets and end grace periods, for every node; call back for what moved."""
-        more = True
-        while more and not self._stopping:
-            flag, raw = await self._eval(self._scripts.sweep, self._grace_ms, self._ttl_ms, BATCH)
-            more = bool(flag)
-            await self._notify(_changes(raw))
+        for tag in self._tags:
+            more = True
+            while more and not self._stopping:
+                flag, raw = await self._eval(self._scripts.sweep, tag, self._grace_ms, self._ttl_ms, BATCH)
+                more = bool(flag)
+                await self._notify(_changes(raw))
 
     async def _repeat(
         self, what: str, work: Callable[[], Awaitable[None]], pause: Callable[[], float], cap: float
@@ -321,11 +363,27 @@ class RedisPresenceTracker(PresenceTracker):
 
     async def _register(self, member: str, socket: _Socket) -> Any:
         flag = "1" if socket.background else "0"
-        return await self._eval(self._scripts.connect, socket.pid, member, self._ttl_ms, flag)
+        tag = self._tag(socket.pid)
+        return await self._eval(self._scripts.connect, tag, socket.pid, member, self._ttl_ms, flag)
 
-    async def _eval(self, script: AsyncScript, *args: str | int) -> Any:
+    async def _eval(self, script: AsyncScript, tag: str, *args: str | int) -> Any:
+        """Run a script on one group: every key it touches starts with the prefix and the group's
+        tag (ARGV[1]); KEYS[1], one of them, takes the call to the shard of that slot."""
+        group = self._prefix + tag
         async with _deadline():
-            return await script(args=[self._prefix, *args])
+            return await script(keys=[group + "socket-expiry"], args=[group, *args])
+
+    def _tag(self, pid: str) -> str:
+        """The hash tag of a person's group ("" on one Redis)."""
+        if len(self._tags) == 1:
+            return self._tags[0]
+        return self._tags[zlib.crc32(pid.encode()) % len(self._tags)]
+
+    def _by_tag(self, items: Iterable[_T], pid_of: Callable[[_T], str]) -> dict[str, list[_T]]:
+        groups: dict[str, list[_T]] = {}
+        for item in items:
+            groups.setdefault(self._tag(pid_of(item)), []).append(item)
+        return groups
 
     def _check_open(self) -> None:
         if self._stopped:
@@ -335,10 +393,10 @@ class RedisPresenceTracker(PresenceTracker):
         return json.dumps([self.node_id, socket_id, pid], ensure_ascii=False, separators=(",", ":"))
 
     def _person_key(self, pid: str) -> str:
-        return f"{self._prefix}person:{pid}"
+        return f"{self._prefix}{self._tag(pid)}person:{pid}"
 
-    def _people_key(self, role: str, status: Status) -> str:
-        return f"{self._prefix}people:{role}:{status.value}"
+    def _people_key(self, tag: str, role: str, status: Status) -> str:
+        return f"{self._prefix}{tag}people:{role}:{status.value}"
 
 
 class _Scripts:
@@ -348,7 +406,7 @@ class _Scripts:
     tries again: a Redis that restarted or ran SCRIPT FLUSH gets the scripts back transparently.
     """
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis | RedisCluster) -> None:
         def script(name: str) -> AsyncScript:
             return redis.register_script(_lua_source(name))
 

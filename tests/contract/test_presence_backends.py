@@ -1,7 +1,8 @@
 """The contract every presence backend keeps: the in-process tracker and the Redis tracker alike.
 
-Each test runs once per backend. A new backend joins by an entry in ``BACKENDS``; the first test
-fails while a ``PresenceTracker`` in ``hub.presence`` has none. Timings come from
+Each test runs once per backend, Redis twice (one server, and a three-shard Redis Cluster). A new
+backend joins by an entry in ``BACKENDS``; the first test fails while a ``PresenceTracker`` in
+``hub.presence`` has none. Timings come from
 ``tests.support.presence`` (grace 0.3 s, TTL 1 s, sweep 0.1 s); a change that must *not* happen is
 checked after a later change that must, so no test sleeps hoping for the best.
 """
@@ -40,14 +41,19 @@ from tests.support.presence import (
 BACKENDS: dict[str, type[PresenceTracker]] = {
     "memory": MemoryPresenceTracker,
     "redis": RedisPresenceTracker,
+    "redis-cluster": RedisPresenceTracker,  # its keys hash-tagged by group, on three shards
 }
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     # Asked for only by the Redis run, so the in-process run needs no server.
-    redis_url = request.getfixturevalue("redis_url") if request.param == "redis" else None
-    async with open_backend(redis_url) as opened:
+    redis_url = None
+    if request.param == "redis":
+        redis_url = request.getfixturevalue("redis_url")
+    elif request.param == "redis-cluster":
+        redis_url = request.getfixturevalue("redis_cluster").url
+    async with open_backend(redis_url, cluster=request.param == "redis-cluster") as opened:
         yield opened
 
 

@@ -19,6 +19,7 @@ def test_defaults_need_no_configuration() -> None:
     assert settings.port == 8080
     assert settings.database_url is None
     assert settings.redis_url is None
+    assert settings.redis_cluster is False
     assert settings.data_dir == Path("./var")
     assert settings.serializer == "json"
     assert settings.jwt.algorithms == ("HS256",)
@@ -44,9 +45,11 @@ def test_values_are_read_and_normalised() -> None:
             "HUB_JWT_ISSUER": "https://auth.example",
             "HUB_JWT_AUDIENCE": "hub",
             "HUB_WS_COMPRESSION": "True",
+            "HUB_REDIS_MODE": "Cluster",
         }
     )
     assert settings.port == 9000
+    assert (settings.redis_url, settings.redis_cluster) == ("redis://cache:6379/1", True)
     assert settings.sockets.websocket_compression is True
     assert settings.serializer == "msgpack"
     assert settings.cors_origins == ("https://a.example", "https://b.example")
@@ -75,6 +78,9 @@ def test_values_are_read_and_normalised() -> None:
         ({"HUB_DB_STATEMENT_TIMEOUT_SECONDS": "-1"}, "HUB_DB_STATEMENT_TIMEOUT_SECONDS"),
         ({"HUB_OUTBOX_BATCH": "0"}, "HUB_OUTBOX_BATCH"),
         ({"HUB_WS_COMPRESSION": "yes"}, "HUB_WS_COMPRESSION"),
+        ({"HUB_REDIS_MODE": "sentinel"}, "HUB_REDIS_MODE"),
+        ({"HUB_REDIS_MODE": "cluster"}, "HUB_REDIS_MODE"),  # without HUB_REDIS_URL
+        ({"HUB_REDIS_MODE": "cluster", "HUB_REDIS_URL": "unix:///run/redis.sock"}, "HUB_REDIS_MODE"),
     ],
 )
 def test_bad_values_name_their_variable(env: dict[str, str], variable: str) -> None:

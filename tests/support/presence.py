@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from hub.presence import (
     PresenceChange,
@@ -76,13 +77,14 @@ class Backend:
     kind: str
     redis_url: str | None
     prefix: str
+    cluster: bool = False  # redis_url is a node of a Redis Cluster
     trackers: list[PresenceTracker] = field(default_factory=list)
 
     async def node(self, recorder: Recorder | None = None, **config: Any) -> Any:
         base = PresenceConfig(
             grace_seconds=GRACE, ttl_seconds=TTL, sweep_seconds=SWEEP, key_prefix=self.prefix
         )
-        tracker = create_tracker(dataclasses.replace(base, **config), self.redis_url)
+        tracker = create_tracker(dataclasses.replace(base, **config), self.redis_url, cluster=self.cluster)
         self.trackers.append(tracker)
         if recorder is not None:
             tracker.on_change(recorder)
@@ -101,20 +103,25 @@ class Backend:
     async def forget_everything(self) -> None:
         """Delete this test's keys, as a Redis restarting without persistence would."""
         assert self.redis_url is not None
-        client = Redis.from_url(self.redis_url, decode_responses=True)
+        client: Redis | RedisCluster
+        if self.cluster:
+            client = RedisCluster.from_url(self.redis_url, decode_responses=True)
+        else:
+            client = Redis.from_url(self.redis_url, decode_responses=True)
         try:
             keys = [key async for key in client.scan_iter(match=f"{self.prefix}*", count=1000)]
-            if keys:
-                await client.delete(*keys)
+            for key in keys:  # one by one: on a cluster the keys live in several slots
+                await client.delete(key)
         finally:
             await client.aclose()
 
 
 @contextlib.asynccontextmanager
-async def open_backend(redis_url: str | None) -> AsyncIterator[Backend]:
-    """The in-process backend without ``redis_url``, else Redis under a key prefix of its own."""
-    kind = "memory" if redis_url is None else "redis"
-    backend = Backend(kind, redis_url, f"test:presence:{uuid.uuid4().hex}:")
+async def open_backend(redis_url: str | None, *, cluster: bool = False) -> AsyncIterator[Backend]:
+    """The in-process backend without ``redis_url``, else Redis (a Redis Cluster with ``cluster``)
+    under a key prefix of its own."""
+    kind = "memory" if redis_url is None else "redis-cluster" if cluster else "redis"
+    backend = Backend(kind, redis_url, f"test:presence:{uuid.uuid4().hex}:", cluster)
     try:
         yield backend
     finally:

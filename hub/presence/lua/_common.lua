@@ -1,6 +1,7 @@
 -- Prepended to every script in this folder (hub/presence/redis.py joins them at load time).
--- ARGV[1] is the key prefix; keys are built here because the sweeper only learns which people it
--- touches from the data. A person is "<role>:<user id>" (pid): ids are unique within a role only,
+-- ARGV[1] is the key prefix with the group's hash tag (hub/presence/redis.py); keys are built here
+-- because the sweeper only learns which people it touches from the data; on a Redis Cluster they
+-- all share the group's slot. A person is "<role>:<user id>" (pid): ids are unique within a role only,
 -- and roles never contain a colon.
 local P = ARGV[1]
 local EXPIRY = P .. 'socket-expiry'
