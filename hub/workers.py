@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from hub.app import POOL_CLOSE_SECONDS, SOCKETS_CLOSE_SECONDS
 from hub.auth import verification_key
 from hub.env import ConfigError
 from hub.settings import Settings
@@ -118,8 +119,6 @@ def check(settings: Settings, workers: int, port: int) -> None:
 def drain_bound_seconds(settings: Settings) -> float:
     """How long a worker may take to stop after SIGTERM, as documented for a lone hub: the
     sockets, twice HUB_SHUTDOWN_TIMEOUT for requests waited for then cancelled, the pool."""
-    from hub.app import POOL_CLOSE_SECONDS, SOCKETS_CLOSE_SECONDS
-
     pool = min(POOL_CLOSE_SECONDS, settings.shutdown_timeout_seconds)
     return SOCKETS_CLOSE_SECONDS + 2 * settings.shutdown_timeout_seconds + pool
 
@@ -225,6 +224,9 @@ class Supervisor:
         delay, early_deaths = RESTART_FIRST_SECONDS, 0
         while not self._stopping.is_set():
             worker = await self._start(index, dsn)
+            if self._stopping.is_set():  # started while the others were being stopped
+                with contextlib.suppress(ProcessLookupError):
+                    worker.process.send_signal(signal.SIGTERM)
             code = await worker.process.wait()
             if self._stopping.is_set():
                 return
