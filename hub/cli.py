@@ -10,16 +10,20 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import asyncpg
 
-from hub import __version__, extension, logs, workers
+from hub import __version__, extension, logs
 from hub.auth import Role, issue_token
 from hub.env import ConfigError
 from hub.extension import Extension
 from hub.settings import Settings, read_workers
 from hub.storage.db import EmbeddedDatabaseUnavailable, open_database
 from hub.storage.migrate import MigrationError, directories, migrate
+
+if TYPE_CHECKING:
+    from hub.workers import WorkerRole
 
 log = logging.getLogger("hub")
 
@@ -105,6 +109,9 @@ def _parser(extensions: Sequence[type[Extension]]) -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
+    # Imported here, as the application is: `token` and `migrate` do not load the hub's server.
+    from hub import workers
+
     role = workers.WorkerRole.from_env()
     if role is not None:
         return _run_worker(settings, host, port, role)
@@ -120,7 +127,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_CONFIG
 
 
-def _run_worker(settings: Settings, host: str, port: int, role: workers.WorkerRole) -> int:
+def _run_worker(settings: Settings, host: str, port: int, role: WorkerRole) -> int:
     """One of the hub processes of ``serve --workers`` (``hub.workers``): a whole hub node that
     shares the port, dies with its supervisor, and tells it once it serves."""
     role.die_with_parent()

@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -281,3 +282,14 @@ async def test_a_polling_request_reaching_the_other_worker_is_refused(
         await wait_until(both_workers_answered, within=WAIT)
     assert answers[200] == "OK"
     assert "Invalid session" in answers[400]
+
+
+def test_a_port_in_use_is_said_once_before_any_worker_starts(workers_env: dict[str, str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli("serve", "--workers", "2", "--host", "127.0.0.1", "--port", str(port), env=workers_env)
+    assert result.returncode == 2, result
+    assert f"hub: port {port} is already in use (HUB_PORT / --port)" in result.stderr.splitlines()
+    assert "worker" not in result.stderr.replace("--workers", "")
