@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import socket
@@ -20,6 +21,7 @@ import pytest
 import redis.asyncio as redis
 from prometheus_client.parser import text_string_to_metric_families
 
+from hub.logs import JsonFormatter
 from hub.settings import Settings
 from hub.workers import drain_bound_seconds
 from tests.support.clients import Peer
@@ -158,6 +160,14 @@ async def test_two_workers_share_the_port_chat_across_and_stop_on_sigterm(
     assert code == 0, hub.output()
     assert not [pid for pid in pids if psutil.pid_exists(pid)], hub.output()
     assert hub.output().count("hub stopped") == WORKERS + 1, hub.output()
+    # Each worker's lines say which worker wrote them.
+    assert all(f"INFO worker-{n} hub: hub stopped" in hub.output() for n in range(1, WORKERS + 1))
+
+
+def test_a_workers_json_log_lines_carry_its_number() -> None:
+    record = logging.LogRecord("hub", logging.INFO, __file__, 1, "hub stopped", None, None)
+    assert json.loads(JsonFormatter(worker=2).format(record))["worker"] == 2
+    assert "worker" not in json.loads(JsonFormatter().format(record))
 
 
 async def test_a_killed_worker_is_started_again(
