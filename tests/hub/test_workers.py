@@ -26,7 +26,7 @@ from hub.settings import Settings
 from hub.workers import drain_bound_seconds
 from tests.support.clients import Peer
 from tests.support.hubs import cli
-from tests.support.processes import HubProcess
+from tests.support.processes import HubProcess, embedded_postgres_processes
 from tests.support.services import free_port
 from tests.support.waiting import WAIT, wait_until
 
@@ -303,3 +303,31 @@ def test_a_port_in_use_is_said_once_before_any_worker_starts(workers_env: dict[s
     assert result.returncode == 2, result
     assert f"hub: port {port} is already in use (HUB_PORT / --port)" in result.stderr.splitlines()
     assert "worker" not in result.stderr.replace("--workers", "")
+
+
+async def test_the_embedded_database_is_started_once_for_every_worker(
+    processes: list[HubProcess], workers_env: dict[str, str], tmp_path: Path
+) -> None:
+    """No HUB_DATABASE_URL and no secret: the supervisor starts one embedded PostgreSQL, creates one
+    development secret and applies the migrations; the workers use that server, and it stops after
+    them."""
+    env = {k: v for k, v in workers_env.items() if k not in ("HUB_DATABASE_URL", "HUB_JWT_SECRET")}
+    data_dir = Path(env["HUB_DATA_DIR"])
+    hub = start(processes, env, tmp_path)
+    await serving_workers(hub)
+    # One server: its postmaster and the postmaster's own processes, nothing the workers started.
+    postmaster = int((data_dir / "postgres" / "postmaster.pid").read_text().split()[0])
+    servers = embedded_postgres_processes(data_dir)
+    assert postmaster in {p.pid for p in servers}
+    assert all(p.pid == postmaster or p.ppid() == postmaster for p in servers), servers
+    output = hub.output()
+    assert output.count("generated a development secret") == 1, output
+    assert output.count("database ready (embedded)") == 1, output
+    assert "applied migration 0001_events" in output  # by the supervisor, before any worker started
+    assert output.index("applied migration 0001_events") < output.index("worker-1")
+
+    hub.proc.send_signal(signal.SIGTERM)
+    code = await asyncio.to_thread(hub.proc.wait, drain_bound_seconds(Settings.from_env(env)) + KILL_MARGIN)
+    assert code == 0, hub.output()
+    assert embedded_postgres_processes(data_dir) == [], hub.output()
+    assert "embedded PostgreSQL stopped" in hub.output()

@@ -82,6 +82,15 @@ class HubProcess:
         self._log.close()
 
 
+def embedded_postgres_processes(data_dir: Path) -> list[psutil.Process]:
+    """The processes of the embedded PostgreSQL running on ``data_dir``."""
+    return [
+        p
+        for p in psutil.process_iter(["name", "cmdline"])
+        if p.info["name"] == "postgres" and str(data_dir.resolve()) in " ".join(p.info["cmdline"] or [])
+    ]
+
+
 async def start_with_many_sockets(
     processes: list[HubProcess], env: dict[str, str], log_path: Path, workers: int
 ) -> tuple[HubProcess, list[str]]:
