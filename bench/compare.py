@@ -4,6 +4,7 @@ generator on the official socket.io-client.
     (cd bench/reference && npm ci)                      # once
     .venv/bin/python bench/compare.py                   # 3 runs of both servers, medians
     .venv/bin/python bench/compare.py --quick --runs 1  # smoke run, about 2 minutes
+    .venv/bin/python bench/compare.py --hub-workers 2   # the hub as 2 processes (needs Redis)
 
 For each run and each server (their order alternates from run to run): a fresh database, the
 server, the generator (bench/reference/loadgen.mjs); idle sockets (memory, connect cost), chat
@@ -77,7 +78,9 @@ def report(args: argparse.Namespace, runs: list[dict[str, dict[str, Any]]], foun
     empty: dict[str, float | None] = {}
     lines = [
         f"# hub vs Node.js reference, {time.strftime('%Y-%m-%d %H:%M %Z')}: medians of {len(runs)} run(s)",
-        f"{args.idle_sockets} idle sockets; {args.customers} customers and {args.agents} agents; "
+        f"hub: {args.hub_workers} worker process(es)"
+        + (f" joined through Redis ({args.redis_url})" if args.hub_workers > 1 else "")
+        + f"; {args.idle_sockets} idle sockets; {args.customers} customers and {args.agents} agents; "
         f"chat {args.duration:g} s measured per rate; fan-out {args.fanout_broadcasts} broadcasts "
         f"to {args.fanout_room} sockets",
         "",

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from deployment import DEFAULT_PG
 
+DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+
 SIDES = ("hub", "reference")
 
 # --quick: a smoke run of every phase, on both servers, in about 2 minutes per run.
@@ -54,6 +56,14 @@ def parse_args(description: str | None, argv: list[str] | None = None) -> argpar
     add("--body-chars", type=int, default=64, help="length of each message body")
     add("--settle", type=float, default=2.0, help="seconds before each RSS reading")
     add("--timeout", type=float, default=20.0, help="limit of each single wait")
+    add(
+        "--hub-workers",
+        type=int,
+        default=1,
+        help="hub processes on the hub's port (python -m hub serve --workers N); more than 1 "
+        "joins them through Redis (--redis-url)",
+    )
+    add("--redis-url", default=DEFAULT_REDIS, help="Redis for --hub-workers above 1")
     add("--pg-admin", default=DEFAULT_PG, help="server where each run's databases are created")
     add("--json", type=Path, help="also write every run's results and the medians to this file")
     add("--keep-logs", action="store_true", help="keep the servers' and generators' logs")
@@ -75,6 +85,8 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         parser.error("--runs, --idle-sockets, --customers, --agents and --concurrency must be at least 1")
     if args.agents * args.agent_capacity < args.customers:
         parser.error("agents x --agent-capacity must cover every customer")
+    if args.hub_workers < 1:
+        parser.error("--hub-workers must be at least 1")
     if min(args.fanout_room, args.fanout_broadcasts, args.fanout_triggers) < 1:
         parser.error("the --fanout-* sizes must be at least 1")
     if min(args.duration, args.sat_duration) <= 0 or min(args.warmup, args.sat_warmup, args.drain) < 0:

@@ -37,6 +37,8 @@ def step_result(
         "backlog": reply["backlog"],
         "server_us_per_msg": per_message(cpu["server"], sent),
         "postgres_us_per_msg": per_message(cpu["postgres"], sent),
+        # The whole Redis server (shared, unavoidably): only when the hub's workers use it.
+        "redis_us_per_msg": per_message(cpu["redis"], sent) if "redis" in cpu else None,
         "generator_pct": 100 * cpu["generator"] / cpu["wall"] if cpu["wall"] > 0 else math.nan,
         "untracked_pct": 100 * cpu.get("untracked", 0.0) / cpu["wall"] if cpu["wall"] > 0 else math.nan,
     }
@@ -100,6 +102,7 @@ def figures(rates: Sequence[float]) -> list[Figure]:
         rows += [
             Figure(f"chat{rate:g}_server_us", f"{at} server CPU per message, µs"),
             Figure(f"chat{rate:g}_pg_us", f"{at} PostgreSQL CPU per message, µs"),
+            Figure(f"chat{rate:g}_redis_us", f"{at} Redis CPU per message, µs"),
             Figure(f"chat{rate:g}_gen_pct", f"{at} generator CPU, % of a core"),
             Figure(f"chat{rate:g}_e2e_p50", f"{at} e2e p50, ms"),
             Figure(f"chat{rate:g}_e2e_p99", f"{at} e2e p99, ms"),
@@ -135,6 +138,7 @@ def side_figures(side: dict[str, Any]) -> dict[str, float | None]:
         found |= {
             f"{at}_server_us": step["server_us_per_msg"],
             f"{at}_pg_us": step["postgres_us_per_msg"],
+            f"{at}_redis_us": step.get("redis_us_per_msg"),
             f"{at}_gen_pct": step["generator_pct"],
             f"{at}_e2e_p50": step["e2e_p50"],
             f"{at}_e2e_p99": step["e2e_p99"],

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +37,18 @@ class Side:
     deployment: Deployment = field(init=False)
     server: hubproc.HubNode | None = None
     generator: WorkerProc | None = None
+    # The server's processes: the hub's and, under --hub-workers, its workers; CPU and memory sum them.
+    server_pids: list[int] = field(default_factory=list)
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     result: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def presence_prefix(self) -> str:
+        return f"hub-bench:{self.run_id}:presence:"
+
+    @property
+    def uses_redis(self) -> bool:
+        return self.kind == "hub" and self.args.hub_workers > 1
 
     def __post_init__(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -46,14 +59,29 @@ class Side:
         # The hub's chat:send limit (5/s per socket) would refuse the higher rates whatever the
         # hub can do, and the reference has none: it is lifted (bench/hub_wrapped.py).
         env = {"HUB_CHAT_AGENT_CAPACITY": str(args.agent_capacity), "BENCH_LIFT_CHAT_LIMIT": "1"}
+        if self.kind == "hub" and args.hub_workers > 1:
+            if not await hubproc.redis_reachable(args.redis_url):
+                raise RuntimeError(f"--hub-workers needs Redis, and {args.redis_url} does not answer")
+            env |= {
+                "HUB_WORKERS": str(args.hub_workers),
+                "HUB_REDIS_URL": args.redis_url,
+                "HUB_REDIS_CHANNEL": f"hub-bench-{self.run_id}",
+                "HUB_PRESENCE_KEY_PREFIX": self.presence_prefix,
+            }
         dsn = await self.deployment.create_database(env)
         if self.kind == "hub":
             await self.deployment.start_hubs(["hub"])
             self.server = self.deployment.nodes[0]
+            if args.hub_workers > 1:
+                await hubproc.wait_workers(self.server, args.hub_workers)
+            self.server_pids = self.server.pids()
+            if len(self.server_pids) != 1 + (args.hub_workers if args.hub_workers > 1 else 0):
+                raise RuntimeError(f"hub: processes {self.server_pids} for {args.hub_workers} workers")
         else:
             secret = self.deployment.env["HUB_JWT_SECRET"]
             self.server = await refproc.start_reference(dsn, secret, args.agent_capacity, self.log_dir)
             self.deployment.nodes.append(self.server)  # stopped, and its log read, as a hub's is
+            self.server_pids = [self.server.pid]
         body = ("benchmark message " * (1 + args.body_chars // 18))[: args.body_chars]
         config = {
             "url": self.server.url,
@@ -82,12 +110,12 @@ class Side:
         assert self.server is not None
         count = self.args.idle_sockets
         await asyncio.sleep(self.args.settle)
-        before = hubproc.rss_kib(self.server.pid)
+        before = self._rss()
         first = self._sample()
         reply = await self.connect("idle", "/customer", Role.CUSTOMER, count)
         cpu = self._cpu_since(first)
         await asyncio.sleep(self.args.settle)
-        after = hubproc.rss_kib(self.server.pid)
+        after = self._rss()
         self.result["idle"] = {
             "sockets": count,
             "rss_before_kib": before,
@@ -179,33 +207,44 @@ class Side:
             await hubproc.terminate(self.generator.process)
         await self.deployment.stop()
         self.result["server_log"] = next(iter(self.deployment.log_problems.values()), [])[:20]
+        if self.uses_redis:
+            with contextlib.suppress(Exception):
+                await hubproc.delete_redis_keys(self.args.redis_url, self.presence_prefix)
 
     # CPU ---------------------------------------------------------------------------------------
 
     def _pids(self) -> list[int]:
-        assert self.server is not None
         assert self.generator is not None
-        return [self.server.pid, self.generator.process.pid]
+        return [*self.server_pids, self.generator.process.pid]
+
+    def _rss(self) -> int | None:
+        readings = [hubproc.rss_kib(pid) for pid in self.server_pids]
+        return None if None in readings else sum(r for r in readings if r is not None)
 
     def _sample(self) -> hubproc.CpuSample:
         assert self.deployment.dsn is not None
-        return hubproc.sample_cpu(self._pids(), cpushare.cpu_groups(self.deployment.dsn))
+        groups = cpushare.cpu_groups(self.deployment.dsn, redis=self.uses_redis)
+        return hubproc.sample_cpu(self._pids(), groups)
 
     def _cpu_since(self, first: hubproc.CpuSample) -> dict[str, float]:
-        """CPU seconds since ``first``: the server, its PostgreSQL (the run's backends, the WAL
-        writer and checkpointer), the generator, and the wall time between the two readings."""
+        """CPU seconds since ``first``: the server (every process of it), its PostgreSQL (the
+        run's backends, the WAL writer and checkpointer), Redis when the hub's workers use it,
+        the generator, and the wall time between the two readings."""
         last = self._sample()
         wall = last.at - first.at
         usage = hubproc.cpu_between(first, last)
-        server, generator = self._pids()
+        assert self.generator is not None
         postgres = sum(v for k, v in usage.groups.items() if k.startswith("postgres"))
-        return {
-            "server": usage.per_pid[server] * wall / 100,
-            "generator": usage.per_pid[generator] * wall / 100,
+        found = {
+            "server": sum(usage.per_pid[pid] for pid in self.server_pids) * wall / 100,
+            "generator": usage.per_pid[self.generator.process.pid] * wall / 100,
             "postgres": postgres * wall / 100,
             "untracked": usage.untracked * wall / 100,
             "wall": wall,
         }
+        if "redis-server" in usage.groups:
+            found["redis"] = usage.groups["redis-server"] * wall / 100
+        return found
 
     async def _cpu_window(self, begin_monotonic: float, duration: float) -> dict[str, float]:
         await asyncio.sleep(max(0.0, begin_monotonic - time.monotonic()))

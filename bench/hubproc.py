@@ -109,6 +109,13 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
 def pids_of(comm: str, needle: str | tuple[str, ...] | None = None) -> list[int]:
     """Processes named ``comm`` (or starting with it, when it ends with "/", as in "ksoftirqd/")
     whose command line contains ``needle`` (or one of them). For PostgreSQL, a backend's title
@@ -220,6 +227,11 @@ class HubNode:
     def pid(self) -> int:
         return self.process.pid
 
+    def pids(self) -> list[int]:
+        """The hub's process and, under ``serve --workers N``, its workers (its children): all of
+        them count in its CPU time and memory."""
+        return [self.pid, *children(self.pid)]
+
     def log_tail(self, lines: int = 20) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -281,6 +293,23 @@ async def wait_ready(node: HubNode) -> None:
                         return
             await asyncio.sleep(0.2)
     raise RuntimeError(f"hub {node.name} not ready within {READY_TIMEOUT:.0f}s:\n{node.log_tail()}")
+
+
+async def wait_workers(node: HubNode, workers: int) -> None:
+    """Under ``serve --workers N``, /readyz answers as soon as one worker does: ask /metrics, each
+    time over a new connection (the kernel picks the worker), until ``workers`` distinct workers
+    (``hub_worker``) have answered, so that no connection of the run lands on one alone."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + READY_TIMEOUT
+    seen: set[str] = set()
+    while loop.time() < deadline:
+        if node.process.returncode is not None:
+            raise RuntimeError(f"hub {node.name} exited with {node.process.returncode}:\n{node.log_tail()}")
+        seen.update(line.split(" ")[0] for line in await scrape_metric_lines(node, "hub_worker{"))
+        if len(seen) >= workers:
+            return
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"hub {node.name}: {len(seen)} of {workers} workers answered:\n{node.log_tail()}")
 
 
 async def scrape_metric_lines(node: HubNode, prefix: str) -> list[str]:

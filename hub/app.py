@@ -58,6 +58,7 @@ NOTIFIER_SUBSCRIBER = "push.notifier"  # stable: the outbox records deliveries u
 CONSOLE_SUBSCRIBER = "console.items"  # stable, likewise
 CONSOLE_RETENTION_JOB = "console-retention"
 SOCKETS_CLOSE_SECONDS = 2.0  # on shutdown, telling every socket and closing its transport
+POOL_CLOSE_SECONDS = 2.0  # on shutdown, at most (and at most HUB_SHUTDOWN_TIMEOUT), closing the pool
 
 
 def build_app(settings: Settings, *, bus: Bus | None = None) -> web.Application:
@@ -161,7 +162,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     )
     log.info("database ready (%s)", "embedded" if database.embedded else "external")
     yield
-    await database.close(wait_seconds=min(2.0, settings.shutdown_timeout_seconds))
+    await database.close(wait_seconds=min(POOL_CLOSE_SECONDS, settings.shutdown_timeout_seconds))
 
 
 async def _presence(app: web.Application) -> AsyncIterator[None]:

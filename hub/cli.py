@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import asyncpg
 
@@ -17,9 +18,12 @@ from hub import __version__, extension, logs
 from hub.auth import Role, issue_token
 from hub.env import ConfigError
 from hub.extension import Extension
-from hub.settings import Settings
+from hub.settings import Settings, read_workers
 from hub.storage.db import EmbeddedDatabaseUnavailable, open_database
 from hub.storage.migrate import MigrationError, directories, migrate
+
+if TYPE_CHECKING:
+    from hub.workers import WorkerRole
 
 log = logging.getLogger("hub")
 
@@ -65,6 +69,12 @@ def _parser(extensions: Sequence[type[Extension]]) -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the hub (HTTP API and Socket.IO)")
     serve.add_argument("--host", help="interface to listen on (default: HUB_HOST or 0.0.0.0)")
     serve.add_argument("--port", type=_port, help="port to listen on (default: HUB_PORT or 8080)")
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        help="hub processes sharing the port, or 'auto' for one per CPU; more than 1 needs "
+        "HUB_REDIS_URL (default: HUB_WORKERS or 1)",
+    )
     serve.set_defaults(run=_serve)
 
     demo = commands.add_parser(
@@ -99,7 +109,30 @@ def _parser(extensions: Sequence[type[Extension]]) -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
-    return _run_hub(settings, host, port)
+    # Imported here, as the application is: `token` and `migrate` do not load the hub's server.
+    from hub import workers
+
+    role = workers.WorkerRole.from_env()
+    if role is not None:
+        return _run_worker(settings, host, port, role)
+    count = settings.workers if args.workers is None else args.workers
+    if count == 1:
+        return _run_hub(settings, host, port)
+    from hub.web import serving
+
+    try:
+        return workers.serve(settings, host, port, count)
+    except serving.CannotListen as exc:
+        print(f"hub: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+def _run_worker(settings: Settings, host: str, port: int, role: WorkerRole) -> int:
+    """One of the hub processes of ``serve --workers`` (``hub.workers``): a whole hub node that
+    shares the port, dies with its supervisor, and tells it once it serves."""
+    role.die_with_parent()
+    logs.configure(settings.log_level, settings.log_format, worker=role.index)
+    return _run_hub(settings, host, port, on_started=lambda addresses: role.tell_serving(), worker=role.index)
 
 
 def _run_hub(
@@ -107,11 +140,15 @@ def _run_hub(
     host: str,
     port: int,
     on_started: Callable[[list[tuple[str, int]]], None] | None = None,
+    worker: int | None = None,
 ) -> int:
     from hub.app import build_app
+    from hub.keys import METRICS
     from hub.web import serving
 
     app = build_app(settings)
+    if worker is not None:
+        app[METRICS].identify_worker(worker, os.getpid())
     log.info("hub starting on http://%s:%d", host, port)
     try:
         serving.run(
@@ -120,6 +157,7 @@ def _run_hub(
             port=port,
             shutdown_timeout=settings.shutdown_timeout_seconds,
             on_started=on_started,
+            reuse_port=worker is not None,
         )
     except serving.CannotListen as exc:
         print(f"hub: {exc}", file=sys.stderr)
@@ -174,6 +212,13 @@ def _token(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError("--ttl", "must be a positive number of seconds")
     print(issue_token(settings, role=Role(args.role), sub=args.sub, ttl_seconds=args.ttl))
     return 0
+
+
+def _workers(value: str) -> int:
+    try:
+        return read_workers("--workers", value)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r}: {exc.reason}; or 'auto'") from None
 
 
 def _port(value: str) -> int:

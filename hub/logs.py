@@ -19,15 +19,22 @@ ACCESS_LOGGER = "hub.access"  # one line per HTTP request (hub.web.serving.Acces
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per record; a record's ``fields`` (``extra={"fields": {...}}``, as the
-    access log writes them) are keys of their own."""
+    access log writes them) are keys of their own. A worker of ``serve --workers`` adds its
+    number as ``worker``."""
+
+    def __init__(self, worker: int | None = None) -> None:
+        super().__init__()
+        self.worker = worker
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
+        entry: dict[str, object] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
         }
+        if self.worker is not None:
+            entry["worker"] = self.worker
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             entry.update({key: value for key, value in fields.items() if key not in entry})
@@ -84,10 +91,13 @@ class Throttle(logging.Filter):
         return True
 
 
-def configure(level: str, fmt: LogFormat) -> None:
+def configure(level: str, fmt: LogFormat, worker: int | None = None) -> None:
+    """``worker``: the number of a worker of ``serve --workers``, written on each of its lines, so
+    that the workers' lines, interleaved on one output, can be told apart."""
     handler = logging.StreamHandler()
     handler.addFilter(Throttle())
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    text = TEXT_FORMAT if worker is None else TEXT_FORMAT.replace("%(name)s", f"worker-{worker} %(name)s")
+    handler.setFormatter(JsonFormatter(worker) if fmt == "json" else logging.Formatter(text))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -61,5 +61,15 @@ class Metrics:
         self.chat_batches.inc()
         self.chat_batched.inc(size)
 
+    def identify_worker(self, index: int, pid: int) -> None:
+        """Under ``serve --workers`` each worker answers the requests the kernel gives it, so a
+        scrape says which worker answered it."""
+        Gauge(
+            "hub_worker",
+            "Set to 1 in a worker of serve --workers: its number (1 to N) and process id",
+            ["worker", "pid"],
+            registry=self.registry,
+        ).labels(str(index), str(pid)).set(1)
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -29,6 +29,7 @@ ASYMMETRIC_ALGORITHMS = frozenset(
 HMAC_KEY_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
 HMAC_ALGORITHMS = frozenset(HMAC_KEY_BYTES)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+MAX_WORKERS = 256  # hub processes of `serve --workers`; more is a typo, not a machine
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +122,8 @@ class Settings:
     # pub/sub, one channel per room (``hub.fanout_sharded``), and presence keeps its keys of one
     # change in one slot (``hub.presence.redis``).
     redis_cluster: bool = False
+    # Hub processes `python -m hub serve` runs on its port (``hub.workers``); 1 is a lone process.
+    workers: int = 1
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -180,7 +183,20 @@ class Settings:
             console_retention_hours=r.real("HUB_CONSOLE_RETENTION_HOURS", 72.0, minimum=1.0),
             demo_dir=Path(r.text("HUB_DEMO_DIR") or "clients/demo"),
             redis_cluster=redis_cluster,
+            workers=read_workers("HUB_WORKERS", r.text("HUB_WORKERS")),
         )
+
+
+def read_workers(name: str, value: str | None) -> int:
+    """A number of hub processes, or ``auto``: one per CPU this process may run on (a container's
+    share, not the host's)."""
+    if value is None:
+        return 1
+    if value.lower() == "auto":
+        if hasattr(os, "sched_getaffinity"):
+            return max(1, len(os.sched_getaffinity(0)))
+        return os.cpu_count() or 1
+    return EnvReader({name: value}).integer(name, 1, minimum=1, maximum=MAX_WORKERS)
 
 
 def _read_outbox(r: EnvReader) -> OutboxSettings:

@@ -168,10 +168,15 @@ def run(
     port: int,
     shutdown_timeout: float,
     on_started: Callable[[list[tuple[str, int]]], None] | None = None,
+    reuse_port: bool = False,
 ) -> None:
     """Serve ``app`` until SIGINT or SIGTERM, then shut down gracefully: what ``web.run_app`` does,
     with ``HubRunner`` and ``AccessLog``. ``on_started`` is told the addresses listened on once
-    requests are served. ``CannotListen`` when the port is taken or the address unusable."""
+    requests are served. ``CannotListen`` when the port is taken or the address unusable.
+
+    ``reuse_port``: listen with SO_REUSEPORT beside the other workers of ``serve --workers``
+    (``hub.workers``), whose supervisor has checked the port. No trial listen then: a listening
+    socket of the group that closes drops the connections the kernel queued on it."""
 
     async def serve() -> None:
         # A signal cancels this task alone, even while the application starts: the runner's
@@ -181,7 +186,8 @@ def run(
         assert main is not None
         for signum in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(signum, main.cancel)
-        await check_can_listen(host, port)
+        if not reuse_port:
+            await check_can_listen(host, port)
         runner = HubRunner(
             app,
             shutdown_timeout=shutdown_timeout,
@@ -192,7 +198,7 @@ def run(
         await runner.setup()
         try:
             try:
-                await web.TCPSite(runner, host, port).start()
+                await web.TCPSite(runner, host, port, reuse_port=reuse_port or None).start()
             except OSError as exc:  # taken meanwhile
                 raise cannot_listen(exc, host, port) from exc
             if on_started is not None:

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import psutil
 import pytest
 import socketio
 
@@ -21,7 +20,7 @@ from hub.settings import Settings
 from hub.storage.migrate import load_migrations
 from tests.support.hubs import cli
 from tests.support.js import JS_DIR, js_packages
-from tests.support.processes import HubProcess, start_with_many_sockets
+from tests.support.processes import HubProcess, embedded_postgres_processes, start_with_many_sockets
 from tests.support.services import free_port
 from tests.support.waiting import WAIT
 
@@ -154,14 +153,6 @@ async def test_embedded_database_from_nothing(processes: list[HubProcess], tmp_p
     await check_sigterm_is_graceful(again)
     assert embedded_postgres_processes(data_dir) == []
     print(f"embedded: ready in {cold:.1f}s from nothing, {warm:.1f}s on its data")
-
-
-def embedded_postgres_processes(data_dir: Path) -> list[psutil.Process]:
-    return [
-        p
-        for p in psutil.process_iter(["name", "cmdline"])
-        if p.info["name"] == "postgres" and str(data_dir.resolve()) in " ".join(p.info["cmdline"] or [])
-    ]
 
 
 def test_migrate_command(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psutil
 import pytest
 
 from hub.auth import Role, issue_token
@@ -20,7 +22,11 @@ from tests.support.waiting import wait_until
 
 
 class HubProcess:
-    def __init__(self, env: dict[str, str], port: int, log_path: Path, cwd: Path = ROOT) -> None:
+    """``python -m hub serve`` on ``port``; ``args`` are more of its arguments (``--workers 2``)."""
+
+    def __init__(
+        self, env: dict[str, str], port: int, log_path: Path, cwd: Path = ROOT, args: tuple[str, ...] = ()
+    ) -> None:
         self.port = port
         self.log_path = log_path
         self._log = log_path.open("w")
@@ -28,7 +34,7 @@ class HubProcess:
         self.cwd = cwd
         self.env = {"PATH": os.environ.get("PATH", ""), **env}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hub", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, "-m", "hub", "serve", "--host", "127.0.0.1", "--port", str(port), *args],
             env=self.env,
             cwd=cwd,
             stdout=self._log,
@@ -61,10 +67,28 @@ class HubProcess:
         return self.log_path.read_text()
 
     def stop(self) -> None:
+        """Killed, with its workers if it runs some (they would drain on their own otherwise)."""
         if self.proc.poll() is None:
+            try:
+                workers = psutil.Process(self.proc.pid).children()
+            except psutil.NoSuchProcess:
+                workers = []
             self.proc.kill()
             self.proc.wait(10)
+            for worker in workers:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    worker.kill()
+            psutil.wait_procs(workers, timeout=10)
         self._log.close()
+
+
+def embedded_postgres_processes(data_dir: Path) -> list[psutil.Process]:
+    """The processes of the embedded PostgreSQL running on ``data_dir``."""
+    return [
+        p
+        for p in psutil.process_iter(["name", "cmdline"])
+        if p.info["name"] == "postgres" and str(data_dir.resolve()) in " ".join(p.info["cmdline"] or [])
+    ]
 
 
 async def start_with_many_sockets(
