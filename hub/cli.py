@@ -109,7 +109,7 @@ def _run_hub(
     on_started: Callable[[list[tuple[str, int]]], None] | None = None,
 ) -> int:
     from hub.app import build_app
-    from hub.web import serving
+    from hub.web import loops, serving
 
     app = build_app(settings)
     log.info("hub starting on http://%s:%d", host, port)
@@ -120,6 +120,7 @@ def _run_hub(
             port=port,
             shutdown_timeout=settings.shutdown_timeout_seconds,
             on_started=on_started,
+            loop_factory=loops.loop_factory(settings.event_loop),
         )
     except serving.CannotListen as exc:
         print(f"hub: {exc}", file=sys.stderr)

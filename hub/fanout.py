@@ -21,6 +21,7 @@ from typing import Any
 import socketio
 from redis import asyncio as aioredis
 
+from hub import jsoncodec
 from hub.rooms import IndexedRooms
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,10 @@ Restored = Callable[[bool], Awaitable[None]]  # (cluster_wide) -> None
 class FanoutLink(IndexedRooms, socketio.AsyncRedisManager):  # type: ignore[misc]
     def __init__(self, url: str, channel: str, on_restored: Restored) -> None:
         super().__init__(
-            url, channel=channel, redis_options={"socket_connect_timeout": CONNECT_TIMEOUT_SECONDS}
+            url,
+            channel=channel,
+            redis_options={"socket_connect_timeout": CONNECT_TIMEOUT_SECONDS},
+            json=jsoncodec,  # every emit is encoded for Redis, and decoded by each other node
         )
         self._on_restored = on_restored
         self._publisher: aioredis.Redis | None = None

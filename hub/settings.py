@@ -6,6 +6,7 @@ naming the variable (``ConfigError``) instead of surfacing later as a confusing 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -117,6 +118,8 @@ class Settings:
     # demo login (``POST /api/v1/demo/login``) signs a token for any of its people. Never read
     # from the environment, so no deployment turns it on by a stray variable.
     demo_mode: bool = False
+    # The asyncio event loop the server runs on (``hub.web.loops``): auto, asyncio or uvloop.
+    event_loop: str = "auto"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -171,6 +174,7 @@ class Settings:
             extensions=extension.configure(env),
             console_retention_hours=r.real("HUB_CONSOLE_RETENTION_HOURS", 72.0, minimum=1.0),
             demo_dir=Path(r.text("HUB_DEMO_DIR") or "clients/demo"),
+            event_loop=_read_event_loop(r),
         )
 
 
@@ -243,3 +247,10 @@ def _default_algorithm(public_key_pem: str) -> str:
     if isinstance(key, ed25519.Ed25519PublicKey):
         return "EdDSA"
     raise ConfigError("HUB_JWT_PUBLIC_KEY", f"unsupported key type {type(key).__name__}")
+
+
+def _read_event_loop(r: EnvReader) -> str:
+    choice = r.choice("HUB_EVENT_LOOP", ("auto", "asyncio", "uvloop"), "auto")
+    if choice == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        raise ConfigError("HUB_EVENT_LOOP", "uvloop is not installed (pip install uvloop)")
+    return choice

@@ -30,7 +30,11 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
 from hub.logs import ACCESS_LOGGER
+from hub.web import loops
 from hub.web.http import error_response
+from hub.web.loops import LoopFactory
+
+log = logging.getLogger(__name__)
 
 KEEPALIVE_TIMEOUT_SECONDS = 75.0  # web.run_app's, which the hub was served with before
 # Engine.IO's requests: every long-poll of a socket on polling, and a websocket's upgrade, which
@@ -168,10 +172,12 @@ def run(
     port: int,
     shutdown_timeout: float,
     on_started: Callable[[list[tuple[str, int]]], None] | None = None,
+    loop_factory: LoopFactory | None = None,
 ) -> None:
     """Serve ``app`` until SIGINT or SIGTERM, then shut down gracefully: what ``web.run_app`` does,
     with ``HubRunner`` and ``AccessLog``. ``on_started`` is told the addresses listened on once
-    requests are served. ``CannotListen`` when the port is taken or the address unusable."""
+    requests are served. ``CannotListen`` when the port is taken or the address unusable.
+    ``loop_factory``: the event loop to run on (``hub.web.loops``); None for asyncio's."""
 
     async def serve() -> None:
         # A signal cancels this task alone, even while the application starts: the runner's
@@ -201,5 +207,6 @@ def run(
         finally:
             await runner.cleanup()
 
-    with contextlib.suppress(asyncio.CancelledError):
-        asyncio.run(serve())
+    with contextlib.suppress(asyncio.CancelledError), asyncio.Runner(loop_factory=loop_factory) as runner:
+        log.info("serving on the %s event loop", loops.loop_name(runner.get_loop()))
+        runner.run(serve())
