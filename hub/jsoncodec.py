@@ -6,8 +6,8 @@ work in C at a fraction of the cost. A module-like object (``dumps``, ``loads``)
 python-socketio's packets expect it, and for what the hub encodes itself.
 
 The standard library, as python-engineio configures it (``engineio.json``: integers of more
-than 100 digits refused), stays the reference, used whenever orjson refuses or would read
-otherwise:
+than 100 digits refused, here for stored JSON too), stays the reference, used whenever orjson
+refuses or would read otherwise:
 
 - orjson reads an integer beyond 64 bits as a float, so a packet with 19 digits in a row
   anywhere (in a string too: the test is a cheap search, not a parse) is decoded by the standard
@@ -26,11 +26,11 @@ library wrote ``NaN``, which no JSON parser reads).
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 import orjson
-from engineio import json as reference
 
 # Keys that are not strings (ints, None, ...) become strings, as the standard library does.
 ENCODE_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
@@ -38,6 +38,13 @@ ENCODE_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orj
 LONG_DIGITS = re.compile(r"\d{19}")
 LONG_DIGITS_BYTES = re.compile(rb"\d{19}")
 COMPACT = {"separators": (",", ":")}
+MAX_INTEGER_DIGITS = 100  # python-engineio's bound: int() of a longer string is slow (quadratic)
+
+
+def _bounded_int(text: str) -> int:
+    if len(text) > MAX_INTEGER_DIGITS:
+        raise ValueError("Integer is too large")
+    return int(text)
 
 
 def dumps(obj: Any, **kwargs: Any) -> str:
@@ -48,8 +55,7 @@ def dumps(obj: Any, **kwargs: Any) -> str:
             return orjson.dumps(obj, option=ENCODE_OPTIONS).decode()
         except TypeError:
             pass
-    encoded: str = reference.dumps(obj, **{**COMPACT, **kwargs})
-    return encoded
+    return json.dumps(obj, **{**COMPACT, **kwargs})
 
 
 def loads(text: str | bytes, **kwargs: Any) -> Any:
@@ -61,4 +67,4 @@ def loads(text: str | bytes, **kwargs: Any) -> Any:
                 return orjson.loads(text)
             except orjson.JSONDecodeError:
                 pass
-    return reference.loads(text, **kwargs)
+    return json.loads(text, **{"parse_int": _bounded_int, **kwargs})
