@@ -22,7 +22,7 @@ import socketio
 from redis import asyncio as aioredis
 
 from hub import jsoncodec
-from hub.rooms import IndexedRooms
+from hub.rooms import DirectEmit, IndexedRooms
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,9 @@ RETRY_CAP_SECONDS = 2.0
 Restored = Callable[[bool], Awaitable[None]]  # (cluster_wide) -> None
 
 
-class FanoutLink(IndexedRooms, socketio.AsyncRedisManager):  # type: ignore[misc]
+# DirectEmit after the Redis manager: its local delivery (``super().emit`` in python-socketio's
+# pub/sub manager) is DirectEmit's, while emitting still publishes for the other nodes.
+class FanoutLink(IndexedRooms, socketio.AsyncRedisManager, DirectEmit):  # type: ignore[misc]
     def __init__(self, url: str, channel: str, on_restored: Restored) -> None:
         super().__init__(
             url,
