@@ -1,8 +1,10 @@
 """The event loop the server runs on: uvloop when it is installed, asyncio's own otherwise.
 
-uvloop (libuv, in C) runs the same asyncio code with less CPU per callback and per socket write,
-which is most of what a chat message costs the hub besides its own code (bench/README.md, "Where
-a chat message's CPU goes"). It is optional: ``HUB_EVENT_LOOP=asyncio`` keeps the standard loop,
+uvloop (libuv, in C) runs the same asyncio code with less CPU per callback, per timer and per
+socket write: the event loop and the writes of frames and statements are a third of what a chat
+message costs the hub (bench/README.md, "Where a chat message's CPU goes").
+
+It is optional: ``HUB_EVENT_LOOP=asyncio`` keeps the standard loop,
 and ``uvloop`` insists on it (``Settings.from_env`` refuses it when uvloop is missing).
 """
 
