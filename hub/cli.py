@@ -144,7 +144,7 @@ def _run_hub(
 ) -> int:
     from hub.app import build_app
     from hub.keys import METRICS
-    from hub.web import serving
+    from hub.web import loops, serving
 
     app = build_app(settings)
     if worker is not None:
@@ -158,6 +158,7 @@ def _run_hub(
             shutdown_timeout=settings.shutdown_timeout_seconds,
             on_started=on_started,
             reuse_port=worker is not None,
+            loop_factory=loops.loop_factory(settings.event_loop),
         )
     except serving.CannotListen as exc:
         print(f"hub: {exc}", file=sys.stderr)

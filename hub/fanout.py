@@ -21,7 +21,8 @@ from typing import Any
 import socketio
 from redis import asyncio as aioredis
 
-from hub.rooms import IndexedRooms
+from hub import jsoncodec
+from hub.rooms import DirectEmit, IndexedRooms
 
 log = logging.getLogger(__name__)
 
@@ -88,13 +89,16 @@ class LinkHealth:
                 await client.aclose()
 
 
-class FanoutLink(IndexedRooms, LinkHealth, socketio.AsyncRedisManager):  # type: ignore[misc]
+# DirectEmit after the Redis manager: its local delivery (``super().emit`` in python-socketio's
+# pub/sub manager) is DirectEmit's, while emitting still publishes for the other nodes.
+class FanoutLink(IndexedRooms, LinkHealth, socketio.AsyncRedisManager, DirectEmit):  # type: ignore[misc]
     def __init__(self, url: str, channel: str, on_restored: Restored) -> None:
         super().__init__(
             url,
             channel=channel,
             redis_options={"socket_connect_timeout": CONNECT_TIMEOUT_SECONDS},
             on_restored=on_restored,
+            json=jsoncodec,  # every emit is encoded for Redis, and decoded by each other node
         )
         self._publisher: aioredis.Redis | None = None
         self._listener: aioredis.Redis | None = None

@@ -40,8 +40,9 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisClusterException, RedisError
 from socketio.async_pubsub_manager import AsyncPubSubManager
 
+from hub import jsoncodec
 from hub.fanout import CONNECT_TIMEOUT_SECONDS, PUBLISH_TIMEOUT_SECONDS, LinkHealth, Restored
-from hub.rooms import IndexedRooms, Room
+from hub.rooms import DirectEmit, IndexedRooms, Room
 from hub.shard_subscriptions import ShardSubscriptions
 
 log = logging.getLogger(__name__)
@@ -51,9 +52,11 @@ HANDLED_IDS = 4096  # emits to several rooms remembered, so that each is handled
 RECEIVED_QUEUE = 10_000  # messages read from the shards, not yet handled; then reading waits
 
 
-class ShardedFanoutLink(IndexedRooms, LinkHealth, AsyncPubSubManager):  # type: ignore[misc]
+# DirectEmit after the pub/sub manager, as in ``hub.fanout.FanoutLink``: local delivery is its.
+class ShardedFanoutLink(IndexedRooms, LinkHealth, AsyncPubSubManager, DirectEmit):  # type: ignore[misc]
     def __init__(self, url: str, prefix: str, on_restored: Restored) -> None:
-        super().__init__(channel=prefix, on_restored=on_restored)
+        # jsoncodec: every emit is encoded for Redis, and decoded by each node that holds the room.
+        super().__init__(channel=prefix, on_restored=on_restored, json=jsoncodec)
         self.cluster: RedisCluster = RedisCluster.from_url(
             url, socket_connect_timeout=CONNECT_TIMEOUT_SECONDS
         )
@@ -118,7 +121,7 @@ class ShardedFanoutLink(IndexedRooms, LinkHealth, AsyncPubSubManager):  # type: 
         elif queued and callback is not None:
             await self._listening()  # the acknowledgement comes back on this node's channel
         return await super().emit(
-            event, data, namespace=namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs
+            event, data, namespace=namespace or "/", room=room, skip_sid=skip_sid, callback=callback, **kwargs
         )
 
     async def _publish(self, data: dict[str, Any]) -> Any:

@@ -11,9 +11,14 @@ rooms the socket is in. Its sockets that are being disconnected are a set for th
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import socketio
+from engineio import packet as eio_packet
+from socketio import packet
+
+log = logging.getLogger(__name__)
 
 Room = str | None  # None: the namespace's room of every socket
 
@@ -75,5 +80,59 @@ class IndexedRooms:
                 del self.pending_disconnect[namespace]
 
 
-class LocalManager(IndexedRooms, socketio.AsyncManager):  # type: ignore[misc]
+class DirectEmit(socketio.AsyncManager):  # type: ignore[misc]
+    """python-socketio's delivery of an emit to this node's sockets, without a task per socket.
+
+    python-socketio encodes the packet once, then starts a task per recipient and waits for
+    them all; each task only puts the packet on its socket's Engine.IO queue (unbounded: the
+    put never waits), which its writer task sends. The tasks were a fifth of the cost of an emit
+    to one socket, and most of the hub's own cost per delivery in a fan-out to 1,000 sockets.
+    Here the packets are queued one socket after the other, in the order of the call, so two
+    emits to the same socket always leave in the order they were made. What changes: a socket
+    whose client stopped answering pings is closed (and its disconnect handled) by python-engineio
+    when something is sent to it, which now delays the sockets after it in the same emit, as it
+    already delayed the emit's return; and a room with no recipient on this node costs no
+    encoding. Emits with a callback (an ack per socket) take python-socketio's path.
+
+    A pub/sub manager delivers through ``super().emit`` from its message handler, which is this
+    method when this class comes after the pub/sub manager in the bases (``hub.fanout``).
+    """
+
+    async def emit(
+        self,
+        event: str,
+        data: Any,
+        namespace: str,
+        room: Any = None,
+        skip_sid: Any = None,
+        callback: Any = None,
+        to: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        if callback:
+            await super().emit(event, data, namespace, room, skip_sid, callback, to, **kwargs)
+            return
+        room = to or room
+        if namespace not in self.rooms:
+            return
+        skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
+        targets = [eio_sid for sid, eio_sid in self.get_participants(namespace, room) if sid not in skip]
+        if not targets:
+            return
+        # As python-socketio does: a tuple is several arguments, None none, anything else one.
+        args = list(data) if isinstance(data, tuple) else [] if data is None else [data]
+        encoded = self.server.packet_class(packet.EVENT, namespace=namespace, data=[event, *args]).encode()
+        frames = [
+            eio_packet.Packet(eio_packet.MESSAGE, part)
+            for part in (encoded if isinstance(encoded, list) else [encoded])
+        ]
+        for eio_sid in targets:
+            for frame in frames:
+                try:
+                    await self.server._send_eio_packet(eio_sid, frame)
+                except Exception as exc:  # a socket closing meanwhile; the others still get it
+                    log.debug("sending %s to %s failed: %r", event, eio_sid, exc)
+
+
+class LocalManager(IndexedRooms, DirectEmit):
     """The manager of a hub that runs alone (no ``HUB_REDIS_URL``)."""

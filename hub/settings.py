@@ -6,6 +6,7 @@ naming the variable (``ConfigError``) instead of surfacing later as a confusing 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -124,6 +125,8 @@ class Settings:
     redis_cluster: bool = False
     # Hub processes `python -m hub serve` runs on its port (``hub.workers``); 1 is a lone process.
     workers: int = 1
+    # The asyncio event loop the server runs on (``hub.web.loops``): auto, asyncio or uvloop.
+    event_loop: str = "auto"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -184,6 +187,7 @@ class Settings:
             demo_dir=Path(r.text("HUB_DEMO_DIR") or "clients/demo"),
             redis_cluster=redis_cluster,
             workers=read_workers("HUB_WORKERS", r.text("HUB_WORKERS")),
+            event_loop=_read_event_loop(r),
         )
 
 
@@ -268,3 +272,10 @@ def _default_algorithm(public_key_pem: str) -> str:
     if isinstance(key, ed25519.Ed25519PublicKey):
         return "EdDSA"
     raise ConfigError("HUB_JWT_PUBLIC_KEY", f"unsupported key type {type(key).__name__}")
+
+
+def _read_event_loop(r: EnvReader) -> str:
+    choice = r.choice("HUB_EVENT_LOOP", ("auto", "asyncio", "uvloop"), "auto")
+    if choice == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        raise ConfigError("HUB_EVENT_LOOP", "uvloop is not installed (pip install uvloop)")
+    return choice

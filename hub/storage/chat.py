@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from hub import jsoncodec
 from hub.chat.models import Conversation, Member, Message
 from hub.storage.db import Conn, Executor
 
@@ -322,7 +322,7 @@ def _batch_arguments(batch: Sequence[NewMessage]) -> list[list[Any]]:
         [m.sender_role for m in batch],
         [m.client_id for m in batch],
         [m.body for m in batch],
-        [json.dumps(m.attachments) for m in batch],
+        [jsoncodec.dumps(m.attachments) for m in batch],
         [m.private for m in batch],
     ]
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import math
 import warnings
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 from asyncpg.pool import PoolAcquireContext, PoolConnectionProxy
 
+from hub import jsoncodec
 from hub.errors import Unavailable
 
 if TYPE_CHECKING:  # read, never imported: storage sits below the settings it is handed
@@ -137,8 +137,8 @@ class EmbeddedDatabaseUnavailable(RuntimeError):
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    # jsonb columns in and out as Python objects, encoded once with the stdlib codec.
-    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    # jsonb columns in and out as Python objects, encoded once, with the packets' codec (orjson).
+    await conn.set_type_codec("jsonb", encoder=jsoncodec.dumps, decoder=jsoncodec.loads, schema="pg_catalog")
 
 
 @dataclass(slots=True)

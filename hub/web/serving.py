@@ -30,7 +30,11 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
 from hub.logs import ACCESS_LOGGER
+from hub.web import loops
 from hub.web.http import error_response
+from hub.web.loops import LoopFactory
+
+log = logging.getLogger(__name__)
 
 KEEPALIVE_TIMEOUT_SECONDS = 75.0  # web.run_app's, which the hub was served with before
 # Engine.IO's requests: every long-poll of a socket on polling, and a websocket's upgrade, which
@@ -169,6 +173,7 @@ def run(
     shutdown_timeout: float,
     on_started: Callable[[list[tuple[str, int]]], None] | None = None,
     reuse_port: bool = False,
+    loop_factory: LoopFactory | None = None,
 ) -> None:
     """Serve ``app`` until SIGINT or SIGTERM, then shut down gracefully: what ``web.run_app`` does,
     with ``HubRunner`` and ``AccessLog``. ``on_started`` is told the addresses listened on once
@@ -176,7 +181,9 @@ def run(
 
     ``reuse_port``: listen with SO_REUSEPORT beside the other workers of ``serve --workers``
     (``hub.workers``), whose supervisor has checked the port. No trial listen then: a listening
-    socket of the group that closes drops the connections the kernel queued on it."""
+    socket of the group that closes drops the connections the kernel queued on it.
+
+    ``loop_factory``: the event loop to run on (``hub.web.loops``); None for asyncio's."""
 
     async def serve() -> None:
         # A signal cancels this task alone, even while the application starts: the runner's
@@ -207,5 +214,6 @@ def run(
         finally:
             await runner.cleanup()
 
-    with contextlib.suppress(asyncio.CancelledError):
-        asyncio.run(serve())
+    with contextlib.suppress(asyncio.CancelledError), asyncio.Runner(loop_factory=loop_factory) as runner:
+        log.info("serving on the %s event loop", loops.loop_name(runner.get_loop()))
+        runner.run(serve())

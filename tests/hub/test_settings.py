@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hub.auth import development_secret, verification_key
 from hub.env import ConfigError
 from hub.settings import Settings
+from hub.web import loops
 
 SECRET = "s" * 64
 
@@ -29,6 +30,7 @@ def test_defaults_need_no_configuration() -> None:
     assert settings.db_acquire_timeout_seconds == 3.0
     assert settings.db_statement_timeout_seconds == 5.0
     assert settings.sockets.websocket_compression is False  # as Node's Socket.IO server
+    assert settings.event_loop == "auto"
 
 
 def test_values_are_read_and_normalised() -> None:
@@ -81,6 +83,7 @@ def test_values_are_read_and_normalised() -> None:
         ({"HUB_REDIS_MODE": "sentinel"}, "HUB_REDIS_MODE"),
         ({"HUB_REDIS_MODE": "cluster"}, "HUB_REDIS_MODE"),  # without HUB_REDIS_URL
         ({"HUB_REDIS_MODE": "cluster", "HUB_REDIS_URL": "unix:///run/redis.sock"}, "HUB_REDIS_MODE"),
+        ({"HUB_EVENT_LOOP": "trio"}, "HUB_EVENT_LOOP"),
     ],
 )
 def test_bad_values_name_their_variable(env: dict[str, str], variable: str) -> None:
@@ -132,3 +135,20 @@ def _ec_public_pem() -> str:
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         .decode()
     )
+
+
+def test_event_loop_is_uvloop_when_installed_unless_asyncio_is_asked_for() -> None:
+    auto = loops.loop_factory(Settings.from_env({}).event_loop)
+    assert loops.loop_factory(Settings.from_env({"HUB_EVENT_LOOP": "asyncio"}).event_loop) is None
+    if not loops.uvloop_installed():
+        assert auto is None
+        with pytest.raises(ConfigError, match="uvloop is not installed"):
+            Settings.from_env({"HUB_EVENT_LOOP": "uvloop"})
+        return
+    assert auto is not None
+    loop = auto()
+    try:
+        assert loops.loop_name(loop) == "uvloop"
+    finally:
+        loop.close()
+    assert loops.loop_factory(Settings.from_env({"HUB_EVENT_LOOP": "UVLOOP"}).event_loop) is not None
