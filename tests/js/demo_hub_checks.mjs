@@ -92,9 +92,13 @@ try {
 
   // Four is lost on the way and five arrives: the gap is seen, five is kept, four is fetched.
   customer.socket.off("chat:message", liveHandler);
-  await say("four");
+  const arrived = [];
+  const spy = (event, message) => event === "chat:message" && arrived.push(message.seq);
+  customer.socket.onAny(spy);
+  const four = await say("four");
   const five = await say("five");
-  await new Promise((resolve) => setTimeout(resolve, 300)); // both reach the deaf socket
+  await until(() => arrived.includes(four.seq) && arrived.includes(five.seq), "both reaching the deaf socket");
+  customer.socket.offAny(spy);
   customer.socket.on("chat:message", liveHandler);
   liveHandler({ conversation_id: conversationId, seq: five.seq, body: "five", sender: me, kind: "text", created_at: five.created_at });
   await until(() => result.messages.length === 5, "the missing message");
