@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, NoReturn, TypeVar
 
@@ -93,20 +93,22 @@ def event(
 
 @dataclass(slots=True)
 class PersonSockets:
-    """One person's sockets on this namespace of this node: how many, and their shared budget."""
+    """One person's sockets on this namespace of this node: how many, and their shared budget
+    (made when one of them first sends an event: an idle socket needs none)."""
 
     count: int = 0
-    buckets: dict[str, TokenBucket] = field(default_factory=dict)
+    buckets: dict[str, TokenBucket] | None = None
 
 
 @dataclass(slots=True)
 class SocketState:
-    """Per-socket state, local to the node that holds the socket."""
+    """Per-socket state, local to the node that holds the socket. The rate buckets and the
+    abuse strikes are made when the socket first sends an event, or is first refused one."""
 
     user: Principal
     person: PersonSockets
-    buckets: dict[str, TokenBucket] = field(default_factory=dict)
-    strikes: TokenBucket = field(default_factory=lambda: TokenBucket(ABUSE))
+    buckets: dict[str, TokenBucket] | None = None
+    strikes: TokenBucket | None = None
     expiry: asyncio.TimerHandle | None = None  # ends the session when the token runs out
 
 
@@ -228,7 +230,11 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             state.expiry.cancel()
         delay = state.user.expires_at + self.hub.settings.jwt.leeway_seconds - time.time()
         loop = asyncio.get_running_loop()
-        state.expiry = loop.call_later(max(delay, 0.0), lambda: self.hub.spawn(self._expire(sid)))
+        # A bound method and its argument rather than a closure: one timer per connected socket.
+        state.expiry = loop.call_later(max(delay, 0.0), self._expire_soon, sid)
+
+    def _expire_soon(self, sid: str) -> None:
+        self.hub.spawn(self._expire(sid))
 
     async def _expire(self, sid: str) -> None:
         if sid not in self.sockets:
@@ -300,6 +306,8 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     @staticmethod
     def _bucket(state: SocketState, limit: str) -> TokenBucket:
+        if state.buckets is None:
+            state.buckets = {}
         bucket = state.buckets.get(limit)
         if bucket is None:
             bucket = state.buckets[limit] = TokenBucket(LIMITS[limit])
@@ -307,6 +315,8 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     @staticmethod
     def _person_bucket(state: SocketState, limit: str) -> TokenBucket:
+        if state.person.buckets is None:
+            state.person.buckets = {}
         bucket = state.person.buckets.get(limit)
         if bucket is None:
             bucket = state.person.buckets[limit] = TokenBucket(USER_LIMITS[limit])
@@ -322,6 +332,8 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def _strike(self, sid: str, state: SocketState) -> None:
         """Refusals are free up to a point; sustained abuse costs the socket its connection."""
+        if state.strikes is None:
+            state.strikes = TokenBucket(ABUSE)
         if state.strikes.take():
             log.warning("disconnecting %s (%s) for sustained abuse", state.user.user_id, self.namespace)
             await self.emit(SERVER_ABUSE.name, {"reason": "too_many_refused_events"}, to=sid)
