@@ -7,10 +7,16 @@ SIGTERM spent about 27 s of CPU in that loop (25 million tests), and was killed 
 exited. Here each socket's rooms are kept beside python-socketio's table, so leaving costs the
 rooms the socket is in. Its sockets that are being disconnected are a set for the same reason
 (python-socketio keeps a list, searched and trimmed once per socket).
+
+Each socket's room of its own (named after its sid, which python-socketio makes for every socket
+so that an emit can be addressed to it) is not a table of its own here: its one member is the
+socket, known from the namespace's room of every socket. python-socketio keeps it as a two-way
+table (``bidict``) of two dicts, about 500 bytes for every connected socket.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import socketio
@@ -37,16 +43,39 @@ class IndexedRooms:
         self._rooms_of: dict[tuple[str, str], dict[Room, None]] = {}
 
     def basic_enter_room(self, sid: str, namespace: str, room: Room, eio_sid: str | None = None) -> None:
-        super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)  # type: ignore[misc]
+        if room != sid:  # a socket's own room is only indexed (python-socketio enters it second)
+            super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)  # type: ignore[misc]
         self._rooms_of.setdefault((namespace, sid), {})[room] = None
 
     def basic_leave_room(self, sid: str, namespace: str, room: Room) -> None:
-        super().basic_leave_room(sid, namespace, room)  # type: ignore[misc]
+        if room != sid:
+            super().basic_leave_room(sid, namespace, room)  # type: ignore[misc]
         rooms = self._rooms_of.get((namespace, sid))
         if rooms is not None:
             rooms.pop(room, None)
             if not rooms:
                 del self._rooms_of[(namespace, sid)]
+
+    def get_participants(self, namespace: str, room: Room | list[Room]) -> Iterator[tuple[str, str]]:
+        """python-socketio's: (sid, Engine.IO sid) of every socket in ``room`` (or in any of a
+        list of rooms), a socket's own room included."""
+        rooms = self.rooms.get(namespace, {})
+        if isinstance(room, list | tuple):
+            participants: dict[str, str] = {}
+            for each in room:
+                participants.update(self._members(namespace, rooms, each))
+        else:
+            participants = dict(self._members(namespace, rooms, room))
+        yield from participants.items()
+
+    def _members(self, namespace: str, rooms: dict[Room, Any], room: Room) -> Mapping[str, str]:
+        members = rooms.get(room)
+        if members is not None:
+            forward: Mapping[str, str] = members._fwdm  # the bidict's own dict, as python-socketio reads it
+            return forward
+        if room is not None and room in self._rooms_of.get((namespace, room), ()):
+            return {room: rooms[None][room]}  # a socket's own room: the socket
+        return {}
 
     def get_rooms(self, sid: str, namespace: str) -> list[str]:
         return [room for room in self._rooms_of.get((namespace, sid), ()) if room is not None]
