@@ -11,7 +11,7 @@ connected socket's 34 KiB (bench/README.md, "Memory per socket"). Here, with the
   reader's timeout, ping interval + ping timeout, that closed it first before);
 - packets are written by a task started when one is queued, which ends once the queue is empty,
   so a slow client still never holds up the code that sends to it;
-- the next ping is a timer (``loop.call_later``), not a sleeping task;
+- the next ping is an entry in the server's one queue of pings (``Pings``), not a sleeping task;
 - the queue (``SessionQueue``) holds no deque, future or event until it has something to hold.
 
 Long-polling sessions, and the upgrade from polling to a websocket, behave as python-engineio's.
@@ -20,6 +20,8 @@ Long-polling sessions, and the upgrade from polling to a websocket, behave as py
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import time
 from collections import deque
 from collections.abc import Callable
@@ -127,6 +129,44 @@ class SessionQueue:
                 break
 
 
+class Pings:
+    """When each session is next pinged, with one timer for them all: a timer per session
+    (a handle, a bound method and a context, about 250 bytes) would be one more thing every
+    idle socket holds. Ordered by time (a heap), so that a change of the interval cannot make
+    one session wait for another's ping."""
+
+    def __init__(self) -> None:
+        self._due: list[tuple[float, int, HubSocket]] = []
+        self._count = itertools.count()  # ties in time go in order of scheduling
+        self._timer: asyncio.TimerHandle | None = None
+
+    def __len__(self) -> int:
+        return len(self._due)
+
+    def add(self, session: HubSocket, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time() + delay
+        heapq.heappush(self._due, (due, next(self._count), session))
+        if self._timer is None or due < self._timer.when():
+            self._reschedule(loop)
+
+    def _fire(self) -> None:
+        self._timer = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        while self._due and self._due[0][0] <= now:
+            _, _, session = heapq.heappop(self._due)
+            session.ping()
+        self._reschedule(loop)
+
+    def _reschedule(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._due:
+            self._timer = loop.call_at(self._due[0][0], self._fire)
+
+
 class HubSocket(async_socket.AsyncSocket):  # type: ignore[misc]
     """python-engineio's session, whose websocket is served without tasks of its own while idle.
 
@@ -159,12 +199,14 @@ class HubSocket(async_socket.AsyncSocket):  # type: ignore[misc]
     # Heartbeat --------------------------------------------------------------------------------
 
     def schedule_ping(self) -> None:
-        # python-engineio's, with a timer for a sleeping task: called at connect and on each PONG.
+        # python-engineio's, with an entry in the server's queue of pings for a sleeping task:
+        # called at connect and on each PONG.
         if self.last_ping:
             self.last_ping = None
-            asyncio.get_running_loop().call_later(self.server.ping_interval, self._ping)
+            self.server.pings.add(self, self.server.ping_interval)
 
-    def _ping(self) -> None:
+    def ping(self) -> None:
+        """Send the PING that is due (``Pings``)."""
         if not self.closing and not self.closed:
             self.last_ping = time.time()
             self.queue.put_nowait(packet.Packet(packet.PING))
