@@ -29,7 +29,8 @@ from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 from engineio import exceptions, packet, payload
 from engineio.async_drivers import aiohttp as aiohttp_driver
 
-from hub.namespaces.session import HubSocket, Pings, SessionQueue
+from hub.deadlines import Deadlines
+from hub.namespaces.session import HubSocket, SessionQueue
 
 log = logging.getLogger(__name__)
 
@@ -293,22 +294,26 @@ class HubEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         self.websockets: dict[str, CheckedWebSocket] = {}  # open ones by session id, for the shutdown
         self.draining = False  # shutting down: sessions end without their disconnect handlers
         self._all_ended: asyncio.Future[None] | None = None  # at shutdown: no websocket is left
-        self.pings = Pings()  # when each session is next pinged
+        self.pings = Deadlines(self._ping, lambda sid, when: True)  # each session's next ping
 
     def create_queue(self, *args: Any, **kwargs: Any) -> SessionQueue:
         """A session's queue (python-engineio's sessions are the only callers): one that holds
         nothing while it is empty (``hub.namespaces.session``)."""
         return SessionQueue()
 
-    async def handle_request(self, *args: Any, **kwargs: Any) -> Any:
+    async def handle_request(self, request: web.Request) -> web.StreamResponse:
         """python-engineio's handling of a request (aiohttp's handler of the Engine.IO route);
         then, for a websocket it opened, serving it (``CheckedWebSocket.__call__``)."""
-        response = await super().handle_request(*args, **kwargs)
-        request = args[0]
+        response: web.StreamResponse = await super().handle_request(request)
         websocket = request.get(TO_SERVE)
         if websocket is not None:
             await websocket.serve()
         return response
+
+    def _ping(self, sid: str, when: float) -> None:
+        session = self.sockets.get(sid)
+        if isinstance(session, HubSocket):
+            session.ping()
 
     def _translate(self, request: web.Request) -> dict[str, Any]:
         """The driver's environ, whose body (read only by a polling POST) is checked as it is read.

@@ -11,7 +11,7 @@ connected socket's 34 KiB (bench/README.md, "Memory per socket"). Here, with the
   reader's timeout, ping interval + ping timeout, that closed it first before);
 - packets are written by a task started when one is queued, which ends once the queue is empty,
   so a slow client still never holds up the code that sends to it;
-- the next ping is an entry in the server's one queue of pings (``Pings``), not a sleeping task;
+- the next ping is an entry of the server's deadlines (``hub.deadlines``), not a sleeping task;
 - the queue (``SessionQueue``) holds no deque, future or event until it has something to hold.
 
 Long-polling sessions, and the upgrade from polling to a websocket, behave as python-engineio's.
@@ -20,11 +20,8 @@ Long-polling sessions, and the upgrade from polling to a websocket, behave as py
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 import time
 from collections import deque
-from collections.abc import Callable
 from typing import Any
 
 from engineio import async_socket, exceptions, packet
@@ -37,17 +34,17 @@ class SessionQueue:
     nobody waits: ``asyncio.Queue`` makes three deques (their blocks, about 600 bytes each, outside
     Python's small-object allocator) and an event for every session from the start.
 
-    ``on_put``, when set, is called after each item is queued (``HubSocket`` starts its writer).
+    ``writer``, when set, is told after each item is queued (``HubSocket`` starts writing).
     """
 
-    __slots__ = ("_getters", "_items", "_joiners", "_unfinished", "on_put")
+    __slots__ = ("_getters", "_items", "_joiners", "_unfinished", "writer")
 
     def __init__(self) -> None:
         self._items: deque[Any] | None = None
         self._getters: deque[asyncio.Future[None]] | None = None
         self._joiners: list[asyncio.Future[None]] | None = None
         self._unfinished = 0
-        self.on_put: Callable[[], None] | None = None
+        self.writer: HubSocket | None = None
 
     def qsize(self) -> int:
         return len(self._items) if self._items else 0
@@ -61,8 +58,8 @@ class SessionQueue:
         self._items.append(item)
         self._unfinished += 1
         self._wake_getter()
-        if self.on_put is not None:
-            self.on_put()
+        if self.writer is not None:
+            self.writer.write_soon()
 
     async def put(self, item: Any) -> None:
         self.put_nowait(item)
@@ -129,44 +126,6 @@ class SessionQueue:
                 break
 
 
-class Pings:
-    """When each session is next pinged, with one timer for them all: a timer per session
-    (a handle, a bound method and a context, about 250 bytes) would be one more thing every
-    idle socket holds. Ordered by time (a heap), so that a change of the interval cannot make
-    one session wait for another's ping."""
-
-    def __init__(self) -> None:
-        self._due: list[tuple[float, int, HubSocket]] = []
-        self._count = itertools.count()  # ties in time go in order of scheduling
-        self._timer: asyncio.TimerHandle | None = None
-
-    def __len__(self) -> int:
-        return len(self._due)
-
-    def add(self, session: HubSocket, delay: float) -> None:
-        loop = asyncio.get_running_loop()
-        due = loop.time() + delay
-        heapq.heappush(self._due, (due, next(self._count), session))
-        if self._timer is None or due < self._timer.when():
-            self._reschedule(loop)
-
-    def _fire(self) -> None:
-        self._timer = None
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        while self._due and self._due[0][0] <= now:
-            _, _, session = heapq.heappop(self._due)
-            session.ping()
-        self._reschedule(loop)
-
-    def _reschedule(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if self._due:
-            self._timer = loop.call_at(self._due[0][0], self._fire)
-
-
 class HubSocket(async_socket.AsyncSocket):  # type: ignore[misc]
     """python-engineio's session, whose websocket is served without tasks of its own while idle.
 
@@ -203,10 +162,10 @@ class HubSocket(async_socket.AsyncSocket):  # type: ignore[misc]
         # called at connect and on each PONG.
         if self.last_ping:
             self.last_ping = None
-            self.server.pings.add(self, self.server.ping_interval)
+            self.server.pings.add(self.sid, asyncio.get_running_loop().time() + self.server.ping_interval)
 
     def ping(self) -> None:
-        """Send the PING that is due (``Pings``)."""
+        """Send the PING that is due (``HubEngineServer.pings``)."""
         if not self.closing and not self.closed:
             self.last_ping = time.time()
             self.queue.put_nowait(packet.Packet(packet.PING))
@@ -224,8 +183,8 @@ class HubSocket(async_socket.AsyncSocket):  # type: ignore[misc]
             self.connected = True
             self.upgraded = True
         self._websocket = ws
-        self.queue.on_put = self._write_soon
-        self._write_soon()  # the opening packet, and what was queued meanwhile
+        self.queue.writer = self
+        self.write_soon()  # the opening packet, and what was queued meanwhile
         while True:
             try:
                 data = await ws.checked(await ws.receive())
@@ -253,9 +212,11 @@ class HubSocket(async_socket.AsyncSocket):  # type: ignore[misc]
             # Also when aiohttp cancels this task, as it does once the connection is lost (here,
             # often while the writer is closing): the session still ends, and its disconnect
             # handlers run.
+            self.queue.writer = self._websocket = None  # no cycles left for the collector
             await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
 
-    def _write_soon(self) -> None:
+    def write_soon(self) -> None:
+        """Write what is queued, from a task of its own (unless one is writing already)."""
         if self._writer is None and self._websocket is not None and not self.queue.empty():
             self._writer = asyncio.ensure_future(self._write())
 
