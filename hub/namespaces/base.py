@@ -25,6 +25,7 @@ import socketio
 from hub import acks, errors
 from hub.auth import Principal, Role, TokenError
 from hub.context import HubContext
+from hub.deadlines import Deadlines
 from hub.namespaces import payloads as p
 from hub.namespaces import replies as r
 from hub.outages import outage
@@ -109,7 +110,7 @@ class SocketState:
     person: PersonSockets
     buckets: dict[str, TokenBucket] | None = None
     strikes: TokenBucket | None = None
-    expiry: asyncio.TimerHandle | None = None  # ends the session when the token runs out
+    expires: float = 0.0  # loop time at which the session ends, its token run out (0: not yet set)
 
 
 class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
@@ -132,6 +133,7 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.people: dict[tuple[Role, str], PersonSockets] = {}  # by (role, id), on this node
         rate = hub.settings.sockets.connects_per_second_per_user
         self._connects = RateTable(connect_limit(rate))  # connects per (role, id)
+        self._expiries = Deadlines(self._expire_soon, self._expiry_wanted)  # when each token runs out
         self._sockets_gauge = hub.metrics.sockets.labels(namespace)
         # Every event the namespace handles, with its declaration: what the AsyncAPI document lists.
         self.handlers: dict[str, tuple[BoundHandler, ClientEvent]] = {
@@ -206,8 +208,7 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         state = self.sockets.pop(sid, None)
         if state is None:
             return
-        if state.expiry is not None:
-            state.expiry.cancel()
+        self._expiries.dropped()
         self._sockets_gauge.dec()
         state.person.count -= 1
         if state.person.count <= 0:
@@ -226,14 +227,17 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     def _schedule_expiry(self, sid: str, state: SocketState) -> None:
         """A socket lives no longer than its token: a revoked user must not keep listening.
         Clients extend it with ``auth:refresh`` before ``exp``."""
-        if state.expiry is not None:
-            state.expiry.cancel()
+        if state.expires:
+            self._expiries.dropped()  # the deadline of the token it replaces
         delay = state.user.expires_at + self.hub.settings.jwt.leeway_seconds - time.time()
-        loop = asyncio.get_running_loop()
-        # A bound method and its argument rather than a closure: one timer per connected socket.
-        state.expiry = loop.call_later(max(delay, 0.0), self._expire_soon, sid)
+        state.expires = asyncio.get_running_loop().time() + max(delay, 0.0)
+        self._expiries.add(sid, state.expires)
 
-    def _expire_soon(self, sid: str) -> None:
+    def _expiry_wanted(self, sid: str, when: float) -> bool:
+        state = self.sockets.get(sid)
+        return state is not None and state.expires == when
+
+    def _expire_soon(self, sid: str, when: float) -> None:
         self.hub.spawn(self._expire(sid))
 
     async def _expire(self, sid: str) -> None:

@@ -108,7 +108,8 @@ def assert_same_rooms(indexed: LocalManager, plain: socketio.AsyncManager) -> No
         own = {room for room in rooms if room is not None and plain.is_sid_room(namespace, room)}
         assert set(indexed.rooms[namespace]) == set(rooms) - own
         for room in rooms:
-            assert dict(indexed.get_participants(namespace, room)) == dict(plain.get_participants(namespace, room))
+            members = dict(plain.get_participants(namespace, room))
+            assert dict(indexed.get_participants(namespace, room)) == members
         everything = list(rooms)
         assert dict(indexed.get_participants(namespace, everything)) == dict(
             plain.get_participants(namespace, everything)
