@@ -145,6 +145,7 @@ async def test_a_socket_leaving_leaves_its_rooms_only() -> None:
         for sid in ("s0", "s2", "s3"):
             await manager.disconnect(sid, "/worker")
     assert indexed.rooms == plain.rooms == {}
+    assert not indexed._rooms_of
 
 
 async def handshake_extensions(url: str) -> str | None:
