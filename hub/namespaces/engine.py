@@ -103,7 +103,7 @@ class CheckedWebSocket(aiohttp_driver.WebSocket):  # type: ignore[misc]
 
     async def __call__(self, environ: dict[str, Any]) -> web.WebSocketResponse:
         """Open the websocket, and leave it to be served once python-engineio has returned
-        (``HubEngineServer.handle_request``, then ``serve``).
+        (``HubEngineServer.handle_request``).
 
         The driver serves the websocket here, deep inside python-engineio's handling of the
         request: for as long as the connection lasted, five of its coroutine frames stayed
@@ -121,18 +121,6 @@ class CheckedWebSocket(aiohttp_driver.WebSocket):  # type: ignore[misc]
         self.server.websockets[self.session.sid] = self
         request[TO_SERVE] = self
         return self._sock
-
-    async def serve(self) -> None:
-        """python-engineio's handling of the session on this websocket, until it ends."""
-        session = self.session
-        try:
-            await self.handler(self)
-        finally:
-            self.server.websocket_ended(session.sid)
-            # What python-engineio does once the driver returns: a session that has ended is
-            # forgotten at once, not at its service task's next sweep.
-            if session.closed and self.server.sockets.get(session.sid) is session:
-                del self.server.sockets[session.sid]
 
     @property
     def session(self) -> Any:
@@ -303,11 +291,22 @@ class HubEngineServer(engineio.AsyncServer):  # type: ignore[misc]
 
     async def handle_request(self, request: web.Request) -> web.StreamResponse:
         """python-engineio's handling of a request (aiohttp's handler of the Engine.IO route);
-        then, for a websocket it opened, serving it (``CheckedWebSocket.__call__``)."""
+        then, for a websocket it opened (``CheckedWebSocket.__call__``), python-engineio's
+        handling of the session on it, until the session ends (here, not in a coroutine of its
+        own: one frame less for every idle socket)."""
         response: web.StreamResponse = await super().handle_request(request)
         websocket = request.get(TO_SERVE)
-        if websocket is not None:
-            await websocket.serve()
+        if websocket is None:
+            return response
+        session = websocket.session
+        try:
+            await websocket.handler(websocket)
+        finally:
+            self.websocket_ended(session.sid)
+            # What python-engineio does once the driver returns: a session that has ended is
+            # forgotten at once, not at its service task's next sweep.
+            if session.closed and self.sockets.get(session.sid) is session:
+                del self.sockets[session.sid]
         return response
 
     def _ping(self, sid: str, when: float) -> None:
