@@ -170,6 +170,16 @@ class HubSocket(async_socket.AsyncSocket):  # type: ignore[misc]
             self.last_ping = time.time()
             self.queue.put_nowait(packet.Packet(packet.PING))
 
+    async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
+        """python-engineio's; then, if the session has a websocket, it is closed once what is
+        queued has been written. python-engineio leaves that to its reader's timeout (ping
+        interval + ping timeout): a session its service task found silent past the ping timeout
+        is closed without its CLOSE packet (the packet's own send finds the session timed out),
+        and only that timeout, gone here, closed the websocket."""
+        await super().close(wait=wait, abort=abort, reason=reason)
+        if self.closed and self._websocket is not None:
+            self.queue.put_nowait(None)
+
     # Websocket --------------------------------------------------------------------------------
 
     async def _websocket_handler(self, ws: Any) -> None:
