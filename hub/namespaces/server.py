@@ -199,7 +199,8 @@ class HubServer(socketio.AsyncServer):  # type: ignore[misc]
     def _close_unjoined(self) -> None:
         """Close the connections past their deadline to join a namespace, then wait for the next
         deadline: one timer for every connection that has not joined yet, rather than one each
-        (a timer per connection outlived it by the join timeout, 45 s by default)."""
+        (each stayed in the event loop for the whole join timeout, 45 s by default, however soon
+        its connection joined)."""
         self._join_timer = None
         loop = asyncio.get_running_loop()
         now = loop.time()

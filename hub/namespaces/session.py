@@ -3,12 +3,13 @@
 An idle websocket session of python-engineio kept four tasks besides aiohttp's two: a writer
 waiting on the session's queue (through ``asyncio.wait_for``, itself a task), a task per read
 (``wait_for`` again), and a task sleeping until the next ping. With their coroutine frames,
-contexts, futures and timers, and the queue's three deques and event, that was about 13 KiB of a
+contexts, futures and timers, and the queue's three deques and event, that was 11 KiB of a
 connected socket's 34 KiB (bench/README.md, "Memory per socket"). Here, with the same protocol:
 
 - the websocket is read in the request's own task, without a timeout of its own: python-engineio's
-  service task already closes a session whose client stopped answering pings (it was the
-  reader's timeout, ping interval + ping timeout, that closed it first before);
+  service task already closes a session whose client stopped answering pings, and ``close``
+  closes its websocket then (python-engineio left that to the reader's timeout, ping interval +
+  ping timeout);
 - packets are written by a task started when one is queued, which ends once the queue is empty,
   so a slow client still never holds up the code that sends to it;
 - the next ping is an entry of the server's deadlines (``hub.deadlines``), not a sleeping task;
@@ -158,8 +159,8 @@ class HubSocket(async_socket.AsyncSocket):  # type: ignore[misc]
     # Heartbeat --------------------------------------------------------------------------------
 
     def schedule_ping(self) -> None:
-        # python-engineio's, with an entry in the server's queue of pings for a sleeping task:
-        # called at connect and on each PONG.
+        # python-engineio's, with an entry of the server's deadlines for a sleeping task: called
+        # at connect and on each PONG.
         if self.last_ping:
             self.last_ping = None
             self.server.pings.add(self.sid, asyncio.get_running_loop().time() + self.server.ping_interval)
