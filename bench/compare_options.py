@@ -10,6 +10,7 @@ from deployment import DEFAULT_PG
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 
 SIDES = ("hub", "reference")
+PHASES = ("idle", "chat", "fanout")
 
 # --quick: a smoke run of every phase, on both servers, in about 2 minutes per run.
 QUICK = {
@@ -37,6 +38,7 @@ def parse_args(description: str | None, argv: list[str] | None = None) -> argpar
     add("--runs", type=int, default=3, help="runs of both servers; the report shows the medians")
     add("--quick", action="store_true", help="smoke run: 100 sockets, 50 and 100 msg/s for 5 s")
     add("--sides", default=",".join(SIDES), help="which servers to run (hub,reference)")
+    add("--phases", default=",".join(PHASES), help="which phases to run, in their order (idle,chat,fanout)")
     add("--idle-sockets", type=int, default=5000, help="idle sockets for memory and connect cost")
     add("--customers", type=int, default=1000)
     add("--agents", type=int, default=20)
@@ -80,6 +82,10 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
     if not sides or any(s not in SIDES for s in sides):
         parser.error(f"--sides takes {', '.join(SIDES)}")
     args.sides = tuple(sides)
+    phases = [s.strip() for s in args.phases.split(",") if s.strip()]
+    if not phases or any(s not in PHASES for s in phases):
+        parser.error(f"--phases takes {', '.join(PHASES)}")
+    args.phases = tuple(phases)
     args.rates, args.steps = rate_list(parser, args.rates), rate_list(parser, args.steps)
     if min(args.runs, args.idle_sockets, args.customers, args.agents, args.concurrency) < 1:
         parser.error("--runs, --idle-sockets, --customers, --agents and --concurrency must be at least 1")

@@ -274,9 +274,12 @@ async def run_side(kind: str, args: argparse.Namespace, log_dir: Path) -> dict[s
     try:
         say(f"{kind}: starting")
         await side.start()
-        await side.idle_sockets()
-        await side.chat()
-        await side.fanout()
+        if "idle" in args.phases:
+            await side.idle_sockets()
+        if "chat" in args.phases:
+            await side.chat()
+        if "fanout" in args.phases:
+            await side.fanout()
     finally:
         await asyncio.shield(side.stop())
     return side.result

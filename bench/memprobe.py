@@ -3,9 +3,10 @@ its memory, written to ``<dir>`` when the benchmark asks with a signal.
 
 - SIGUSR1 writes ``probe-<n>.json``: RSS, glibc's heap figures (``mallinfo2``), the number of live
   Python objects by type, the size of every per-connection, per-address and per-person structure
-  of the hub and of python-socketio/engineio, and, when ``BENCH_TRACEMALLOC=1`` started tracing at
-  start-up, a tracemalloc snapshot (``probe-<n>.tracemalloc``) to compare between probes, taken
-  after a full garbage collection so that it holds live objects only.
+  of the hub and of python-socketio/engineio, the event loop's tasks by coroutine, and, when
+  ``BENCH_TRACEMALLOC=1`` started tracing at start-up, a tracemalloc snapshot
+  (``probe-<n>.tracemalloc``) to compare between probes, taken after a full garbage collection so
+  that it holds live objects only.
 - SIGUSR2 writes ``release-<n>.json``: RSS before, after a full garbage collection and after
   glibc's ``malloc_trim(0)``. What the collection gives back was garbage in reference cycles; what
   the trim gives back was free heap glibc kept (fragmentation, not live objects); the rest is live.
@@ -166,9 +167,16 @@ def _rate_table(table: Any) -> int | None:
     return None if buckets is None else len(buckets)
 
 
-def object_counts(top: int = 25) -> dict[str, int]:
+def object_counts(top: int | None = 25) -> dict[str, int]:
+    """Live objects the collector tracks, by type (the ``top`` most common; None: every type)."""
     counts = Counter(type(obj).__qualname__ for obj in gc.get_objects())
     return dict(counts.most_common(top))
+
+
+def task_counts() -> dict[str, int]:
+    """The event loop's tasks by the coroutine each runs (its qualified name)."""
+    counts = Counter(getattr(t.get_coro(), "__qualname__", "?") for t in asyncio.all_tasks())
+    return dict(counts.most_common())
 
 
 class Probe:
@@ -188,6 +196,8 @@ class Probe:
             "gc_frozen": gc.get_freeze_count(),
             "structures": structures(self.app),
             "objects": object_counts(),
+            "objects_all": object_counts(None),
+            "tasks": task_counts(),
         }
         if tracemalloc.is_tracing():
             # Garbage first, so that the snapshots compare what is live (a diagnostic run anyway).

@@ -7,11 +7,17 @@ SIGTERM spent about 27 s of CPU in that loop (25 million tests), and was killed 
 exited. Here each socket's rooms are kept beside python-socketio's table, so leaving costs the
 rooms the socket is in. Its sockets that are being disconnected are a set for the same reason
 (python-socketio keeps a list, searched and trimmed once per socket).
+
+Each socket's room of its own (named after its sid, which python-socketio makes for every socket
+so that an emit can be addressed to it) is not a table of its own here: its one member is the
+socket, known from the namespace's room of every socket. python-socketio keeps it as a two-way
+table (``bidict``) of two dicts, about 500 bytes for every connected socket.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import socketio
@@ -38,23 +44,59 @@ class IndexedRooms:
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # (namespace, sid) -> its rooms, in the order it entered them (a dict as an ordered set)
-        self._rooms_of: dict[tuple[str, str], dict[Room, None]] = {}
+        # namespace -> sid -> its rooms, in the order it entered them: a tuple, as a socket is in
+        # a few rooms that rarely change (a dict of them, and a key pair, cost 300 bytes a socket)
+        self._rooms_of: dict[str, dict[str, tuple[Room, ...]]] = {}
 
     def basic_enter_room(self, sid: str, namespace: str, room: Room, eio_sid: str | None = None) -> None:
-        super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)  # type: ignore[misc]
-        self._rooms_of.setdefault((namespace, sid), {})[room] = None
+        if room != sid:  # a socket's own room is only indexed (python-socketio enters it second)
+            super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)  # type: ignore[misc]
+        indexed = self._rooms_of.setdefault(namespace, {})
+        rooms = indexed.get(sid, ())
+        if room not in rooms:
+            indexed[sid] = (*rooms, room)
 
     def basic_leave_room(self, sid: str, namespace: str, room: Room) -> None:
-        super().basic_leave_room(sid, namespace, room)  # type: ignore[misc]
-        rooms = self._rooms_of.get((namespace, sid))
-        if rooms is not None:
-            rooms.pop(room, None)
-            if not rooms:
-                del self._rooms_of[(namespace, sid)]
+        if room != sid:
+            super().basic_leave_room(sid, namespace, room)  # type: ignore[misc]
+        indexed = self._rooms_of.get(namespace)
+        rooms = () if indexed is None else indexed.get(sid, ())
+        if indexed is None or room not in rooms:
+            return
+        left = tuple(r for r in rooms if r != room)
+        if left:
+            indexed[sid] = left
+            return
+        del indexed[sid]
+        if not indexed:
+            del self._rooms_of[namespace]
+
+    def get_participants(self, namespace: str, room: Room | list[Room]) -> Iterator[tuple[str, str]]:
+        """python-socketio's: (sid, Engine.IO sid) of every socket in ``room`` (or in any of a
+        list of rooms), a socket's own room included."""
+        rooms = self.rooms.get(namespace, {})
+        if isinstance(room, list | tuple):
+            participants: dict[str, str] = {}
+            for each in room:
+                participants.update(self._members(namespace, rooms, each))
+        else:
+            participants = dict(self._members(namespace, rooms, room))
+        yield from participants.items()
+
+    def _members(self, namespace: str, rooms: dict[Room, Any], room: Room) -> Mapping[str, str]:
+        members = rooms.get(room)
+        if members is not None:
+            forward: Mapping[str, str] = members._fwdm  # the bidict's own dict, as python-socketio reads it
+            return forward
+        if room is not None and room in self._rooms_of_sid(namespace, room):
+            return {room: rooms[None][room]}  # a socket's own room: the socket
+        return {}
 
     def get_rooms(self, sid: str, namespace: str) -> list[str]:
-        return [room for room in self._rooms_of.get((namespace, sid), ()) if room is not None]
+        return [room for room in self._rooms_of_sid(namespace, sid) if room is not None]
+
+    def _rooms_of_sid(self, namespace: str, sid: str) -> tuple[Room, ...]:
+        return self._rooms_of.get(namespace, {}).get(sid, ())
 
     def pre_disconnect(self, sid: str, namespace: str) -> str | None:
         self.pending_disconnect.setdefault(namespace, set()).add(sid)
@@ -65,7 +107,7 @@ class IndexedRooms:
         """python-socketio's, with the socket's rooms taken from the index."""
         if namespace not in self.rooms:
             return
-        for room in list(self._rooms_of.get((namespace, sid), ())):
+        for room in self._rooms_of_sid(namespace, sid):
             self.basic_leave_room(sid, namespace, room)
         self.callbacks.pop(sid, None)
         connecting = self.pending_connect.get(namespace)

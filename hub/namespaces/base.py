@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, NoReturn, TypeVar
 
@@ -25,6 +25,7 @@ import socketio
 from hub import acks, errors
 from hub.auth import Principal, Role, TokenError
 from hub.context import HubContext
+from hub.deadlines import Deadlines
 from hub.namespaces import payloads as p
 from hub.namespaces import replies as r
 from hub.outages import outage
@@ -93,21 +94,23 @@ def event(
 
 @dataclass(slots=True)
 class PersonSockets:
-    """One person's sockets on this namespace of this node: how many, and their shared budget."""
+    """One person's sockets on this namespace of this node: how many, and their shared budget
+    (made when one of them first sends an event: an idle socket needs none)."""
 
     count: int = 0
-    buckets: dict[str, TokenBucket] = field(default_factory=dict)
+    buckets: dict[str, TokenBucket] | None = None
 
 
 @dataclass(slots=True)
 class SocketState:
-    """Per-socket state, local to the node that holds the socket."""
+    """Per-socket state, local to the node that holds the socket. The rate buckets and the
+    abuse strikes are made when the socket first sends an event, or is first refused one."""
 
     user: Principal
     person: PersonSockets
-    buckets: dict[str, TokenBucket] = field(default_factory=dict)
-    strikes: TokenBucket = field(default_factory=lambda: TokenBucket(ABUSE))
-    expiry: asyncio.TimerHandle | None = None  # ends the session when the token runs out
+    buckets: dict[str, TokenBucket] | None = None
+    strikes: TokenBucket | None = None
+    expires: float = 0.0  # loop time at which the session ends, its token run out (0: not yet set)
 
 
 class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
@@ -130,6 +133,7 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.people: dict[tuple[Role, str], PersonSockets] = {}  # by (role, id), on this node
         rate = hub.settings.sockets.connects_per_second_per_user
         self._connects = RateTable(connect_limit(rate))  # connects per (role, id)
+        self._expiries = Deadlines(self._expire_soon, self._expiry_wanted)  # when each token runs out
         self._sockets_gauge = hub.metrics.sockets.labels(namespace)
         # Every event the namespace handles, with its declaration: what the AsyncAPI document lists.
         self.handlers: dict[str, tuple[BoundHandler, ClientEvent]] = {
@@ -204,8 +208,7 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         state = self.sockets.pop(sid, None)
         if state is None:
             return
-        if state.expiry is not None:
-            state.expiry.cancel()
+        self._expiries.dropped()
         self._sockets_gauge.dec()
         state.person.count -= 1
         if state.person.count <= 0:
@@ -224,11 +227,18 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     def _schedule_expiry(self, sid: str, state: SocketState) -> None:
         """A socket lives no longer than its token: a revoked user must not keep listening.
         Clients extend it with ``auth:refresh`` before ``exp``."""
-        if state.expiry is not None:
-            state.expiry.cancel()
+        if state.expires:
+            self._expiries.dropped()  # the deadline of the token it replaces
         delay = state.user.expires_at + self.hub.settings.jwt.leeway_seconds - time.time()
-        loop = asyncio.get_running_loop()
-        state.expiry = loop.call_later(max(delay, 0.0), lambda: self.hub.spawn(self._expire(sid)))
+        state.expires = asyncio.get_running_loop().time() + max(delay, 0.0)
+        self._expiries.add(sid, state.expires)
+
+    def _expiry_wanted(self, sid: str, when: float) -> bool:
+        state = self.sockets.get(sid)
+        return state is not None and state.expires == when
+
+    def _expire_soon(self, sid: str, when: float) -> None:
+        self.hub.spawn(self._expire(sid))
 
     async def _expire(self, sid: str) -> None:
         if sid not in self.sockets:
@@ -300,6 +310,8 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     @staticmethod
     def _bucket(state: SocketState, limit: str) -> TokenBucket:
+        if state.buckets is None:
+            state.buckets = {}
         bucket = state.buckets.get(limit)
         if bucket is None:
             bucket = state.buckets[limit] = TokenBucket(LIMITS[limit])
@@ -307,6 +319,8 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     @staticmethod
     def _person_bucket(state: SocketState, limit: str) -> TokenBucket:
+        if state.person.buckets is None:
+            state.person.buckets = {}
         bucket = state.person.buckets.get(limit)
         if bucket is None:
             bucket = state.person.buckets[limit] = TokenBucket(USER_LIMITS[limit])
@@ -322,6 +336,8 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def _strike(self, sid: str, state: SocketState) -> None:
         """Refusals are free up to a point; sustained abuse costs the socket its connection."""
+        if state.strikes is None:
+            state.strikes = TokenBucket(ABUSE)
         if state.strikes.take():
             log.warning("disconnecting %s (%s) for sustained abuse", state.user.user_id, self.namespace)
             await self.emit(SERVER_ABUSE.name, {"reason": "too_many_refused_events"}, to=sid)

@@ -19,14 +19,18 @@ import contextlib
 import logging
 import socket as net
 import struct
-from collections.abc import Iterator, Mapping, Sequence
+import sys
+from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qs
 
 import engineio
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 from engineio import exceptions, packet, payload
 from engineio.async_drivers import aiohttp as aiohttp_driver
+
+from hub.deadlines import Deadlines
+from hub.namespaces.session import HubSocket, SessionQueue
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +47,8 @@ CLIENT_PACKET_TYPES = (packet.CLOSE, packet.PING, packet.PONG, packet.MESSAGE, p
 CLOSE_PACKET = packet.Packet(packet.CLOSE).encode()
 DRAIN_CHUNK = 500  # sessions told and closed at shutdown between two passes of the loop
 GOING_AWAY = struct.pack("!H", WSCloseCode.GOING_AWAY)  # the close frame's payload at shutdown
+# The websocket a request opened, to be served once python-engineio has returned.
+TO_SERVE: web.RequestKey[CheckedWebSocket] = web.RequestKey("to_serve")
 
 
 class InvalidPacket(exceptions.EngineIOError):  # type: ignore[misc]
@@ -93,8 +99,17 @@ class CheckedWebSocket(aiohttp_driver.WebSocket):  # type: ignore[misc]
 
     server: HubEngineServer
     environ: dict[str, Any]
+    farewelled = False  # told at shutdown (``farewell``); a class default, so idle sockets carry none
 
     async def __call__(self, environ: dict[str, Any]) -> web.WebSocketResponse:
+        """Open the websocket, and leave it to be served once python-engineio has returned
+        (``HubEngineServer.handle_request``).
+
+        The driver serves the websocket here, deep inside python-engineio's handling of the
+        request: for as long as the connection lasted, five of its coroutine frames stayed
+        suspended above this one, holding the request's parsed query, the opening packet and
+        more (about 2 KiB of every idle socket). python-engineio only hands this method's
+        result back up, so the websocket is served from the top of the request instead."""
         # The driver's, with the server's choice of permessage-deflate: aiohttp accepts a client's
         # offer unless told otherwise, and compressing every frame costs the hub 12-30 % more CPU.
         request = environ["aiohttp.request"]
@@ -103,14 +118,8 @@ class CheckedWebSocket(aiohttp_driver.WebSocket):  # type: ignore[misc]
         )
         await self._sock.prepare(request)
         self.environ = environ
-        self.ended = asyncio.Event()  # set once python-engineio is done with the websocket
-        self.farewelled = False
         self.server.websockets[self.session.sid] = self
-        try:
-            await self.handler(self)
-        finally:
-            self.server.websockets.pop(self.session.sid, None)
-            self.ended.set()
+        request[TO_SERVE] = self
         return self._sock
 
     @property
@@ -180,8 +189,20 @@ class CheckedWebSocket(aiohttp_driver.WebSocket):  # type: ignore[misc]
             # here ends python-engineio's receive loop too (the read it waits on returns).
             await self._sock.close()
 
+    def receive(self) -> Awaitable[WSMessage]:
+        """aiohttp's read of the next message, for the caller to await itself and then hand to
+        ``checked``: an idle session then waits on one coroutine frame, not three."""
+        return self._sock.receive()
+
     async def wait(self) -> str | bytes:
-        data: str | bytes = await super().wait()
+        return await self.checked(await self._sock.receive())
+
+    async def checked(self, message: WSMessage) -> str | bytes:
+        """The message's data, once it is known to parse; ``OSError`` once the client has gone
+        (as the driver's ``wait``), or sent what does not parse (its session is then ended)."""
+        data = message.data
+        if not isinstance(data, str | bytes):
+            raise OSError()
         reason = unreadable(data)
         if reason is None:
             return data
@@ -227,6 +248,8 @@ def _corked(transport: asyncio.Transport) -> Iterator[None]:
 class CheckedBody:
     """A polling POST's body (``environ["wsgi.input"]``), refused when it does not parse."""
 
+    __slots__ = ("_environ", "_server", "_stream")  # one for every connection, kept with its environ
+
     def __init__(self, server: HubEngineServer, environ: dict[str, Any], stream: Any) -> None:
         self._server, self._environ, self._stream = server, environ, stream
 
@@ -258,14 +281,59 @@ class HubEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         self._async = {**self._async, "websocket": CheckedWebSocket, "translate_request": self._translate}
         self.websockets: dict[str, CheckedWebSocket] = {}  # open ones by session id, for the shutdown
         self.draining = False  # shutting down: sessions end without their disconnect handlers
+        self._all_ended: asyncio.Future[None] | None = None  # at shutdown: no websocket is left
+        self.pings = Deadlines(self._ping, lambda sid, when: True)  # each session's next ping
+
+    def create_queue(self, *args: Any, **kwargs: Any) -> SessionQueue:
+        """A session's queue (python-engineio's sessions are the only callers): one that holds
+        nothing while it is empty (``hub.namespaces.session``)."""
+        return SessionQueue()
+
+    async def handle_request(self, request: web.Request) -> web.StreamResponse:
+        """python-engineio's handling of a request (aiohttp's handler of the Engine.IO route);
+        then, for a websocket it opened (``CheckedWebSocket.__call__``), python-engineio's
+        handling of the session on it, until the session ends (here, not in a coroutine of its
+        own: one frame less for every idle socket)."""
+        response: web.StreamResponse = await super().handle_request(request)
+        websocket = request.get(TO_SERVE)
+        if websocket is None:
+            return response
+        session = websocket.session
+        try:
+            await websocket.handler(websocket)
+        finally:
+            self.websocket_ended(session.sid)
+            # What python-engineio does once the driver returns: a session that has ended is
+            # forgotten at once, not at its service task's next sweep.
+            if session.closed and self.sockets.get(session.sid) is session:
+                del self.sockets[session.sid]
+        return response
+
+    def _ping(self, sid: str, when: float) -> None:
+        session = self.sockets.get(sid)
+        if isinstance(session, HubSocket):
+            session.ping()
 
     def _translate(self, request: web.Request) -> dict[str, Any]:
-        """The driver's environ, whose body (read only by a polling POST) is checked as it is read."""
-        environ: dict[str, Any] = aiohttp_driver.translate_request(request)
+        """The driver's environ, whose body (read only by a polling POST) is checked as it is read.
+
+        Its header keys (``HTTP_USER_AGENT``, ...) are the interpreter's shared copies: the driver
+        makes each anew for every request, and python-socketio keeps a connection's environ as
+        long as the connection, so 5,000 sockets kept 5,000 copies of each (about 400 bytes a
+        socket). Strings made shared this way are freed once unused, so a client's made-up
+        header names do not accumulate."""
+        translated: dict[str, Any] = aiohttp_driver.translate_request(request)
+        environ = {sys.intern(k) if k.startswith("HTTP_") else k: v for k, v in translated.items()}
         environ["wsgi.input"] = CheckedBody(self, environ, environ["wsgi.input"])
         return environ
 
     async def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
+        if event == "connect":
+            # The session python-engineio has just built (its opening packet queued, nothing
+            # else run yet) becomes the hub's, which holds no task while its websocket is idle.
+            session = self.sockets.get(args[0])
+            if session is not None:
+                HubSocket.adopt(session)
         if event == "disconnect" and self.draining:
             # The process is stopping: python-socketio's bookkeeping of each socket, and the
             # namespaces' (presence), die with it; the presence tracker removes this node's
@@ -308,13 +376,20 @@ class HubEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         for websocket in list(self.websockets.values()):
             if websocket.farewelled:
                 websocket.resume()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout_at(deadline):
-                for websocket in list(self.websockets.values()):
-                    await websocket.ended.wait()
+        if self.websockets:
+            self._all_ended = loop.create_future()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(deadline):
+                    await asyncio.shield(self._all_ended)
         for websocket in list(self.websockets.values()):
             websocket.abort()
         return max(0, len(sessions) - told)
+
+    def websocket_ended(self, sid: str) -> None:
+        """python-engineio is done with the websocket of session ``sid``."""
+        self.websockets.pop(sid, None)
+        if not self.websockets and self._all_ended is not None and not self._all_ended.done():
+            self._all_ended.set_result(None)
 
     async def _farewell(
         self, session: Any, messages: Sequence[str | bytes], frames: list[str | bytes]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterable
 from typing import Any
 
@@ -152,8 +152,11 @@ class HubServer(socketio.AsyncServer):  # type: ignore[misc]
         super().__init__(serializer=packets, namespaces=CATCH_ALL, **kwargs)
         self.eio.websocket_compression = sockets.websocket_compression
         self._limits = sockets
-        self._joining: dict[str, str] = {}  # Engine.IO sid -> address, until it joins a namespace
+        # Engine.IO sid -> (address, when it must have joined by), until it joins a namespace: in
+        # the order they came, so in the order of their deadlines, with one timer for the first.
+        self._joining: OrderedDict[str, tuple[str, float]] = OrderedDict()
         self._joining_per_address: Counter[str] = Counter()
+        self._join_timer: asyncio.TimerHandle | None = None
         self._dropping: set[asyncio.Task[None]] = set()
         self.connections_closed = 0  # Engine.IO connections, since start-up (``hub.memory``)
         rate = sockets.connects_per_second_per_address
@@ -185,9 +188,12 @@ class HubServer(socketio.AsyncServer):  # type: ignore[misc]
         if self._joining_per_address[address] >= self._limits.max_pending_per_address:
             log.info("refused a connection from %s: too many that have not joined a namespace", address)
             return False  # python-engineio answers 401
-        self._joining[eio_sid] = address
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._limits.join_timeout_seconds
+        self._joining[eio_sid] = (address, deadline)
         self._joining_per_address[address] += 1
-        asyncio.get_running_loop().call_later(self._limits.join_timeout_seconds, self._check_joined, eio_sid)
+        if self._join_timer is None:
+            self._join_timer = loop.call_at(deadline, self._close_unjoined)
         await super()._handle_eio_connect(eio_sid, environ)
         return None
 
@@ -202,14 +208,26 @@ class HubServer(socketio.AsyncServer):  # type: ignore[misc]
         await super()._handle_eio_disconnect(eio_sid, reason)
 
     def _joined(self, eio_sid: str) -> None:
-        address = self._joining.pop(eio_sid, None)
-        if address is not None:
+        joining = self._joining.pop(eio_sid, None)
+        if joining is not None:
+            address = joining[0]
             self._joining_per_address[address] -= 1
             if self._joining_per_address[address] <= 0:
                 del self._joining_per_address[address]
 
-    def _check_joined(self, eio_sid: str) -> None:
-        if eio_sid in self._joining:
+    def _close_unjoined(self) -> None:
+        """Close the connections past their deadline to join a namespace, then wait for the next
+        deadline: one timer for every connection that has not joined yet, rather than one each
+        (each stayed in the event loop for the whole join timeout, 45 s by default, however soon
+        its connection joined)."""
+        self._join_timer = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        while self._joining:
+            eio_sid, (_, deadline) = next(iter(self._joining.items()))
+            if deadline > now:
+                self._join_timer = loop.call_at(deadline, self._close_unjoined)
+                return
             self._joined(eio_sid)
             task = asyncio.create_task(self._drop(eio_sid))
             self._dropping.add(task)  # a reference, so the task is not collected mid-way

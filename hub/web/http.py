@@ -13,6 +13,7 @@ import math
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
+import engineio
 import pydantic
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -68,8 +69,19 @@ def error_response(
 
 
 @web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every error leaves as ``{"error": {"code", "message", "details"?}}``, never as HTML."""
+def error_middleware(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
+    """Every error leaves as ``{"error": {"code", "message", "details"?}}``, never as HTML.
+
+    Not for the Socket.IO endpoint, python-engineio's, which answers its own errors (and whose
+    failures aiohttp's handler answers in the envelope too, ``hub.web.serving``): its request is
+    handed on as it is, so that a websocket, whose request lasts as long as the connection, does
+    not keep a coroutine frame of this middleware for all that time."""
+    if isinstance(getattr(handler, "__self__", None), engineio.AsyncServer):
+        return handler(request)
+    return _enveloped(request, handler)
+
+
+async def _enveloped(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except errors.Unauthenticated as exc:

@@ -148,7 +148,7 @@ async def test_socket_ends_with_its_token_unless_refreshed(start_hub: Any) -> No
         assert await kept.error("auth:refresh", {}) == "token_missing"
         namespace = hub.app[SIO].namespace_handlers["/customer"]
         [state] = [s for s in namespace.sockets.values() if s.user.user_id == "c-2"]
-        assert state.expiry.when() > asyncio.get_running_loop().time() + 3000  # rescheduled
+        assert state.expires > asyncio.get_running_loop().time() + 3000  # rescheduled
         assert (await kept.call("ping"))["ok"] is True
     finally:
         await kept.close()

@@ -100,6 +100,22 @@ async def test_sigterm_tells_and_closes_a_thousand_websockets_then_exits(
     assert "could not be told" not in hub.output()
 
 
+def assert_same_rooms(indexed: LocalManager, plain: socketio.AsyncManager) -> None:
+    """The same members in every room, each socket's own room included: python-socketio keeps
+    those as tables of their own, hub.rooms does not."""
+    assert set(indexed.rooms) == set(plain.rooms)
+    for namespace, rooms in plain.rooms.items():
+        own = {room for room in rooms if room is not None and plain.is_sid_room(namespace, room)}
+        assert set(indexed.rooms[namespace]) == set(rooms) - own
+        for room in rooms:
+            members = dict(plain.get_participants(namespace, room))
+            assert dict(indexed.get_participants(namespace, room)) == members
+        everything = list(rooms)
+        assert dict(indexed.get_participants(namespace, everything)) == dict(
+            plain.get_participants(namespace, everything)
+        )
+
+
 async def test_a_socket_leaving_leaves_its_rooms_only() -> None:
     """The index of each socket's rooms (hub.rooms) keeps python-socketio's table as python-socketio
     keeps it, through entering, leaving, closing a room and disconnecting."""
@@ -117,7 +133,8 @@ async def test_a_socket_leaving_leaves_its_rooms_only() -> None:
         manager.pre_disconnect(sids[1], "/worker")
         assert not manager.is_connected(sids[1], "/worker")
         await manager.disconnect(sids[1], "/worker")
-    assert indexed.rooms == plain.rooms
+    assert_same_rooms(indexed, plain)
+    assert dict(indexed.get_participants("/worker", "s2")) == {"s2": "e2"}  # its own room
     assert indexed.pending_disconnect == plain.pending_disconnect == {}
     for sid in ("s0", "s1", "s2", "s3"):
         assert sorted(indexed.get_rooms(sid, "/worker")) == sorted(plain.get_rooms(sid, "/worker"))
@@ -128,6 +145,7 @@ async def test_a_socket_leaving_leaves_its_rooms_only() -> None:
         for sid in ("s0", "s2", "s3"):
             await manager.disconnect(sid, "/worker")
     assert indexed.rooms == plain.rooms == {}
+    assert not indexed._rooms_of
 
 
 async def handshake_extensions(url: str) -> str | None:
