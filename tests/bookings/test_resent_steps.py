@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 
 from hub.keys import CONTEXT
-from tests.support.bookings import CENTRE, book_and_pay, open_peer, start
+from tests.support.bookings import CENTRE, book_and_pay, open_peer, soonest_slot, start
 from tests.support.clients import Peer
 from tests.support.hubs import StartHub
 
@@ -19,7 +19,9 @@ async def test_every_resent_step_has_one_effect(start_hub: StartHub, peers: list
     pool = hub.app[CONTEXT].pool
     worker = await open_peer(hub, peers, "/worker", "worker", "w-1")
     agent = await open_peer(hub, peers, "/support", "support", "a-1")
-    booking = await book_and_pay(hub)
+    # A slot less than a day ahead, so that an ETA of a day (the most a worker may give) is late.
+    day, start_time = soonest_slot()
+    booking = await book_and_pay(hub, date=day, start_time=start_time)
     offer = await worker.next("offer")
     await worker.ok("offer:accept", {"offer_id": offer["offer_id"]})
     booking_id = uuid.UUID(booking["id"])

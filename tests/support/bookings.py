@@ -104,6 +104,18 @@ def tomorrow_at(hour: int = 10) -> tuple[str, str]:
     return day.isoformat(), f"{hour:02d}:00"
 
 
+def soonest_slot(lead_minutes: int = 60, duration_minutes: int = 180) -> tuple[str, str]:
+    """The earliest whole-hour slot (date, "HH:MM") at least ``lead_minutes`` ahead that fits the
+    service's day (08:00-20:00) in its city: never more than a day ahead, whatever the hour."""
+    now = datetime.now(UTC).astimezone(zoneinfo.ZoneInfo(TIMEZONE))
+    start = (now + timedelta(minutes=lead_minutes + 59)).replace(minute=0, second=0, microsecond=0)
+    if start.hour < 8:
+        start = start.replace(hour=8)
+    elif start.hour * 60 + duration_minutes > 20 * 60:
+        start = (start + timedelta(days=1)).replace(hour=8)
+    return start.date().isoformat(), f"{start.hour:02d}:00"
+
+
 def booking_request(**overrides: Any) -> dict[str, Any]:
     day, start = tomorrow_at()
     return {
