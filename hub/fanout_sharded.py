@@ -78,16 +78,19 @@ class ShardedFanoutLink(IndexedRooms, LinkHealth, AsyncPubSubManager, DirectEmit
 
     # Room bookkeeping: a room's first socket here wants its channel, its last one drops it.
 
+    # A socket's own room (its sid) has no table of its own (``hub.rooms``): its one member
+    # entering and leaving is the room's first and last.
+
     def basic_enter_room(self, sid: str, namespace: str, room: Room, eio_sid: str | None = None) -> None:
-        new = room not in self.rooms.get(namespace, {})
+        new = room == sid or room not in self.rooms.get(namespace, {})
         super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
         if new:
             self.subscriptions.want(self.room_channel(namespace, room))
 
     def basic_leave_room(self, sid: str, namespace: str, room: Room) -> None:
-        held = room in self.rooms.get(namespace, {})
+        held = room in self._rooms_of.get(namespace, {}).get(sid, ())
         super().basic_leave_room(sid, namespace, room)
-        if held and room not in self.rooms.get(namespace, {}):
+        if held and (room == sid or room not in self.rooms.get(namespace, {})):
             self.subscriptions.drop(self.room_channel(namespace, room))
 
     async def enter_room(self, sid: str, namespace: str, room: Room, eio_sid: str | None = None) -> None:
