@@ -46,18 +46,23 @@ class Nodes:
         return {name: self.cluster.subscribers(name) for name in names}
 
 
-@pytest.fixture
-async def nodes(
-    processes: list[HubProcess], hub_env: dict[str, str], redis_cluster: RedisCluster, tmp_path: Path
-) -> AsyncIterator[Nodes]:
+def cluster_env(redis_cluster: RedisCluster) -> dict[str, str]:
+    """A hub on the test cluster, with a channel prefix and presence keys of its run's own."""
     run = uuid.uuid4().hex[:8]
-    env = {
-        **hub_env,
+    return {
         "HUB_REDIS_URL": redis_cluster.url,
         "HUB_REDIS_MODE": "cluster",
         "HUB_REDIS_CHANNEL": f"hub-test-{run}",
         "HUB_PRESENCE_KEY_PREFIX": f"hub-test-{run}:presence:",
     }
+
+
+@pytest.fixture
+async def nodes(
+    processes: list[HubProcess], hub_env: dict[str, str], redis_cluster: RedisCluster, tmp_path: Path
+) -> AsyncIterator[Nodes]:
+    env = {**hub_env, **cluster_env(redis_cluster)}
+    run = env["HUB_REDIS_CHANNEL"].removeprefix("hub-test-")
     node_a = HubProcess(env, free_port(), tmp_path / "a.log")
     node_b = HubProcess(env, free_port(), tmp_path / "b.log")
     processes.extend([node_a, node_b])
@@ -199,13 +204,8 @@ async def test_what_python_socketio_sends_to_one_socket_reaches_its_node(
     from one node to a socket of the other go on that socket's channel, ``close_room`` on the
     room's; the ack comes back on the asking node's own channel. An emit to two rooms reaches a
     socket in both once. A room whose slot moves to another shard is followed there."""
-    run = uuid.uuid4().hex[:8]
-    env = {
-        "HUB_REDIS_URL": redis_cluster.url,
-        "HUB_REDIS_MODE": "cluster",
-        "HUB_REDIS_CHANNEL": f"hub-test-{run}",
-        "HUB_PRESENCE_KEY_PREFIX": f"hub-test-{run}:presence:",
-    }
+    env = cluster_env(redis_cluster)
+    run = env["HUB_REDIS_CHANNEL"].removeprefix("hub-test-")
     asking, holding = await start_hub(**env), await start_hub(**env)
     client = await holding.connect("/customer", holding.token("customer", "c-1"))
     answered: list[Any] = []
