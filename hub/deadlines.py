@@ -30,14 +30,17 @@ class Deadlines:
         self._wanted = wanted
         self._heap: list[tuple[float, str]] = []
         self._dropped = 0
-        self._timer: asyncio.TimerHandle | None = None
+        # The loop's handle, and the time it fires at: uvloop's ``call_at`` for a time already
+        # past returns a plain ``Handle``, which has no ``when()``.
+        self._timer: asyncio.Handle | None = None
+        self._timer_at = 0.0
 
     def __len__(self) -> int:
         return len(self._heap)
 
     def add(self, key: str, when: float) -> None:
         heapq.heappush(self._heap, (when, key))
-        if self._timer is None or when < self._timer.when():
+        if self._timer is None or when < self._timer_at:
             self._schedule()
 
     def dropped(self) -> None:
@@ -70,4 +73,5 @@ class Deadlines:
             self._timer.cancel()
             self._timer = None
         if self._heap:
-            self._timer = asyncio.get_running_loop().call_at(self._heap[0][0], self._fire)
+            self._timer_at = self._heap[0][0]
+            self._timer = asyncio.get_running_loop().call_at(self._timer_at, self._fire)

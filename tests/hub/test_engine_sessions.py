@@ -225,3 +225,26 @@ async def test_deadlines_that_no_longer_matter_do_not_pile_up() -> None:
     assert len(deadlines) < REBUILD_AT * 2
     assert ("kept" in [key for _, key in deadlines._heap]) is True
     deadlines.close()
+
+
+def test_deadlines_already_past_on_uvloop() -> None:
+    """uvloop's ``call_at`` for a time already past gives a plain ``Handle`` (no ``when()``): a
+    deadline added after one that was due at once must still be ordered against it. (Under load a
+    session's next ping can be due before its timer is set; this raised on every PONG.)"""
+    import uvloop
+
+    async def run() -> list[str]:
+        fired: list[str] = []
+        deadlines = Deadlines(lambda key, when: fired.append(key), lambda key, when: True)
+        now = asyncio.get_running_loop().time()
+        deadlines.add("past", now - 1.0)
+        deadlines.add("soon", now + 0.01)
+        deadlines.add("also past", now - 0.5)
+        await wait_until(lambda: len(fired) == 3)
+        return fired
+
+    loop = uvloop.new_event_loop()
+    try:
+        assert loop.run_until_complete(asyncio.wait_for(run(), WAIT)) == ["past", "also past", "soon"]
+    finally:
+        loop.close()
