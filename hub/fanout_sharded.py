@@ -41,7 +41,14 @@ from redis.exceptions import RedisClusterException, RedisError
 from socketio.async_pubsub_manager import AsyncPubSubManager
 
 from hub import jsoncodec
-from hub.fanout import CONNECT_TIMEOUT_SECONDS, PUBLISH_TIMEOUT_SECONDS, LinkHealth, Restored
+from hub.fanout import (
+    CONNECT_TIMEOUT_SECONDS,
+    PUBLISH_TIMEOUT_SECONDS,
+    RETRY_CAP_SECONDS,
+    RETRY_FIRST_SECONDS,
+    LinkHealth,
+    Restored,
+)
 from hub.rooms import DirectEmit, IndexedRooms, Room
 from hub.shard_subscriptions import ShardSubscriptions
 
@@ -66,7 +73,9 @@ class ShardedFanoutLink(IndexedRooms, LinkHealth, AsyncPubSubManager, DirectEmit
         # its own messages coming back from a room's channel are dropped before decoding.
         self._own_tail = b""
         self._handled: OrderedDict[str, None] = OrderedDict()  # ids of emits to several rooms
-        self._failing: set[str] = set()  # shards (node names) whose last publish failed
+        # shards (node names, "" when not known) whose last publish failed -> a channel it refused
+        self._failing: dict[str, str] = {}
+        self._probe: asyncio.Task[None] | None = None
 
     def room_channel(self, namespace: str, room: Room) -> str:
         """The shard channel of a room (``None``: the namespace's room of every socket)."""
@@ -141,19 +150,50 @@ class ShardedFanoutLink(IndexedRooms, LinkHealth, AsyncPubSubManager, DirectEmit
             async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
                 for channel in channels:
                     received += await self.cluster.spublish(channel, message)
-                    self._failing.discard(self._shard_of(channel))
+                    self._failing.pop(self._shard_of(channel), None)
         except (TimeoutError, OSError, RedisError, RedisClusterException) as exc:
             # RedisClusterException: no shard owns the slot (a cluster being resharded, or down)
-            self._failing.add(self._shard_of(channel))
+            self._failing[self._shard_of(channel)] = channel
             self._publish_failed(exc)
+            self._probe_failing()
             return None
-        self._failing.discard("")
+        self._failing.pop("", None)
         if not self._failing:
             # Every shard that refused a publish has taken one since: the others may be told.
             # (One shard answering says nothing of another: announcing then would have every
             # socket sync again each time a publish to a shard still down fails.)
             self._published()
         return received
+
+    def _probe_failing(self) -> None:
+        """Ask the shards that refused a publish until each answers again, then announce.
+
+        Without it, a node whose publishes to a shard were dropped would announce only at its
+        next publish to that shard, which may never come: the nodes that missed those emits but
+        kept their subscriptions would not be told to sync."""
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.create_task(self._probe_until_answered(), name="fanout-shard-probe")
+
+    async def _probe_until_answered(self) -> None:
+        delay = RETRY_FIRST_SECONDS
+        stale_map = False  # a command that failed on a shard leaves its slots out of the client's map
+        while self._failing:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_CAP_SECONDS)
+            for name, channel in list(self._failing.items()):
+                try:
+                    async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
+                        if stale_map:
+                            await self.cluster.nodes_manager.initialize()
+                            stale_map = False
+                        # the shard owning the channel now, which a failover may have changed
+                        owner = self.cluster.get_node_from_key(channel)
+                        await self.cluster.execute_command("PING", target_nodes=owner)
+                except (TimeoutError, OSError, RedisError, RedisClusterException):
+                    stale_map = True
+                    continue
+                self._failing.pop(name, None)
+        self._published()  # announces, unless nothing was missed or a resubscription will
 
     def _shard_of(self, channel: str) -> str:
         try:
@@ -219,6 +259,10 @@ class ShardedFanoutLink(IndexedRooms, LinkHealth, AsyncPubSubManager, DirectEmit
 
     async def close(self) -> None:
         """Stop listening and close every connection (python-socketio has no close for this)."""
+        probe, self._probe = self._probe, None
+        if probe is not None:
+            probe.cancel()
+            await asyncio.gather(probe, return_exceptions=True)
         listener = getattr(self, "thread", None)
         if isinstance(listener, asyncio.Task):
             listener.cancel()

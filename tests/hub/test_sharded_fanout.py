@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster as ClusterClient
 
+from hub.fanout_sharded import ShardedFanoutLink
 from hub.keys import CONTEXT, SIO
 from hub.presence.redis import RedisPresenceTracker
 from tests.support.clients import Peer
@@ -195,6 +197,53 @@ async def test_a_shard_restart_ends_with_sockets_told_to_sync(nodes: Nodes, peer
     live = await customer.next_where("chat:message", lambda m: m.get("client_id") == "a2")
     assert live["seq"] == answer["seq"]
     assert nodes.cluster.subscribers(room) == 1
+
+
+async def test_a_node_whose_publishes_were_refused_announces_once_the_shard_answers(
+    start_hub: StartHub, redis_cluster: RedisCluster
+) -> None:
+    """A node that lost no subscription, only publishes (its emits to a room on a shard that was
+    down), tells every node's sockets to sync once that shard answers again, without waiting for
+    its next emit to that room, which may never come."""
+    env = cluster_env(redis_cluster)
+    prefix = env["HUB_REDIS_CHANNEL"]
+    hub = await start_hub(**env)
+    link = hub.app[SIO].manager
+    assert isinstance(link, ShardedFanoutLink)
+
+    def channel(room: str | None) -> str:
+        return prefix + json.dumps(["/support", room], separators=(",", ":"))
+
+    # A room on a shard holding neither the namespace's channel (where the announcement goes)
+    # nor any channel of the publishing node: only its publishes can break.
+    spared = {redis_cluster.owner(channel(None)), *map(redis_cluster.owner, link.subscriptions.wanted)}
+    rooms = (f"room-{n}" for n in range(1000))
+    room = next(r for r in rooms if redis_cluster.owner(channel(r)) not in spared)
+    down = redis_cluster.owner(channel(room))
+    listening = redis_cluster.owner(channel(None))
+    listener = Redis(port=listening.port)
+    pubsub = listener.pubsub()
+    try:
+        await pubsub.ssubscribe(channel(None))
+
+        down.kill()
+        try:
+            await hub.app[SIO].emit("test:lost", {"n": 1}, room=room, namespace="/support")
+            assert link.mute
+        finally:
+            down.start()
+            redis_cluster.wait_ok()
+
+        async def announced() -> bool:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
+            return message is not None and b"sync:required" in message["data"]
+
+        await wait_until(announced)
+        assert not link.mute
+        assert not link.deaf
+    finally:
+        await pubsub.aclose()
+        await listener.aclose()
 
 
 async def test_what_python_socketio_sends_to_one_socket_reaches_its_node(
