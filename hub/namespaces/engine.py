@@ -22,7 +22,6 @@ import struct
 import sys
 from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from typing import Any
-from urllib.parse import parse_qs
 
 import engineio
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
@@ -127,6 +126,12 @@ class CheckedWebSocket(aiohttp_driver.WebSocket):  # type: ignore[misc]
         """The ``AsyncSocket`` (session) this websocket carries. The driver is built with the
         session's bound handler: the one way back to it."""
         return self.handler.__self__
+
+    @property
+    def response(self) -> web.WebSocketResponse:
+        """aiohttp's websocket, which the driver keeps as ``_sock``."""
+        sock: web.WebSocketResponse = self._sock
+        return sock
 
     @property
     def _transport(self) -> asyncio.Transport | None:
@@ -245,23 +250,38 @@ def _corked(transport: asyncio.Transport) -> Iterator[None]:
                 sock.setsockopt(net.IPPROTO_TCP, cork, 0)
 
 
+def _drop_traceback(exc: BaseException | None) -> None:
+    """Forget where ``exc`` (and what it was raised from) was raised. aiohttp keeps the error a
+    websocket ended with (a reset connection, a write that failed), whose traceback holds frames
+    that hold the websocket: a reference cycle, which left a dropped connection's objects to a
+    full garbage collection (``hub.memory``). Nobody reads that traceback once the socket is over."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        exc.__traceback__ = None
+        exc = exc.__cause__ or exc.__context__
+
+
 class CheckedBody:
-    """A polling POST's body (``environ["wsgi.input"]``), refused when it does not parse."""
+    """A polling POST's body (``environ["wsgi.input"]``), refused when it does not parse.
 
-    __slots__ = ("_environ", "_server", "_stream")  # one for every connection, kept with its environ
+    It keeps the request, not the environ that holds it: python-socketio keeps a connection's
+    environ as long as the connection, and a reference back to it would make a cycle of every
+    connection, left to a full garbage collection once closed (``hub.memory``)."""
 
-    def __init__(self, server: HubEngineServer, environ: dict[str, Any], stream: Any) -> None:
-        self._server, self._environ, self._stream = server, environ, stream
+    __slots__ = ("_request", "_server", "_stream")  # one for every connection, kept with its environ
+
+    def __init__(self, server: HubEngineServer, request: web.Request, stream: Any) -> None:
+        self._server, self._request, self._stream = server, request, stream
 
     async def read(self, size: int = -1) -> bytes:
         body: bytes = await self._stream.read(size)
         reason = unreadable_payload(body)
         if reason is None:
             return body
-        sid = parse_qs(self._environ.get("QUERY_STRING", "")).get("sid", [""])[0]
-        socket = self._server.sockets.get(sid)
+        socket = self._server.sockets.get(self._request.query.get("sid", ""))
         if socket is not None:
-            await self._server.refuse(socket, self._environ, reason)
+            await self._server.refuse(socket, {"aiohttp.request": self._request}, reason)
         raise InvalidPacket(reason)
 
 
@@ -298,6 +318,9 @@ class HubEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         websocket = request.get(TO_SERVE)
         if websocket is None:
             return response
+        # The request would hold the websocket that holds the request: a reference cycle, which
+        # left every closed connection's objects to a full garbage collection (``hub.memory``).
+        del request[TO_SERVE]
         session = websocket.session
         try:
             await websocket.handler(websocket)
@@ -307,6 +330,7 @@ class HubEngineServer(engineio.AsyncServer):  # type: ignore[misc]
             # forgotten at once, not at its service task's next sweep.
             if session.closed and self.sockets.get(session.sid) is session:
                 del self.sockets[session.sid]
+            _drop_traceback(websocket.response.exception())
         return response
 
     def _ping(self, sid: str, when: float) -> None:
@@ -324,7 +348,7 @@ class HubEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         header names do not accumulate."""
         translated: dict[str, Any] = aiohttp_driver.translate_request(request)
         environ = {sys.intern(k) if k.startswith("HTTP_") else k: v for k, v in translated.items()}
-        environ["wsgi.input"] = CheckedBody(self, environ, environ["wsgi.input"])
+        environ["wsgi.input"] = CheckedBody(self, request, environ["wsgi.input"])
         return environ
 
     async def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:

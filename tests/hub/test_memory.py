@@ -119,3 +119,80 @@ async def test_large_blocks_are_mapped_on_their_own_unless_the_operator_chose(
     assert memory.keep_large_blocks_mapped()
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
     assert not memory.keep_large_blocks_mapped()
+
+
+# What the hub keeps of one connection; none of it may be left in a reference cycle once closed.
+SERVER_SIDE = (
+    "hub.namespaces.",
+    "hub.web.",
+    "engineio.async_socket",
+    "aiohttp.web_request",
+    "aiohttp.web_ws",
+    "aiohttp.web_protocol",
+)
+
+
+async def connect_by_polling(session: aiohttp.ClientSession, hub: RunningHub, user: str) -> str:
+    """A Socket.IO connection over long-polling to ``/customer``; its Engine.IO sid."""
+    async with session.get(hub.url + POLLING) as response:
+        sid = json.loads((await response.text())[1:])["sid"]
+    joining = "40/customer," + json.dumps({"token": hub.token("customer", user)})
+    async with session.post(f"{hub.url}{POLLING}&sid={sid}", data=joining) as response:
+        assert response.status == 200
+    async with session.get(f"{hub.url}{POLLING}&sid={sid}") as response:
+        assert (await response.text()).startswith("40/customer,")
+    return str(sid)
+
+
+@pytest.mark.parametrize("transport", ["websocket", "polling", "dropped"])
+async def test_a_closed_connection_is_freed_without_a_garbage_collection(
+    start_hub: StartHub, transport: str
+) -> None:
+    """Freed as soon as the connection ends, by reference counting: a reference cycle would leave
+    its objects to a full collection, which pauses the hub for as long as it walks every live
+    object (``hub.memory``)."""
+    hub = await start_hub(HUB_SOCKET_CONNECTS_PER_ADDRESS="1000")
+    sio = hub.app[SIO]
+    clients = []
+    raws: list[RawSocket] = []
+    async with aiohttp.ClientSession() as session:
+        if transport == "websocket":
+            clients = [await hub.connect("/customer", hub.token("customer", f"c-{n}")) for n in range(3)]
+        elif transport == "dropped":  # the network goes: no close frame, the TCP connection reset
+            raws = [await RawSocket.open(hub.url) for _ in range(3)]
+            for n, raw in enumerate(raws):
+                assert "sid" in await raw.connect("/customer", {"token": hub.token("customer", f"c-{n}")})
+        else:
+            sids = [await connect_by_polling(session, hub, f"c-{n}") for n in range(3)]
+        gc.collect()
+        gc.disable()  # nothing is collected behind the test's back from here
+        try:
+            closed = sio.connections_closed
+            for client in clients:
+                await client.disconnect()
+            for raw in raws:
+                transport_of = raw.ws._response.connection.transport  # type: ignore[union-attr]
+                transport_of.abort()
+                await raw.session.close()
+            if transport == "polling":
+                for sid in sids:  # the Engine.IO CLOSE packet, then a poll, which learns it is over
+                    async with session.post(f"{hub.url}{POLLING}&sid={sid}", data="1") as response:
+                        assert response.status == 200
+                    async with session.get(f"{hub.url}{POLLING}&sid={sid}") as response:
+                        assert response.status == 400
+            await wait_until(lambda: sio.connections_closed - closed >= 3)
+            await wait_until(lambda: not sio.eio.sockets)
+            await session.close()
+            await wait_until(lambda: open_connections(hub) == 0)
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            gc.collect()
+            left = {
+                f"{type(o).__module__}.{type(o).__qualname__}"
+                for o in gc.garbage
+                if type(o).__module__.startswith(SERVER_SIDE)
+            }
+            assert left == set()
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
