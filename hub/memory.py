@@ -9,12 +9,14 @@ under abuse").
   heap resident for good. The threshold is set once, at start-up, so that glibc keeps it where it is;
   an operator's own ``MALLOC_MMAP_THRESHOLD_`` (glibc's tunable) is left as it is.
 - Once a minute (``Release``): after a burst of closed connections, one full garbage collection,
-  then glibc's free heap pages returned (``malloc_trim``). A closed connection's objects are
-  reference cycles, and the hub's collector thresholds (``hub.app``, for the latency tail) leave
-  them for a full collection that may be long in coming: meanwhile the next burst takes fresh
-  memory besides them. A full collection takes about 50 ms with a thousand sockets connected, so
-  it only runs when a thousand connections or more closed since the last one; a trim takes a
-  millisecond or less.
+  then glibc's free heap pages returned (``malloc_trim``). A closed connection's own objects are
+  freed by reference counting as it ends (``hub.namespaces.engine`` keeps them out of reference
+  cycles; a test holds it to that), but what else a burst of abusive clients leaves in cycles (an
+  error's traceback kept somewhere, a library's own cycles) waits for a full collection, which the
+  hub's collector thresholds (``hub.app``, for the latency tail) leave long in coming: meanwhile
+  the next burst takes fresh memory besides it. A full collection takes about 50 ms with a
+  thousand sockets connected, so it only runs when a thousand connections or more closed since
+  the last one; a trim takes a millisecond or less.
 
 Nothing of glibc is called on another C library.
 """

@@ -188,7 +188,9 @@ class NewMessage:
 # A duplicate is the original message, with no recipients: it is not sent again.
 Written = tuple[Message, list[Member], bool] | None
 
-_LOCK_CONVERSATIONS = """SELECT 1 FROM conversations WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE"""
+# $1 in id order; by key, one probe each, as ``locked`` below.
+_LOCK_CONVERSATIONS = """SELECT 1 FROM unnest($1::uuid[]) AS k(id)
+ CROSS JOIN LATERAL (SELECT 1 FROM conversations WHERE id = k.id LIMIT 1 FOR UPDATE) l"""
 
 # Each message is checked exactly as ``insert_message`` checks it. Arrival order is ``ord``: seqs
 # follow it, the first of several sends with one client_id is the one stored, and a sender whose
@@ -232,9 +234,12 @@ WITH input AS (
     WINDOW earlier AS (PARTITION BY ch.conversation_id, ch.sender_id, ch.sender_role ORDER BY ch.ord
                        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
 ), locked AS (
-    -- In id order, so that two batches never wait on each other in a cycle.
-    SELECT id FROM conversations WHERE id = ANY(ARRAY(SELECT conversation_id FROM decided WHERE store))
-     ORDER BY id FOR UPDATE
+    -- In id order, so that two batches never wait on each other in a cycle. One probe by key per
+    -- conversation (LIMIT keeps it so): the chat writer's one plan, made on whatever the table held
+    -- then (often nearly nothing), would otherwise scan it, and a scan grows with every row and
+    -- with every update's dead row of a busy conversation until a vacuum.
+    SELECT l.id FROM (SELECT DISTINCT conversation_id FROM decided WHERE store ORDER BY 1) k
+     CROSS JOIN LATERAL (SELECT id FROM conversations WHERE id = k.conversation_id LIMIT 1 FOR UPDATE) l
 ), counts AS (
     SELECT d.conversation_id, count(*) AS n FROM decided d JOIN locked l ON l.id = d.conversation_id
      WHERE d.store GROUP BY d.conversation_id

@@ -269,6 +269,40 @@ async def test_the_chat_writer_plans_the_batched_insert_once(generic_writer: asy
     assert (plans["generic_plans"], plans["custom_plans"]) == (8, 0)
 
 
+async def test_the_writers_one_plan_probes_by_key_whatever_the_tables_held_when_it_was_made(
+    generic_writer: asyncpg.Pool,
+) -> None:
+    """The writer's plan is made once, at a connection's first batch, often on nearly empty
+    tables, and then kept: a scan that was cheapest then would grow with every row, and with every
+    update's dead row of ``conversations`` (one per message) until a vacuum. So every table is
+    reached by key, one probe per message or conversation, in the plan made on this test's empty
+    tables."""
+    args = ", ".join(
+        [
+            "ARRAY[0]",
+            f"ARRAY['{uuid.uuid4()}'::uuid]",
+            f"ARRAY['{uuid.uuid4()}'::uuid]",
+            "ARRAY['c-1']",
+            "ARRAY['customer']",
+            "ARRAY['m-1']",
+            "ARRAY['hi']",
+            "ARRAY['[]']",
+            "ARRAY[false]",
+        ]
+    )
+    async with generic_writer.acquire() as conn:
+        assert await conn.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
+        for name, statement in (("batch", store._INSERT_MESSAGES), ("locked", store._INSERT_MESSAGES_LOCKED)):
+            await conn.execute(f"PREPARE {name} AS {statement}")
+            plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN EXECUTE {name}({args})"))
+            await conn.execute(f"DEALLOCATE {name}")
+            assert "Seq Scan" not in plan, plan
+        await conn.execute(f"PREPARE lock AS {store._LOCK_CONVERSATIONS}")
+        plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN EXECUTE lock(ARRAY['{uuid.uuid4()}'::uuid])"))
+        await conn.execute("DEALLOCATE lock")
+        assert "Seq Scan" not in plan, plan
+
+
 def text(w: World, conv: uuid.UUID, customer: int, client_id: str) -> store.NewMessage:
     return store.NewMessage(
         uuid.uuid4(), conv, f"{w.prefix}{customer}", "customer", client_id, client_id, [], False
