@@ -298,7 +298,8 @@ async def test_the_writers_one_plan_probes_by_key_whatever_the_tables_held_when_
             await conn.execute(f"DEALLOCATE {name}")
             assert "Seq Scan" not in plan, plan
         await conn.execute(f"PREPARE lock AS {store._LOCK_CONVERSATIONS}")
-        plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN EXECUTE lock(ARRAY['{uuid.uuid4()}'::uuid])"))
+        explained = await conn.fetch(f"EXPLAIN EXECUTE lock(ARRAY['{uuid.uuid4()}'::uuid])")
+        plan = "\n".join(r[0] for r in explained)
         await conn.execute("DEALLOCATE lock")
         assert "Seq Scan" not in plan, plan
 
