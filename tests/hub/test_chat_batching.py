@@ -290,18 +290,19 @@ async def test_the_writers_one_plan_probes_by_key_whatever_the_tables_held_when_
             "ARRAY[false]",
         ]
     )
+    one = f"ARRAY['{uuid.uuid4()}'::uuid]"
+    statements = [
+        (store._INSERT_MESSAGES, args),
+        (store._INSERT_MESSAGES_LOCKED, args),
+        (store._LOCK_CONVERSATIONS, one),
+    ]
     async with generic_writer.acquire() as conn:
         assert await conn.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
-        for name, statement in (("batch", store._INSERT_MESSAGES), ("locked", store._INSERT_MESSAGES_LOCKED)):
-            await conn.execute(f"PREPARE {name} AS {statement}")
-            plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN EXECUTE {name}({args})"))
-            await conn.execute(f"DEALLOCATE {name}")
+        for statement, arguments in statements:
+            await conn.execute(f"PREPARE planned AS {statement}")
+            plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN EXECUTE planned({arguments})"))
+            await conn.execute("DEALLOCATE planned")
             assert "Seq Scan" not in plan, plan
-        await conn.execute(f"PREPARE lock AS {store._LOCK_CONVERSATIONS}")
-        explained = await conn.fetch(f"EXPLAIN EXECUTE lock(ARRAY['{uuid.uuid4()}'::uuid])")
-        plan = "\n".join(r[0] for r in explained)
-        await conn.execute("DEALLOCATE lock")
-        assert "Seq Scan" not in plan, plan
 
 
 def text(w: World, conv: uuid.UUID, customer: int, client_id: str) -> store.NewMessage:
